@@ -1,0 +1,177 @@
+//! Wire types shared by gmr's eBPF programs and its userspace agent.
+//!
+//! Only `#[repr(C)]` plain data lives here: ring-buffer events, iterator
+//! records, and the kernel struct offsets passed to the programs as a global.
+//! Every field is a fixed-width integer laid out without implicit padding, so
+//! both sides agree on the bytes. The register layout is x86_64's `pt_regs`.
+#![no_std]
+
+/// Length of a kernel task name (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Kernel stack frames kept per thread.
+pub const KSTACK_DEPTH: usize = 64;
+/// Size of one user-stack piece copied by the capture iterator.
+pub const STACK_PAGE_SIZE: usize = 4096;
+/// User-stack pieces copied per thread, starting at the page holding `sp`.
+pub const USER_STACK_PAGES: u32 = 8;
+/// Deepest cgroup level the trigger walks when looking for a tagged ancestor.
+pub const MAX_CGROUP_LEVEL: u32 = 32;
+/// `ThreadRecord::magic`, so a reader notices a misaligned stream at once.
+pub const THREAD_RECORD_MAGIC: u32 = 0x474d_5254;
+
+/// `ThreadRecord::flags`: the task is a kernel thread (no user stack).
+pub const THREAD_FLAG_KERNEL: u32 = 1;
+/// `ThreadRecord::flags`: the task was exiting when captured.
+pub const THREAD_FLAG_EXITING: u32 = 2;
+
+/// Offsets (in bytes) of the kernel struct fields the programs read.
+///
+/// Read from the running kernel's BTF at load time; there is no CO-RE for
+/// Rust eBPF programs, so nothing here is compiled in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// `task_struct.pid` (the thread id).
+    pub task_pid: u32,
+    /// `task_struct.tgid` (the process id).
+    pub task_tgid: u32,
+    /// `task_struct.flags` (`PF_*`).
+    pub task_flags: u32,
+    /// `task_struct.__state` (or `state` on old kernels).
+    pub task_state: u32,
+    /// `task_struct.on_cpu`.
+    pub task_on_cpu: u32,
+    /// `task_struct.comm`.
+    pub task_comm: u32,
+    /// `task_struct.cgroups` (a `css_set *`).
+    pub task_cgroups: u32,
+    /// `css_set.dfl_cgrp` (the task's cgroup v2 `cgroup *`).
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.kn` (its `kernfs_node *`).
+    pub cgroup_kn: u32,
+    /// `cgroup.level` (depth below the root).
+    pub cgroup_level: u32,
+    /// `cgroup.ancestors` (flexible array of `cgroup *`, indexed by level).
+    pub cgroup_ancestors: u32,
+    /// `kernfs_node.id` (the cgroup id userspace sees as the inode number).
+    pub kernfs_node_id: u32,
+}
+
+/// A trigger signal generated for a task in a tagged cgroup, as seen by the
+/// `signal_generate` tracepoint in the sender's context.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TriggerEvent {
+    /// `bpf_ktime_get_boot_ns()` when the signal was generated.
+    pub boot_time_ns: u64,
+    /// Id of the tagged cgroup that matched (the target's or an ancestor).
+    pub tagged_cgroup_id: u64,
+    /// Process id of the target.
+    pub target_tgid: u32,
+    /// Thread id the signal was generated for.
+    pub target_tid: u32,
+    /// Process id of the sender.
+    pub sender_tgid: u32,
+    /// Thread id of the sender.
+    pub sender_tid: u32,
+    /// Real uid of the sender.
+    pub sender_uid: u32,
+    /// Signal number.
+    pub signal: u32,
+    /// The tracepoint's `result` (0 delivered, 1 ignored, 2 already pending, ...).
+    pub result: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Target thread name.
+    pub target_comm: [u8; COMM_LEN],
+    /// Sender thread name.
+    pub sender_comm: [u8; COMM_LEN],
+}
+
+/// The user registers a thread saved on its last kernel entry, in x86_64
+/// `struct pt_regs` order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserRegs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub bp: u64,
+    pub bx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub ax: u64,
+    pub cx: u64,
+    pub dx: u64,
+    pub si: u64,
+    pub di: u64,
+    pub orig_ax: u64,
+    pub ip: u64,
+    pub cs: u64,
+    pub flags: u64,
+    pub sp: u64,
+    pub ss: u64,
+}
+
+/// One thread of the captured process, written by the capture iterator to
+/// its seq_file. The user stack follows separately as [`StackChunk`]s.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadRecord {
+    /// Always [`THREAD_RECORD_MAGIC`].
+    pub magic: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Process id.
+    pub tgid: u32,
+    /// `task_struct.__state` (0 running, 1 interruptible, 2 uninterruptible, ...).
+    pub state: u32,
+    /// Non-zero if the thread was on a CPU while captured.
+    pub on_cpu: u32,
+    /// `THREAD_FLAG_*` bits.
+    pub flags: u32,
+    /// Bytes of `kernel_stack` filled, or a negative errno.
+    pub kernel_stack_bytes: i32,
+    /// User-stack pieces sent for this thread.
+    pub stack_pages: u32,
+    /// Address of the first user-stack piece (the page holding `sp`).
+    pub stack_base: u64,
+    /// Thread name.
+    pub comm: [u8; COMM_LEN],
+    /// Saved user registers.
+    pub regs: UserRegs,
+    /// Kernel return addresses, innermost first.
+    pub kernel_stack: [u64; KSTACK_DEPTH],
+}
+
+/// One page of a thread's user stack, sent through the stack ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct StackChunk {
+    /// Thread id the page belongs to.
+    pub tid: u32,
+    /// Index of the page above `ThreadRecord::stack_base`.
+    pub page: u32,
+    /// 0 when `data` holds the page, else the negative errno of the copy.
+    pub status: i32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// User address of `data[0]`.
+    pub address: u64,
+    /// The page's bytes (zeroed when `status` is non-zero).
+    pub data: [u8; STACK_PAGE_SIZE],
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    //! Userspace-only: lets aya copy these types in and out of maps.
+    use super::*;
+
+    // SAFETY: all are `#[repr(C)]` integers and arrays with no padding.
+    unsafe impl aya::Pod for KernelOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for TriggerEvent {}
+}

@@ -1,0 +1,69 @@
+//! What a capture returns: per-thread registers and stacks, as plain data.
+
+use gmr_common::UserRegs;
+
+/// A snapshot of one process's threads, taken without stopping it.
+#[derive(Clone, Debug, Default)]
+pub struct ProcessCapture {
+    /// Process id.
+    pub pid: u32,
+    /// Threads in the kernel's order (main thread first).
+    pub threads: Vec<ThreadCapture>,
+}
+
+/// One thread as the capture iterator saw it.
+#[derive(Clone, Debug)]
+pub struct ThreadCapture {
+    /// Thread id.
+    pub tid: u32,
+    /// Thread name.
+    pub comm: String,
+    /// `task_struct.__state`.
+    pub state: u32,
+    /// True if it was on a CPU while captured (registers may be a tick old).
+    pub on_cpu: bool,
+    /// True for kernel threads, which have no user stack.
+    pub kernel_thread: bool,
+    /// Saved user registers.
+    pub regs: UserRegs,
+    /// Kernel return addresses, innermost first.
+    pub kernel_stack: Vec<u64>,
+    /// Why the kernel stack is missing, if it is.
+    pub kernel_stack_error: Option<String>,
+    /// The user stack from the page holding `sp` upwards.
+    pub user_stack: StackSnapshot,
+}
+
+/// Copied user-stack memory: consecutive pages starting at `base`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StackSnapshot {
+    /// Address of `bytes[0]` (page aligned).
+    pub base: u64,
+    /// The copied bytes; pages that could not be copied are zero.
+    pub bytes: Vec<u8>,
+    /// One entry per page: `true` when that page was copied.
+    pub page_valid: Vec<bool>,
+}
+
+impl StackSnapshot {
+    /// Size of one page of the snapshot.
+    pub const PAGE: u64 = gmr_common::STACK_PAGE_SIZE as u64;
+
+    /// Reads the aligned or unaligned 8-byte word at `address`, if it lies in
+    /// a copied page.
+    pub fn read_u64(&self, address: u64) -> Option<u64> {
+        let offset = address.checked_sub(self.base)?;
+        let end = offset.checked_add(8)?;
+        if end > self.bytes.len() as u64 {
+            return None;
+        }
+        let first_page = (offset / Self::PAGE) as usize;
+        let last_page = ((end - 1) / Self::PAGE) as usize;
+        if !(first_page..=last_page).all(|p| self.page_valid.get(p).copied().unwrap_or(false)) {
+            return None;
+        }
+        let offset = offset as usize;
+        let word: [u8; 8] = self.bytes[offset..offset + 8].try_into().ok()?;
+        Some(u64::from_le_bytes(word))
+    }
+}
