@@ -1,0 +1,1 @@
+//! Symbolize: turns addresses into function, module, file and line.

@@ -1,0 +1,1 @@
+//! Unwind: turns saved registers and stack bytes into frame addresses.

@@ -1,0 +1,1 @@
+//! Views: render a report model as text or JSON, with no I/O.
