@@ -70,6 +70,23 @@ pub struct Section {
     pub body: Result<SectionData, String>,
 }
 
+impl Serialize for Section {
+    /// Serializes as `{"title", "status": "ok"|"failed", "error", "data"}`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut out = serializer.serialize_struct("Section", 4)?;
+        out.serialize_field("title", &self.title)?;
+        let (status, error, data) = match &self.body {
+            Ok(data) => ("ok", None, Some(data)),
+            Err(error) => ("failed", Some(error), None),
+        };
+        out.serialize_field("status", status)?;
+        out.serialize_field("error", &error)?;
+        out.serialize_field("data", &data)?;
+        out.end()
+    }
+}
+
 /// The data of a section that succeeded.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
