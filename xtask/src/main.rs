@@ -1,1 +1,38 @@
-fn main(){}
+//! gmr's build, run and test orchestration: `cargo xtask <command>`.
+
+mod build;
+mod cmd;
+mod demo;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+/// gmr's developer tasks.
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The tasks.
+#[derive(Subcommand)]
+enum Command {
+    /// Install what this machine lacks to build gmr (rust-src, bpf-linker).
+    Setup,
+    /// Set up, then build the release agent with its eBPF programs embedded.
+    Build,
+    /// Build, then run the agent on a demo service in a fresh cgroup and print its report.
+    Demo,
+    /// Build, then run every test (unit and integration; needs root).
+    Test,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Setup => setup::run(),
+        Command::Build => build::run().map(drop),
+        Command::Demo => demo::run(),
+        Command::Test => test::run(),
+    }
+}

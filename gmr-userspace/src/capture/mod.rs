@@ -1,3 +1,209 @@
-//! Capture: runs the kernel iterator and returns per-thread registers and stacks.
+//! Capture: runs the kernel iterator over one process and returns
+//! per-thread registers and stacks, without stopping the process.
+//!
+//! Per thread the iterator writes a [`ThreadRecord`] to its seq_file and the
+//! user-stack pages to a ring buffer. The kernel fills the seq_file buffer a
+//! batch of threads at a time, running the program only while we `read()`,
+//! so draining the ring buffer after every read keeps it from overflowing
+//! whatever the thread count.
 
+pub mod decode;
+mod iter_link;
 pub mod model;
+
+use std::{
+    collections::HashMap,
+    io::{self, Read as _},
+    os::fd::AsFd as _,
+};
+
+use anyhow::{Context as _, Result, bail};
+use aya::{
+    Ebpf,
+    maps::{Array, MapData, RingBuf},
+    programs::{Iter, ProgramFd},
+};
+use gmr_common::{STACK_PAGE_SIZE, StackChunk, THREAD_FLAG_KERNEL, ThreadRecord};
+
+use self::{
+    iter_link::{IterScope, open_task_iter},
+    model::{ProcessCapture, StackSnapshot, ThreadCapture},
+};
+use crate::kernel::loader::CAPTURE_PROGRAM;
+
+/// Runs captures; one at a time (it owns the stack ring buffer).
+pub struct Capturer {
+    program: ProgramFd,
+    target: Array<MapData, u32>,
+    stack_pages: RingBuf<MapData>,
+    /// False once the kernel refused a process-scoped iterator (pre-6.1).
+    scoped: bool,
+}
+
+impl Capturer {
+    /// Takes the capture program and its maps from a loaded object.
+    pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
+        let iter: &Iter = ebpf
+            .program(CAPTURE_PROGRAM)
+            .context("capture program missing")?
+            .try_into()?;
+        let program = iter.fd()?.try_clone()?;
+        let target = Array::try_from(ebpf.take_map("CAPTURE_TGID").context("CAPTURE_TGID map")?)?;
+        let stack_pages =
+            RingBuf::try_from(ebpf.take_map("STACK_PAGES").context("STACK_PAGES map")?)?;
+        Ok(Self { program, target, stack_pages, scoped: true })
+    }
+
+    /// Captures every thread of `pid`.
+    pub fn capture(&mut self, pid: u32) -> Result<ProcessCapture> {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            bail!("process {pid} does not exist");
+        }
+        self.target.set(0, pid, 0).context("setting the capture target")?;
+        while self.stack_pages.next().is_some() {}
+        let mut iter = self.open(pid)?;
+        let mut records = Vec::new();
+        let mut pages: HashMap<(u32, u32), Box<StackChunk>> = HashMap::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pending = Vec::new();
+        loop {
+            let n = match iter.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context(format!("reading the capture iterator for {pid}")),
+            };
+            pending.extend_from_slice(&buf[..n]);
+            let whole = pending.len() - pending.len() % size_of::<ThreadRecord>();
+            records.extend(decode::thread_records(&pending[..whole])?);
+            pending.drain(..whole);
+            self.drain_pages(&mut pages)?;
+        }
+        self.drain_pages(&mut pages)?;
+        if records.is_empty() {
+            bail!("process {pid} has no threads left to capture (it exited)");
+        }
+        let threads = records.iter().map(|r| thread_capture(r, &mut pages)).collect();
+        Ok(ProcessCapture { pid, threads })
+    }
+
+    /// Opens a process-scoped iterator, or an all-tasks one on old kernels.
+    fn open(&mut self, pid: u32) -> Result<std::fs::File> {
+        if self.scoped {
+            match open_task_iter(self.program.as_fd(), IterScope::Process(pid)) {
+                Ok(file) => return Ok(file),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    log::info!("kernel refuses process-scoped task iterators; filtering all tasks");
+                    self.scoped = false;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                    bail!("process {pid} does not exist")
+                }
+                Err(e) => return Err(e).context(format!("opening the capture iterator for {pid}")),
+            }
+        }
+        open_task_iter(self.program.as_fd(), IterScope::AllTasks)
+            .context("opening the capture iterator")
+    }
+
+    /// Moves every queued stack page into `pages`, keyed by (tid, page).
+    fn drain_pages(&mut self, pages: &mut HashMap<(u32, u32), Box<StackChunk>>) -> Result<()> {
+        while let Some(item) = self.stack_pages.next() {
+            let chunk = decode::stack_chunk(&item)?;
+            pages.insert((chunk.tid, chunk.page), chunk);
+        }
+        Ok(())
+    }
+}
+
+/// Joins a record with its stack pages.
+fn thread_capture(
+    record: &ThreadRecord,
+    pages: &mut HashMap<(u32, u32), Box<StackChunk>>,
+) -> ThreadCapture {
+    let mut stack = StackSnapshot {
+        base: record.stack_base,
+        bytes: Vec::with_capacity(record.stack_pages as usize * STACK_PAGE_SIZE),
+        page_valid: Vec::with_capacity(record.stack_pages as usize),
+    };
+    for page in 0..record.stack_pages {
+        match pages.remove(&(record.tid, page)) {
+            Some(chunk) if chunk.status == 0 => {
+                stack.bytes.extend_from_slice(&chunk.data);
+                stack.page_valid.push(true);
+            }
+            _ => {
+                stack.bytes.resize(stack.bytes.len() + STACK_PAGE_SIZE, 0);
+                stack.page_valid.push(false);
+            }
+        }
+    }
+    let (kernel_stack, kernel_stack_error) = match usize::try_from(record.kernel_stack_bytes) {
+        Ok(bytes) => (record.kernel_stack[..(bytes / 8).min(record.kernel_stack.len())].to_vec(), None),
+        Err(_) => (
+            Vec::new(),
+            Some(format!(
+                "kernel stack unavailable: {}",
+                io::Error::from_raw_os_error(-record.kernel_stack_bytes)
+            )),
+        ),
+    };
+    ThreadCapture {
+        tid: record.tid,
+        comm: decode::comm_string(&record.comm),
+        state: record.state,
+        on_cpu: record.on_cpu != 0,
+        kernel_thread: record.flags & THREAD_FLAG_KERNEL != 0,
+        regs: record.regs,
+        kernel_stack,
+        kernel_stack_error,
+        user_stack: stack,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::mpsc, thread};
+
+    use super::*;
+    use crate::kernel::loader::{LoadOptions, load};
+
+    #[test]
+    fn captures_every_thread_of_this_process_with_stacks() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIP: loading eBPF programs needs root");
+            return;
+        }
+        let (tx, rx) = mpsc::channel::<()>();
+        let parked = thread::Builder::new()
+            .name("parked-probe".into())
+            .spawn(move || rx.recv().ok())
+            .unwrap();
+        let mut ebpf = load(LoadOptions { trigger_signal: libc::SIGUSR2 as u32 }).expect("load");
+        let mut capturer = Capturer::new(&mut ebpf).expect("capturer");
+        let pid = std::process::id();
+        let capture = capturer.capture(pid).expect("capture");
+
+        let mut expected: Vec<u32> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+            .collect();
+        let mut got: Vec<u32> = capture.threads.iter().map(|t| t.tid).collect();
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected, "captured tids match /proc/self/task");
+
+        let probe = capture.threads.iter().find(|t| t.comm == "parked-probe").expect("probe");
+        assert!(!probe.kernel_thread);
+        assert!(!probe.kernel_stack.is_empty(), "a blocked thread has a kernel stack");
+        let sp = probe.regs.sp;
+        assert!(probe.user_stack.base <= sp && sp < probe.user_stack.base + StackSnapshot::PAGE);
+        assert!(probe.user_stack.page_valid[0], "the page holding sp was copied");
+        assert!(probe.user_stack.read_u64(sp).is_some());
+        drop(tx);
+        parked.join().unwrap();
+
+        let err = capturer.capture(u32::MAX - 1).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,63 @@
+//! Maps and read-only globals shared by the programs.
+//!
+//! Globals are set by the loader before load (`EbpfLoader::override_global`)
+//! and read with `read_volatile` so the compiler cannot fold their defaults.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
+};
+use gmr_common::{KernelOffsets, ThreadRecord};
+
+/// The trigger signal number (default SIGUSR2).
+#[unsafe(no_mangle)]
+static TRIGGER_SIGNAL: u32 = 12;
+
+/// Kernel struct offsets, read from the running kernel's BTF at load time.
+#[unsafe(no_mangle)]
+static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
+    task_pid: 0,
+    task_tgid: 0,
+    task_flags: 0,
+    task_state: 0,
+    task_on_cpu: 0,
+    task_comm: 0,
+    task_cgroups: 0,
+    css_set_dfl_cgrp: 0,
+    cgroup_kn: 0,
+    cgroup_level: 0,
+    cgroup_ancestors: 0,
+    kernfs_node_id: 0,
+};
+
+/// Tagged cgroup ids (the cgroup directory's inode number) → tag index.
+#[map]
+pub static TAGGED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(4096, 0);
+
+/// Trigger events for userspace.
+#[map]
+pub static TRIGGERS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+/// User-stack pages of the thread being captured.
+#[map]
+pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+/// Slot 0: the process id the capture iterator records (others are skipped).
+#[map]
+pub static CAPTURE_TGID: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Scratch space for one thread record (too large for the 512-byte stack).
+#[map]
+pub static RECORD_SCRATCH: PerCpuArray<ThreadRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// The configured trigger signal.
+pub fn trigger_signal() -> u32 {
+    // SAFETY: a plain read of an immutable global.
+    unsafe { core::ptr::read_volatile(&TRIGGER_SIGNAL) }
+}
+
+/// The kernel struct offsets.
+pub fn offsets() -> KernelOffsets {
+    // SAFETY: a plain read of an immutable global.
+    unsafe { core::ptr::read_volatile(&KERNEL_OFFSETS) }
+}

@@ -1,0 +1,110 @@
+//! cgroup v2: finding the mount, resolving tag paths, and cgroup ids.
+//!
+//! A cgroup's id, as the kernel's `kernfs_node.id` the eBPF trigger compares
+//! against, is the inode number of its directory.
+
+use std::{
+    fs,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+/// A resolved cgroup directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cgroup {
+    /// Absolute path of the directory.
+    pub path: PathBuf,
+    /// The cgroup id (the directory's inode number).
+    pub id: u64,
+}
+
+/// Finds where cgroup2 is mounted, from `/proc/self/mountinfo`.
+pub fn cgroup2_mount() -> Result<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .context("reading /proc/self/mountinfo to find the cgroup2 mount")?;
+    mount_from_mountinfo(&mountinfo).ok_or_else(|| {
+        anyhow::anyhow!("no cgroup2 filesystem is mounted (see /proc/self/mountinfo)")
+    })
+}
+
+/// The mount point of the first `cgroup2` entry of a mountinfo text.
+fn mount_from_mountinfo(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let fstype = right.split_whitespace().next()?;
+        let mount_point = left.split_whitespace().nth(4)?;
+        (fstype == "cgroup2").then(|| PathBuf::from(unescape_octal(mount_point)))
+    })
+}
+
+/// Undoes mountinfo's `\040`-style escapes.
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d).ok().and_then(|s| u8::from_str_radix(s, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Resolves a tag path: absolute, or relative to the cgroup2 mount. The
+/// directory must exist and lie on the cgroup2 filesystem.
+pub fn resolve(tag: &Path, mount: &Path) -> Result<Cgroup> {
+    let path = if tag.is_absolute() { tag.to_path_buf() } else { mount.join(tag) };
+    let meta = fs::metadata(&path)
+        .with_context(|| format!("cgroup {} (from tag {}) does not exist", path.display(), tag.display()))?;
+    if !meta.is_dir() {
+        bail!("cgroup {} is not a directory", path.display());
+    }
+    if !path.join("cgroup.procs").exists() || !path.starts_with(mount) {
+        bail!(
+            "{} is not a cgroup v2 directory (the cgroup2 mount is {})",
+            path.display(),
+            mount.display()
+        );
+    }
+    Ok(Cgroup { path, id: meta.ino() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_cgroup2_in_mountinfo() {
+        let text = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+                    41 31 0:38 / /sys/fs/cgroup/un\\040ified rw,relatime - cgroup2 cgroup2 rw\n";
+        assert_eq!(mount_from_mountinfo(text), Some(PathBuf::from("/sys/fs/cgroup/un ified")));
+        assert_eq!(mount_from_mountinfo("1 2 0:1 / / rw - ext4 /dev/vda rw\n"), None);
+    }
+
+    #[test]
+    fn resolves_relative_and_absolute_tags_and_names_bad_ones() {
+        let Ok(mount) = cgroup2_mount() else {
+            eprintln!("SKIP: no cgroup2 mount on this host");
+            return;
+        };
+        let root = resolve(Path::new("/"), &mount);
+        assert!(root.is_err(), "/ is not under the cgroup2 mount");
+        let same = resolve(&mount, &mount).unwrap();
+        assert_eq!(same.path, mount);
+        let err = resolve(Path::new("no/such/service.slice"), &mount).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("no/such/service.slice") && msg.contains("does not exist"), "{msg}");
+    }
+}

@@ -1,0 +1,240 @@
+//! The agent's configuration: the YAML file merged with command-line flags,
+//! validated into what the agent runs with.
+//!
+//! ```yaml
+//! signal: SIGUSR2                  # the trigger signal
+//! report_dir: /var/lib/gmr/reports # where report files go
+//! target_stderr: true              # also write each report to the target's stderr
+//! tags:
+//!   - cgroup: system.slice/mogan-api.service   # absolute, or relative to the cgroup2 mount
+//!     name: mogan-api                          # optional; default: last path element
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+
+use crate::{
+    cgroup::{self, Cgroup},
+    signal,
+};
+
+/// Default location of the configuration file; a missing default is fine.
+pub const DEFAULT_CONFIG: &str = "/etc/gmr/agent.yaml";
+/// Default report directory.
+pub const DEFAULT_REPORT_DIR: &str = "/var/lib/gmr/reports";
+
+/// The configuration file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    signal: Option<String>,
+    report_dir: Option<PathBuf>,
+    target_stderr: Option<bool>,
+    #[serde(default)]
+    tags: Vec<FileTag>,
+}
+
+/// One `tags:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTag {
+    cgroup: PathBuf,
+    name: Option<String>,
+}
+
+/// Settings given on the command line; they override the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Configuration file (`None`: the default, which may be missing).
+    pub config: Option<PathBuf>,
+    /// Extra tags (cgroup paths).
+    pub tags: Vec<PathBuf>,
+    /// Report directory.
+    pub report_dir: Option<PathBuf>,
+    /// Trigger signal.
+    pub signal: Option<String>,
+    /// Disable writing reports to the target's stderr.
+    pub no_target_stderr: bool,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Trigger signal number.
+    pub signal: u32,
+    /// Report directory.
+    pub report_dir: PathBuf,
+    /// Whether reports also go to the target's stderr.
+    pub target_stderr: bool,
+    /// Tagged cgroups.
+    pub tags: Vec<Tag>,
+}
+
+/// A tagged cgroup: its processes and their descendants' get reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// Name used for the report subdirectory and file names.
+    pub name: String,
+    /// The resolved cgroup.
+    pub cgroup: Cgroup,
+}
+
+impl AgentConfig {
+    /// Reads the file (if any), applies `overrides`, and validates all.
+    pub fn load(overrides: &Overrides) -> Result<Self> {
+        let file = match &overrides.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG).exists() => read_file(Path::new(DEFAULT_CONFIG))?,
+            None => FileConfig::default(),
+        };
+        let signal_text = overrides.signal.clone().or(file.signal).unwrap_or_else(|| "SIGUSR2".into());
+        let signal = signal::parse(&signal_text).map_err(anyhow::Error::msg)?;
+        let mount = cgroup::cgroup2_mount()?;
+        let mut tags = Vec::new();
+        let entries = file.tags.into_iter().map(|t| (t.cgroup, t.name));
+        for (path, name) in entries.chain(overrides.tags.iter().map(|p| (p.clone(), None))) {
+            let cgroup = cgroup::resolve(&path, &mount)?;
+            let name = match name {
+                Some(name) => name,
+                None => default_tag_name(&cgroup.path, &mount),
+            };
+            if tags.iter().any(|t: &Tag| t.cgroup.id == cgroup.id) {
+                log::warn!("cgroup {} is tagged twice; keeping the first", cgroup.path.display());
+                continue;
+            }
+            tags.push(Tag { name, cgroup });
+        }
+        Ok(Self {
+            signal,
+            report_dir: overrides
+                .report_dir
+                .clone()
+                .or(file.report_dir)
+                .unwrap_or_else(|| DEFAULT_REPORT_DIR.into()),
+            target_stderr: !overrides.no_target_stderr && file.target_stderr.unwrap_or(true),
+            tags,
+        })
+    }
+
+    /// The tag whose cgroup id is `id`.
+    pub fn tag_by_cgroup_id(&self, id: u64) -> Option<&Tag> {
+        self.tags.iter().find(|t| t.cgroup.id == id)
+    }
+}
+
+/// Parses a configuration file; errors name the file, line and column.
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    serde_norway::from_str(&text).map_err(|e| match e.location() {
+        Some(at) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), at.line(), at.column()),
+        None => anyhow::anyhow!("{}: {e}", path.display()),
+    })
+}
+
+/// The last path element, or `root` for the cgroup2 root itself.
+fn default_tag_name(path: &Path, mount: &Path) -> String {
+    if path == mount {
+        return "root".into();
+    }
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into())
+}
+
+/// Fails with a clear message when no tag is configured.
+pub fn require_tags(config: &AgentConfig) -> Result<()> {
+    if config.tags.is_empty() {
+        bail!("no cgroup is tagged: pass --tag PATH or list tags in {DEFAULT_CONFIG}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("agent.yaml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    mod tempdir {
+        /// A scratch directory removed on drop.
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = std::env::temp_dir().join(format!("gmr-config-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&path).unwrap();
+                Self(path)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn load_file(text: &str) -> Result<AgentConfig> {
+        let (_dir, path) = write(text);
+        AgentConfig::load(&Overrides { config: Some(path), ..Default::default() })
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_line_and_column() {
+        if cgroup::cgroup2_mount().is_err() {
+            eprintln!("SKIP: no cgroup2 mount");
+            return;
+        }
+        let err = load_file("signal: SIGUSR2\nreport_dirr: /tmp\n").unwrap_err().to_string();
+        assert!(err.contains(":2:1:") && err.contains("report_dirr"), "{err}");
+        let err = load_file("target_stderr: maybe\n").unwrap_err().to_string();
+        assert!(err.contains(":1:"), "{err}");
+        let err = load_file("signal: SIGBOGUS\n").unwrap_err().to_string();
+        assert!(err.contains("SIGBOGUS"), "{err}");
+        let err = load_file("tags:\n  - cgroup: /nonexistent/gmr\n").unwrap_err();
+        assert!(format!("{err:#}").contains("/nonexistent/gmr"), "{err:#}");
+    }
+
+    #[test]
+    fn file_and_flags_merge() {
+        let Ok(mount) = cgroup::cgroup2_mount() else {
+            eprintln!("SKIP: no cgroup2 mount");
+            return;
+        };
+        let text = format!(
+            "signal: USR1\nreport_dir: /tmp/r\ntags:\n  - cgroup: {}\n    name: everything\n",
+            mount.display()
+        );
+        let (_dir, path) = write(&text);
+        let config = AgentConfig::load(&Overrides {
+            config: Some(path),
+            signal: Some("SIGURG".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(config.signal, 23);
+        assert_eq!(config.report_dir, PathBuf::from("/tmp/r"));
+        assert_eq!(config.tags.len(), 1);
+        assert_eq!(config.tags[0].name, "everything");
+        assert!(config.target_stderr);
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let err = AgentConfig::load(&Overrides {
+            config: Some("/nonexistent/agent.yaml".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/agent.yaml"), "{err}");
+    }
+}

@@ -1,0 +1,38 @@
+//! Kernel struct offsets for the eBPF programs, read from the running
+//! kernel's BTF (there is no CO-RE for Rust eBPF programs).
+
+use std::path::Path;
+
+use gmr_common::KernelOffsets;
+
+use super::btf::{Btf, BtfError};
+
+/// Where the running kernel publishes its BTF.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Reads the offsets from `/sys/kernel/btf/vmlinux`.
+pub fn running_kernel_offsets() -> Result<KernelOffsets, BtfError> {
+    offsets_from(&Btf::from_file(Path::new(VMLINUX_BTF))?)
+}
+
+/// Looks up every offset the programs use.
+pub fn offsets_from(btf: &Btf) -> Result<KernelOffsets, BtfError> {
+    // `__state` replaced `state` in 5.14.
+    let task_state = btf
+        .member_offset("task_struct", "__state")
+        .or_else(|_| btf.member_offset("task_struct", "state"))?;
+    Ok(KernelOffsets {
+        task_pid: btf.member_offset("task_struct", "pid")?,
+        task_tgid: btf.member_offset("task_struct", "tgid")?,
+        task_flags: btf.member_offset("task_struct", "flags")?,
+        task_state,
+        task_on_cpu: btf.member_offset("task_struct", "on_cpu")?,
+        task_comm: btf.member_offset("task_struct", "comm")?,
+        task_cgroups: btf.member_offset("task_struct", "cgroups")?,
+        css_set_dfl_cgrp: btf.member_offset("css_set", "dfl_cgrp")?,
+        cgroup_kn: btf.member_offset("cgroup", "kn")?,
+        cgroup_level: btf.member_offset("cgroup", "level")?,
+        cgroup_ancestors: btf.member_offset("cgroup", "ancestors")?,
+        kernfs_node_id: btf.member_offset("kernfs_node", "id")?,
+    })
+}
