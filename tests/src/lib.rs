@@ -1,0 +1,43 @@
+//! Test support for gmr's integration tests.
+//!
+//! - [`agent`] runs the real `gmr-agent` and reads its reports.
+//! - [`fixtures`] builds the parked C and Rust fixture programs.
+//! - [`process`] runs a fixture and follows its stdout/stderr protocol.
+//! - [`cgroup`] makes throwaway cgroup v2 groups that kill what they hold.
+//! - [`expect`] says where each fixture's threads are parked.
+//! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
+
+pub mod agent;
+pub mod cgroup;
+pub mod expect;
+pub mod fixtures;
+pub mod gdb;
+pub mod process;
+
+pub use cgroup::{TestCgroup, cgroup2_mount};
+pub use fixtures::{CVariant, build_c_fixture, build_rust_fixture};
+pub use gdb::{GdbThread, MatchReport, ThreadMatch, gdb_backtraces, match_ratio, normalize_name};
+pub use process::Fixture;
+
+use std::path::PathBuf;
+
+/// The gmr workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .expect("gmr-tests lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Whether the test runs as root; if not, prints `SKIP: <reason>` and
+/// returns false so the caller can return early.
+pub fn require_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        println!("SKIP: needs root (eBPF, cgroups, ptrace); running as uid {euid}");
+        return false;
+    }
+    true
+}

@@ -1,0 +1,172 @@
+//! Running the real `gmr-agent` binary from tests.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::normalize_name;
+
+/// How long an agent may take to load its programs and say it is ready.
+pub const AGENT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The agent binary: `$GMR_AGENT` (set by `cargo xtask test`), else
+/// `target/release/gmr-agent`.
+#[track_caller]
+pub fn agent_binary() -> PathBuf {
+    let path = std::env::var_os("GMR_AGENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target/release/gmr-agent"));
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo xtask test` (it builds the agent)",
+        path.display()
+    );
+    path
+}
+
+/// Runs `gmr-agent ARGS…` to completion.
+#[track_caller]
+pub fn run_agent(args: &[&str]) -> Output {
+    Command::new(agent_binary())
+        .args(args)
+        .output()
+        .expect("start gmr-agent")
+}
+
+/// `gmr-agent report --pid PID --format json`, parsed; panics with the
+/// agent's stderr if it fails.
+#[track_caller]
+pub fn report_json(pid: u32) -> Value {
+    let out = run_agent(&["report", "--pid", &pid.to_string(), "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "gmr-agent report --pid {pid} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the JSON report parses")
+}
+
+/// The data of the section titled `title`, which must have succeeded.
+#[track_caller]
+pub fn section<'a>(report: &'a Value, title: &str) -> &'a Value {
+    let section = report["sections"]
+        .as_array()
+        .expect("sections array")
+        .iter()
+        .find(|s| s["title"] == title)
+        .unwrap_or_else(|| panic!("no {title} section in {report}"));
+    assert_eq!(
+        section["status"], "ok",
+        "{title} section failed: {}",
+        section["error"]
+    );
+    &section["data"]
+}
+
+/// The Threads entry for `tid`.
+#[track_caller]
+pub fn thread(report: &Value, tid: u32) -> &Value {
+    section(report, "Threads")["threads"]
+        .as_array()
+        .expect("threads array")
+        .iter()
+        .find(|t| t["tid"] == tid)
+        .unwrap_or_else(|| panic!("thread {tid} missing from the report"))
+}
+
+/// A thread's user-stack function names, normalized, innermost first.
+pub fn user_functions(thread: &Value) -> Vec<String> {
+    thread["user_stack"]
+        .as_array()
+        .map(|frames| {
+            frames
+                .iter()
+                .filter_map(|f| f["function"].as_str())
+                .map(normalize_name)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// True when `wanted` appear in `names` in this order (not necessarily adjacent).
+pub fn in_order(names: &[String], wanted: &[&str]) -> bool {
+    let mut names = names.iter();
+    wanted.iter().all(|w| names.any(|n| n == w))
+}
+
+/// A `gmr-agent run` in the background, stopped on drop.
+pub struct RunningAgent {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl RunningAgent {
+    /// Starts `gmr-agent run ARGS…` and waits until it logs `agent ready`.
+    #[track_caller]
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(agent_binary())
+            .arg("run")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start gmr-agent run");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("log");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let agent = Self { child, log };
+        assert!(
+            agent.wait_for_log("agent ready", AGENT_READY_TIMEOUT),
+            "the agent did not become ready; its log:\n{}",
+            agent.log()
+        );
+        agent
+    }
+
+    /// Everything the agent logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,109 @@
+//! Builds the fixture programs under `<workspace>/target/fixtures/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use crate::workspace_root;
+
+/// Serializes builds within one test binary so parallel tests don't race.
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// How to compile the C fixture `parked.c`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CVariant {
+    /// `-O2 -g -fomit-frame-pointer -pthread`: unwinding needs CFI.
+    NoFramePointer,
+    /// `-O2 -g -fno-omit-frame-pointer -pthread`: frame-pointer chains work.
+    FramePointer,
+}
+
+impl CVariant {
+    fn frame_pointer_flag(self) -> &'static str {
+        match self {
+            CVariant::NoFramePointer => "-fomit-frame-pointer",
+            CVariant::FramePointer => "-fno-omit-frame-pointer",
+        }
+    }
+
+    fn binary_name(self) -> &'static str {
+        match self {
+            CVariant::NoFramePointer => "parked-nofp",
+            CVariant::FramePointer => "parked-fp",
+        }
+    }
+}
+
+/// Directory the fixtures are built into, `<workspace>/target/fixtures`.
+pub fn fixtures_dir() -> PathBuf {
+    workspace_root().join("target").join("fixtures")
+}
+
+/// Compiles `tests/fixtures/c/parked.c` with gcc for `variant` and returns
+/// the binary's path. Rebuilds only when the source is newer than the binary.
+#[track_caller]
+pub fn build_c_fixture(variant: CVariant) -> PathBuf {
+    let _guard = BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    let source = workspace_root().join("tests/fixtures/c/parked.c");
+    let dir = fixtures_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let binary = dir.join(variant.binary_name());
+    if is_up_to_date(&binary, &source) {
+        return binary;
+    }
+    let staging = dir.join(format!(
+        "{}.tmp-{}",
+        variant.binary_name(),
+        std::process::id()
+    ));
+    let output = Command::new("gcc")
+        .args(["-O2", "-g", variant.frame_pointer_flag(), "-pthread", "-o"])
+        .arg(&staging)
+        .arg(&source)
+        .output()
+        .unwrap_or_else(|e| panic!("run gcc (is it installed?): {e}"));
+    assert!(
+        output.status.success(),
+        "gcc failed to build {} ({variant:?}):\n{}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::rename(&staging, &binary)
+        .unwrap_or_else(|e| panic!("rename {} to {}: {e}", staging.display(), binary.display()));
+    binary
+}
+
+/// Builds `tests/fixtures/rust-parked` in release mode with cargo (into
+/// `<workspace>/target/fixtures/rust`) and returns the binary's path.
+#[track_caller]
+pub fn build_rust_fixture() -> PathBuf {
+    let _guard = BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    let manifest = workspace_root().join("tests/fixtures/rust-parked/Cargo.toml");
+    let target_dir = fixtures_dir().join("rust");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "--release", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run cargo: {e}"));
+    assert!(
+        output.status.success(),
+        "cargo failed to build {}:\n{}",
+        manifest.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    target_dir.join("release").join("rust-parked")
+}
+
+/// Whether `binary` exists and is at least as new as `source`.
+fn is_up_to_date(binary: &Path, source: &Path) -> bool {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified());
+    let source_time = modified(source).unwrap_or_else(|e| panic!("stat {}: {e}", source.display()));
+    matches!(modified(binary), Ok(binary_time) if binary_time >= source_time)
+}

@@ -1,0 +1,318 @@
+//! Scoring a gmr report's stacks against gdb's.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use super::{GdbThread, normalize_name};
+
+/// How well one thread's stack in the report matches gdb's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadMatch {
+    /// The thread's tid.
+    pub tid: u32,
+    /// The thread's name as gdb showed it.
+    pub name: Option<String>,
+    /// gdb's frames for the thread, innermost first, as printed.
+    pub gdb_frames: Vec<String>,
+    /// Whether the report has a thread with this tid at all.
+    pub in_report: bool,
+    /// gdb frames (with a symbol) found, in order, in the report's stack.
+    pub matched: usize,
+    /// gdb frames with a symbol (`??` frames and the tail-call frames gdb
+    /// synthesizes from debug info are not counted).
+    pub total: usize,
+    /// Tail-call frames gdb synthesized (left out of `total`).
+    pub tail_calls: usize,
+    /// The first counted gdb frame the report's stack lacks.
+    pub first_mismatch: Option<String>,
+}
+
+impl ThreadMatch {
+    /// `matched / total`, or 0 when gdb had no symbolized frame.
+    pub fn ratio(&self) -> f64 {
+        ratio(self.matched, self.total)
+    }
+}
+
+/// Per-thread and overall agreement between a report and gdb.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchReport {
+    /// One entry per gdb thread, in gdb's order.
+    pub threads: Vec<ThreadMatch>,
+}
+
+impl MatchReport {
+    /// Matched frames summed over all threads.
+    pub fn matched(&self) -> usize {
+        self.threads.iter().map(|t| t.matched).sum()
+    }
+
+    /// Counted gdb frames summed over all threads.
+    pub fn total(&self) -> usize {
+        self.threads.iter().map(|t| t.total).sum()
+    }
+
+    /// Overall `matched / total`, or 0 when there is nothing to match.
+    pub fn ratio(&self) -> f64 {
+        ratio(self.matched(), self.total())
+    }
+
+    /// The entry for thread `tid`, if gdb saw it.
+    pub fn thread(&self, tid: u32) -> Option<&ThreadMatch> {
+        self.threads.iter().find(|t| t.tid == tid)
+    }
+}
+
+impl fmt::Display for MatchReport {
+    /// A compact table: tid, name, gdb frame count, matched/total, first mismatch.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:>8}  {:<16} {:>4} {:>8}  first mismatch",
+            "tid", "name", "gdb", "matched"
+        )?;
+        for t in &self.threads {
+            let mismatch = match (&t.first_mismatch, t.in_report) {
+                (_, false) => "(thread missing from report)",
+                (Some(frame), true) => frame.as_str(),
+                (None, true) => "-",
+            };
+            writeln!(
+                f,
+                "{:>8}  {:<16} {:>4} {:>8}  {mismatch}",
+                t.tid,
+                t.name.as_deref().unwrap_or("?"),
+                t.gdb_frames.len(),
+                format!("{}/{}", t.matched, t.total),
+            )?;
+        }
+        let tail_calls: usize = self.threads.iter().map(|t| t.tail_calls).sum();
+        write!(
+            f,
+            "overall {}/{} = {:.1}% ({tail_calls} tail-call frame(s) gdb synthesized from debug info not counted)",
+            self.matched(),
+            self.total(),
+            100.0 * self.ratio()
+        )
+    }
+}
+
+/// Scores the agent's JSON report `ours` against gdb's backtraces.
+///
+/// For each gdb thread, the report's thread with the same tid is looked up
+/// in the `Threads` section (`sections[].data.threads[]`); the gdb frames
+/// that occur in its `user_stack[].function` names as an in-order
+/// subsequence (longest common subsequence of [`normalize_name`] forms)
+/// count as matched. Panics if the report has no usable `Threads` section.
+#[track_caller]
+pub fn match_ratio(gdb: &[GdbThread], ours: &Value) -> MatchReport {
+    let report_threads = threads_section(ours);
+    let threads = gdb
+        .iter()
+        .map(|thread| {
+            let ours = report_threads
+                .iter()
+                .find(|t| t.get("tid").and_then(Value::as_u64) == Some(u64::from(thread.tid)));
+            match_thread(thread, ours.map(stack_names))
+        })
+        .collect();
+    MatchReport { threads }
+}
+
+/// The `threads` array of the report's `Threads` section.
+#[track_caller]
+fn threads_section(report: &Value) -> &[Value] {
+    let sections = report["sections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("report has no sections array: {report}"));
+    let section = sections
+        .iter()
+        .find(|s| s["title"] == "Threads")
+        .unwrap_or_else(|| panic!("report has no Threads section: {report}"));
+    assert_eq!(section["status"], "ok", "Threads section failed: {section}");
+    section["data"]["threads"]
+        .as_array()
+        .unwrap_or_else(|| panic!("Threads section has no data.threads array: {section}"))
+}
+
+/// Normalized names of a report thread's user stack (unnamed frames skipped).
+fn stack_names(thread: &Value) -> Vec<String> {
+    thread["user_stack"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|frame| frame["function"].as_str())
+        .map(normalize_name)
+        .collect()
+}
+
+fn match_thread(thread: &GdbThread, ours: Option<Vec<String>>) -> ThreadMatch {
+    let counted: Vec<(&String, String)> = thread
+        .frames
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !thread.tail_call_frames.contains(index))
+        .map(|(_, raw)| (raw, normalize_name(raw)))
+        .filter(|(_, name)| name != "??")
+        .collect();
+    let names: Vec<&str> = counted.iter().map(|(_, name)| name.as_str()).collect();
+    let hits = ours
+        .as_deref()
+        .map(|ours| common_subsequence(&names, ours))
+        .unwrap_or_else(|| vec![false; names.len()]);
+    ThreadMatch {
+        tid: thread.tid,
+        name: thread.name.clone(),
+        gdb_frames: thread.frames.clone(),
+        in_report: ours.is_some(),
+        matched: hits.iter().filter(|&&hit| hit).count(),
+        total: counted.len(),
+        tail_calls: thread.tail_call_frames.len(),
+        first_mismatch: counted
+            .iter()
+            .zip(&hits)
+            .find(|(_, hit)| !**hit)
+            .map(|((raw, _), _)| (*raw).clone()),
+    }
+}
+
+/// Marks which of `gdb`'s names belong to a longest common subsequence
+/// with `ours`.
+fn common_subsequence(gdb: &[&str], ours: &[String]) -> Vec<bool> {
+    let (n, m) = (gdb.len(), ours.len());
+    // lcs[i][j]: LCS length of gdb[i..] and ours[j..].
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if gdb[i] == ours[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut hits = vec![false; n];
+    let (mut i, mut j) = (0, 0);
+    while i < n && j < m {
+        if gdb[i] == ours[j] {
+            hits[i] = true;
+            i += 1;
+            j += 1;
+        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    hits
+}
+
+fn ratio(matched: usize, total: usize) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        matched as f64 / total as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn gdb_thread(tid: u32, frames: &[&str]) -> GdbThread {
+        GdbThread {
+            tail_call_frames: Vec::new(),
+            tid,
+            name: Some(format!("t{tid}")),
+            frames: frames.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    fn report(threads: Value) -> Value {
+        json!({"sections": [
+            {"title": "Process", "status": "ok", "data": {}},
+            {"title": "Threads", "status": "ok", "data": {"threads": threads}}
+        ]})
+    }
+
+    fn stack(functions: &[Option<&str>]) -> Value {
+        functions
+            .iter()
+            .map(|f| json!({"address": 1, "function": f, "module": null, "file": null, "line": null, "inlined": false}))
+            .collect()
+    }
+
+    #[test]
+    fn counts_in_order_matches_per_thread() {
+        let gdb = [
+            gdb_thread(
+                1,
+                &[
+                    "__GI___clock_nanosleep",
+                    "__GI___nanosleep",
+                    "sleeper_inner",
+                    "sleeper_outer",
+                    "??",
+                ],
+            ),
+            gdb_thread(2, &["read", "reader_inner", "reader_outer"]),
+            gdb_thread(3, &["main"]),
+        ];
+        let ours = report(json!([
+            {"tid": 1, "name": "sleeper", "user_stack": stack(&[
+                Some("clock_nanosleep@GLIBC_2.17"), None, Some("sleeper_inner"), Some("sleeper_outer")
+            ])},
+            {"tid": 2, "name": "reader", "user_stack": stack(&[
+                Some("reader_outer"), Some("read")
+            ])},
+        ]));
+        let result = match_ratio(&gdb, &ours);
+
+        let sleeper = result.thread(1).expect("thread 1");
+        assert_eq!((sleeper.matched, sleeper.total), (3, 4));
+        assert_eq!(sleeper.first_mismatch.as_deref(), Some("__GI___nanosleep"));
+
+        let reader = result.thread(2).expect("thread 2");
+        assert_eq!((reader.matched, reader.total), (1, 3));
+        assert_eq!(reader.first_mismatch.as_deref(), Some("read"));
+
+        let main = result.thread(3).expect("thread 3");
+        assert!(!main.in_report);
+        assert_eq!((main.matched, main.total), (0, 1));
+
+        assert_eq!((result.matched(), result.total()), (4, 8));
+        assert!((result.ratio() - 0.5).abs() < 1e-9);
+        let table = result.to_string();
+        assert!(table.contains("__GI___nanosleep"), "{table}");
+        assert!(table.contains("(thread missing from report)"), "{table}");
+        assert!(
+            table.contains("overall 4/8 = 50.0% (0 tail-call"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn perfect_match_scores_one() {
+        let gdb = [gdb_thread(
+            7,
+            &["std::thread::sleep", "rust_parked::sleeping_inner"],
+        )];
+        let ours = report(json!([{"tid": 7, "user_stack": stack(&[
+            Some("std::thread::functions::sleep::h0011223344556677"),
+            Some("rust_parked::sleeping_inner::h8899aabbccddeeff"),
+        ])}]));
+        let result = match_ratio(&gdb, &ours);
+        assert_eq!(result.ratio(), 1.0);
+        assert_eq!(result.threads[0].first_mismatch, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "Threads section failed")]
+    fn failed_threads_section_panics() {
+        let ours = json!({"sections": [{"title": "Threads", "status": "failed", "error": "boom", "data": null}]});
+        match_ratio(&[], &ours);
+    }
+}

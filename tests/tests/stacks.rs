@@ -1,0 +1,107 @@
+//! One-shot reports (`gmr-agent report --pid`) on the parked fixtures: each
+//! parked thread shows its functions in order, and the stacks agree with
+//! gdb's on the same process.
+
+use std::path::Path;
+
+use gmr_tests::{
+    CVariant, Fixture,
+    agent::{in_order, report_json, section, thread, user_functions},
+    build_c_fixture, build_rust_fixture,
+    expect::{C_MAIN, C_THREADS, Expectation, RUST_MAIN, RUST_THREADS},
+    gdb_backtraces, match_ratio, require_root,
+};
+
+/// The share of gdb's named frames the report must contain, in order.
+const MIN_GDB_MATCH: f64 = 0.99;
+
+fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str]) {
+    let fixture = Fixture::spawn(program, &[], None);
+    let report = report_json(fixture.pid());
+
+    assert_eq!(report["target"]["pid"], fixture.pid());
+    assert_eq!(report["trigger"]["kind"], "request");
+    let titles: Vec<&str> = report["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Package", "Threads"], "{label}: section order");
+    let package = section(&report, "Package");
+    assert_eq!(package["executable"], program.to_str().unwrap(), "{label}");
+    assert!(
+        package["build_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 40),
+        "{label}: {package}"
+    );
+
+    for &(role, name, frames) in threads {
+        let t = thread(&report, fixture.tid(role));
+        assert_eq!(t["name"], name, "{label}: {role}");
+        let functions = user_functions(t);
+        assert!(
+            in_order(&functions, frames),
+            "{label}: {role} should show {frames:?}, got {functions:?}"
+        );
+        assert!(
+            !t["kernel_stack"].as_array().unwrap().is_empty()
+                || t["on_cpu"] == true
+                || role == "spinner",
+            "{label}: {role} is blocked in the kernel, so it has kernel frames: {t}"
+        );
+    }
+    let main_thread = thread(&report, fixture.pid());
+    let functions = user_functions(main_thread);
+    assert!(
+        in_order(&functions, main),
+        "{label}: main should show {main:?}, got {functions:?}"
+    );
+
+    let gdb = gdb_backtraces(fixture.pid()).expect("gdb");
+    let score = match_ratio(&gdb, &report);
+    println!("{label}: frames matching gdb by name\n{score}");
+    assert!(
+        score.ratio() >= MIN_GDB_MATCH,
+        "{label}: only {}/{} of gdb's frames found\n{score}",
+        score.matched(),
+        score.total()
+    );
+}
+
+#[test]
+fn c_without_frame_pointers() {
+    if require_root() {
+        check(
+            "C -O2 -fomit-frame-pointer",
+            &build_c_fixture(CVariant::NoFramePointer),
+            C_THREADS,
+            C_MAIN,
+        );
+    }
+}
+
+#[test]
+fn c_with_frame_pointers() {
+    if require_root() {
+        check(
+            "C -O2 -fno-omit-frame-pointer",
+            &build_c_fixture(CVariant::FramePointer),
+            C_THREADS,
+            C_MAIN,
+        );
+    }
+}
+
+#[test]
+fn rust_release() {
+    if require_root() {
+        check(
+            "Rust release",
+            &build_rust_fixture(),
+            RUST_THREADS,
+            RUST_MAIN,
+        );
+    }
+}
