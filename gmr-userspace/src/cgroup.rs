@@ -46,7 +46,9 @@ fn unescape_octal(field: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d).ok().and_then(|s| u8::from_str_radix(s, 8).ok())
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 8).ok())
         });
         match (bytes[i], octal) {
             (b'\\', Some(byte)) => {
@@ -65,9 +67,18 @@ fn unescape_octal(field: &str) -> String {
 /// Resolves a tag path: absolute, or relative to the cgroup2 mount. The
 /// directory must exist and lie on the cgroup2 filesystem.
 pub fn resolve(tag: &Path, mount: &Path) -> Result<Cgroup> {
-    let path = if tag.is_absolute() { tag.to_path_buf() } else { mount.join(tag) };
-    let meta = fs::metadata(&path)
-        .with_context(|| format!("cgroup {} (from tag {}) does not exist", path.display(), tag.display()))?;
+    let path = if tag.is_absolute() {
+        tag.to_path_buf()
+    } else {
+        mount.join(tag)
+    };
+    let meta = fs::metadata(&path).with_context(|| {
+        format!(
+            "cgroup {} (from tag {}) does not exist",
+            path.display(),
+            tag.display()
+        )
+    })?;
     if !meta.is_dir() {
         bail!("cgroup {} is not a directory", path.display());
     }
@@ -78,7 +89,10 @@ pub fn resolve(tag: &Path, mount: &Path) -> Result<Cgroup> {
             mount.display()
         );
     }
-    Ok(Cgroup { path, id: meta.ino() })
+    Ok(Cgroup {
+        path,
+        id: meta.ino(),
+    })
 }
 
 #[cfg(test)]
@@ -89,8 +103,14 @@ mod tests {
     fn finds_cgroup2_in_mountinfo() {
         let text = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
                     41 31 0:38 / /sys/fs/cgroup/un\\040ified rw,relatime - cgroup2 cgroup2 rw\n";
-        assert_eq!(mount_from_mountinfo(text), Some(PathBuf::from("/sys/fs/cgroup/un ified")));
-        assert_eq!(mount_from_mountinfo("1 2 0:1 / / rw - ext4 /dev/vda rw\n"), None);
+        assert_eq!(
+            mount_from_mountinfo(text),
+            Some(PathBuf::from("/sys/fs/cgroup/un ified"))
+        );
+        assert_eq!(
+            mount_from_mountinfo("1 2 0:1 / / rw - ext4 /dev/vda rw\n"),
+            None
+        );
     }
 
     #[test]
@@ -105,6 +125,9 @@ mod tests {
         assert_eq!(same.path, mount);
         let err = resolve(Path::new("no/such/service.slice"), &mount).unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains("no/such/service.slice") && msg.contains("does not exist"), "{msg}");
+        assert!(
+            msg.contains("no/such/service.slice") && msg.contains("does not exist"),
+            "{msg}"
+        );
     }
 }

@@ -89,7 +89,11 @@ impl AgentConfig {
             None if Path::new(DEFAULT_CONFIG).exists() => read_file(Path::new(DEFAULT_CONFIG))?,
             None => FileConfig::default(),
         };
-        let signal_text = overrides.signal.clone().or(file.signal).unwrap_or_else(|| "SIGUSR2".into());
+        let signal_text = overrides
+            .signal
+            .clone()
+            .or(file.signal)
+            .unwrap_or_else(|| "SIGUSR2".into());
         let signal = signal::parse(&signal_text).map_err(anyhow::Error::msg)?;
         let mount = cgroup::cgroup2_mount()?;
         let mut tags = Vec::new();
@@ -101,7 +105,10 @@ impl AgentConfig {
                 None => default_tag_name(&cgroup.path, &mount),
             };
             if tags.iter().any(|t: &Tag| t.cgroup.id == cgroup.id) {
-                log::warn!("cgroup {} is tagged twice; keeping the first", cgroup.path.display());
+                log::warn!(
+                    "cgroup {} is tagged twice; keeping the first",
+                    cgroup.path.display()
+                );
                 continue;
             }
             tags.push(Tag { name, cgroup });
@@ -142,7 +149,9 @@ fn default_tag_name(path: &Path, mount: &Path) -> String {
     if path == mount {
         return "root".into();
     }
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into())
 }
 
 /// Fails with a clear message when no tag is configured.
@@ -171,7 +180,8 @@ mod tests {
             pub fn new() -> Self {
                 static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let path = std::env::temp_dir().join(format!("gmr-config-{}-{n}", std::process::id()));
+                let path =
+                    std::env::temp_dir().join(format!("gmr-config-{}-{n}", std::process::id()));
                 std::fs::create_dir_all(&path).unwrap();
                 Self(path)
             }
@@ -185,7 +195,10 @@ mod tests {
 
     fn load_file(text: &str) -> Result<AgentConfig> {
         let (_dir, path) = write(text);
-        AgentConfig::load(&Overrides { config: Some(path), ..Default::default() })
+        AgentConfig::load(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -194,8 +207,13 @@ mod tests {
             eprintln!("SKIP: no cgroup2 mount");
             return;
         }
-        let err = load_file("signal: SIGUSR2\nreport_dirr: /tmp\n").unwrap_err().to_string();
-        assert!(err.contains(":2:1:") && err.contains("report_dirr"), "{err}");
+        let err = load_file("signal: SIGUSR2\nreport_dirr: /tmp\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":2:1:") && err.contains("report_dirr"),
+            "{err}"
+        );
         let err = load_file("target_stderr: maybe\n").unwrap_err().to_string();
         assert!(err.contains(":1:"), "{err}");
         let err = load_file("signal: SIGBOGUS\n").unwrap_err().to_string();

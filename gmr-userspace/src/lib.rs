@@ -3,10 +3,19 @@
 //! Data flows one way through one module per stage:
 //! trigger → capture → unwind → symbolize → sections → view → sink.
 
+pub mod agent;
 pub mod capture;
+pub mod cgroup;
+pub mod cli;
+pub mod config;
+pub mod kernel;
 pub mod model;
+pub mod report;
 pub mod sections;
+pub mod signal;
 pub mod sink;
 pub mod symbolize;
+pub mod time;
+pub mod trigger;
 pub mod unwind;
 pub mod view;

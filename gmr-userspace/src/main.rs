@@ -1,1 +1,67 @@
-fn main(){}
+//! `gmr-agent`: parses flags, runs the command, prints any error once.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use gmr_userspace::{
+    agent,
+    capture::Capturer,
+    cli::{Cli, Command, ReportArgs},
+    config::{AgentConfig, Overrides},
+    kernel::loader::{LoadOptions, load},
+    model::{Requester, Trigger, TriggerKind},
+    report::Reporter,
+    view::render,
+};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gmr-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => agent::run(AgentConfig::load(&Overrides {
+            config: args.config,
+            tags: args.tag,
+            report_dir: args.report_dir,
+            signal: args.signal,
+            no_target_stderr: args.no_target_stderr,
+        })?),
+        Command::Report(args) => report(args),
+    }
+}
+
+/// `gmr-agent report --pid N`: one report on stdout.
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let pid = args.pid;
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        anyhow::bail!("process {pid} does not exist");
+    }
+    let mut ebpf = load(LoadOptions {
+        trigger_signal: libc::SIGUSR2 as u32,
+    })?;
+    let mut reporter = Reporter::new(Capturer::new(&mut ebpf)?);
+    let me = std::process::id();
+    let trigger = Trigger {
+        kind: TriggerKind::Request,
+        signal: None,
+        requester: Some(Requester {
+            pid: me,
+            // SAFETY: getuid has no preconditions.
+            uid: unsafe { libc::getuid() },
+            comm: std::fs::read_to_string("/proc/self/comm")
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned(),
+        }),
+    };
+    print!("{}", render(&reporter.report(pid, trigger), args.format));
+    Ok(())
+}

@@ -1,1 +1,266 @@
 //! Symbolize: turns addresses into function, module, file and line.
+//!
+//! The only user of blazesym. One [`Symbolizer`] lives as long as the agent:
+//! blazesym keeps every ELF and DWARF file it opened, parsed, so a warm
+//! report costs lookups only. User addresses are resolved through
+//! `/proc/PID/map_files/`, which reaches deleted binaries and other mount
+//! namespaces; kernel addresses through kallsyms (and a vmlinux image when
+//! one is installed). Module paths and offsets come from the unwinder's
+//! [`ProcessModules`], so they are filled in even where no symbol is known.
+//! Nothing here fails as a whole: an address blazesym cannot resolve stays
+//! an address.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use blazesym::MaybeDefault;
+use blazesym::symbolize::source::{Kernel, Process, Source};
+use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
+
+use crate::model::{KernelFrame, UserFrame};
+use crate::unwind::{Frame, ProcessModules};
+
+/// Processes whose files stay cached; older ones are evicted, so a
+/// long-running agent does not hold every binary it ever symbolized open.
+const CACHED_PROCESSES: usize = 16;
+/// Shown for a signal trampoline without a symbol, as gdb does.
+const SIGNAL_FRAME: &str = "<signal handler called>";
+
+/// Files blazesym opened for one process, to evict them later.
+struct CachedProcess {
+    pid: u32,
+    map_files: Vec<PathBuf>,
+}
+
+/// Resolves user and kernel addresses, caching parsed files across calls.
+///
+/// Not `Send`: blazesym's caches use `Rc`. Keep it on the thread that builds
+/// reports.
+pub struct Symbolizer {
+    inner: RefCell<blazesym::symbolize::Symbolizer>,
+    /// Most recently symbolized first.
+    recent: RefCell<VecDeque<CachedProcess>>,
+}
+
+impl Default for Symbolizer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Symbolizer {
+    /// A symbolizer with source locations, inlined functions and demangling.
+    pub fn new() -> Self {
+        let inner = blazesym::symbolize::Symbolizer::builder()
+            .enable_code_info(true)
+            .enable_inlined_fns(true)
+            .enable_demangling(true)
+            .build();
+        Symbolizer {
+            inner: RefCell::new(inner),
+            recent: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// Symbolizes one unwound stack of process `pid`. See
+    /// [`Self::symbolize_user_stacks`].
+    pub fn symbolize_user(
+        &self,
+        pid: u32,
+        frames: &[Frame],
+        modules: &ProcessModules,
+    ) -> Vec<UserFrame> {
+        self.symbolize_user_stacks(pid, &[frames], modules)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Symbolizes several stacks of process `pid` in one pass over its
+    /// memory map (one entry per stack in the result).
+    ///
+    /// Each frame gives at least one [`UserFrame`] carrying the frame's own
+    /// address; functions inlined at that address come first, innermost
+    /// first, marked `inlined`. Return addresses are looked up one byte
+    /// back, inside the call instruction.
+    pub fn symbolize_user_stacks(
+        &self,
+        pid: u32,
+        stacks: &[&[Frame]],
+        modules: &ProcessModules,
+    ) -> Vec<Vec<UserFrame>> {
+        let lookups = stacks
+            .iter()
+            .flat_map(|stack| stack.iter().map(Frame::lookup_address))
+            .collect::<Vec<_>>();
+        // blazesym reads pid 0 as "this process", never what is meant here.
+        let resolve = pid != 0 && !lookups.is_empty();
+        if resolve {
+            self.remember(pid, modules);
+        }
+        let inner = self.inner.borrow();
+        let symbolized = if resolve {
+            let source = Source::Process(Process::new(pid.into()));
+            inner
+                .symbolize(&source, Input::AbsAddr(&lookups))
+                .unwrap_or_else(|e| {
+                    log::debug!("could not symbolize addresses of process {pid}: {e}");
+                    Vec::new()
+                })
+        } else {
+            Vec::new()
+        };
+        let mut symbolized = symbolized.into_iter().map(Symbolized::into_sym);
+        stacks
+            .iter()
+            .map(|stack| {
+                let mut out = Vec::new();
+                for frame in *stack {
+                    let sym = symbolized.next().flatten();
+                    push_user_frames(&mut out, frame, sym.as_ref(), modules);
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// Symbolizes kernel return addresses as `symbol+0xoff`.
+    pub fn symbolize_kernel(&self, addrs: &[u64]) -> Vec<KernelFrame> {
+        let unknown = |address| KernelFrame {
+            address,
+            function: None,
+        };
+        if addrs.is_empty() {
+            return Vec::new();
+        }
+        let source = Source::Kernel(Kernel {
+            kallsyms: MaybeDefault::Default,
+            vmlinux: MaybeDefault::Default,
+            // Names are all a kernel frame shows; vmlinux DWARF is huge.
+            debug_syms: false,
+            ..Kernel::default()
+        });
+        let inner = self.inner.borrow();
+        let symbolized = match inner.symbolize(&source, Input::AbsAddr(addrs)) {
+            Ok(symbolized) => symbolized,
+            Err(e) => {
+                log::debug!("could not symbolize kernel addresses: {e}");
+                return addrs.iter().copied().map(unknown).collect();
+            }
+        };
+        addrs
+            .iter()
+            .zip(
+                symbolized
+                    .into_iter()
+                    .map(Symbolized::into_sym)
+                    .chain(std::iter::repeat(None)),
+            )
+            .map(|(&address, sym)| KernelFrame {
+                address,
+                function: sym.map(|sym| format!("{}+{:#x}", sym.name, sym.offset)),
+            })
+            .collect()
+    }
+
+    /// Records that `pid` is being symbolized and evicts the files of the
+    /// least recently symbolized process beyond [`CACHED_PROCESSES`].
+    ///
+    /// blazesym caches files by their `/proc/PID/map_files/` path, which no
+    /// other process shares, so these entries are only useful for `pid`.
+    fn remember(&self, pid: u32, modules: &ProcessModules) {
+        let map_files = modules
+            .modules()
+            .iter()
+            .filter(|m| m.path.starts_with('/'))
+            .map(|m| {
+                PathBuf::from(format!(
+                    "/proc/{pid}/map_files/{:x}-{:x}",
+                    m.avma_range.start, m.avma_range.end
+                ))
+            })
+            .collect::<Vec<_>>();
+        let mut recent = self.recent.borrow_mut();
+        let mut entry = recent
+            .iter()
+            .position(|p| p.pid == pid)
+            .and_then(|index| recent.remove(index))
+            .unwrap_or_else(|| CachedProcess {
+                pid,
+                map_files: Vec::new(),
+            });
+        for path in map_files {
+            if !entry.map_files.contains(&path) {
+                entry.map_files.push(path);
+            }
+        }
+        recent.push_front(entry);
+        if recent.len() <= CACHED_PROCESSES {
+            return;
+        }
+        let mut inner = self.inner.borrow_mut();
+        for old in recent.drain(CACHED_PROCESSES..) {
+            for path in old.map_files {
+                if let Err(e) = inner.evict(&evict::Elf::new(path).into()) {
+                    log::debug!("could not evict symbols: {e}");
+                }
+            }
+            if let Err(e) = inner.evict(&evict::Process::new(old.pid.into()).into()) {
+                log::debug!("could not evict process {}: {e}", old.pid);
+            }
+        }
+    }
+}
+
+/// Appends the frames for `frame`: its inlined functions innermost first,
+/// then the function the code belongs to.
+fn push_user_frames(
+    out: &mut Vec<UserFrame>,
+    frame: &Frame,
+    sym: Option<&Sym<'_>>,
+    modules: &ProcessModules,
+) {
+    let module = modules.module_at(frame.address);
+    let module_path = module.map(|m| m.path.clone()).or_else(|| {
+        sym.and_then(|s| s.module.as_ref())
+            .map(|m| m.to_string_lossy().into_owned())
+    });
+    let base = UserFrame {
+        address: frame.address,
+        function: None,
+        module: module_path,
+        module_offset: module.and_then(|m| m.stated_address(frame.address)),
+        file: None,
+        line: None,
+        inlined: false,
+    };
+    let Some(sym) = sym else {
+        out.push(UserFrame {
+            function: frame.is_signal_trampoline.then(|| SIGNAL_FRAME.to_owned()),
+            ..base
+        });
+        return;
+    };
+    // blazesym lists inlined calls outermost first, each with the location
+    // inside it; the symbol's own location is where it calls the first one.
+    for inlined in sym.inlined.iter().rev() {
+        out.push(UserFrame {
+            function: Some(inlined.name.to_string()),
+            inlined: true,
+            ..located(&base, inlined.code_info.as_ref())
+        });
+    }
+    out.push(UserFrame {
+        function: Some(sym.name.to_string()),
+        ..located(&base, sym.code_info.as_deref())
+    });
+}
+
+/// `base` with the source file and line of `code_info`, if any.
+fn located(base: &UserFrame, code_info: Option<&CodeInfo<'_>>) -> UserFrame {
+    UserFrame {
+        file: code_info.map(|info| info.to_path().to_string_lossy().into_owned()),
+        line: code_info.and_then(|info| info.line),
+        ..base.clone()
+    }
+}

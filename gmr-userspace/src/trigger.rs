@@ -37,8 +37,10 @@ pub struct SignalTrigger {
 impl SignalTrigger {
     /// Fills the tagged-cgroup map, then loads and attaches the program.
     pub fn attach(ebpf: &mut Ebpf, tags: &[Tag]) -> Result<Self> {
-        let mut tagged: HashMap<MapData, u64, u32> =
-            HashMap::try_from(ebpf.take_map("TAGGED_CGROUPS").context("TAGGED_CGROUPS map")?)?;
+        let mut tagged: HashMap<MapData, u64, u32> = HashMap::try_from(
+            ebpf.take_map("TAGGED_CGROUPS")
+                .context("TAGGED_CGROUPS map")?,
+        )?;
         for (index, tag) in tags.iter().enumerate() {
             tagged
                 .insert(tag.cgroup.id, index as u32, 0)
@@ -49,14 +51,19 @@ impl SignalTrigger {
             .program_mut(SIGNAL_PROGRAM)
             .context("signal program missing")?
             .try_into()?;
-        program.load().context("loading the signal_generate raw tracepoint program")?;
+        program
+            .load()
+            .context("loading the signal_generate raw tracepoint program")?;
         program
             .attach("signal_generate")
             .context("attaching to the signal_generate tracepoint")?;
         // SAFETY: the ring buffer owns its fd and the AsyncFd owns the ring
         // buffer, so the fd stays open for as long as it is registered.
         let events = unsafe { AsyncFd::register(events) }.map_err(|e| e.into_parts().1)?;
-        Ok(Self { events, _tagged: tagged })
+        Ok(Self {
+            events,
+            _tagged: tagged,
+        })
     }
 
     /// Waits for the next events.

@@ -36,7 +36,10 @@ pub enum DecodeError {
 pub fn thread_records(bytes: &[u8]) -> Result<Vec<ThreadRecord>, DecodeError> {
     let size = size_of::<ThreadRecord>();
     if bytes.len() % size != 0 {
-        return Err(DecodeError::Truncated { len: bytes.len(), record: size });
+        return Err(DecodeError::Truncated {
+            len: bytes.len(),
+            record: size,
+        });
     }
     bytes
         .chunks_exact(size)
@@ -45,7 +48,10 @@ pub fn thread_records(bytes: &[u8]) -> Result<Vec<ThreadRecord>, DecodeError> {
             // SAFETY: `raw` holds exactly one record; every bit pattern is valid.
             let record: ThreadRecord = unsafe { std::ptr::read_unaligned(raw.as_ptr().cast()) };
             if record.magic != THREAD_RECORD_MAGIC {
-                return Err(DecodeError::BadMagic { offset: i * size, found: record.magic });
+                return Err(DecodeError::BadMagic {
+                    offset: i * size,
+                    found: record.magic,
+                });
             }
             Ok(record)
         })
@@ -56,10 +62,15 @@ pub fn thread_records(bytes: &[u8]) -> Result<Vec<ThreadRecord>, DecodeError> {
 pub fn stack_chunk(bytes: &[u8]) -> Result<Box<StackChunk>, DecodeError> {
     let expected = size_of::<StackChunk>();
     if bytes.len() != expected {
-        return Err(DecodeError::ChunkSize { len: bytes.len(), expected });
+        return Err(DecodeError::ChunkSize {
+            len: bytes.len(),
+            expected,
+        });
     }
     // SAFETY: `bytes` holds exactly one chunk; every bit pattern is valid.
-    Ok(Box::new(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }))
+    Ok(Box::new(unsafe {
+        std::ptr::read_unaligned(bytes.as_ptr().cast())
+    }))
 }
 
 /// The NUL-terminated `comm` as a string.
@@ -91,7 +102,10 @@ mod tests {
         bad.extend(record_bytes(7));
         assert_eq!(
             thread_records(&bad).unwrap_err(),
-            DecodeError::BadMagic { offset: size_of::<ThreadRecord>(), found: 7 }
+            DecodeError::BadMagic {
+                offset: size_of::<ThreadRecord>(),
+                found: 7
+            }
         );
     }
 

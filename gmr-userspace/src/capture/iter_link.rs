@@ -71,7 +71,10 @@ pub fn open_task_iter(prog: BorrowedFd<'_>, scope: IterScope) -> io::Result<File
     let link = bpf(BPF_LINK_CREATE, &attr)?;
     let iter = bpf(
         BPF_ITER_CREATE,
-        &IterCreateAttr { link_fd: link.as_raw_fd() as u32, flags: 0 },
+        &IterCreateAttr {
+            link_fd: link.as_raw_fd() as u32,
+            flags: 0,
+        },
     )?;
     Ok(File::from(iter))
 }

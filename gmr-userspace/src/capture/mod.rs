@@ -51,7 +51,12 @@ impl Capturer {
         let target = Array::try_from(ebpf.take_map("CAPTURE_TGID").context("CAPTURE_TGID map")?)?;
         let stack_pages =
             RingBuf::try_from(ebpf.take_map("STACK_PAGES").context("STACK_PAGES map")?)?;
-        Ok(Self { program, target, stack_pages, scoped: true })
+        Ok(Self {
+            program,
+            target,
+            stack_pages,
+            scoped: true,
+        })
     }
 
     /// Captures every thread of `pid`.
@@ -59,7 +64,9 @@ impl Capturer {
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             bail!("process {pid} does not exist");
         }
-        self.target.set(0, pid, 0).context("setting the capture target")?;
+        self.target
+            .set(0, pid, 0)
+            .context("setting the capture target")?;
         while self.stack_pages.next().is_some() {}
         let mut iter = self.open(pid)?;
         let mut records = Vec::new();
@@ -83,7 +90,10 @@ impl Capturer {
         if records.is_empty() {
             bail!("process {pid} has no threads left to capture (it exited)");
         }
-        let threads = records.iter().map(|r| thread_capture(r, &mut pages)).collect();
+        let threads = records
+            .iter()
+            .map(|r| thread_capture(r, &mut pages))
+            .collect();
         Ok(ProcessCapture { pid, threads })
     }
 
@@ -139,7 +149,10 @@ fn thread_capture(
         }
     }
     let (kernel_stack, kernel_stack_error) = match usize::try_from(record.kernel_stack_bytes) {
-        Ok(bytes) => (record.kernel_stack[..(bytes / 8).min(record.kernel_stack.len())].to_vec(), None),
+        Ok(bytes) => (
+            record.kernel_stack[..(bytes / 8).min(record.kernel_stack.len())].to_vec(),
+            None,
+        ),
         Err(_) => (
             Vec::new(),
             Some(format!(
@@ -179,7 +192,10 @@ mod tests {
             .name("parked-probe".into())
             .spawn(move || rx.recv().ok())
             .unwrap();
-        let mut ebpf = load(LoadOptions { trigger_signal: libc::SIGUSR2 as u32 }).expect("load");
+        let mut ebpf = load(LoadOptions {
+            trigger_signal: libc::SIGUSR2 as u32,
+        })
+        .expect("load");
         let mut capturer = Capturer::new(&mut ebpf).expect("capturer");
         let pid = std::process::id();
         let capture = capturer.capture(pid).expect("capture");
@@ -193,12 +209,22 @@ mod tests {
         got.sort();
         assert_eq!(got, expected, "captured tids match /proc/self/task");
 
-        let probe = capture.threads.iter().find(|t| t.comm == "parked-probe").expect("probe");
+        let probe = capture
+            .threads
+            .iter()
+            .find(|t| t.comm == "parked-probe")
+            .expect("probe");
         assert!(!probe.kernel_thread);
-        assert!(!probe.kernel_stack.is_empty(), "a blocked thread has a kernel stack");
+        assert!(
+            !probe.kernel_stack.is_empty(),
+            "a blocked thread has a kernel stack"
+        );
         let sp = probe.regs.sp;
         assert!(probe.user_stack.base <= sp && sp < probe.user_stack.base + StackSnapshot::PAGE);
-        assert!(probe.user_stack.page_valid[0], "the page holding sp was copied");
+        assert!(
+            probe.user_stack.page_valid[0],
+            "the page holding sp was copied"
+        );
         assert!(probe.user_stack.read_u64(sp).is_some());
         drop(tx);
         parked.join().unwrap();

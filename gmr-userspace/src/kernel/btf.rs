@@ -69,7 +69,10 @@ impl Btf {
 
     /// Parses BTF bytes (little-endian).
     pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
-        let u16_at = |at: usize| data.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        let u16_at = |at: usize| {
+            data.get(at..at + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        };
         if u16_at(0) != Some(MAGIC) {
             return Err(BtfError("not BTF (bad magic)".into()));
         }
@@ -89,9 +92,16 @@ impl Btf {
         };
 
         // Id 0 is `void`.
-        let mut types = vec![Type { kind: 0, target: 0, members: Vec::new() }];
+        let mut types = vec![Type {
+            kind: 0,
+            target: 0,
+            members: Vec::new(),
+        }];
         let mut structs_by_name = HashMap::new();
-        let mut r = Reader { data: types_bytes, pos: 0 };
+        let mut r = Reader {
+            data: types_bytes,
+            pos: 0,
+        };
         while r.pos < types_bytes.len() {
             let name_off = r.u32()?;
             let info = r.u32()?;
@@ -99,7 +109,11 @@ impl Btf {
             let kind = (info >> 24) & 0x1f;
             let vlen = (info & 0xffff) as usize;
             let kind_flag = info >> 31 == 1;
-            let mut ty = Type { kind, target: size_or_type, members: Vec::new() };
+            let mut ty = Type {
+                kind,
+                target: size_or_type,
+                members: Vec::new(),
+            };
             match kind {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => r.skip(4)?,
                 KIND_ARRAY => r.skip(12)?,
@@ -108,11 +122,21 @@ impl Btf {
                         let member_name = name(r.u32()?)?;
                         let type_id = r.u32()?;
                         let offset = r.u32()?;
-                        let bit_offset = if kind_flag { offset & 0xff_ffff } else { offset };
-                        ty.members.push(Member { name: member_name, type_id, bit_offset });
+                        let bit_offset = if kind_flag {
+                            offset & 0xff_ffff
+                        } else {
+                            offset
+                        };
+                        ty.members.push(Member {
+                            name: member_name,
+                            type_id,
+                            bit_offset,
+                        });
                     }
                     if kind == KIND_STRUCT && name_off != 0 {
-                        structs_by_name.entry(name(name_off)?).or_insert(types.len() as u32);
+                        structs_by_name
+                            .entry(name(name_off)?)
+                            .or_insert(types.len() as u32);
                     }
                 }
                 KIND_ENUM | KIND_FUNC_PROTO => r.skip(8 * vlen)?,
@@ -121,7 +145,10 @@ impl Btf {
             }
             types.push(ty);
         }
-        Ok(Self { types, structs_by_name })
+        Ok(Self {
+            types,
+            structs_by_name,
+        })
     }
 
     /// Byte offset of `member` in `struct name`, searching anonymous nested
@@ -133,7 +160,11 @@ impl Btf {
             .ok_or_else(|| BtfError(format!("struct {name} not found in kernel BTF")))?;
         self.find_member(id, member)
             .map(|bits| bits / 8)
-            .ok_or_else(|| BtfError(format!("struct {name} has no member {member} in kernel BTF")))
+            .ok_or_else(|| {
+                BtfError(format!(
+                    "struct {name} has no member {member} in kernel BTF"
+                ))
+            })
     }
 
     /// Bit offset of `member` inside type `id`, or `None`.
@@ -173,8 +204,12 @@ impl Btf {
 
 /// `len` bytes of `data` from `start`, or an error naming the range.
 fn slice(data: &[u8], start: usize, len: usize) -> Result<&[u8], BtfError> {
-    data.get(start..start.saturating_add(len))
-        .ok_or_else(|| BtfError(format!("section {start}..+{len} past the end ({} bytes)", data.len())))
+    data.get(start..start.saturating_add(len)).ok_or_else(|| {
+        BtfError(format!(
+            "section {start}..+{len} past the end ({} bytes)",
+            data.len()
+        ))
+    })
 }
 
 /// The little-endian `u32` at `at`.
@@ -211,7 +246,10 @@ mod tests {
     fn finds_task_struct_members_in_running_kernel() {
         let path = Path::new("/sys/kernel/btf/vmlinux");
         if !path.exists() {
-            eprintln!("SKIP: {} missing (kernel built without BTF)", path.display());
+            eprintln!(
+                "SKIP: {} missing (kernel built without BTF)",
+                path.display()
+            );
             return;
         }
         let btf = Btf::from_file(path).expect("parse vmlinux BTF");
@@ -219,7 +257,9 @@ mod tests {
         let tgid = btf.member_offset("task_struct", "tgid").unwrap();
         assert_eq!(tgid, pid + 4, "tgid follows pid in task_struct");
         assert_eq!(btf.member_offset("kernfs_node", "id").unwrap() % 8, 0);
-        let err = btf.member_offset("task_struct", "no_such_member").unwrap_err();
+        let err = btf
+            .member_offset("task_struct", "no_such_member")
+            .unwrap_err();
         assert!(err.to_string().contains("no_such_member"), "{err}");
     }
 

@@ -1,1 +1,236 @@
 //! Unwind: turns saved registers and stack bytes into frame addresses.
+//!
+//! [`unwind`] is pure: stack memory comes only from the captured
+//! [`StackSnapshot`] and code bytes from a caller-supplied reader, so it can
+//! be tested from byte arrays. framehop does the per-frame work (DWARF CFI
+//! where a module has it, frame pointers elsewhere); this loop keeps the
+//! registers between frames so it can step over signal frames, which
+//! framehop does not understand, and decides why the stack ended.
+//! [`modules`] turns `/proc/PID/maps` into the modules framehop needs.
+
+mod elf;
+pub mod modules;
+mod remote;
+mod signal;
+
+#[cfg(test)]
+mod live_tests;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use framehop::x86_64::{CacheX86_64, Reg, UnwindRegsX86_64};
+use framehop::{FrameAddress, Unwinder as _};
+use gmr_common::UserRegs;
+
+use crate::capture::model::StackSnapshot;
+
+pub use modules::{ModuleCache, ModuleInfo, ModulesError, ProcessModules, SkippedModule};
+
+/// Frames kept per stack; deeper stacks end with [`StackEnd::MaxDepth`].
+pub const MAX_FRAMES: usize = 256;
+/// First address past x86_64 user space with 4-level paging. Anything at or
+/// above it is not code a thread could return to.
+const USER_SPACE_END: u64 = 0x0000_8000_0000_0000;
+/// The first page never holds code (`vm.mmap_min_addr` keeps it unmapped).
+const USER_SPACE_START: u64 = 0x1000;
+
+/// One frame of an unwound stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The program counter (innermost frame, or the interrupted code after a
+    /// signal frame) or a return address.
+    pub address: u64,
+    /// True when `address` is a return address, so the call that made this
+    /// frame is the instruction before it.
+    pub is_return_address: bool,
+    /// True when `address` is in a sigreturn trampoline: the frame marks
+    /// where a signal handler was called.
+    pub is_signal_trampoline: bool,
+}
+
+impl Frame {
+    /// The address to symbolize: inside the call instruction for return
+    /// addresses, so a call ending a function is not blamed on the next one.
+    pub fn lookup_address(&self) -> u64 {
+        if self.is_return_address {
+            self.address.saturating_sub(1)
+        } else {
+            self.address
+        }
+    }
+}
+
+impl From<FrameAddress> for Frame {
+    fn from(address: FrameAddress) -> Self {
+        Frame {
+            address: address.address(),
+            is_return_address: address.is_return_address(),
+            is_signal_trampoline: false,
+        }
+    }
+}
+
+/// Why unwinding stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StackEnd {
+    /// The outermost frame was reached.
+    Complete,
+    /// The next frame needs stack memory at this address, which was not
+    /// captured (beyond the copied pages, or in a page that could not be
+    /// copied).
+    TruncatedStack(u64),
+    /// The stack could not be followed further.
+    UnwindError(String),
+    /// [`MAX_FRAMES`] frames were produced and there were more.
+    MaxDepth,
+}
+
+impl fmt::Display for StackEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StackEnd::Complete => f.write_str("complete"),
+            StackEnd::TruncatedStack(address) => {
+                write!(f, "stack memory at {address:#x} was not captured")
+            }
+            StackEnd::UnwindError(reason) => f.write_str(reason),
+            StackEnd::MaxDepth => write!(f, "stopped after {MAX_FRAMES} frames"),
+        }
+    }
+}
+
+/// An unwound stack: frames innermost first, and why it ends there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnwoundStack {
+    /// Frame 0 is the saved program counter.
+    pub frames: Vec<Frame>,
+    /// Why there are no more frames.
+    pub end: StackEnd,
+}
+
+/// Unwinds one thread from its saved registers and captured stack.
+///
+/// `code` fills a buffer with the code bytes at an address and returns false
+/// when it cannot; it is only used to recognise signal trampolines.
+/// Unwinding stops after [`MAX_FRAMES`] frames, at a zero or non-user return
+/// address, or when the stack pointer does not move up.
+pub fn unwind(
+    modules: &ProcessModules,
+    regs: &UserRegs,
+    stack: &StackSnapshot,
+    code: &mut impl FnMut(u64, &mut [u8]) -> bool,
+) -> UnwoundStack {
+    let mut frames = Vec::new();
+    if !is_user_address(regs.ip) {
+        return UnwoundStack {
+            frames,
+            end: StackEnd::UnwindError(format!(
+                "program counter {:#x} is not a user-space address",
+                regs.ip
+            )),
+        };
+    }
+    let unwinder = modules.unwinder();
+    let mut cache = CacheX86_64::new();
+    let mut unwind_regs = unwind_regs(regs);
+    let mut read_stack = |address: u64| stack.read_u64(address).ok_or(());
+    let mut address = FrameAddress::from_instruction_pointer(regs.ip);
+    let end = loop {
+        if frames.len() == MAX_FRAMES {
+            break StackEnd::MaxDepth;
+        }
+        if signal::is_trampoline(address, code) {
+            frames.push(Frame {
+                address: address.address(),
+                is_return_address: false,
+                is_signal_trampoline: true,
+            });
+            if let Err(unreadable) = signal::restore_interrupted(&mut unwind_regs, stack) {
+                break unreadable_stack(stack, unreadable);
+            }
+            let interrupted = unwind_regs.ip();
+            if !is_user_address(interrupted) {
+                break StackEnd::UnwindError(format!(
+                    "signal frame holds program counter {interrupted:#x}, not a user-space address"
+                ));
+            }
+            // The interrupted code did not call anything: its pc is exact,
+            // and it may have been anywhere in its function (even a
+            // prologue), which framehop handles for a first frame.
+            address = FrameAddress::from_instruction_pointer(interrupted);
+            continue;
+        }
+        frames.push(Frame::from(address));
+        let sp = unwind_regs.sp();
+        match unwinder.unwind_frame(address, &mut unwind_regs, &mut cache, &mut read_stack) {
+            Ok(None) | Ok(Some(0)) => break StackEnd::Complete,
+            Ok(Some(return_address)) if !is_user_address(return_address) => {
+                break StackEnd::UnwindError(format!(
+                    "return address {return_address:#x} is not a user-space address"
+                ));
+            }
+            Ok(Some(_)) if unwind_regs.sp() <= sp => {
+                break StackEnd::UnwindError(format!(
+                    "stack pointer did not move up ({sp:#x} to {:#x})",
+                    unwind_regs.sp()
+                ));
+            }
+            Ok(Some(return_address)) => {
+                let Some(next) = FrameAddress::from_return_address(return_address) else {
+                    break StackEnd::Complete;
+                };
+                address = next;
+            }
+            Err(framehop::Error::CouldNotReadStack(unreadable)) => {
+                break unreadable_stack(stack, unreadable);
+            }
+            Err(error) => break StackEnd::UnwindError(error.to_string()),
+        }
+    };
+    UnwoundStack { frames, end }
+}
+
+/// framehop's registers from the saved user registers. framehop itself
+/// only reads ip, sp and bp; the rest are carried so a signal frame's
+/// context replaces a complete set.
+fn unwind_regs(regs: &UserRegs) -> UnwindRegsX86_64 {
+    let mut out = UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp);
+    for (reg, value) in [
+        (Reg::RAX, regs.ax),
+        (Reg::RDX, regs.dx),
+        (Reg::RCX, regs.cx),
+        (Reg::RBX, regs.bx),
+        (Reg::RSI, regs.si),
+        (Reg::RDI, regs.di),
+        (Reg::R8, regs.r8),
+        (Reg::R9, regs.r9),
+        (Reg::R10, regs.r10),
+        (Reg::R11, regs.r11),
+        (Reg::R12, regs.r12),
+        (Reg::R13, regs.r13),
+        (Reg::R14, regs.r14),
+        (Reg::R15, regs.r15),
+    ] {
+        out.set(reg, value);
+    }
+    out
+}
+
+/// Why a read of stack memory at `address` failed. Addresses from the
+/// captured base upwards are stack that simply was not captured; anything
+/// else came from a register or slot that does not point into this stack.
+fn unreadable_stack(stack: &StackSnapshot, address: u64) -> StackEnd {
+    if address >= stack.base && is_user_address(address) {
+        StackEnd::TruncatedStack(address)
+    } else {
+        StackEnd::UnwindError(format!(
+            "could not read stack memory at {address:#x}, outside the captured stack at {:#x}",
+            stack.base
+        ))
+    }
+}
+
+fn is_user_address(address: u64) -> bool {
+    (USER_SPACE_START..USER_SPACE_END).contains(&address)
+}

@@ -1,1 +1,95 @@
 //! Views: render a report model as text or JSON, with no I/O.
+//!
+//! Each format lives in its own module; this one names the formats so a
+//! command line can pick one and a sink can choose a file extension.
+
+pub mod json;
+pub mod text;
+
+use std::fmt::{self, Display, Formatter};
+use std::str::FromStr;
+
+use crate::model::Report;
+
+pub use json::render_json;
+pub use text::render_text;
+
+/// A report output format, spelled `text` or `json` on the command line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// oslo.reports-style text for people.
+    #[default]
+    Text,
+    /// One pretty-printed JSON document for machines.
+    Json,
+}
+
+impl Format {
+    /// Every format, in the order help text should list them.
+    pub const ALL: [Format; 2] = [Format::Text, Format::Json];
+
+    /// The name used on the command line and in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+        }
+    }
+
+    /// File name extension for reports in this format, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Json => "json",
+        }
+    }
+}
+
+impl Display for Format {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A format name that is neither `text` nor `json`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown report format {0:?} (expected \"text\" or \"json\")")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|format| format.name() == name)
+            .ok_or_else(|| UnknownFormat(name.to_owned()))
+    }
+}
+
+/// Renders `report` in `format`; the result ends with a newline.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Text => render_text(report),
+        Format::Json => render_json(report),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for format in Format::ALL {
+            assert_eq!(format.to_string().parse::<Format>(), Ok(format));
+        }
+        assert_eq!("json".parse::<Format>(), Ok(Format::Json));
+        assert_eq!(
+            "yaml".parse::<Format>(),
+            Err(UnknownFormat("yaml".to_owned()))
+        );
+        assert_eq!(Format::Text.extension(), "txt");
+        assert_eq!(Format::Json.extension(), "json");
+    }
+}

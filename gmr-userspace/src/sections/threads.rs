@@ -1,0 +1,186 @@
+//! The Threads section: every OS thread with its state, kernel stack and
+//! symbolized user stack.
+//!
+//! Stacks of all threads are symbolized in one batch each (user, kernel), so
+//! the process's memory map and kallsyms are consulted once per report. A
+//! thread whose stack cannot be followed keeps the frames found so far and
+//! a note saying why it ends there.
+
+use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
+use crate::model::{KernelFrame, Thread, Threads};
+use crate::symbolize::Symbolizer;
+use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwoundStack};
+
+// `task_struct.__state` and `exit_state` bits (include/linux/sched.h).
+const TASK_INTERRUPTIBLE: u32 = 0x1;
+const TASK_UNINTERRUPTIBLE: u32 = 0x2;
+const TASK_STOPPED: u32 = 0x4;
+const TASK_TRACED: u32 = 0x8;
+const EXIT_DEAD: u32 = 0x10;
+const EXIT_ZOMBIE: u32 = 0x20;
+const TASK_PARKED: u32 = 0x40;
+const TASK_DEAD: u32 = 0x80;
+const TASK_NOLOAD: u32 = 0x400;
+const TASK_RTLOCK_WAIT: u32 = 0x1000;
+const TASK_FROZEN: u32 = 0x8000;
+const TASK_IDLE: u32 = TASK_UNINTERRUPTIBLE | TASK_NOLOAD;
+const TASK_REPORT: u32 = TASK_INTERRUPTIBLE
+    | TASK_UNINTERRUPTIBLE
+    | TASK_STOPPED
+    | TASK_TRACED
+    | EXIT_DEAD
+    | EXIT_ZOMBIE
+    | TASK_PARKED;
+/// The one reported state outside `TASK_REPORT`.
+const TASK_REPORT_IDLE: u32 = TASK_REPORT + 1;
+/// `/proc/PID/status` names, indexed by the highest reported bit.
+const STATE_NAMES: [&str; 9] = [
+    "R (running)",
+    "S (sleeping)",
+    "D (disk sleep)",
+    "T (stopped)",
+    "t (tracing stop)",
+    "X (dead)",
+    "Z (zombie)",
+    "P (parked)",
+    "I (idle)",
+];
+
+/// Builds the Threads section from a capture.
+pub fn threads(
+    capture: &ProcessCapture,
+    modules: &ProcessModules,
+    symbolizer: &Symbolizer,
+) -> Threads {
+    let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
+    let unwound = capture
+        .threads
+        .iter()
+        .map(|thread| {
+            (!thread.kernel_thread)
+                .then(|| unwind::unwind(modules, &thread.regs, &thread.user_stack, &mut read_code))
+        })
+        .collect::<Vec<_>>();
+    let user_stacks = unwound
+        .iter()
+        .map(|stack| stack.as_ref().map_or(&[][..], |s| &s.frames[..]))
+        .collect::<Vec<&[Frame]>>();
+    let user = symbolizer.symbolize_user_stacks(capture.pid, &user_stacks, modules);
+    let kernel_addrs = capture
+        .threads
+        .iter()
+        .flat_map(|thread| thread.kernel_stack.iter().copied())
+        .collect::<Vec<_>>();
+    let mut kernel = symbolizer.symbolize_kernel(&kernel_addrs).into_iter();
+    let threads = capture
+        .threads
+        .iter()
+        .zip(unwound.iter())
+        .zip(user)
+        .map(|((thread, unwound), user_stack)| Thread {
+            tid: thread.tid,
+            name: thread.comm.clone(),
+            state: state_name(thread.state).to_owned(),
+            on_cpu: thread.on_cpu,
+            kernel_stack: thread
+                .kernel_stack
+                .iter()
+                .map(|&address| {
+                    kernel.next().unwrap_or(KernelFrame {
+                        address,
+                        function: None,
+                    })
+                })
+                .collect(),
+            user_stack,
+            user_stack_note: user_stack_note(thread, unwound.as_ref()),
+        })
+        .collect();
+    Threads { threads }
+}
+
+/// The `/proc/PID/status` state of a task, following the kernel's
+/// `__task_state_index()`. `state` is `task_struct.__state`, optionally
+/// OR-ed with `exit_state`. Without `exit_state`, a task past `do_exit()`
+/// (`TASK_DEAD`) is reported dead: it is a zombie or being reaped.
+pub fn state_name(state: u32) -> &'static str {
+    let exit_state = if state & TASK_DEAD != 0 && state & (EXIT_DEAD | EXIT_ZOMBIE) == 0 {
+        EXIT_DEAD
+    } else {
+        0
+    };
+    let mut report = (state | exit_state) & TASK_REPORT;
+    if state & TASK_IDLE == TASK_IDLE {
+        report = TASK_REPORT_IDLE;
+    }
+    // The kernel reports rtmutex waiters and frozen tasks as D.
+    if state & (TASK_RTLOCK_WAIT | TASK_FROZEN) != 0 {
+        report = TASK_UNINTERRUPTIBLE;
+    }
+    // fls(): the index one past the highest set bit, 0 for none.
+    let index = (u32::BITS - report.leading_zeros()) as usize;
+    STATE_NAMES.get(index).copied().unwrap_or("? (unknown)")
+}
+
+/// Why the user stack is missing, ends early, or may be stale.
+fn user_stack_note(thread: &ThreadCapture, unwound: Option<&UnwoundStack>) -> Option<String> {
+    let Some(unwound) = unwound else {
+        return Some("kernel thread: no user stack".to_owned());
+    };
+    let mut notes = Vec::new();
+    if thread.on_cpu {
+        notes.push("running on CPU: registers may be up to one tick old".to_owned());
+    }
+    let stack = &thread.user_stack;
+    if !stack.page_valid.iter().any(|&valid| valid) {
+        notes.push("user stack could not be copied; only the program counter is known".to_owned());
+    } else {
+        match &unwound.end {
+            StackEnd::Complete => {}
+            StackEnd::TruncatedStack(address) => notes.push(truncation_note(stack, *address)),
+            StackEnd::UnwindError(reason) => notes.push(format!("unwinding stopped: {reason}")),
+            StackEnd::MaxDepth => notes.push(format!(
+                "stopped after {} frames; deeper frames omitted",
+                unwind::MAX_FRAMES
+            )),
+        }
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
+    let captured = stack.bytes.len() as u64;
+    let offset = address.saturating_sub(stack.base);
+    if offset < captured {
+        format!("stack truncated: the page holding {address:#x} could not be copied")
+    } else {
+        format!(
+            "stack truncated: {address:#x} is beyond the {} KiB captured from the page holding sp",
+            captured / 1024
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::state_name;
+
+    #[test]
+    fn states_read_like_proc() {
+        assert_eq!(state_name(0), "R (running)");
+        assert_eq!(state_name(0x1), "S (sleeping)");
+        assert_eq!(state_name(0x2), "D (disk sleep)");
+        assert_eq!(state_name(0x102), "D (disk sleep)");
+        assert_eq!(state_name(0x4), "T (stopped)");
+        assert_eq!(state_name(0x104), "T (stopped)");
+        assert_eq!(state_name(0x8), "t (tracing stop)");
+        assert_eq!(state_name(0x10), "X (dead)");
+        assert_eq!(state_name(0x20), "Z (zombie)");
+        assert_eq!(state_name(0x80 | 0x20), "Z (zombie)");
+        assert_eq!(state_name(0x80), "X (dead)");
+        assert_eq!(state_name(0x40), "P (parked)");
+        assert_eq!(state_name(0x402), "I (idle)");
+        assert_eq!(state_name(0x8000), "D (disk sleep)");
+        assert_eq!(state_name(0x1001), "D (disk sleep)");
+    }
+}

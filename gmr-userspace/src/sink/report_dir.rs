@@ -1,0 +1,264 @@
+//! The report directory sink: one file per report, oslo.reports-style names,
+//! never overwriting an earlier report.
+//!
+//! A report lands in `<dir>/<name>/<name>_gurumeditation_<UTC time>_<pid>.<ext>`,
+//! where `<name>` is usually a systemd unit or cgroup name. Reports can hold
+//! secrets (paths, arguments, symbols), so the per-name directory is 0700
+//! and files are 0600, created exclusively and flushed to disk before
+//! returning so a report written just before a crash survives it.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How many `-N` suffixes to try before giving up on a free file name.
+const MAX_SUFFIX: u32 = 1000;
+
+/// Longest sanitized name in bytes; keeps the whole file name well under
+/// the 255-byte `NAME_MAX` once the time, pid and extension are added.
+const MAX_NAME_BYTES: usize = 128;
+
+/// Writes `contents` to a new file under `<dir>/<name>/` and returns its path.
+///
+/// The file is named `<name>_gurumeditation_<yyyymmddHHMMSS.micro>_<pid>.<ext>`
+/// with the time `at` in UTC; if that name is taken, `-1`, `-2`, … is put
+/// before the extension. `name` is passed through [`sanitize_name`] so it
+/// can never leave `dir`. Missing directories are created with mode 0700,
+/// the file with mode 0600; file and directory are fsynced.
+pub fn write_report_file(
+    dir: &Path,
+    name: &str,
+    pid: u32,
+    at: SystemTime,
+    ext: &str,
+    contents: &str,
+) -> io::Result<PathBuf> {
+    let name = sanitize_name(name);
+    let subdir = dir.join(&name);
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&subdir)?;
+    let stem = format!("{name}_gurumeditation_{}_{pid}", utc_stamp(at));
+    let (path, mut file) = create_unique(&subdir, &stem, ext)?;
+    if let Err(error) = file
+        .write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+    {
+        // A truncated report would pass for a complete one in a listing.
+        let _ = fs::remove_file(&path);
+        return Err(error);
+    }
+    // The new directory entry is only durable once the directory is synced.
+    File::open(&subdir)?.sync_all()?;
+    Ok(path)
+}
+
+/// Creates `<dir>/<stem>.<ext>`, or the first free `<stem>-N.<ext>`.
+fn create_unique(dir: &Path, stem: &str, ext: &str) -> io::Result<(PathBuf, File)> {
+    for suffix in 0..=MAX_SUFFIX {
+        let file_name = if suffix == 0 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}-{suffix}.{ext}")
+        };
+        let path = dir.join(file_name);
+        // create_new is O_CREAT|O_EXCL: never clobbers a report and never
+        // follows a symlink planted at the name.
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{}/{stem}.{ext} and {MAX_SUFFIX} numbered variants already exist",
+            dir.display()
+        ),
+    ))
+}
+
+/// Makes `name` safe to use as one directory or file name component.
+///
+/// `/`, control characters, a leading dot and any run of two or more dots
+/// become `_`, so the result is never empty, `.`, `..`, hidden, or a path.
+/// Long names are cut to 128 bytes. Sanitizing twice changes nothing.
+pub fn sanitize_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len().min(MAX_NAME_BYTES));
+    for (index, &c) in chars.iter().enumerate() {
+        let next_to_dot = (index > 0 && chars[index - 1] == '.')
+            || chars.get(index + 1).is_some_and(|&next| next == '.');
+        let unsafe_char = c == '/' || c.is_control() || (c == '.' && (index == 0 || next_to_dot));
+        let c = if unsafe_char { '_' } else { c };
+        if out.len() + c.len_utf8() > MAX_NAME_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+/// Formats `at` as UTC `yyyymmddHHMMSS.micro`, as oslo.reports names files.
+///
+/// Times before 1970 (a badly set clock) are shown as the epoch.
+fn utc_stamp(at: SystemTime) -> String {
+    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let second_of_day = secs % 86_400;
+    format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}.{:06}",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+        since_epoch.subsec_micros()
+    )
+}
+
+/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+///
+/// Howard Hinnant's `civil_from_days`, restricted to dates on or after the
+/// epoch so it can stay in unsigned arithmetic.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Shift the epoch to 0000-03-01 so leap days end each 400-year era.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::time::Duration;
+
+    /// A fresh empty directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let path = std::env::temp_dir().join(format!(
+                "gmr-report-dir-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = fs::remove_dir_all(&path);
+            fs::create_dir_all(&path).expect("create temp dir");
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn at(secs: u64, micros: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros)
+    }
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(at(0, 0)), "19700101000000.000000");
+        // date -u -d @1795715326 → Thu Nov 26 17:48:46 UTC 2026
+        assert_eq!(
+            utc_stamp(at(1_795_715_326, 123_456)),
+            "20261126174846.123456"
+        );
+        // A leap day and the last second of a leap year.
+        assert_eq!(utc_stamp(at(951_782_400, 7)), "20000229000000.000007");
+        assert_eq!(utc_stamp(at(1_735_689_599, 0)), "20241231235959.000000");
+        assert_eq!(
+            utc_stamp(UNIX_EPOCH - Duration::from_secs(5)),
+            "19700101000000.000000"
+        );
+    }
+
+    #[test]
+    fn writes_named_private_file_and_never_overwrites() {
+        let tmp = TempDir::new("write");
+        let when = at(1_795_715_326, 123_456);
+        let first = write_report_file(&tmp.0, "mogan-api.service", 8675, when, "txt", "one")
+            .expect("first report");
+        assert_eq!(
+            first,
+            tmp.0
+                .join("mogan-api.service")
+                .join("mogan-api.service_gurumeditation_20261126174846.123456_8675.txt")
+        );
+        assert_eq!(fs::read_to_string(&first).expect("read"), "one");
+        let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
+        assert_eq!(mode(&first), 0o600);
+        assert_eq!(mode(&tmp.0.join("mogan-api.service")), 0o700);
+
+        let second = write_report_file(&tmp.0, "mogan-api.service", 8675, when, "txt", "two")
+            .expect("second report");
+        let third = write_report_file(&tmp.0, "mogan-api.service", 8675, when, "txt", "three")
+            .expect("third report");
+        let name = |p: &Path| p.file_name().expect("name").to_string_lossy().into_owned();
+        assert_eq!(
+            name(&second),
+            "mogan-api.service_gurumeditation_20261126174846.123456_8675-1.txt"
+        );
+        assert_eq!(
+            name(&third),
+            "mogan-api.service_gurumeditation_20261126174846.123456_8675-2.txt"
+        );
+        assert_eq!(fs::read_to_string(&first).expect("read"), "one");
+        assert_eq!(fs::read_to_string(&second).expect("read"), "two");
+    }
+
+    #[test]
+    fn hostile_names_stay_inside_the_directory() {
+        let tmp = TempDir::new("hostile");
+        let path =
+            write_report_file(&tmp.0, "../../etc", 1, at(0, 0), "json", "{}").expect("report");
+        assert_eq!(path.parent(), Some(tmp.0.join("______etc").as_path()));
+    }
+
+    #[test]
+    fn sanitize_names() {
+        assert_eq!(sanitize_name("mogan-api.service"), "mogan-api.service");
+        assert_eq!(sanitize_name("getty@tty1.service"), "getty@tty1.service");
+        assert_eq!(sanitize_name("a/b"), "a_b");
+        assert_eq!(sanitize_name(".."), "__");
+        assert_eq!(sanitize_name("."), "_");
+        assert_eq!(sanitize_name(".hidden"), "_hidden");
+        assert_eq!(sanitize_name("../x"), "___x");
+        assert_eq!(sanitize_name("a..b"), "a__b");
+        assert_eq!(sanitize_name("a...b"), "a___b");
+        assert_eq!(sanitize_name("line\nbreak"), "line_break");
+        assert_eq!(sanitize_name(""), "_");
+        assert_eq!(sanitize_name(&"é".repeat(100)), "é".repeat(64));
+        for name in ["../../etc", ".a..b/c", "x.y", "..."] {
+            let once = sanitize_name(name);
+            assert_eq!(sanitize_name(&once), once);
+        }
+    }
+}
