@@ -39,6 +39,8 @@ pub struct KernelOffsets {
     pub task_flags: u32,
     /// `task_struct.__state` (or `state` on old kernels).
     pub task_state: u32,
+    /// `task_struct.exit_state` (`EXIT_ZOMBIE`, `EXIT_DEAD`).
+    pub task_exit_state: u32,
     /// `task_struct.on_cpu`.
     pub task_on_cpu: u32,
     /// `task_struct.comm`.
@@ -127,7 +129,8 @@ pub struct ThreadRecord {
     pub tid: u32,
     /// Process id.
     pub tgid: u32,
-    /// `task_struct.__state` (0 running, 1 interruptible, 2 uninterruptible, ...).
+    /// `__state | exit_state`, as /proc derives its state letter
+    /// (0 running, 1 interruptible, 2 uninterruptible, 0x20 zombie, ...).
     pub state: u32,
     /// Non-zero if the thread was on a CPU while captured.
     pub on_cpu: u32,

@@ -12,7 +12,14 @@ pub fn run() -> Result<PathBuf> {
     cmd::run(
         Command::new("cargo")
             .current_dir(cmd::workspace_root())
-            .args(["build", "--release", "-p", "gmr-userspace", "--bin", "gmr-agent"]),
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "gmr-userspace",
+                "--bin",
+                "gmr-agent",
+            ]),
     )?;
     Ok(agent_path())
 }

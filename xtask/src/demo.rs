@@ -28,7 +28,11 @@ pub fn run() -> Result<()> {
     let service = build_rust_fixture();
     let cgroup = TestCgroup::create();
     let fixture = Fixture::spawn(&service, &[], Some(&cgroup));
-    eprintln!("xtask: demo service {} runs in cgroup {}", fixture.pid(), cgroup.path().display());
+    eprintln!(
+        "xtask: demo service {} runs in cgroup {}",
+        fixture.pid(),
+        cgroup.path().display()
+    );
 
     let report_dir = cmd::workspace_root().join("target/demo-reports");
     let _ = std::fs::remove_dir_all(&report_dir);

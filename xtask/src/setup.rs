@@ -44,7 +44,13 @@ fn ensure_rust_src(toolchain: &str) -> Result<()> {
     if core.exists() {
         return Ok(());
     }
-    cmd::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", toolchain]))
+    cmd::run(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        toolchain,
+    ]))
 }
 
 fn ensure_bpf_linker(toolchain: &str) -> Result<()> {
@@ -59,7 +65,12 @@ fn ensure_bpf_linker(toolchain: &str) -> Result<()> {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|name| name.starts_with("libLLVM.so.") || name.starts_with("libLLVM-"))
-        .with_context(|| format!("no libLLVM in {} to build bpf-linker against", lib.display()))?;
+        .with_context(|| {
+            format!(
+                "no libLLVM in {} to build bpf-linker against",
+                lib.display()
+            )
+        })?;
     let major = llvm_major(&libllvm)
         .with_context(|| format!("cannot tell the LLVM version of {libllvm}"))?;
     let prefix = cmd::workspace_root().join("target/xtask-llvm");
@@ -69,10 +80,22 @@ fn ensure_bpf_linker(toolchain: &str) -> Result<()> {
     std::os::unix::fs::symlink(lib.join(&libllvm), &link)
         .with_context(|| format!("linking {}", link.display()))?;
     let status = Command::new("cargo")
-        .args(["install", "bpf-linker", "--version", &format!("^{BPF_LINKER_VERSION}")])
-        .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+        .args([
+            "install",
+            "bpf-linker",
+            "--version",
+            &format!("^{BPF_LINKER_VERSION}"),
+        ])
+        .args([
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{major}"),
+        ])
         .env("LLVM_PREFIX", &prefix)
-        .env("RUSTFLAGS", format!("-C link-args=-Wl,-rpath,{}", lib.display()))
+        .env(
+            "RUSTFLAGS",
+            format!("-C link-args=-Wl,-rpath,{}", lib.display()),
+        )
         .status()
         .context("cannot run cargo install bpf-linker")?;
     if !status.success() {
@@ -93,8 +116,14 @@ fn llvm_major(file_name: &str) -> Option<u32> {
 mod tests {
     #[test]
     fn reads_llvm_major_from_library_names() {
-        assert_eq!(super::llvm_major("libLLVM.so.22.1-rust-1.97.0-nightly"), Some(22));
-        assert_eq!(super::llvm_major("libLLVM-20-rust-1.95.0-stable.so"), Some(20));
+        assert_eq!(
+            super::llvm_major("libLLVM.so.22.1-rust-1.97.0-nightly"),
+            Some(22)
+        );
+        assert_eq!(
+            super::llvm_major("libLLVM-20-rust-1.95.0-stable.so"),
+            Some(20)
+        );
         assert_eq!(super::llvm_major("librustc_driver.so"), None);
     }
 }

@@ -16,7 +16,9 @@ const TEST_PACKAGES: [&str; 3] = ["gcc", "gdb", "libc6-dbg"];
 pub fn run() -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        bail!("the tests load eBPF programs and make cgroups: run them as root (sudo cargo xtask test)");
+        bail!(
+            "the tests load eBPF programs and make cgroups: run them as root (sudo cargo xtask test)"
+        );
     }
     let agent = build::run()?;
     install_missing_packages()?;

@@ -92,7 +92,9 @@ fn fill_record(record: &mut ThreadRecord, task: *mut task_struct) {
     record.magic = THREAD_RECORD_MAGIC;
     record.tid = read(task_bytes, off.task_pid).unwrap_or(0);
     record.tgid = task_tgid(task_bytes);
-    record.state = read(task_bytes, off.task_state).unwrap_or(0);
+    let state: u32 = read(task_bytes, off.task_state).unwrap_or(0);
+    let exit_state: u32 = read(task_bytes, off.task_exit_state).unwrap_or(0);
+    record.state = state | exit_state;
     record.on_cpu = read::<i32>(task_bytes, off.task_on_cpu).unwrap_or(0) as u32;
     record.flags = 0;
     if pf_flags & PF_KTHREAD != 0 {

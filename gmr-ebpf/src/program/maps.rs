@@ -20,6 +20,7 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
     task_tgid: 0,
     task_flags: 0,
     task_state: 0,
+    task_exit_state: 0,
     task_on_cpu: 0,
     task_comm: 0,
     task_cgroups: 0,

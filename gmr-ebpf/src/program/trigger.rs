@@ -1,7 +1,10 @@
 //! The signal trigger: observes the trigger signal in the sender's context.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+        bpf_ktime_get_boot_ns,
+    },
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };

@@ -18,7 +18,7 @@ pub struct ThreadCapture {
     pub tid: u32,
     /// Thread name.
     pub comm: String,
-    /// `task_struct.__state`.
+    /// `__state | exit_state`, as /proc derives its state letter.
     pub state: u32,
     /// True if it was on a CPU while captured (registers may be a tick old).
     pub on_cpu: bool,

@@ -26,6 +26,7 @@ pub fn offsets_from(btf: &Btf) -> Result<KernelOffsets, BtfError> {
         task_tgid: btf.member_offset("task_struct", "tgid")?,
         task_flags: btf.member_offset("task_struct", "flags")?,
         task_state,
+        task_exit_state: btf.member_offset("task_struct", "exit_state")?,
         task_on_cpu: btf.member_offset("task_struct", "on_cpu")?,
         task_comm: btf.member_offset("task_struct", "comm")?,
         task_cgroups: btf.member_offset("task_struct", "cgroups")?,

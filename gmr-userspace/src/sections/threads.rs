@@ -93,7 +93,7 @@ pub fn threads(
                 })
                 .collect(),
             user_stack,
-            user_stack_note: user_stack_note(thread, unwound.as_ref()),
+            user_stack_note: user_stack_note(thread, unwound.as_ref(), modules),
         })
         .collect();
     Threads { threads }
@@ -123,7 +123,11 @@ pub fn state_name(state: u32) -> &'static str {
 }
 
 /// Why the user stack is missing, ends early, or may be stale.
-fn user_stack_note(thread: &ThreadCapture, unwound: Option<&UnwoundStack>) -> Option<String> {
+fn user_stack_note(
+    thread: &ThreadCapture,
+    unwound: Option<&UnwoundStack>,
+    modules: &ProcessModules,
+) -> Option<String> {
     let Some(unwound) = unwound else {
         return Some("kernel thread: no user stack".to_owned());
     };
@@ -144,8 +148,33 @@ fn user_stack_note(thread: &ThreadCapture, unwound: Option<&UnwoundStack>) -> Op
                 unwind::MAX_FRAMES
             )),
         }
+        if unwound.end != StackEnd::Complete {
+            notes.extend(unwind_info_note(unwound.frames.last(), modules));
+        }
     }
     (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Why the frame unwinding stopped at had only frame pointers to go by,
+/// which is the usual reason a stack ends early.
+fn unwind_info_note(last: Option<&Frame>, modules: &ProcessModules) -> Option<String> {
+    let address = last?.address;
+    if let Some(skipped) = modules.skipped_at(address) {
+        return Some(format!(
+            "no unwind tables for {} ({}); frame pointers were tried",
+            skipped.path, skipped.reason
+        ));
+    }
+    match modules.module_at(address) {
+        Some(module) if !module.has_unwind_info => Some(format!(
+            "{} has no unwind tables; frame pointers were tried",
+            module.path
+        )),
+        Some(_) => None,
+        None => Some(format!(
+            "{address:#x} is outside every mapped file (JIT or generated code?); frame pointers were tried"
+        )),
+    }
 }
 
 fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
@@ -163,7 +192,87 @@ fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::state_name;
+    use gmr_common::UserRegs;
+
+    use super::{state_name, threads};
+    use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
+    use crate::symbolize::Symbolizer;
+    use crate::unwind::ProcessModules;
+
+    fn thread(tid: u32, kernel_thread: bool, on_cpu: bool, stack: StackSnapshot) -> ThreadCapture {
+        ThreadCapture {
+            tid,
+            comm: format!("t{tid}"),
+            state: if on_cpu { 0 } else { 1 },
+            on_cpu,
+            kernel_thread,
+            regs: UserRegs {
+                ip: 0x40_1000,
+                sp: 0x7ffd_0000_0010,
+                ..UserRegs::default()
+            },
+            kernel_stack: Vec::new(),
+            kernel_stack_error: None,
+            user_stack: stack,
+        }
+    }
+
+    #[test]
+    fn notes_explain_missing_and_partial_stacks() {
+        let uncopied = StackSnapshot {
+            base: 0x7ffd_0000_0000,
+            bytes: vec![0; 4096],
+            page_valid: vec![false],
+        };
+        let copied = StackSnapshot {
+            page_valid: vec![true],
+            ..uncopied.clone()
+        };
+        // pid 0 keeps the symbolizer away from any real process.
+        let capture = ProcessCapture {
+            pid: 0,
+            threads: vec![
+                thread(1, true, false, StackSnapshot::default()),
+                thread(2, false, false, uncopied),
+                thread(3, false, true, copied.clone()),
+                ThreadCapture {
+                    regs: UserRegs {
+                        ip: 0x40_1000,
+                        sp: 0x7ffd_0000_0010,
+                        bp: 0x5555_0000_0000,
+                        ..UserRegs::default()
+                    },
+                    ..thread(4, false, false, copied)
+                },
+            ],
+        };
+        let section = threads(&capture, &ProcessModules::default(), &Symbolizer::new());
+        let notes = section
+            .threads
+            .iter()
+            .map(|t| t.user_stack_note.as_deref().unwrap_or(""))
+            .collect::<Vec<_>>();
+        assert_eq!(notes[0], "kernel thread: no user stack");
+        assert!(section.threads[0].user_stack.is_empty());
+        assert!(
+            notes[1].starts_with("user stack could not be copied"),
+            "{}",
+            notes[1]
+        );
+        assert_eq!(section.threads[1].user_stack[0].address, 0x40_1000);
+        assert!(notes[2].starts_with("running on CPU"), "{}", notes[2]);
+        assert_eq!(section.threads[2].state, "R (running)");
+        assert!(
+            notes[3].starts_with("unwinding stopped: frame pointer"),
+            "{}",
+            notes[3]
+        );
+        assert!(
+            notes[3].contains("outside every mapped file"),
+            "{}",
+            notes[3]
+        );
+    }
 
     #[test]
     fn states_read_like_proc() {

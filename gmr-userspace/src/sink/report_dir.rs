@@ -11,7 +11,9 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use crate::time::UtcTime;
 
 /// How many `-N` suffixes to try before giving up on a free file name.
 const MAX_SUFFIX: u32 = 1000;
@@ -41,7 +43,7 @@ pub fn write_report_file(
         .recursive(true)
         .mode(0o700)
         .create(&subdir)?;
-    let stem = format!("{name}_gurumeditation_{}_{pid}", utc_stamp(at));
+    let stem = format!("{name}_gurumeditation_{}_{pid}", UtcTime::from(at).compact());
     let (path, mut file) = create_unique(&subdir, &stem, ext)?;
     if let Err(error) = file
         .write_all(contents.as_bytes())
@@ -111,46 +113,6 @@ pub fn sanitize_name(name: &str) -> String {
     out
 }
 
-/// Formats `at` as UTC `yyyymmddHHMMSS.micro`, as oslo.reports names files.
-///
-/// Times before 1970 (a badly set clock) are shown as the epoch.
-fn utc_stamp(at: SystemTime) -> String {
-    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let second_of_day = secs % 86_400;
-    format!(
-        "{year:04}{month:02}{day:02}{:02}{:02}{:02}.{:06}",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60,
-        since_epoch.subsec_micros()
-    )
-}
-
-/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-///
-/// Howard Hinnant's `civil_from_days`, restricted to dates on or after the
-/// epoch so it can stay in unsigned arithmetic.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01 so leap days end each 400-year era.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,24 +142,7 @@ mod tests {
     }
 
     fn at(secs: u64, micros: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros)
-    }
-
-    #[test]
-    fn utc_stamps() {
-        assert_eq!(utc_stamp(at(0, 0)), "19700101000000.000000");
-        // date -u -d @1795715326 → Thu Nov 26 17:48:46 UTC 2026
-        assert_eq!(
-            utc_stamp(at(1_795_715_326, 123_456)),
-            "20261126174846.123456"
-        );
-        // A leap day and the last second of a leap year.
-        assert_eq!(utc_stamp(at(951_782_400, 7)), "20000229000000.000007");
-        assert_eq!(utc_stamp(at(1_735_689_599, 0)), "20241231235959.000000");
-        assert_eq!(
-            utc_stamp(UNIX_EPOCH - Duration::from_secs(5)),
-            "19700101000000.000000"
-        );
+        std::time::UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros)
     }
 
     #[test]

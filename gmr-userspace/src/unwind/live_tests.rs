@@ -8,6 +8,7 @@
 //! `map_files`) and gcc, and skip with a message otherwise.
 
 use std::fs;
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -80,16 +81,28 @@ fn skip(test: &str) -> bool {
     false
 }
 
-/// The test program, built once per test run.
+/// The test program, built once per test run into a directory named after
+/// its source, so runs share one build and leave one directory behind.
 fn program() -> Option<&'static Path> {
     static PROGRAM_PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
     PROGRAM_PATH
         .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("gmr-live-tests-{}", std::process::id()));
+            let mut hasher = DefaultHasher::new();
+            PROGRAM.hash(&mut hasher);
+            let dir = std::env::temp_dir().join(format!("gmr-live-tests-{:016x}", hasher.finish()));
             fs::create_dir_all(&dir).ok()?;
-            let source = dir.join("nested.c");
             let binary = dir.join("nested");
-            fs::write(&source, PROGRAM).ok()?;
+            if binary.exists() {
+                return Some(binary);
+            }
+            // Written under private names and renamed, so a concurrent run
+            // never sees a half-written file.
+            let pid = std::process::id();
+            let writing = dir.join(format!("nested-{pid}.c"));
+            let source = dir.join("nested.c");
+            let building = dir.join(format!("nested-{pid}"));
+            fs::write(&writing, PROGRAM).ok()?;
+            fs::rename(&writing, &source).ok()?;
             let status = Command::new("gcc")
                 .args([
                     "-O2",
@@ -99,11 +112,14 @@ fn program() -> Option<&'static Path> {
                     "-pthread",
                     "-o",
                 ])
-                .arg(&binary)
+                .arg(&building)
                 .arg(&source)
                 .status();
             match status {
-                Ok(status) if status.success() => Some(binary),
+                Ok(status) if status.success() => {
+                    fs::rename(&building, &binary).ok()?;
+                    Some(binary)
+                }
                 other => {
                     eprintln!("could not build the test program with gcc: {other:?}");
                     None
@@ -410,7 +426,7 @@ fn deleted_binary_is_read_through_map_files() {
         return;
     }
     let Some(program) = program() else { return };
-    let copy = program.with_file_name("nested-deleted");
+    let copy = program.with_file_name(format!("nested-deleted-{}", std::process::id()));
     fs::copy(program, &copy).expect("copy program");
     let child = Child::spawn(&copy, &[]);
     let pid = child.pid();

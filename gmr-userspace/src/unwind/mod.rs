@@ -185,7 +185,7 @@ pub fn unwind(
             Err(framehop::Error::CouldNotReadStack(unreadable)) => {
                 break unreadable_stack(stack, unreadable);
             }
-            Err(error) => break StackEnd::UnwindError(error.to_string()),
+            Err(error) => break StackEnd::UnwindError(sentence_case(&error.to_string())),
         }
     };
     UnwoundStack { frames, end }
@@ -229,6 +229,15 @@ fn unreadable_stack(stack: &StackSnapshot, address: u64) -> StackEnd {
             stack.base
         ))
     }
+}
+
+/// framehop's messages start with a capital; ours continue a sentence.
+fn sentence_case(message: &str) -> String {
+    let mut chars = message.chars();
+    chars
+        .next()
+        .map(|first| first.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn is_user_address(address: u64) -> bool {

@@ -156,6 +156,14 @@ impl ProcessModules {
         module.avma_range.contains(&address).then_some(module)
     }
 
+    /// The skipped mapping holding `address`, telling why unwinding there
+    /// had no CFI.
+    pub fn skipped_at(&self, address: u64) -> Option<&SkippedModule> {
+        self.skipped
+            .iter()
+            .find(|skipped| skipped.avma_range.contains(&address))
+    }
+
     /// Fills `buf` with the code bytes at `address`, read from the module's
     /// ELF image rather than the live process. Returns false when `address`
     /// is outside every module or the bytes could not be read.

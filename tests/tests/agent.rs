@@ -1,0 +1,162 @@
+//! The daemon end to end: a real tagged cgroup, a real signal, the report
+//! file and the report on the target's own stderr; nothing for processes
+//! outside the tagged cgroups.
+
+use std::{
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use gmr_tests::{
+    CVariant, Fixture, TestCgroup, build_c_fixture, require_root,
+    agent::{RunningAgent, run_agent},
+};
+
+/// How long a report may take to appear after the signal.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A scratch report directory, removed on drop.
+struct ReportDir(PathBuf);
+
+impl ReportDir {
+    fn new(label: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("gmr-reports-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+
+    /// Every report file written so far, in any tag subdirectory.
+    fn files(&self) -> Vec<PathBuf> {
+        let Ok(tags) = std::fs::read_dir(&self.0) else {
+            return Vec::new();
+        };
+        tags.filter_map(Result::ok)
+            .filter_map(|tag| std::fs::read_dir(tag.path()).ok())
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// Waits for a report file about `pid`.
+    fn wait_for(&self, pid: u32) -> Option<PathBuf> {
+        let start = Instant::now();
+        while start.elapsed() < REPORT_TIMEOUT {
+            if let Some(path) = self.files().into_iter().find(|p| is_report_of(p, pid)) {
+                return Some(path);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for ReportDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn is_report_of(path: &Path, pid: u32) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(&format!("_{pid}.txt")))
+}
+
+#[test]
+fn signal_to_tagged_process_writes_report_file_and_stderr_only_for_it() {
+    if !require_root() {
+        return;
+    }
+    let program = build_c_fixture(CVariant::NoFramePointer);
+    let tagged = TestCgroup::create();
+    let untagged = TestCgroup::create();
+    let inside = Fixture::spawn(&program, &[], Some(&tagged));
+    let outside = Fixture::spawn(&program, &[], Some(&untagged));
+    let reports = ReportDir::new("e2e");
+    let agent = RunningAgent::start(&[
+        "--tag",
+        tagged.path().to_str().unwrap(),
+        "--report-dir",
+        reports.0.to_str().unwrap(),
+    ]);
+
+    inside.signal(libc::SIGUSR2);
+    outside.signal(libc::SIGUSR2);
+    assert!(inside.wait_for_usr2(1, Duration::from_secs(5)), "the target's own handler ran");
+    assert!(outside.wait_for_usr2(1, Duration::from_secs(5)));
+
+    let report = reports.wait_for(inside.pid()).unwrap_or_else(|| {
+        panic!("no report for {} in {:?}; agent log:\n{}", inside.pid(), reports.0, agent.log())
+    });
+    let tag_name = tagged.path().file_name().unwrap().to_str().unwrap();
+    let file_name = report.file_name().unwrap().to_str().unwrap();
+    assert_eq!(report.parent().unwrap().file_name().unwrap().to_str(), Some(tag_name));
+    assert!(file_name.starts_with(&format!("{tag_name}_gurumeditation_")), "{file_name}");
+    let mode = std::fs::metadata(&report).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "report files are private");
+
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("Guru Meditation"), "{text}");
+    assert!(text.contains("trigger = signal SIGUSR2"), "{text}");
+    assert!(text.contains(&format!("Thread #{} (\"sleeper\")", inside.tid("sleeper"))), "{text}");
+    assert!(text.contains("sleeper_inner"), "{text}");
+    assert!(
+        text.contains(&format!("requester = pid {}", std::process::id())),
+        "the sender (this test) is named: {text}"
+    );
+
+    assert!(
+        inside.wait_for_stderr("Guru Meditation", Duration::from_secs(10)),
+        "the report reaches the target's stderr; agent log:\n{}",
+        agent.log()
+    );
+    assert!(inside.stderr_contents().contains("sleeper_inner"));
+
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !reports.files().iter().any(|p| is_report_of(p, outside.pid())),
+        "no report for a process outside the tagged cgroup"
+    );
+    assert!(!outside.stderr_contents().contains("Guru Meditation"));
+    assert!(Path::new(&format!("/proc/{}", inside.pid())).exists(), "the target lives on");
+}
+
+#[test]
+fn processes_started_later_in_a_descendant_cgroup_are_covered() {
+    if !require_root() {
+        return;
+    }
+    let program = build_c_fixture(CVariant::FramePointer);
+    let tagged = TestCgroup::create();
+    let child = tagged.path().join("worker.scope");
+    std::fs::create_dir(&child).expect("create a child cgroup");
+    let reports = ReportDir::new("descendant");
+    let _agent = RunningAgent::start(&[
+        "--tag",
+        tagged.path().to_str().unwrap(),
+        "--report-dir",
+        reports.0.to_str().unwrap(),
+    ]);
+
+    let late = Fixture::spawn(&program, &[], None);
+    std::fs::write(child.join("cgroup.procs"), late.pid().to_string()).expect("move into child");
+    late.signal(libc::SIGUSR2);
+    let report = reports.wait_for(late.pid());
+    drop(late);
+    let _ = std::fs::remove_dir(&child);
+    let report = report.expect("a report for a process in a descendant cgroup");
+    assert!(std::fs::read_to_string(report).unwrap().contains("sleeper_inner"));
+}
+
+#[test]
+fn unknown_tag_path_is_named_in_the_error() {
+    if !require_root() {
+        return;
+    }
+    let out = run_agent(&["run", "--tag", "no/such/service.slice", "--report-dir", "/tmp/gmr-unused"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no/such/service.slice") && stderr.contains("does not exist"), "{stderr}");
+}
