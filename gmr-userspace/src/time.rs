@@ -110,8 +110,14 @@ mod tests {
         assert_eq!(t.compact(), "20261126174846.123456");
         assert_eq!(t.rfc3339(), "2026-11-26T17:48:46.123456Z");
         // A leap day, and the last second of a leap year.
-        assert_eq!(UtcTime::from(at(951_782_400, 7)).compact(), "20000229000000.000007");
-        assert_eq!(UtcTime::from(at(1_735_689_599, 0)).compact(), "20241231235959.000000");
+        assert_eq!(
+            UtcTime::from(at(951_782_400, 7)).compact(),
+            "20000229000000.000007"
+        );
+        assert_eq!(
+            UtcTime::from(at(1_735_689_599, 0)).compact(),
+            "20241231235959.000000"
+        );
         assert_eq!(
             UtcTime::from(at(1_709_251_199, 0)).rfc3339(),
             "2024-02-29T23:59:59.000000Z"

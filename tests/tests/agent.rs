@@ -9,8 +9,9 @@ use std::{
 };
 
 use gmr_tests::{
-    CVariant, Fixture, TestCgroup, build_c_fixture, require_root,
+    CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, run_agent},
+    build_c_fixture, require_root,
 };
 
 /// How long a report may take to appear after the signal.
@@ -84,23 +85,40 @@ fn signal_to_tagged_process_writes_report_file_and_stderr_only_for_it() {
 
     inside.signal(libc::SIGUSR2);
     outside.signal(libc::SIGUSR2);
-    assert!(inside.wait_for_usr2(1, Duration::from_secs(5)), "the target's own handler ran");
+    assert!(
+        inside.wait_for_usr2(1, Duration::from_secs(5)),
+        "the target's own handler ran"
+    );
     assert!(outside.wait_for_usr2(1, Duration::from_secs(5)));
 
     let report = reports.wait_for(inside.pid()).unwrap_or_else(|| {
-        panic!("no report for {} in {:?}; agent log:\n{}", inside.pid(), reports.0, agent.log())
+        panic!(
+            "no report for {} in {:?}; agent log:\n{}",
+            inside.pid(),
+            reports.0,
+            agent.log()
+        )
     });
     let tag_name = tagged.path().file_name().unwrap().to_str().unwrap();
     let file_name = report.file_name().unwrap().to_str().unwrap();
-    assert_eq!(report.parent().unwrap().file_name().unwrap().to_str(), Some(tag_name));
-    assert!(file_name.starts_with(&format!("{tag_name}_gurumeditation_")), "{file_name}");
+    assert_eq!(
+        report.parent().unwrap().file_name().unwrap().to_str(),
+        Some(tag_name)
+    );
+    assert!(
+        file_name.starts_with(&format!("{tag_name}_gurumeditation_")),
+        "{file_name}"
+    );
     let mode = std::fs::metadata(&report).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "report files are private");
 
     let text = std::fs::read_to_string(&report).unwrap();
     assert!(text.contains("Guru Meditation"), "{text}");
     assert!(text.contains("trigger = signal SIGUSR2"), "{text}");
-    assert!(text.contains(&format!("Thread #{} (\"sleeper\")", inside.tid("sleeper"))), "{text}");
+    assert!(
+        text.contains(&format!("Thread #{} (\"sleeper\")", inside.tid("sleeper"))),
+        "{text}"
+    );
     assert!(text.contains("sleeper_inner"), "{text}");
     assert!(
         text.contains(&format!("requester = pid {}", std::process::id())),
@@ -116,11 +134,17 @@ fn signal_to_tagged_process_writes_report_file_and_stderr_only_for_it() {
 
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        !reports.files().iter().any(|p| is_report_of(p, outside.pid())),
+        !reports
+            .files()
+            .iter()
+            .any(|p| is_report_of(p, outside.pid())),
         "no report for a process outside the tagged cgroup"
     );
     assert!(!outside.stderr_contents().contains("Guru Meditation"));
-    assert!(Path::new(&format!("/proc/{}", inside.pid())).exists(), "the target lives on");
+    assert!(
+        Path::new(&format!("/proc/{}", inside.pid())).exists(),
+        "the target lives on"
+    );
 }
 
 #[test]
@@ -147,7 +171,11 @@ fn processes_started_later_in_a_descendant_cgroup_are_covered() {
     drop(late);
     let _ = std::fs::remove_dir(&child);
     let report = report.expect("a report for a process in a descendant cgroup");
-    assert!(std::fs::read_to_string(report).unwrap().contains("sleeper_inner"));
+    assert!(
+        std::fs::read_to_string(report)
+            .unwrap()
+            .contains("sleeper_inner")
+    );
 }
 
 #[test]
@@ -155,8 +183,17 @@ fn unknown_tag_path_is_named_in_the_error() {
     if !require_root() {
         return;
     }
-    let out = run_agent(&["run", "--tag", "no/such/service.slice", "--report-dir", "/tmp/gmr-unused"]);
+    let out = run_agent(&[
+        "run",
+        "--tag",
+        "no/such/service.slice",
+        "--report-dir",
+        "/tmp/gmr-unused",
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no/such/service.slice") && stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("no/such/service.slice") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
 }

@@ -9,8 +9,9 @@ use std::{
 };
 
 use gmr_tests::{
-    CVariant, Fixture, build_c_fixture, require_root,
+    CVariant, Fixture,
     agent::{in_order, report_json, run_agent, section, thread, user_functions},
+    build_c_fixture, require_root,
 };
 
 #[test]
@@ -21,7 +22,10 @@ fn nonexistent_pid_is_a_clear_error() {
     let out = run_agent(&["report", "--pid", "999999999"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("process 999999999 does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("process 999999999 does not exist"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -31,9 +35,18 @@ fn kernel_thread_has_kernel_stack_and_says_why_no_user_stack() {
     }
     let report = report_json(2);
     let kthreadd = thread(&report, 2);
-    assert!(!kthreadd["kernel_stack"].as_array().unwrap().is_empty(), "{kthreadd}");
+    assert!(
+        !kthreadd["kernel_stack"].as_array().unwrap().is_empty(),
+        "{kthreadd}"
+    );
     assert!(kthreadd["user_stack"].as_array().unwrap().is_empty());
-    assert!(kthreadd["user_stack_note"].as_str().unwrap().contains("kernel thread"), "{kthreadd}");
+    assert!(
+        kthreadd["user_stack_note"]
+            .as_str()
+            .unwrap()
+            .contains("kernel thread"),
+        "{kthreadd}"
+    );
 }
 
 #[test]
@@ -47,7 +60,9 @@ fn zombie_is_reported_as_such() {
         .spawn()
         .expect("python3");
     let mut line = String::new();
-    BufReader::new(parent.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let zombie: u32 = line.trim().parse().unwrap();
     std::thread::sleep(Duration::from_millis(200));
 
@@ -72,7 +87,10 @@ fn deleted_binary_still_symbolizes_and_says_deleted() {
     let report = report_json(fixture.pid());
     assert_eq!(section(&report, "Package")["executable_deleted"], true);
     let sleeper = user_functions(thread(&report, fixture.tid("sleeper")));
-    assert!(in_order(&sleeper, &["nanosleep", "sleeper_inner", "sleeper_outer"]), "{sleeper:?}");
+    assert!(
+        in_order(&sleeper, &["nanosleep", "sleeper_inner", "sleeper_outer"]),
+        "{sleeper:?}"
+    );
 }
 
 #[test]
@@ -88,13 +106,26 @@ fn binary_in_another_mount_namespace_symbolizes() {
         dir = hidden.display(),
         prog = program.display()
     );
-    let fixture = Fixture::spawn(Path::new("/usr/bin/unshare"), &["-m", "--propagation", "private", "sh", "-c", &script], None);
-    assert!(!hidden.join("private-parked").exists(), "the binary is invisible from here");
+    let fixture = Fixture::spawn(
+        Path::new("/usr/bin/unshare"),
+        &["-m", "--propagation", "private", "sh", "-c", &script],
+        None,
+    );
+    assert!(
+        !hidden.join("private-parked").exists(),
+        "the binary is invisible from here"
+    );
 
     let report = report_json(fixture.pid());
     let sleeper = user_functions(thread(&report, fixture.tid("sleeper")));
-    assert!(in_order(&sleeper, &["nanosleep", "sleeper_inner", "sleeper_outer"]), "{sleeper:?}");
-    assert!(section(&report, "Package")["build_id"].is_string(), "build-id read via /proc/PID/exe");
+    assert!(
+        in_order(&sleeper, &["nanosleep", "sleeper_inner", "sleeper_outer"]),
+        "{sleeper:?}"
+    );
+    assert!(
+        section(&report, "Package")["build_id"].is_string(),
+        "build-id read via /proc/PID/exe"
+    );
     drop(fixture);
     let _ = std::fs::remove_dir(&hidden);
 }
@@ -106,14 +137,28 @@ fn processes_that_exit_around_the_capture_never_crash_the_agent() {
     }
     for _ in 0..20 {
         let child = Command::new("sleep").arg("0.01").spawn().unwrap();
-        let out = run_agent(&["report", "--pid", &child.id().to_string(), "--format", "json"]);
+        let out = run_agent(&[
+            "report",
+            "--pid",
+            &child.id().to_string(),
+            "--format",
+            "json",
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{stderr}");
         if out.status.success() {
-            let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
-            assert_eq!(report["sections"].as_array().unwrap().len(), 2, "a partial report keeps every section");
+            let report: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("valid JSON");
+            assert_eq!(
+                report["sections"].as_array().unwrap().len(),
+                2,
+                "a partial report keeps every section"
+            );
         } else {
-            assert!(stderr.contains("does not exist") || stderr.contains("exited"), "{stderr}");
+            assert!(
+                stderr.contains("does not exist") || stderr.contains("exited"),
+                "{stderr}"
+            );
         }
         let mut child = child;
         let _ = child.wait();

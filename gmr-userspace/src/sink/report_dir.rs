@@ -43,7 +43,10 @@ pub fn write_report_file(
         .recursive(true)
         .mode(0o700)
         .create(&subdir)?;
-    let stem = format!("{name}_gurumeditation_{}_{pid}", UtcTime::from(at).compact());
+    let stem = format!(
+        "{name}_gurumeditation_{}_{pid}",
+        UtcTime::from(at).compact()
+    );
     let (path, mut file) = create_unique(&subdir, &stem, ext)?;
     if let Err(error) = file
         .write_all(contents.as_bytes())
