@@ -132,6 +132,8 @@ pub struct Thread {
     pub on_cpu: bool,
     /// Kernel frames, innermost first.
     pub kernel_stack: Vec<KernelFrame>,
+    /// Why the kernel stack is missing, if it is.
+    pub kernel_stack_note: Option<String>,
     /// User frames, innermost first (inlined frames expanded).
     pub user_stack: Vec<UserFrame>,
     /// Why the user stack ends early or is missing, if it does.

@@ -35,7 +35,7 @@ pub enum DecodeError {
 /// Decodes a stream of whole thread records.
 pub fn thread_records(bytes: &[u8]) -> Result<Vec<ThreadRecord>, DecodeError> {
     let size = size_of::<ThreadRecord>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(DecodeError::Truncated {
             len: bytes.len(),
             record: size,

@@ -92,6 +92,7 @@ pub fn threads(
                     })
                 })
                 .collect(),
+            kernel_stack_note: thread.kernel_stack_error.clone(),
             user_stack,
             user_stack_note: user_stack_note(thread, unwound.as_ref(), modules),
         })

@@ -156,6 +156,9 @@ fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
             writeln!(f, "  {}", kernel_frame_text(frame))?;
         }
     }
+    if let Some(note) = &thread.kernel_stack_note {
+        writeln!(f, "  note: {}", clean(note))?;
+    }
     if thread.user_stack.is_empty() {
         writeln!(f, "User stack: (none)")?;
     } else {
@@ -329,6 +332,7 @@ mod tests {
                                         inlined: false,
                                     },
                                 ],
+                                kernel_stack_note: None,
                                 user_stack_note: Some("unwinding stopped: no CFI".to_owned()),
                             },
                             Thread {
@@ -338,6 +342,7 @@ mod tests {
                                 on_cpu: true,
                                 kernel_stack: Vec::new(),
                                 user_stack: Vec::new(),
+                                kernel_stack_note: None,
                                 user_stack_note: None,
                             },
                         ],
