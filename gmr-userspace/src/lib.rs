@@ -15,6 +15,8 @@ pub mod sections;
 pub mod signal;
 pub mod sink;
 pub mod symbolize;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 pub mod trigger;
 pub mod unwind;

@@ -171,18 +171,10 @@ fn kernel_release() -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Child, Command};
+    use std::process::Command;
     use std::time::Duration;
 
-    /// A child process that is killed and reaped when the test ends.
-    struct Reaped(Child);
-
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use crate::test_support::Reaped;
 
     fn build_id_of(path: &Path) -> Option<String> {
         let bytes = fs::read(path).expect("read executable");

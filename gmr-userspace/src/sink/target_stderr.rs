@@ -395,17 +395,9 @@ mod tests {
     use std::io::{BufRead as _, BufReader, Read as _};
     use std::os::unix::ffi::OsStrExt as _;
     use std::os::unix::net::UnixStream;
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Command, Stdio};
 
-    /// A child process that is killed and reaped when the test ends.
-    struct Reaped(Child);
-
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use crate::test_support::Reaped;
 
     /// Runs `sleep 30` with `stderr` as its fd 2. The command (and with it
     /// the test's copy of `stderr`) is dropped once the child runs.

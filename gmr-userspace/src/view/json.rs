@@ -19,53 +19,17 @@ pub fn render_json(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Package, Requester, Section, SectionData, Target, Trigger, TriggerKind};
+    use crate::view::sample::sample_report;
     use serde_json::{Value, json};
-
-    fn sample() -> Report {
-        Report {
-            target: Target {
-                pid: 8675,
-                comm: "mogan-api".to_owned(),
-                exe: None,
-            },
-            trigger: Trigger {
-                kind: TriggerKind::Signal,
-                signal: Some("SIGUSR2".to_owned()),
-                requester: Some(Requester {
-                    pid: 4242,
-                    uid: 1000,
-                    comm: "kill".to_owned(),
-                }),
-            },
-            generated_at: "2026-11-26T17:48:46.123456Z".to_owned(),
-            sections: vec![
-                Section {
-                    title: "Package".to_owned(),
-                    body: Ok(SectionData::Package(Package {
-                        executable: Some("/usr/bin/python3.12".to_owned()),
-                        executable_deleted: true,
-                        build_id: None,
-                        gmr_version: "0.1.0".to_owned(),
-                        kernel: "6.18.0".to_owned(),
-                    })),
-                },
-                Section {
-                    title: "Threads".to_owned(),
-                    body: Err("process 8675 has exited".to_owned()),
-                },
-            ],
-        }
-    }
 
     #[test]
     fn json_shape() {
-        let text = render_json(&sample());
+        let text = render_json(&sample_report());
         assert!(text.ends_with("}\n"));
         let value: Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(
             value["target"],
-            json!({"pid": 8675, "comm": "mogan-api", "exe": null})
+            json!({"pid": 8675, "comm": "mogan-api", "exe": "/usr/bin/python3.12"})
         );
         assert_eq!(
             value["trigger"],
@@ -84,8 +48,8 @@ mod tests {
                 "error": null,
                 "data": {
                     "executable": "/usr/bin/python3.12",
-                    "executable_deleted": true,
-                    "build_id": null,
+                    "executable_deleted": false,
+                    "build_id": "0123abcd",
                     "gmr_version": "0.1.0",
                     "kernel": "6.18.0"
                 }
@@ -94,11 +58,30 @@ mod tests {
         assert_eq!(
             value["sections"][1],
             json!({
-                "title": "Threads",
+                "title": "Open Files",
                 "status": "failed",
-                "error": "process 8675 has exited",
+                "error": "cannot read /proc/8675/fd: permission denied",
                 "data": null
             })
         );
+        let threads = &value["sections"][2]["data"]["threads"];
+        assert_eq!(threads[0]["tid"], 8675);
+        assert_eq!(
+            threads[0]["kernel_stack"][1],
+            json!({"address": 0xffff_ffff_8100_0abc_u64, "function": null})
+        );
+        assert_eq!(
+            threads[0]["user_stack"][0],
+            json!({
+                "address": 0x7f3a_0001_2345_u64,
+                "function": "epoll_wait",
+                "module": "/usr/lib/libc.so.6",
+                "module_offset": 0x12_2345,
+                "file": "epoll_wait.c",
+                "line": 30,
+                "inlined": false
+            })
+        );
+        assert_eq!(threads[1]["on_cpu"], true);
     }
 }

@@ -4,6 +4,8 @@
 //! command line can pick one and a sink can choose a file extension.
 
 pub mod json;
+#[cfg(test)]
+mod sample;
 pub mod text;
 
 use std::fmt::{self, Display, Formatter};

@@ -239,118 +239,8 @@ fn clean(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Section, Target};
-
-    /// Sample report: a signal trigger, a Package section, a failed
-    /// section, and a Threads section exercising every frame shape.
-    fn sample() -> Report {
-        Report {
-            target: Target {
-                pid: 8675,
-                comm: "mogan-api".to_owned(),
-                exe: Some("/usr/bin/python3.12".to_owned()),
-            },
-            trigger: Trigger {
-                kind: TriggerKind::Signal,
-                signal: Some("SIGUSR2".to_owned()),
-                requester: Some(Requester {
-                    pid: 4242,
-                    uid: 1000,
-                    comm: "kill".to_owned(),
-                }),
-            },
-            generated_at: "2026-11-26T17:48:46.123456Z".to_owned(),
-            sections: vec![
-                Section {
-                    title: "Package".to_owned(),
-                    body: Ok(SectionData::Package(Package {
-                        executable: Some("/usr/bin/python3.12".to_owned()),
-                        executable_deleted: false,
-                        build_id: Some("0123abcd".to_owned()),
-                        gmr_version: "0.1.0".to_owned(),
-                        kernel: "6.18.0".to_owned(),
-                    })),
-                },
-                Section {
-                    title: "Open Files".to_owned(),
-                    body: Err("cannot read /proc/8675/fd: permission denied".to_owned()),
-                },
-                Section {
-                    title: "Threads".to_owned(),
-                    body: Ok(SectionData::Threads(Threads {
-                        threads: vec![
-                            Thread {
-                                tid: 8675,
-                                name: "mogan-api".to_owned(),
-                                state: "S (sleeping)".to_owned(),
-                                on_cpu: false,
-                                kernel_stack: vec![
-                                    KernelFrame {
-                                        address: 0xffff_ffff_8123_4567,
-                                        function: Some("do_epoll_wait+0x4b8".to_owned()),
-                                    },
-                                    KernelFrame {
-                                        address: 0xffff_ffff_8100_0abc,
-                                        function: None,
-                                    },
-                                ],
-                                user_stack: vec![
-                                    UserFrame {
-                                        address: 0x7f3a_0001_2345,
-                                        function: Some("epoll_wait".to_owned()),
-                                        module: Some("/usr/lib/libc.so.6".to_owned()),
-                                        module_offset: Some(0x12_2345),
-                                        file: Some("epoll_wait.c".to_owned()),
-                                        line: Some(30),
-                                        inlined: false,
-                                    },
-                                    UserFrame {
-                                        address: 0x5555_0000_1000,
-                                        function: Some("poll_once".to_owned()),
-                                        module: Some("/usr/bin/python3.12".to_owned()),
-                                        module_offset: Some(0x1000),
-                                        file: None,
-                                        line: None,
-                                        inlined: true,
-                                    },
-                                    UserFrame {
-                                        address: 0x7f3a_0005_0000,
-                                        function: None,
-                                        module: Some("/usr/lib/libfoo.so".to_owned()),
-                                        module_offset: Some(0x1a2b),
-                                        file: None,
-                                        line: None,
-                                        inlined: false,
-                                    },
-                                    UserFrame {
-                                        address: 0x7f3a_dead_beef,
-                                        function: None,
-                                        module: None,
-                                        module_offset: None,
-                                        file: None,
-                                        line: None,
-                                        inlined: false,
-                                    },
-                                ],
-                                kernel_stack_note: None,
-                                user_stack_note: Some("unwinding stopped: no CFI".to_owned()),
-                            },
-                            Thread {
-                                tid: 8676,
-                                name: "worker\n1".to_owned(),
-                                state: "R (running)".to_owned(),
-                                on_cpu: true,
-                                kernel_stack: Vec::new(),
-                                user_stack: Vec::new(),
-                                kernel_stack_note: None,
-                                user_stack_note: None,
-                            },
-                        ],
-                    })),
-                },
-            ],
-        }
-    }
+    use crate::model::Section;
+    use crate::view::sample::sample_report;
 
     #[test]
     fn center_matches_python() {
@@ -372,7 +262,7 @@ mod tests {
 
     #[test]
     fn banner_lines_are_72_columns_and_match_oslo() {
-        let text = render_text(&sample());
+        let text = render_text(&sample_report());
         let lines: Vec<&str> = text.lines().collect();
         let rule = "=".repeat(72);
         assert_eq!(lines[0], rule);
@@ -399,7 +289,7 @@ mod tests {
 
     #[test]
     fn thread_banner_is_72_columns() {
-        let text = render_text(&sample());
+        let text = render_text(&sample_report());
         let banner = text
             .lines()
             .find(|l| l.starts_with("------"))
@@ -457,12 +347,12 @@ on_cpu = yes (registers may be a tick old)
 Kernel stack: (none)
 User stack: (none)
 "#;
-        assert_eq!(render_text(&sample()), expected);
+        assert_eq!(render_text(&sample_report()), expected);
     }
 
     #[test]
     fn unknowns_and_requests() {
-        let mut report = sample();
+        let mut report = sample_report();
         report.target.exe = None;
         report.trigger = Trigger {
             kind: TriggerKind::Request,
@@ -487,7 +377,7 @@ User stack: (none)
 
     #[test]
     fn control_characters_cannot_forge_lines() {
-        let mut report = sample();
+        let mut report = sample_report();
         report.target.comm = "evil\n====".to_owned();
         let text = render_text(&report);
         assert!(text.contains("\ncomm = evil\\n====\n"));
