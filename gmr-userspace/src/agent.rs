@@ -9,7 +9,7 @@ use std::{
     collections::HashSet,
     sync::{Arc, Mutex, mpsc},
     thread,
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context as _, Result};
@@ -136,7 +136,9 @@ fn work(
     in_flight: &Mutex<HashSet<u32>>,
 ) {
     for job in queue {
+        let started = Instant::now();
         let report = reporter.report(job.pid, job.trigger);
+        let made_in = started.elapsed();
         in_flight.lock().expect("in-flight set").remove(&job.pid);
         let text = render_text(&report);
         match write_report_file(
@@ -147,7 +149,12 @@ fn work(
             "txt",
             &text,
         ) {
-            Ok(path) => log::info!("report for {} written to {}", job.pid, path.display()),
+            Ok(path) => log::info!(
+                "report for {} made in {:.1} ms, written to {}",
+                job.pid,
+                made_in.as_secs_f64() * 1e3,
+                path.display()
+            ),
             Err(e) => log::error!(
                 "cannot write the report for {} under {}: {e}",
                 job.pid,
