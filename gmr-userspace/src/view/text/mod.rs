@@ -12,19 +12,18 @@
 use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter};
 
-use crate::model::{
-    KernelFrame, Package, Report, Requester, SectionData, Thread, Threads, Trigger, TriggerKind,
-    UserFrame,
-};
+use crate::model::{Report, Requester, SectionData, Trigger, TriggerKind};
+
+mod configuration;
+mod package;
+mod processes;
+mod threads;
 
 /// Width of every banner line, as in oslo.reports.
-const WIDTH: usize = 72;
+pub(super) const WIDTH: usize = 72;
 
 /// Width the section title is centred in, between the two `====` marks.
 const TITLE_WIDTH: usize = WIDTH - 8;
-
-/// Width the thread title is centred in, between the two `------` marks.
-const THREAD_TITLE_WIDTH: usize = WIDTH - 12;
 
 /// What the text view prints for a value nobody could find out.
 const UNKNOWN: &str = "<unknown>";
@@ -48,8 +47,10 @@ impl Display for TextReport<'_> {
         for section in &report.sections {
             write_banner(f, &section.title)?;
             match &section.body {
-                Ok(SectionData::Package(package)) => write_package(f, package)?,
-                Ok(SectionData::Threads(threads)) => write_threads(f, threads)?,
+                Ok(SectionData::Package(data)) => package::write(f, data)?,
+                Ok(SectionData::Threads(data)) => threads::write(f, data)?,
+                Ok(SectionData::Processes(data)) => processes::write(f, data)?,
+                Ok(SectionData::Configuration(data)) => configuration::write(f, data)?,
                 Err(error) => writeln!(f, "Section failed: {}", clean(error))?,
             }
         }
@@ -62,7 +63,7 @@ impl Display for TextReport<'_> {
 /// CPython puts the odd padding column on the left only when both the
 /// padding and the width are odd; matching it keeps banners byte-identical
 /// to oslo.reports output. Text wider than `width` is returned unchanged.
-fn center(text: &str, width: usize) -> String {
+pub(super) fn center(text: &str, width: usize) -> String {
     let len = text.chars().count();
     if len >= width {
         return text.to_owned();
@@ -111,117 +112,13 @@ fn requester_text(requester: Option<&Requester>) -> String {
     }
 }
 
-/// Writes the Package section as `key = value` lines sorted by key, as
-/// oslo's key-value view does.
-fn write_package(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
-    writeln!(f, "build_id = {}", or_unknown(package.build_id.as_deref()))?;
-    writeln!(
-        f,
-        "executable = {}",
-        or_unknown(package.executable.as_deref())
-    )?;
-    writeln!(f, "executable_deleted = {}", package.executable_deleted)?;
-    writeln!(f, "gmr_version = {}", clean(&package.gmr_version))?;
-    writeln!(f, "kernel = {}", clean(&package.kernel))
-}
-
-/// Writes every thread, with one blank line between thread blocks.
-fn write_threads(f: &mut Formatter<'_>, threads: &Threads) -> fmt::Result {
-    if threads.threads.is_empty() {
-        return writeln!(f, "(no threads)");
-    }
-    for (index, thread) in threads.threads.iter().enumerate() {
-        if index > 0 {
-            writeln!(f)?;
-        }
-        write_thread(f, thread)?;
-    }
-    Ok(())
-}
-
-/// Writes one thread: its sub-banner, state, and both stacks.
-fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
-    let title = format!("Thread #{} (\"{}\")", thread.tid, clean(&thread.name));
-    writeln!(f, "------{}------", center(&title, THREAD_TITLE_WIDTH))?;
-    writeln!(f, "state = {}", clean(&thread.state))?;
-    if thread.on_cpu {
-        // The registers were sampled while the thread ran, not at a stop.
-        writeln!(f, "on_cpu = yes (registers may be a tick old)")?;
-    }
-    if thread.kernel_stack.is_empty() {
-        writeln!(f, "Kernel stack: (none)")?;
-    } else {
-        writeln!(f, "Kernel stack:")?;
-        for frame in &thread.kernel_stack {
-            writeln!(f, "  {}", kernel_frame_text(frame))?;
-        }
-    }
-    if let Some(note) = &thread.kernel_stack_note {
-        writeln!(f, "  note: {}", clean(note))?;
-    }
-    if thread.user_stack.is_empty() {
-        writeln!(f, "User stack: (none)")?;
-    } else {
-        writeln!(f, "User stack:")?;
-        for frame in &thread.user_stack {
-            writeln!(f, "  {}", user_frame_text(frame))?;
-        }
-    }
-    if let Some(note) = &thread.user_stack_note {
-        writeln!(f, "  note: {}", clean(note))?;
-    }
-    Ok(())
-}
-
-/// `symbol+0xoff` when kallsyms named it, else the bare address.
-fn kernel_frame_text(frame: &KernelFrame) -> String {
-    match &frame.function {
-        Some(function) => clean(function).into_owned(),
-        None => format!("{:#x}", frame.address),
-    }
-}
-
-/// The most useful one-line description of a user frame.
-///
-/// `function (file:line)` when debug info is there, `function (module+0xoff)`
-/// when only the symbol table is, `module+0xoff` when only the mapping is
-/// known, and the bare address when nothing is.
-fn user_frame_text(frame: &UserFrame) -> String {
-    let source = frame.file.as_deref().map(|file| match frame.line {
-        Some(line) => format!("{}:{line}", clean(file)),
-        None => clean(file).into_owned(),
-    });
-    let module = frame
-        .module
-        .as_deref()
-        .map(|module| match frame.module_offset {
-            Some(offset) => format!("{}+{offset:#x}", clean(module)),
-            None => clean(module).into_owned(),
-        });
-    let mut text = match (&frame.function, source, module) {
-        (Some(function), Some(place), _) | (Some(function), None, Some(place)) => {
-            format!("{} ({place})", clean(function))
-        }
-        (Some(function), None, None) => clean(function).into_owned(),
-        (None, None, Some(module)) if frame.module_offset.is_some() => module,
-        (None, Some(place), _) | (None, None, Some(place)) => {
-            format!("{:#x} ({place})", frame.address)
-        }
-        (None, None, None) => format!("{:#x}", frame.address),
-    };
-    if frame.inlined {
-        text.push_str(" [inlined]");
-    }
-    text
-}
-
 /// The value, cleaned, or `<unknown>`.
-fn or_unknown(value: Option<&str>) -> Cow<'_, str> {
+pub(super) fn or_unknown(value: Option<&str>) -> Cow<'_, str> {
     value.map_or(Cow::Borrowed(UNKNOWN), clean)
 }
 
 /// Escapes control characters so untrusted text stays on its own line.
-fn clean(text: &str) -> Cow<'_, str> {
+pub(super) fn clean(text: &str) -> Cow<'_, str> {
     if !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
@@ -239,7 +136,7 @@ fn clean(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Section;
+    use crate::model::{Package, Section, Trigger};
     use crate::view::sample::sample_report;
 
     #[test]
