@@ -1,7 +1,8 @@
 //! Wire types shared by gmr's eBPF programs and its userspace agent.
 //!
 //! Only `#[repr(C)]` plain data lives here: ring-buffer events, iterator
-//! records, and the kernel struct offsets passed to the programs as a global.
+//! records, map keys and values, and the kernel struct offsets and
+//! tracepoint record layouts passed to the programs as globals.
 //! Every field is a fixed-width integer laid out without implicit padding, so
 //! both sides agree on the bytes. The register layout is x86_64's `pt_regs`.
 #![no_std]
@@ -59,35 +60,110 @@ pub struct KernelOffsets {
     pub kernfs_node_id: u32,
 }
 
-/// A trigger signal generated for a task in a tagged cgroup, as seen by the
-/// `signal_generate` tracepoint in the sender's context.
+/// `TriggerEvent::kind`: the trigger signal was generated for a task in a
+/// tagged cgroup.
+pub const TRIGGER_KIND_SIGNAL: u32 = 0;
+/// `TriggerEvent::kind`: a tag's trigger file had its ctime changed (touched,
+/// written, chmod-ed).
+pub const TRIGGER_KIND_FILE: u32 = 1;
+/// Shortest time between two file trigger events for the same trigger file;
+/// the kernel drops changes that come sooner, so a burst of touches cannot
+/// flood the ring buffer.
+pub const FILE_TRIGGER_MIN_INTERVAL_NS: u64 = 100_000_000;
+
+/// A trigger seen in the kernel, in the requester's context: the trigger
+/// signal generated for a task in a tagged cgroup (`signal_generate`), or a
+/// tag's trigger file changed (`timestamp` tracepoints).
+///
+/// The `sender_*` fields describe the requester: the signal's sender, or the
+/// task that changed the trigger file.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TriggerEvent {
-    /// `bpf_ktime_get_boot_ns()` when the signal was generated.
+    /// `bpf_ktime_get_boot_ns()` when the signal was generated or the file
+    /// changed.
     pub boot_time_ns: u64,
-    /// Id of the tagged cgroup that matched (the target's or an ancestor).
+    /// Signal: id of the tagged cgroup that matched (the target's or an
+    /// ancestor). File: zero.
     pub tagged_cgroup_id: u64,
-    /// Process id of the target.
+    /// File: inode number of the trigger file. Signal: zero.
+    pub file_ino: u64,
+    /// Signal: process id of the target. File: zero.
     pub target_tgid: u32,
-    /// Thread id the signal was generated for.
+    /// Signal: thread id the signal was generated for. File: zero.
     pub target_tid: u32,
-    /// Process id of the sender.
+    /// Process id of the requester.
     pub sender_tgid: u32,
-    /// Thread id of the sender.
+    /// Thread id of the requester.
     pub sender_tid: u32,
-    /// Real uid of the sender.
+    /// Real uid of the requester.
     pub sender_uid: u32,
-    /// Signal number.
+    /// Signal: the signal number. File: zero.
     pub signal: u32,
-    /// The tracepoint's `result` (0 delivered, 1 ignored, 2 already pending, ...).
+    /// Signal: the tracepoint's `result` (0 delivered, 1 ignored, 2 already
+    /// pending, ...). File: zero.
     pub result: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
-    /// Target thread name.
+    /// [`TRIGGER_KIND_SIGNAL`] or [`TRIGGER_KIND_FILE`].
+    pub kind: u32,
+    /// File: index of the tag the trigger file belongs to. Signal: zero.
+    pub tag_index: u32,
+    /// File: device of the trigger file, kernel encoding
+    /// (`MAJOR << 20 | MINOR`). Signal: zero.
+    pub file_dev: u32,
+    /// Signal: target thread name. File: zeros.
     pub target_comm: [u8; COMM_LEN],
-    /// Sender thread name.
+    /// Requester thread name.
     pub sender_comm: [u8; COMM_LEN],
+}
+
+/// Key of the trigger-file map: a file as the `timestamp` tracepoints name
+/// it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TriggerFileKey {
+    /// Inode number.
+    pub ino: u64,
+    /// Device, kernel encoding (`MAJOR << 20 | MINOR`), as in the
+    /// tracepoints' `dev_t dev`.
+    pub dev: u32,
+    /// Zero: the kernel hashes every byte of the key.
+    pub reserved: u32,
+}
+
+/// Value of the trigger-file map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TriggerFileState {
+    /// `bpf_ktime_get_boot_ns()` of the last event sent for this file (0:
+    /// none yet); the program updates it to rate-limit events.
+    pub last_event_ns: u64,
+    /// Index of the tag the file belongs to.
+    pub tag_index: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// Where one `timestamp` tracepoint's record holds the file's identity.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimestampFields {
+    /// Offset of `dev_t dev` (4 bytes).
+    pub dev: u32,
+    /// Offset of `ino_t ino` (8 bytes).
+    pub ino: u32,
+}
+
+/// Record layouts of the `timestamp` tracepoints the file trigger attaches
+/// to, read from tracefs format files at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimestampOffsets {
+    /// `timestamp:ctime_ns_xchg` (multigrain filesystems: a new ctime).
+    pub ctime_ns_xchg: TimestampFields,
+    /// `timestamp:ctime_xchg_skip` (multigrain: ctime already current).
+    pub ctime_xchg_skip: TimestampFields,
+    /// `timestamp:inode_set_ctime_to_ts` (other filesystems).
+    pub inode_set_ctime_to_ts: TimestampFields,
 }
 
 /// The user registers a thread saved on its last kernel entry, in x86_64
@@ -168,6 +244,11 @@ pub struct StackChunk {
     pub data: [u8; STACK_PAGE_SIZE],
 }
 
+// The sums of the field sizes: no implicit padding anywhere.
+const _: () = assert!(core::mem::size_of::<TriggerEvent>() == 3 * 8 + 10 * 4 + 2 * COMM_LEN);
+const _: () = assert!(core::mem::size_of::<TriggerFileKey>() == 16);
+const _: () = assert!(core::mem::size_of::<TriggerFileState>() == 16);
+
 #[cfg(feature = "user")]
 mod pod {
     //! Userspace-only: lets aya copy these types in and out of maps.
@@ -177,4 +258,10 @@ mod pod {
     unsafe impl aya::Pod for KernelOffsets {}
     // SAFETY: as above.
     unsafe impl aya::Pod for TriggerEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for TriggerFileKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for TriggerFileState {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for TimestampOffsets {}
 }

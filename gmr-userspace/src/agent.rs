@@ -22,11 +22,11 @@ use crate::{
     config::{AgentConfig, require_tags},
     kernel::loader::{LoadOptions, load},
     model::{Requester, Trigger, TriggerKind},
-    report::Reporter,
+    report::{ReportPlan, Reporter},
     signal::name as signal_name,
     sink::{report_dir::write_report_file, target_stderr::write_to_target_stderr},
     trigger::{SignalTrigger, delivery_name},
-    view::text::render_text,
+    view::{Format, render, render_text},
 };
 
 /// How long a report may take to reach a target's stderr.
@@ -36,6 +36,7 @@ const STDERR_DEADLINE: Duration = Duration::from_secs(2);
 struct Job {
     pid: u32,
     tag: String,
+    plan: ReportPlan,
     trigger: Trigger,
 }
 
@@ -124,6 +125,7 @@ fn queue_job(
     let _ = jobs.send(Job {
         pid,
         tag: tag.name.clone(),
+        plan: ReportPlan::for_tag(tag),
         trigger,
     });
 }
@@ -137,29 +139,30 @@ fn work(
 ) {
     for job in queue {
         let started = Instant::now();
-        let report = reporter.report(job.pid, job.trigger);
+        let report = reporter.report(job.pid, job.trigger, &job.plan);
         let made_in = started.elapsed();
         in_flight.lock().expect("in-flight set").remove(&job.pid);
         let text = render_text(&report);
-        match write_report_file(
-            &config.report_dir,
-            &job.tag,
-            job.pid,
-            SystemTime::now(),
-            "txt",
-            &text,
-        ) {
-            Ok(path) => log::info!(
-                "report for {} made in {:.1} ms, written to {}",
-                job.pid,
-                made_in.as_secs_f64() * 1e3,
-                path.display()
-            ),
-            Err(e) => log::error!(
-                "cannot write the report for {} under {}: {e}",
-                job.pid,
-                config.report_dir.display()
-            ),
+        let at = SystemTime::now();
+        for &format in &config.formats {
+            let contents = match format {
+                Format::Text => text.clone(),
+                other => render(&report, other),
+            };
+            let ext = format.extension();
+            match write_report_file(&config.report_dir, &job.tag, job.pid, at, ext, &contents) {
+                Ok(path) => log::info!(
+                    "report for {} made in {:.1} ms, written to {}",
+                    job.pid,
+                    made_in.as_secs_f64() * 1e3,
+                    path.display()
+                ),
+                Err(e) => log::error!(
+                    "cannot write the report for {} under {}: {e}",
+                    job.pid,
+                    config.report_dir.display()
+                ),
+            }
         }
         if config.target_stderr {
             match write_to_target_stderr(job.pid, &text, STDERR_DEADLINE) {

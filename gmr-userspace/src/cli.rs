@@ -50,6 +50,10 @@ pub struct ReportArgs {
     /// The process to report on.
     #[arg(long)]
     pub pid: u32,
+    /// Configuration file whose tag covering PID adds custom sections
+    /// [default: /etc/gmr/agent.yaml, if present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Output format.
     #[arg(long, default_value = "text")]
     pub format: Format,

@@ -4,10 +4,20 @@
 //! ```yaml
 //! signal: SIGUSR2                  # the trigger signal
 //! report_dir: /var/lib/gmr/reports # where report files go
+//! formats: [text, json]            # files written per report (text always)
 //! target_stderr: true              # also write each report to the target's stderr
 //! tags:
 //!   - cgroup: system.slice/mogan-api.service   # absolute, or relative to the cgroup2 mount
 //!     name: mogan-api                          # optional; default: last path element
+//!     config_files: [/etc/mogan/api-paste.ini] # more files for the Configuration section
+//!     sections:                                # custom sections, in this order
+//!       - title: Open Files
+//!         builtin: open_files                  # open_files, memory_maps, limits, cgroup, namespaces
+//!       - title: Paste Pipeline
+//!         file: /etc/mogan/api-paste.ini       # as the service sees the path
+//!       - title: Agents
+//!         command: [mogan-status, --pid, "{pid}"]
+//!         timeout_seconds: 5                   # default 10
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,7 +27,9 @@ use serde::Deserialize;
 
 use crate::{
     cgroup::{self, Cgroup},
+    sections::custom::{Builtin, CustomSection, CustomSource},
     signal,
+    view::Format,
 };
 
 /// Default location of the configuration file; a missing default is fine.
@@ -32,6 +44,7 @@ struct FileConfig {
     signal: Option<String>,
     report_dir: Option<PathBuf>,
     target_stderr: Option<bool>,
+    formats: Option<Vec<String>>,
     #[serde(default)]
     tags: Vec<FileTag>,
 }
@@ -42,7 +55,25 @@ struct FileConfig {
 struct FileTag {
     cgroup: PathBuf,
     name: Option<String>,
+    #[serde(default)]
+    config_files: Vec<PathBuf>,
+    #[serde(default)]
+    sections: Vec<FileSection>,
 }
+
+/// One `sections:` entry: a title and exactly one source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSection {
+    title: String,
+    builtin: Option<Builtin>,
+    file: Option<PathBuf>,
+    command: Option<Vec<String>>,
+    timeout_seconds: Option<f64>,
+}
+
+/// How long a custom command may run by default.
+const DEFAULT_COMMAND_TIMEOUT: f64 = 10.0;
 
 /// Settings given on the command line; they override the file.
 #[derive(Clone, Debug, Default)]
@@ -68,6 +99,8 @@ pub struct AgentConfig {
     pub report_dir: PathBuf,
     /// Whether reports also go to the target's stderr.
     pub target_stderr: bool,
+    /// Report files written per report (text first, always).
+    pub formats: Vec<Format>,
     /// Tagged cgroups.
     pub tags: Vec<Tag>,
 }
@@ -79,6 +112,10 @@ pub struct Tag {
     pub name: String,
     /// The resolved cgroup.
     pub cgroup: Cgroup,
+    /// More configuration files for the Configuration section.
+    pub config_files: Vec<PathBuf>,
+    /// Custom sections, in report order.
+    pub sections: Vec<CustomSection>,
 }
 
 impl AgentConfig {
@@ -97,10 +134,15 @@ impl AgentConfig {
         let signal = signal::parse(&signal_text).map_err(anyhow::Error::msg)?;
         let mount = cgroup::cgroup2_mount()?;
         let mut tags = Vec::new();
-        let entries = file.tags.into_iter().map(|t| (t.cgroup, t.name));
-        for (path, name) in entries.chain(overrides.tags.iter().map(|p| (p.clone(), None))) {
-            let cgroup = cgroup::resolve(&path, &mount)?;
-            let name = match name {
+        let from_flags = overrides.tags.iter().map(|path| FileTag {
+            cgroup: path.clone(),
+            name: None,
+            config_files: Vec::new(),
+            sections: Vec::new(),
+        });
+        for entry in file.tags.into_iter().chain(from_flags) {
+            let cgroup = cgroup::resolve(&entry.cgroup, &mount)?;
+            let name = match entry.name {
                 Some(name) => name,
                 None => default_tag_name(&cgroup.path, &mount),
             };
@@ -111,8 +153,19 @@ impl AgentConfig {
                 );
                 continue;
             }
-            tags.push(Tag { name, cgroup });
+            let sections = entry
+                .sections
+                .into_iter()
+                .map(|s| custom_section(s, &name))
+                .collect::<Result<_>>()?;
+            tags.push(Tag {
+                name,
+                cgroup,
+                config_files: entry.config_files,
+                sections,
+            });
         }
+        let formats = parse_formats(file.formats.unwrap_or_default())?;
         Ok(Self {
             signal,
             report_dir: overrides
@@ -121,14 +174,77 @@ impl AgentConfig {
                 .or(file.report_dir)
                 .unwrap_or_else(|| DEFAULT_REPORT_DIR.into()),
             target_stderr: !overrides.no_target_stderr && file.target_stderr.unwrap_or(true),
+            formats,
             tags,
         })
+    }
+
+    /// The tag covering process `pid`: its cgroup v2 is a tagged cgroup or
+    /// lies below one.
+    pub fn tag_of_process(&self, pid: u32) -> Option<&Tag> {
+        let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let relative = membership.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let mount = cgroup::cgroup2_mount().ok()?;
+        let path = mount.join(relative.trim_start_matches('/'));
+        self.tags.iter().find(|t| path.starts_with(&t.cgroup.path))
     }
 
     /// The tag whose cgroup id is `id`.
     pub fn tag_by_cgroup_id(&self, id: u64) -> Option<&Tag> {
         self.tags.iter().find(|t| t.cgroup.id == id)
     }
+}
+
+/// Validates one custom section of tag `tag`.
+fn custom_section(section: FileSection, tag: &str) -> Result<CustomSection> {
+    let FileSection {
+        title,
+        builtin,
+        file,
+        command,
+        timeout_seconds,
+    } = section;
+    let source = match (builtin, file, command) {
+        (Some(builtin), None, None) => CustomSource::Builtin(builtin),
+        (None, Some(path), None) if path.is_absolute() => CustomSource::File(path),
+        (None, Some(path), None) => {
+            bail!(
+                "tag {tag}, section {title:?}: file {} must be an absolute path",
+                path.display()
+            )
+        }
+        (None, None, Some(argv)) if !argv.is_empty() => {
+            let seconds = timeout_seconds.unwrap_or(DEFAULT_COMMAND_TIMEOUT);
+            if !(seconds > 0.0 && seconds <= 600.0) {
+                bail!(
+                    "tag {tag}, section {title:?}: timeout_seconds must be in (0, 600], not {seconds}"
+                );
+            }
+            CustomSource::Command {
+                argv,
+                timeout: std::time::Duration::from_secs_f64(seconds),
+            }
+        }
+        _ => bail!(
+            "tag {tag}, section {title:?}: give exactly one of builtin, file or a non-empty command"
+        ),
+    };
+    if timeout_seconds.is_some() && !matches!(source, CustomSource::Command { .. }) {
+        bail!("tag {tag}, section {title:?}: timeout_seconds only applies to a command");
+    }
+    Ok(CustomSection { title, source })
+}
+
+/// `[text, json]` → formats; text is always first and always written.
+fn parse_formats(names: Vec<String>) -> Result<Vec<Format>> {
+    let mut formats = vec![Format::Text];
+    for name in names {
+        let format: Format = name.parse().map_err(|e| anyhow::anyhow!("formats: {e}"))?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    Ok(formats)
 }
 
 /// Parses a configuration file; errors name the file, line and column.
@@ -244,6 +360,60 @@ mod tests {
         assert_eq!(config.tags.len(), 1);
         assert_eq!(config.tags[0].name, "everything");
         assert!(config.target_stderr);
+    }
+
+    #[test]
+    fn custom_sections_and_formats_are_validated() {
+        let Ok(mount) = cgroup::cgroup2_mount() else {
+            eprintln!("SKIP: no cgroup2 mount");
+            return;
+        };
+        let head = format!(
+            "formats: [json]\ntags:\n  - cgroup: {}\n    sections:\n",
+            mount.display()
+        );
+        let good = format!(
+            "{head}      - title: Files\n        builtin: open_files\n      - title: Paste\n        file: /etc/paste.ini\n      - title: Ps\n        command: [ps, -p, \"{{pid}}\"]\n        timeout_seconds: 2\n"
+        );
+        let config = load_file(&good).unwrap();
+        assert_eq!(config.formats, [Format::Text, Format::Json]);
+        let sections = &config.tags[0].sections;
+        assert_eq!(
+            sections[0].source,
+            CustomSource::Builtin(Builtin::OpenFiles)
+        );
+        assert_eq!(
+            sections[1].source,
+            CustomSource::File("/etc/paste.ini".into())
+        );
+        assert!(
+            matches!(&sections[2].source, CustomSource::Command { timeout, .. } if timeout.as_secs() == 2)
+        );
+
+        let both =
+            format!("{head}      - title: X\n        builtin: limits\n        file: /etc/x\n");
+        assert!(
+            load_file(&both)
+                .unwrap_err()
+                .to_string()
+                .contains("exactly one")
+        );
+        let unknown = format!("{head}      - title: X\n        builtin: bogus\n");
+        let err = load_file(&unknown).unwrap_err().to_string();
+        assert!(err.contains("bogus") && err.contains("open_files"), "{err}");
+        let relative = format!("{head}      - title: X\n        file: etc/x\n");
+        assert!(
+            load_file(&relative)
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
+        assert!(
+            load_file("formats: [pdf]\n")
+                .unwrap_err()
+                .to_string()
+                .contains("pdf")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod config;
 pub mod kernel;
+pub mod mask;
 pub mod model;
 pub mod report;
 pub mod sections;

@@ -10,7 +10,7 @@ use gmr_userspace::{
     config::{AgentConfig, Overrides},
     kernel::loader::{LoadOptions, load},
     model::{Requester, Trigger, TriggerKind},
-    report::Reporter,
+    report::{ReportPlan, Reporter},
     view::render,
 };
 
@@ -62,6 +62,30 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
                 .to_owned(),
         }),
     };
-    print!("{}", render(&reporter.report(pid, trigger), args.format));
+    print!(
+        "{}",
+        render(
+            &reporter.report(pid, trigger, &plan_for(pid, args.config)),
+            args.format
+        )
+    );
     Ok(())
+}
+
+/// The custom sections and extra files configured for `pid`'s tag, if the
+/// configuration names one; an unreadable configuration costs only those.
+fn plan_for(pid: u32, config: Option<std::path::PathBuf>) -> ReportPlan {
+    match AgentConfig::load(&Overrides {
+        config,
+        ..Default::default()
+    }) {
+        Ok(config) => config
+            .tag_of_process(pid)
+            .map(ReportPlan::for_tag)
+            .unwrap_or_default(),
+        Err(e) => {
+            log::warn!("configuration not used for this report: {e:#}");
+            ReportPlan::default()
+        }
+    }
 }

@@ -6,20 +6,48 @@
 //! which the capture ring buffer requires anyway, and not `Send` either
 //! (blazesym's caches), so it is made on the thread that uses it.
 
-use std::time::SystemTime;
+use std::{path::PathBuf, time::SystemTime};
 
 use crate::{
     capture::Capturer,
+    config::Tag,
     model::{Report, SectionData, Target, Trigger},
-    sections::{self, package::package, section},
+    sections::{
+        self,
+        configuration::configuration,
+        custom::{self, CustomSection},
+        package::{PackageDb, package},
+        processes::processes,
+        section,
+    },
     symbolize::Symbolizer,
     time::UtcTime,
     unwind::modules::ModuleCache,
 };
 
+/// What a report holds beyond the standard sections: set per tag.
+#[derive(Clone, Debug, Default)]
+pub struct ReportPlan {
+    /// More files for the Configuration section.
+    pub config_files: Vec<PathBuf>,
+    /// Custom sections, in report order after the standard ones.
+    pub sections: Vec<CustomSection>,
+}
+
+impl ReportPlan {
+    /// The plan for processes of `tag`.
+    pub fn for_tag(tag: &Tag) -> Self {
+        Self {
+            config_files: tag.config_files.clone(),
+            sections: tag.sections.clone(),
+        }
+    }
+}
+
 /// Makes reports.
 pub struct Reporter {
     capturer: Capturer,
+    packages: PackageDb,
     modules: ModuleCache,
     symbolizer: Symbolizer,
 }
@@ -29,14 +57,17 @@ impl Reporter {
     pub fn new(capturer: Capturer) -> Self {
         Self {
             capturer,
+            packages: PackageDb::new(),
             modules: ModuleCache::new(),
             symbolizer: Symbolizer::new(),
         }
     }
 
-    /// Makes the report for `pid`. Never fails as a whole: a section that
-    /// cannot be made says why inside the report.
-    pub fn report(&mut self, pid: u32, trigger: Trigger) -> Report {
+    /// Makes the report for `pid`, in oslo's section order (Package,
+    /// Threads, Processes, Configuration), then the plan's custom sections.
+    /// Never fails as a whole: a section that cannot be made says why
+    /// inside the report.
+    pub fn report(&mut self, pid: u32, trigger: Trigger, plan: &ReportPlan) -> Report {
         let generated_at = UtcTime::from(SystemTime::now()).rfc3339();
         // Capture first, as close to the trigger as possible.
         let capture = self.capturer.capture(pid);
@@ -49,12 +80,26 @@ impl Reporter {
                 &self.symbolizer,
             )))
         });
-        let package = section("Package", || package(pid).map(SectionData::Package));
+        let mut sections = vec![
+            section("Package", || {
+                package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
+            }),
+            threads,
+            section("Processes", || processes(pid).map(SectionData::Processes)),
+            section("Configuration", || {
+                configuration(pid, &plan.config_files).map(SectionData::Configuration)
+            }),
+        ];
+        sections.extend(
+            plan.sections
+                .iter()
+                .map(|s| section(&s.title, || custom::generate(&s.source, pid))),
+        );
         Report {
             target: target(pid),
             trigger,
             generated_at,
-            sections: vec![package, threads],
+            sections,
         }
     }
 }

@@ -27,7 +27,11 @@ fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str]) {
         .iter()
         .map(|s| s["title"].as_str().unwrap())
         .collect();
-    assert_eq!(titles, ["Package", "Threads"], "{label}: section order");
+    assert_eq!(
+        titles,
+        ["Package", "Threads", "Processes", "Configuration"],
+        "{label}: oslo's section order"
+    );
     let package = section(&report, "Package");
     assert_eq!(package["executable"], program.to_str().unwrap(), "{label}");
     assert!(

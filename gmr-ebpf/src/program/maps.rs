@@ -7,7 +7,10 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use gmr_common::{KernelOffsets, ThreadRecord};
+use gmr_common::{
+    KernelOffsets, ThreadRecord, TimestampFields, TimestampOffsets, TriggerFileKey,
+    TriggerFileState,
+};
 
 /// The trigger signal number (default SIGUSR2).
 #[unsafe(no_mangle)]
@@ -31,11 +34,27 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
     kernfs_node_id: 0,
 };
 
+/// Record layouts of the `timestamp` tracepoints, read from tracefs at load
+/// time (all zero when tracefs lacks them; the file programs are then not
+/// attached).
+#[unsafe(no_mangle)]
+static TIMESTAMP_OFFSETS: TimestampOffsets = TimestampOffsets {
+    ctime_ns_xchg: TimestampFields { dev: 0, ino: 0 },
+    ctime_xchg_skip: TimestampFields { dev: 0, ino: 0 },
+    inode_set_ctime_to_ts: TimestampFields { dev: 0, ino: 0 },
+};
+
 /// Tagged cgroup ids (the cgroup directory's inode number) → tag index.
 #[map]
 pub static TAGGED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(4096, 0);
 
-/// Trigger events for userspace.
+/// Armed trigger files → their tag and rate-limit state; kept current by
+/// userspace as files are replaced.
+#[map]
+pub static TRIGGER_FILES: HashMap<TriggerFileKey, TriggerFileState> =
+    HashMap::with_max_entries(1024, 0);
+
+/// Trigger events (signal and file) for userspace.
 #[map]
 pub static TRIGGERS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
@@ -61,4 +80,10 @@ pub fn trigger_signal() -> u32 {
 pub fn offsets() -> KernelOffsets {
     // SAFETY: a plain read of an immutable global.
     unsafe { core::ptr::read_volatile(&KERNEL_OFFSETS) }
+}
+
+/// The `timestamp` tracepoints' record layouts.
+pub fn timestamp_offsets() -> TimestampOffsets {
+    // SAFETY: a plain read of an immutable global.
+    unsafe { core::ptr::read_volatile(&TIMESTAMP_OFFSETS) }
 }

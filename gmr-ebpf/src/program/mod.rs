@@ -1,6 +1,7 @@
 //! The programs, maps and helpers (BPF target only).
 
 mod capture;
+mod file_trigger;
 mod kernel;
 mod maps;
 mod trigger;

@@ -8,7 +8,7 @@ use aya_ebpf::{
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
-use gmr_common::TriggerEvent;
+use gmr_common::{TRIGGER_KIND_SIGNAL, TriggerEvent};
 
 use crate::program::{
     kernel::{read, tagged_cgroup_of, task_comm, task_tgid},
@@ -35,6 +35,7 @@ pub fn signal_generate(ctx: RawTracePointContext) -> i32 {
         // SAFETY: no preconditions.
         boot_time_ns: unsafe { bpf_ktime_get_boot_ns() },
         tagged_cgroup_id,
+        file_ino: 0,
         target_tgid: task_tgid(task),
         target_tid: read(task, offsets().task_pid).unwrap_or(0),
         sender_tgid: (pid_tgid >> 32) as u32,
@@ -42,7 +43,9 @@ pub fn signal_generate(ctx: RawTracePointContext) -> i32 {
         sender_uid: bpf_get_current_uid_gid() as u32,
         signal,
         result: ctx.arg::<u64>(4) as u32,
-        reserved: 0,
+        kind: TRIGGER_KIND_SIGNAL,
+        tag_index: 0,
+        file_dev: 0,
         target_comm: task_comm(task),
         sender_comm: bpf_get_current_comm().unwrap_or([0; 16]),
     });

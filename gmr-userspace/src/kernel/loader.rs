@@ -1,5 +1,6 @@
-//! Loads the embedded eBPF object: offsets and options become read-only
-//! globals, then programs are loaded (not yet attached).
+//! Loads the embedded eBPF object: offsets, tracepoint record layouts and
+//! options become read-only globals, then programs are loaded (not yet
+//! attached).
 //!
 //! One straight line, as libbpf-tools do it: open → set globals → load.
 //! Attaching is the job of `trigger` and `capture`.
@@ -8,6 +9,7 @@ use anyhow::{Context as _, Result};
 use aya::{Btf, Ebpf, EbpfLoader, programs::Iter};
 
 use super::offsets::running_kernel_offsets;
+use crate::trigger::tracefs::timestamp_offsets;
 
 /// The eBPF object built by `build.rs`.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gmr"));
@@ -24,13 +26,19 @@ pub struct LoadOptions {
     pub trigger_signal: u32,
 }
 
-/// Loads the object with `options` and the running kernel's offsets, and
-/// loads the capture iterator (the trigger program is loaded by `trigger`).
+/// Loads the object with `options`, the running kernel's offsets and
+/// tracepoint layouts, and loads the capture iterator (the trigger programs
+/// are loaded by `trigger`).
 pub fn load(options: LoadOptions) -> Result<Ebpf> {
     let offsets = running_kernel_offsets().context("reading kernel struct offsets")?;
+    // Without them the file trigger does not attach its tracepoints (it
+    // reads the same files then, and falls back to inotify), so zeros are
+    // never used.
+    let timestamp = timestamp_offsets().unwrap_or_default();
     let mut ebpf = EbpfLoader::new()
         .override_global("TRIGGER_SIGNAL", &options.trigger_signal, true)
         .override_global("KERNEL_OFFSETS", &offsets, true)
+        .override_global("TIMESTAMP_OFFSETS", &timestamp, true)
         .load(EBPF_OBJECT)
         .context("loading gmr's eBPF object (are you root, with BPF enabled?)")?;
     let btf = Btf::from_sys_fs().context("reading kernel BTF")?;

@@ -1,10 +1,95 @@
-//! The Configuration section: what the process runs with.
+//! The Configuration section: what the process runs with — its command
+//! line, the configuration files that command line names, and its
+//! environment, every secret already masked.
+
+use std::fmt::{self, Display, Formatter};
 
 use serde::Serialize;
 
 /// The command line, configuration files and environment, secrets masked.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Configuration {
     /// The command line, one argument per entry.
     pub command_line: Vec<String>,
+    /// Configuration files, in the order the process reads them, then the
+    /// extra files configured for its service.
+    pub files: Vec<ConfigFile>,
+    /// How many more configuration files were named but not read, because
+    /// a report reads at most a fixed number of them.
+    pub files_omitted: usize,
+    /// Environment variables, in the process's order.
+    pub environment: Vec<ConfigOption>,
+    /// Why the environment could not be read, if it could not.
+    pub environment_error: Option<String>,
+}
+
+/// One configuration file and what it sets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigFile {
+    /// The path as the process sees it (relative paths joined to its
+    /// working directory).
+    pub path: String,
+    /// The format it was read as.
+    pub format: ConfigFormat,
+    /// Its groups: `DEFAULT` first, then the others by name.
+    pub groups: Vec<ConfigGroup>,
+    /// Why it could not be read or parsed, if so.
+    pub error: Option<String>,
+    /// The file's lines, masked, when it could be read but not parsed.
+    pub raw: Option<Vec<String>>,
+    /// True when only the first part of a large file was read.
+    pub truncated: bool,
+}
+
+/// The formats configuration files are read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigFormat {
+    /// oslo.config's INI dialect (`.conf`, `.ini`, `.cfg`).
+    Ini,
+    /// YAML.
+    Yaml,
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
+    /// Not known: the file could not be read and its name does not say.
+    Unknown,
+}
+
+impl ConfigFormat {
+    /// The name used in reports: `ini`, `yaml`, `toml`, `json`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ini => "ini",
+            Self::Yaml => "yaml",
+            Self::Toml => "toml",
+            Self::Json => "json",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl Display for ConfigFormat {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One group (INI section, or top-level table of a structured file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigGroup {
+    /// The group's name; options outside any group are in `DEFAULT`.
+    pub name: String,
+    /// Its options, by name; a repeated option keeps every value in order.
+    pub options: Vec<ConfigOption>,
+}
+
+/// One option, or one environment variable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigOption {
+    /// The option's name; nested keys are joined with `.`.
+    pub name: String,
+    /// Its value, masked; a multi-line value keeps its line breaks.
+    pub value: String,
 }

@@ -3,15 +3,17 @@
 //! Nothing here does I/O. Field names are the JSON field names; `None`
 //! serializes as `null` ("unknown"), never as a missing key.
 
-mod configuration;
-mod package;
-mod processes;
-mod threads;
+pub mod configuration;
+pub mod custom;
+pub mod package;
+pub mod processes;
+pub mod threads;
 
 use serde::Serialize;
 
 pub use self::{
     configuration::Configuration,
+    custom::{Table, TextBlock},
     package::Package,
     processes::{ProcessEntry, Processes},
     threads::{KernelFrame, Thread, Threads, UserFrame},
@@ -103,12 +105,16 @@ impl Serialize for Section {
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum SectionData {
-    /// The Package section.
-    Package(Package),
+    /// The Package section (boxed: it is much larger than the others).
+    Package(Box<Package>),
     /// The Threads section.
     Threads(Threads),
     /// The Processes section.
     Processes(Processes),
     /// The Configuration section.
     Configuration(Configuration),
+    /// A custom section shown as a table (the builtins).
+    Table(Table),
+    /// A custom section shown as lines of text (a file, a command).
+    Text(TextBlock),
 }

@@ -3,7 +3,10 @@
 //! A generator that fails, or even panics, costs only its own section: the
 //! report keeps the section with the reason, and the others still render.
 
+pub mod configuration;
+pub mod custom;
 pub mod package;
+pub mod processes;
 pub mod threads;
 
 use std::any::Any;

@@ -1,86 +1,148 @@
-//! Trigger: attaches the signal observer and yields trigger events.
+//! Trigger: attaches the kernel observers and yields trigger events.
 //!
-//! The tagged cgroups go into the kernel's hash map before the program is
-//! attached; processes that join those cgroups (or their descendants) later
-//! are covered with no further work, since the program checks ancestry.
+//! Two kinds of trigger share one ring buffer: the trigger signal sent to
+//! a process in a tagged cgroup (`signal`), and a tag's trigger file being
+//! touched (`file`). [`Triggers`] owns the ring buffer and both observers
+//! and hands out [`Triggered`] values of either kind.
+
+pub mod file;
+mod file_setup;
+mod identity;
+mod inotify;
+pub mod signal;
+pub mod tracefs;
+
+#[cfg(test)]
+mod kernel_tests;
 
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData, RingBuf},
-    programs::RawTracePoint,
+    maps::{MapData, RingBuf},
 };
-use gmr_common::TriggerEvent;
+use gmr_common::{TRIGGER_KIND_FILE, TRIGGER_KIND_SIGNAL, TriggerEvent};
 use tokio::io::unix::AsyncFd;
 
-use crate::{config::Tag, kernel::loader::SIGNAL_PROGRAM};
+pub use self::{
+    file::{FileHook, FileRequester, FileTrigger, FileTriggerEvent, TriggerFileSpec},
+    signal::{SignalObserver, delivery_name},
+};
+use crate::config::Tag;
 
-/// What the kernel reported about the signal's delivery.
-pub fn delivery_name(result: u32) -> &'static str {
-    // `enum trace_signal_result` in include/trace/events/signal.h.
-    match result {
-        0 => "delivered",
-        1 => "ignored",
-        2 => "already pending",
-        3 => "queue overflow",
-        4 => "delivered without siginfo",
-        _ => "unknown",
-    }
+/// One trigger.
+#[derive(Clone, Debug)]
+pub enum Triggered {
+    /// The trigger signal was generated for a process in a tagged cgroup.
+    Signal(TriggerEvent),
+    /// A tag's trigger file was touched.
+    File(FileTriggerEvent),
 }
 
-/// The attached signal trigger and its event stream.
-pub struct SignalTrigger {
+/// The attached observers and their shared event stream.
+pub struct Triggers {
     events: AsyncFd<RingBuf<MapData>>,
-    _tagged: HashMap<MapData, u64, u32>,
+    files: FileTrigger,
+    _signal: SignalObserver,
 }
 
-impl SignalTrigger {
-    /// Fills the tagged-cgroup map, then loads and attaches the program.
-    pub fn attach(ebpf: &mut Ebpf, tags: &[Tag]) -> Result<Self> {
-        let mut tagged: HashMap<MapData, u64, u32> = HashMap::try_from(
-            ebpf.take_map("TAGGED_CGROUPS")
-                .context("TAGGED_CGROUPS map")?,
-        )?;
-        for (index, tag) in tags.iter().enumerate() {
-            tagged
-                .insert(tag.cgroup.id, index as u32, 0)
-                .with_context(|| format!("tagging cgroup {}", tag.cgroup.path.display()))?;
-        }
+impl Triggers {
+    /// Tags `tags`' cgroups and attaches the signal observer, then sets up
+    /// and arms `files` with `hook` (see [`FileTrigger::attach`]). Call it
+    /// within a tokio runtime: it registers fds with the reactor.
+    pub fn attach(
+        ebpf: &mut Ebpf,
+        tags: &[Tag],
+        files: &[TriggerFileSpec],
+        hook: FileHook,
+    ) -> Result<Self> {
         let events = RingBuf::try_from(ebpf.take_map("TRIGGERS").context("TRIGGERS map")?)?;
-        let program: &mut RawTracePoint = ebpf
-            .program_mut(SIGNAL_PROGRAM)
-            .context("signal program missing")?
-            .try_into()?;
-        program
-            .load()
-            .context("loading the signal_generate raw tracepoint program")?;
-        program
-            .attach("signal_generate")
-            .context("attaching to the signal_generate tracepoint")?;
+        let signal = SignalObserver::attach(ebpf, tags)?;
+        let files = FileTrigger::attach(ebpf, files, hook)?;
         // SAFETY: the ring buffer owns its fd and the AsyncFd owns the ring
         // buffer, so the fd stays open for as long as it is registered.
         let events = unsafe { AsyncFd::register(events) }.map_err(|e| e.into_parts().1)?;
         Ok(Self {
             events,
-            _tagged: tagged,
+            files,
+            _signal: signal,
         })
     }
 
-    /// Waits for the next events.
+    /// The file trigger (its hook in use, its armed files).
+    pub fn files(&self) -> &FileTrigger {
+        &self.files
+    }
+
+    /// Waits for the next triggers. Cancel-safe.
+    pub async fn next_events(&mut self) -> Result<Vec<Triggered>> {
+        loop {
+            let triggered = tokio::select! {
+                guard = self.events.readable_mut() => {
+                    let mut guard = guard?;
+                    let mut raw = Vec::new();
+                    while let Some(item) = guard.get_inner_mut().next() {
+                        match decode_event(&item) {
+                            Some(event) => raw.push(event),
+                            None => log::warn!("ignoring a trigger event of {} bytes", item.len()),
+                        }
+                    }
+                    guard.clear_ready();
+                    drop(guard);
+                    let mut triggered = Vec::new();
+                    if raw.iter().any(|event| event.kind == TRIGGER_KIND_FILE) {
+                        let touched = self.files.apply_pending_changes()?;
+                        triggered.extend(touched.into_iter().map(Triggered::File));
+                    }
+                    triggered.extend(raw.iter().filter_map(|event| self.classify(event)));
+                    triggered
+                }
+                touched = self.files.next_events() => {
+                    touched?.into_iter().map(Triggered::File).collect::<Vec<_>>()
+                }
+            };
+            if !triggered.is_empty() {
+                return Ok(triggered);
+            }
+        }
+    }
+
+    /// Sorts a kernel event by kind; file events are checked first.
+    fn classify(&self, event: &TriggerEvent) -> Option<Triggered> {
+        match event.kind {
+            TRIGGER_KIND_SIGNAL => Some(Triggered::Signal(*event)),
+            TRIGGER_KIND_FILE => self.files.accept(event).map(Triggered::File),
+            kind => {
+                log::warn!("ignoring a trigger event of unknown kind {kind}");
+                None
+            }
+        }
+    }
+}
+
+/// The signal trigger alone, with the interface the agent had before file
+/// triggers. Transitional, so the agent builds until it uses [`Triggers`];
+/// remove it then.
+pub struct SignalTrigger(Triggers);
+
+impl SignalTrigger {
+    /// [`Triggers::attach`] without trigger files.
+    pub fn attach(ebpf: &mut Ebpf, tags: &[Tag]) -> Result<Self> {
+        Triggers::attach(ebpf, tags, &[], FileHook::Tracepoints).map(Self)
+    }
+
+    /// Waits for the next signal triggers.
     pub async fn next_events(&mut self) -> Result<Vec<TriggerEvent>> {
         loop {
-            let mut guard = self.events.readable_mut().await?;
-            let ring = guard.get_inner_mut();
-            let mut events = Vec::new();
-            while let Some(item) = ring.next() {
-                match decode_event(&item) {
-                    Some(event) => events.push(event),
-                    None => log::warn!("ignoring a trigger event of {} bytes", item.len()),
-                }
-            }
-            guard.clear_ready();
-            if !events.is_empty() {
-                return Ok(events);
+            let triggered = self.0.next_events().await?;
+            let signals: Vec<TriggerEvent> = triggered
+                .into_iter()
+                .filter_map(|triggered| match triggered {
+                    Triggered::Signal(event) => Some(event),
+                    Triggered::File(_) => None,
+                })
+                .collect();
+            if !signals.is_empty() {
+                return Ok(signals);
             }
         }
     }
@@ -91,4 +153,64 @@ pub fn decode_event(bytes: &[u8]) -> Option<TriggerEvent> {
     (bytes.len() == size_of::<TriggerEvent>())
         // SAFETY: exactly one event's bytes; every bit pattern is valid.
         .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use gmr_common::COMM_LEN;
+
+    use super::*;
+
+    /// The bytes the file program writes for a `touch` by nobody.
+    fn file_event_bytes() -> Vec<u8> {
+        let mut comm = [0u8; COMM_LEN];
+        comm[..5].copy_from_slice(b"touch");
+        let event = TriggerEvent {
+            boot_time_ns: 42,
+            tagged_cgroup_id: 0,
+            file_ino: 1234,
+            target_tgid: 0,
+            target_tid: 0,
+            sender_tgid: 77,
+            sender_tid: 78,
+            sender_uid: 65534,
+            signal: 0,
+            result: 0,
+            kind: TRIGGER_KIND_FILE,
+            tag_index: 3,
+            file_dev: (8 << 20) | 1,
+            target_comm: [0; COMM_LEN],
+            sender_comm: comm,
+        };
+        // SAFETY: a padding-free plain-data struct viewed as its bytes.
+        unsafe {
+            std::slice::from_raw_parts(
+                (&event as *const TriggerEvent).cast::<u8>(),
+                size_of::<TriggerEvent>(),
+            )
+        }
+        .to_vec()
+    }
+
+    #[test]
+    fn decodes_a_file_event_and_rejects_wrong_sizes() {
+        let bytes = file_event_bytes();
+        assert_eq!(bytes.len(), 96);
+        let event = decode_event(&bytes).unwrap();
+        assert_eq!(event.kind, TRIGGER_KIND_FILE);
+        assert_eq!(
+            (event.tag_index, event.file_dev, event.file_ino),
+            (3, (8 << 20) | 1, 1234)
+        );
+        assert_eq!(
+            (event.sender_tgid, event.sender_tid, event.sender_uid),
+            (77, 78, 65534)
+        );
+        assert_eq!(
+            crate::capture::decode::comm_string(&event.sender_comm),
+            "touch"
+        );
+        assert!(decode_event(&bytes[1..]).is_none());
+        assert!(decode_event(&[bytes.clone(), vec![0]].concat()).is_none());
+    }
 }

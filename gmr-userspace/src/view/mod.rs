@@ -1,4 +1,4 @@
-//! Views: render a report model as text or JSON, with no I/O.
+//! Views: render a report model as text, JSON or YAML, with no I/O.
 //!
 //! Each format lives in its own module; this one names the formats so a
 //! command line can pick one and a sink can choose a file extension.
@@ -7,6 +7,7 @@ pub mod json;
 #[cfg(test)]
 mod sample;
 pub mod text;
+pub mod yaml;
 
 use std::fmt::{self, Display, Formatter};
 use std::str::FromStr;
@@ -15,8 +16,9 @@ use crate::model::Report;
 
 pub use json::render_json;
 pub use text::render_text;
+pub use yaml::render_yaml;
 
-/// A report output format, spelled `text` or `json` on the command line.
+/// A report output format, spelled `text`, `json` or `yaml` on the command line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Format {
     /// oslo.reports-style text for people.
@@ -24,17 +26,20 @@ pub enum Format {
     Text,
     /// One pretty-printed JSON document for machines.
     Json,
+    /// The same document as YAML.
+    Yaml,
 }
 
 impl Format {
     /// Every format, in the order help text should list them.
-    pub const ALL: [Format; 2] = [Format::Text, Format::Json];
+    pub const ALL: [Format; 3] = [Format::Text, Format::Json, Format::Yaml];
 
     /// The name used on the command line and in configuration.
     pub fn name(self) -> &'static str {
         match self {
             Format::Text => "text",
             Format::Json => "json",
+            Format::Yaml => "yaml",
         }
     }
 
@@ -43,6 +48,7 @@ impl Format {
         match self {
             Format::Text => "txt",
             Format::Json => "json",
+            Format::Yaml => "yaml",
         }
     }
 }
@@ -53,9 +59,9 @@ impl Display for Format {
     }
 }
 
-/// A format name that is neither `text` nor `json`.
+/// A format name that is not `text`, `json` or `yaml`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown report format {0:?} (expected \"text\" or \"json\")")]
+#[error("unknown report format {0:?} (expected \"text\", \"json\" or \"yaml\")")]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -74,6 +80,7 @@ pub fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Text => render_text(report),
         Format::Json => render_json(report),
+        Format::Yaml => render_yaml(report),
     }
 }
 
@@ -87,11 +94,13 @@ mod tests {
             assert_eq!(format.to_string().parse::<Format>(), Ok(format));
         }
         assert_eq!("json".parse::<Format>(), Ok(Format::Json));
+        assert_eq!("yaml".parse::<Format>(), Ok(Format::Yaml));
         assert_eq!(
-            "yaml".parse::<Format>(),
-            Err(UnknownFormat("yaml".to_owned()))
+            "pdf".parse::<Format>(),
+            Err(UnknownFormat("pdf".to_owned()))
         );
         assert_eq!(Format::Text.extension(), "txt");
         assert_eq!(Format::Json.extension(), "json");
+        assert_eq!(Format::Yaml.extension(), "yaml");
     }
 }

@@ -28,13 +28,14 @@ pub fn sample_report() -> Report {
         sections: vec![
             Section {
                 title: "Package".to_owned(),
-                body: Ok(SectionData::Package(Package {
+                body: Ok(SectionData::Package(Box::new(Package {
                     executable: Some("/usr/bin/python3.12".to_owned()),
                     executable_deleted: false,
                     build_id: Some("0123abcd".to_owned()),
                     gmr_version: "0.1.0".to_owned(),
                     kernel: "6.18.0".to_owned(),
-                })),
+                    ..Package::default()
+                }))),
             },
             Section {
                 title: "Open Files".to_owned(),

@@ -1,15 +1,267 @@
-//! Text of the Configuration section.
+//! Text of the Configuration section, laid out like oslo.reports' config
+//! section: each file as `<path> (<format>):` with its groups and
+//! `option = value` lines, then the command line and the environment.
+//!
+//! Every value was masked when the section was made; this view only lays it
+//! out, escaping control characters so a value cannot forge report lines.
+//! A multi-line value continues on lines indented under its option, as in
+//! an INI file.
 
 use std::fmt::{self, Formatter};
 
 use super::clean;
-use crate::model::Configuration;
+use crate::model::configuration::{ConfigFile, ConfigOption, Configuration};
 
-/// Writes the command line.
+/// Writes the files, the command line and the environment (by name).
 pub(super) fn write(f: &mut Formatter<'_>, configuration: &Configuration) -> fmt::Result {
-    writeln!(f, "command_line:")?;
-    for arg in &configuration.command_line {
-        writeln!(f, "  {}", clean(arg))?;
+    if configuration.files.is_empty() {
+        writeln!(f, "(no configuration files found)")?;
+    }
+    for file in &configuration.files {
+        write_file(f, file)?;
+    }
+    if configuration.files_omitted > 0 {
+        writeln!(
+            f,
+            "({} more configuration files not read: too many for one report)",
+            configuration.files_omitted
+        )?;
+    }
+    writeln!(f, "command line:")?;
+    if configuration.command_line.is_empty() {
+        writeln!(f, "  (none)")?;
+    } else {
+        writeln!(f, "  {}", clean(&shell_words(&configuration.command_line)))?;
+    }
+    writeln!(f, "environment:")?;
+    if let Some(error) = &configuration.environment_error {
+        writeln!(f, "  error: {}", clean(error))?;
+    }
+    let mut environment: Vec<&ConfigOption> = configuration.environment.iter().collect();
+    environment.sort_by(|a, b| a.name.cmp(&b.name));
+    for variable in environment {
+        write_option(f, "  ", variable)?;
     }
     Ok(())
+}
+
+/// Writes one file: its groups, or its error and raw masked lines.
+fn write_file(f: &mut Formatter<'_>, file: &ConfigFile) -> fmt::Result {
+    writeln!(f, "{} ({}):", clean(&file.path), file.format)?;
+    if file.truncated {
+        writeln!(f, "  note: file truncated, only its start was read")?;
+    }
+    if let Some(error) = &file.error {
+        writeln!(f, "  {}", clean(error))?;
+    }
+    for line in file.raw.iter().flatten() {
+        writeln!(f, "    {}", clean(line))?;
+    }
+    if file.error.is_none() && file.groups.is_empty() {
+        writeln!(f, "  (no options)")?;
+    }
+    for group in &file.groups {
+        writeln!(f, "  {}:", clean(&group.name))?;
+        for option in &group.options {
+            write_option(f, "    ", option)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `name = value`, continuation lines indented two more columns.
+fn write_option(f: &mut Formatter<'_>, indent: &str, option: &ConfigOption) -> fmt::Result {
+    let mut lines = option.value.split('\n');
+    let first = lines.next().unwrap_or_default();
+    if first.is_empty() {
+        writeln!(f, "{indent}{} =", clean(&option.name))?;
+    } else {
+        writeln!(f, "{indent}{} = {}", clean(&option.name), clean(first))?;
+    }
+    for line in lines {
+        writeln!(f, "{indent}  {}", clean(line))?;
+    }
+    Ok(())
+}
+
+/// The arguments joined into one line, each quoted like a shell word when
+/// it holds anything but plain characters, so spaces stay unambiguous.
+fn shell_words(args: &[String]) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-+=:,./@%*".contains(c);
+    args.iter()
+        .map(|arg| {
+            if !arg.is_empty() && arg.chars().all(plain) {
+                arg.clone()
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::SectionData;
+    use crate::model::configuration::{ConfigFormat, ConfigGroup};
+    use crate::view::sample::sample_report;
+    use crate::view::text::render_text;
+
+    use super::*;
+
+    fn option(name: &str, value: &str) -> ConfigOption {
+        ConfigOption {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    fn sample() -> Configuration {
+        Configuration {
+            command_line: vec![
+                "/usr/bin/python3".to_owned(),
+                "/usr/bin/nova-api".to_owned(),
+                "--config-file".to_owned(),
+                "/etc/nova/nova.conf".to_owned(),
+                "--os-password".to_owned(),
+                "***".to_owned(),
+                "it's two words".to_owned(),
+            ],
+            files: vec![
+                ConfigFile {
+                    path: "/etc/nova/nova.conf".to_owned(),
+                    format: ConfigFormat::Ini,
+                    groups: vec![
+                        ConfigGroup {
+                            name: "DEFAULT".to_owned(),
+                            options: vec![
+                                option("debug", "True"),
+                                option("transport_url", "rabbit://openstack:***@ctl:5672/"),
+                            ],
+                        },
+                        ConfigGroup {
+                            name: "keystone_authtoken".to_owned(),
+                            options: vec![
+                                option("auth_url", "http://ctl:5000/v3"),
+                                option("password", "***"),
+                                option("region_name", ""),
+                            ],
+                        },
+                        ConfigGroup {
+                            name: "pci".to_owned(),
+                            options: vec![
+                                option("alias", "first\nsecond"),
+                                option("alias", "third"),
+                            ],
+                        },
+                    ],
+                    error: None,
+                    raw: None,
+                    truncated: false,
+                },
+                ConfigFile {
+                    path: "/etc/nova/broken.conf".to_owned(),
+                    format: ConfigFormat::Ini,
+                    groups: Vec::new(),
+                    error: Some(
+                        "parse error: expected `name = value` or `name: value` (line 3)".to_owned(),
+                    ),
+                    raw: Some(vec![
+                        "[DEFAULT]".to_owned(),
+                        "password = ***".to_owned(),
+                        "not an option\u{1b}[2J".to_owned(),
+                    ]),
+                    truncated: true,
+                },
+                ConfigFile {
+                    path: "/etc/nova/missing.conf".to_owned(),
+                    format: ConfigFormat::Ini,
+                    groups: Vec::new(),
+                    error: Some(
+                        "cannot open /etc/nova/missing.conf: no such file or directory".to_owned(),
+                    ),
+                    raw: None,
+                    truncated: false,
+                },
+                ConfigFile {
+                    path: "/etc/nova/empty.yaml".to_owned(),
+                    format: ConfigFormat::Yaml,
+                    groups: Vec::new(),
+                    error: None,
+                    raw: None,
+                    truncated: false,
+                },
+            ],
+            files_omitted: 2,
+            environment: vec![
+                option("PATH", "/usr/bin:/bin"),
+                option("OS_PASSWORD", "***"),
+                option("HOME", "/var/lib/nova"),
+            ],
+            environment_error: None,
+        }
+    }
+
+    /// The section's text alone, from a whole rendered report.
+    fn section_text(configuration: Configuration) -> String {
+        let mut report = sample_report();
+        report.sections = vec![crate::model::Section {
+            title: "Configuration".to_owned(),
+            body: Ok(SectionData::Configuration(configuration)),
+        }];
+        let text = render_text(&report);
+        let banner = text.find(" Configuration ").expect("banner");
+        let body = text[banner..].split_once('\n').expect("banner line").1;
+        body.split_once('\n').expect("rule line").1.to_owned()
+    }
+
+    #[test]
+    fn oslo_layout() {
+        let expected = r"/etc/nova/nova.conf (ini):
+  DEFAULT:
+    debug = True
+    transport_url = rabbit://openstack:***@ctl:5672/
+  keystone_authtoken:
+    auth_url = http://ctl:5000/v3
+    password = ***
+    region_name =
+  pci:
+    alias = first
+      second
+    alias = third
+/etc/nova/broken.conf (ini):
+  note: file truncated, only its start was read
+  parse error: expected `name = value` or `name: value` (line 3)
+    [DEFAULT]
+    password = ***
+    not an option\u{1b}[2J
+/etc/nova/missing.conf (ini):
+  cannot open /etc/nova/missing.conf: no such file or directory
+/etc/nova/empty.yaml (yaml):
+  (no options)
+(2 more configuration files not read: too many for one report)
+command line:
+  /usr/bin/python3 /usr/bin/nova-api --config-file /etc/nova/nova.conf --os-password *** 'it'\''s two words'
+environment:
+  HOME = /var/lib/nova
+  OS_PASSWORD = ***
+  PATH = /usr/bin:/bin
+";
+        assert_eq!(section_text(sample()), expected);
+    }
+
+    #[test]
+    fn nothing_found() {
+        let configuration = Configuration {
+            command_line: Vec::new(),
+            files: Vec::new(),
+            files_omitted: 0,
+            environment: Vec::new(),
+            environment_error: Some("cannot read /proc/2/environ: permission denied".to_owned()),
+        };
+        assert_eq!(
+            section_text(configuration),
+            "(no configuration files found)\ncommand line:\n  (none)\nenvironment:\n  error: cannot read /proc/2/environ: permission denied\n"
+        );
+    }
 }

@@ -15,6 +15,7 @@ use std::fmt::{self, Display, Formatter};
 use crate::model::{Report, Requester, SectionData, Trigger, TriggerKind};
 
 mod configuration;
+mod custom;
 mod package;
 mod processes;
 mod threads;
@@ -51,6 +52,8 @@ impl Display for TextReport<'_> {
                 Ok(SectionData::Threads(data)) => threads::write(f, data)?,
                 Ok(SectionData::Processes(data)) => processes::write(f, data)?,
                 Ok(SectionData::Configuration(data)) => configuration::write(f, data)?,
+                Ok(SectionData::Table(data)) => custom::write_table(f, data)?,
+                Ok(SectionData::Text(data)) => custom::write_text(f, data)?,
                 Err(error) => writeln!(f, "Section failed: {}", clean(error))?,
             }
         }
@@ -215,10 +218,20 @@ generated_at = 2026-11-26T17:48:46.123456Z
 ====                            Package                             ====
 ========================================================================
 build_id = 0123abcd
+distro_package = <unknown>
+distro_package_version = <unknown>
+elf_interpreter = <unknown>
 executable = /usr/bin/python3.12
 executable_deleted = false
+executable_host_path = <unknown>
 gmr_version = 0.1.0
 kernel = 6.18.0
+operating_system = <unknown>
+own_mount_namespace = false
+package_manager = <unknown>
+product = <unknown>
+vendor = <unknown>
+version = <unknown>
 ========================================================================
 ====                           Open Files                           ====
 ========================================================================
@@ -258,18 +271,20 @@ User stack: (none)
         };
         report.sections = vec![Section {
             title: "Package".to_owned(),
-            body: Ok(SectionData::Package(Package {
+            body: Ok(SectionData::Package(Box::new(Package {
                 executable: None,
                 executable_deleted: false,
                 build_id: None,
                 gmr_version: "0.1.0".to_owned(),
                 kernel: "6.18.0".to_owned(),
-            })),
+                ..Package::default()
+            }))),
         }];
         let text = render_text(&report);
         assert!(text.contains("\nexe = <unknown>\n"));
         assert!(text.contains("\ntrigger = request\nrequester = <unknown>\n"));
-        assert!(text.contains("\nbuild_id = <unknown>\nexecutable = <unknown>\n"));
+        assert!(text.contains("\nbuild_id = <unknown>\n"));
+        assert!(text.contains("\nexecutable = <unknown>\n"));
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! Which configuration files a command line names.
+//!
+//! Read from the arguments alone, before anything is opened:
+//! `--config-file X` and `--config-dir D` (oslo.config), `-c X` and
+//! `--config X` (most other servers), and any argument — or the value of a
+//! `--flag=value` argument — ending in a configuration file extension.
+
+/// Extensions that mark an argument as a configuration file.
+pub(super) const CONFIG_EXTENSIONS: &[&str] =
+    &["conf", "ini", "cfg", "yaml", "yml", "toml", "json"];
+
+/// A path the command line names, and how sure we are it is configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Named {
+    /// A file the process was told to read (`--config-file X`): shown even
+    /// when it is missing, since that is worth knowing.
+    File(String),
+    /// A directory whose `*.conf` files the process reads (`--config-dir D`).
+    Dir(String),
+    /// A configuration file only if it exists: `-c X` is code to
+    /// `python3 -c`, and a positional `x.json` may be an output file.
+    IfExists(String),
+}
+
+/// The configuration paths in `args` (`argv`, program first), in order.
+pub(super) fn named_in(args: &[String]) -> Vec<Named> {
+    let mut named = Vec::new();
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let (flag, attached) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+            _ => (arg.as_str(), None),
+        };
+        let make: Option<fn(String) -> Named> = match flag {
+            "--config-file" => Some(Named::File),
+            "--config-dir" => Some(Named::Dir),
+            "--config" => Some(Named::IfExists),
+            "-c" => Some(Named::IfExists),
+            _ => None,
+        };
+        match make {
+            Some(make) => {
+                if let Some(value) = attached.map(str::to_owned).or_else(|| rest.next().cloned()) {
+                    named.push(make(value));
+                }
+            }
+            None => {
+                let candidate = attached.unwrap_or(arg);
+                if !candidate.starts_with('-') && has_config_extension(candidate) {
+                    named.push(Named::IfExists(candidate.to_owned()));
+                }
+            }
+        }
+    }
+    named
+}
+
+/// True when `path`'s file name ends in a configuration extension.
+pub(super) fn has_config_extension(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.').is_some_and(|(stem, extension)| {
+        !stem.is_empty() && CONFIG_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(words: &[&str]) -> Vec<Named> {
+        let args: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        named_in(&args)
+    }
+
+    #[test]
+    fn oslo_flags() {
+        assert_eq!(
+            named(&[
+                "nova-api",
+                "--config-file",
+                "/etc/nova/nova.conf",
+                "--config-file=/etc/nova/api.conf",
+                "--config-dir",
+                "/etc/nova/nova.conf.d",
+                "--config-dir=rel.d",
+                "--debug",
+            ]),
+            vec![
+                Named::File("/etc/nova/nova.conf".into()),
+                Named::File("/etc/nova/api.conf".into()),
+                Named::Dir("/etc/nova/nova.conf.d".into()),
+                Named::Dir("rel.d".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn other_servers_and_extensions() {
+        assert_eq!(
+            named(&[
+                "python3",
+                "-c",
+                "import time; time.sleep(9)",
+                "--config",
+                "/etc/app/app.toml",
+                "--config=settings",
+                "--paste-config=/etc/api-paste.ini",
+                "worker.YAML",
+                "--log-file",
+                "/var/log/app.log",
+                "-c",
+                "/etc/nginx/nginx.conf",
+                "data.json.bak",
+                ".json",
+                "--out=-x.yaml",
+            ]),
+            vec![
+                Named::IfExists("import time; time.sleep(9)".into()),
+                Named::IfExists("/etc/app/app.toml".into()),
+                Named::IfExists("settings".into()),
+                Named::IfExists("/etc/api-paste.ini".into()),
+                Named::IfExists("worker.YAML".into()),
+                Named::IfExists("/etc/nginx/nginx.conf".into()),
+            ]
+        );
+        // The program itself is not an argument; a flag at the end has no value.
+        assert_eq!(named(&["/etc/x.conf", "--config-file"]), vec![]);
+        assert_eq!(named(&[]), vec![]);
+    }
+}

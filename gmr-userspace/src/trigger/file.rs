@@ -1,0 +1,585 @@
+//! The file trigger: one trigger file per tag; changing its ctime (`touch`,
+//! a write, a chmod) asks for a report.
+//!
+//! The agent creates each file (root-owned; mode 0660 with the configured
+//! group, else 0600; its directory 0755 if missing) and arms it: the file's
+//! (device, inode) goes into the kernel's `TRIGGER_FILES` map, and the
+//! `timestamp` tracepoints (Linux 6.13+) report its ctime changes with the
+//! toucher's pid, uid and name. The kernel sends at most one event per file
+//! per [`FILE_TRIGGER_MIN_INTERVAL_NS`] (100 ms) and drops the rest, so a
+//! burst of touches costs a handful of ring-buffer records; merging
+//! triggers per process is the agent's job.
+//!
+//! An inotify watch on each file's directory notices the file being
+//! deleted, renamed away, or replaced (`mv new x.trigger`): a missing file
+//! is recreated (a file put there by someone else keeps their owner and
+//! mode), and the map is updated to the inode now at the path. The ctime
+//! change that an unlink or a rename-over itself makes is not a request: a
+//! kernel event counts only if it is newer than the arming of its file and
+//! that file is still at the path when the agent reads the event.
+//!
+//! Where the tracepoints are missing (older kernels, tracefs not mounted)
+//! the same watch also reports touches, as `IN_ATTRIB`, `IN_MODIFY` or
+//! `IN_CLOSE_WRITE` on the file's name, rate-limited the same way; the
+//! requester is then unknown.
+
+use std::{
+    ffi::OsString,
+    fmt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use aya::{
+    Ebpf,
+    maps::{HashMap, MapData},
+    programs::TracePoint,
+};
+use gmr_common::{FILE_TRIGGER_MIN_INTERVAL_NS, TriggerEvent, TriggerFileKey, TriggerFileState};
+use tokio::io::unix::AsyncFd;
+
+use super::{
+    file_setup::{Ownership, create, ensure_dir, fix_existing},
+    identity::{FileIdentity, file_identity},
+    inotify::{Inotify, InotifyEvent},
+    tracefs::{TIMESTAMP_CATEGORY, TIMESTAMP_EVENTS, timestamp_offsets},
+};
+use crate::capture::decode::comm_string;
+
+/// Where trigger files go unless configured otherwise.
+pub const DEFAULT_TRIGGER_DIR: &str = "/run/gmr";
+
+/// Directory events that may mean the file at a trigger path changed.
+const REPLACE_EVENTS: u32 =
+    libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_DELETE | libc::IN_MOVED_FROM;
+/// Events on a watched directory itself: it is gone or elsewhere.
+const DIR_GONE_EVENTS: u32 = libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED;
+/// Events that count as a touch when inotify is the only hook. With the
+/// tracepoints they are not watched: `IN_ATTRIB` would wake the agent on
+/// every touch for nothing.
+const TOUCH_EVENTS: u32 = libc::IN_ATTRIB | libc::IN_MODIFY | libc::IN_CLOSE_WRITE;
+
+/// One tag's trigger file, as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggerFileSpec {
+    /// Index of the tag in the configuration; reported back in events.
+    pub tag_index: u32,
+    /// Absolute path of the file.
+    pub path: PathBuf,
+    /// Group owner; `None` means root.
+    pub group: Option<u32>,
+    /// Permission bits, at most `0o777`.
+    pub mode: u32,
+}
+
+impl TriggerFileSpec {
+    /// A spec with the default mode: 0660 when a group may touch the file,
+    /// else 0600.
+    pub fn new(tag_index: u32, path: impl Into<PathBuf>, group: Option<u32>) -> Self {
+        Self {
+            tag_index,
+            path: path.into(),
+            group,
+            mode: if group.is_some() { 0o660 } else { 0o600 },
+        }
+    }
+
+    /// The default path of tag `tag_name`'s trigger file,
+    /// `/run/gmr/<tag name>.trigger`.
+    pub fn default_path(tag_name: &str) -> PathBuf {
+        Path::new(DEFAULT_TRIGGER_DIR).join(format!("{tag_name}.trigger"))
+    }
+
+    fn ownership(&self) -> Ownership {
+        Ownership {
+            gid: self.group.unwrap_or(0),
+            mode: self.mode,
+        }
+    }
+}
+
+/// How touches of trigger files are noticed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileHook {
+    /// The kernel's `timestamp` tracepoints: the requester is known.
+    /// Asking for it falls back to [`FileHook::Inotify`] when they are
+    /// missing.
+    Tracepoints,
+    /// inotify alone: the requester is unknown.
+    Inotify,
+}
+
+impl fmt::Display for FileHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tracepoints => "timestamp tracepoints",
+            Self::Inotify => "inotify",
+        })
+    }
+}
+
+/// The task that touched a trigger file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRequester {
+    /// Its process id.
+    pub pid: u32,
+    /// Its thread id.
+    pub tid: u32,
+    /// Its real uid.
+    pub uid: u32,
+    /// Its thread name.
+    pub comm: String,
+}
+
+/// A trigger file was touched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileTriggerEvent {
+    /// [`TriggerFileSpec::tag_index`] of the file.
+    pub tag_index: u32,
+    /// The file.
+    pub path: PathBuf,
+    /// Who touched it; `None` with the inotify hook.
+    pub requester: Option<FileRequester>,
+    /// `CLOCK_BOOTTIME` in ns when the kernel saw the touch (tracepoints)
+    /// or the agent read it (inotify).
+    pub boot_time_ns: u64,
+}
+
+/// One trigger file and what is known about it.
+#[derive(Debug)]
+struct Armed {
+    spec: TriggerFileSpec,
+    dir: PathBuf,
+    name: OsString,
+    /// inotify watch of `dir`.
+    wd: i32,
+    /// The armed file; `None` while the path holds no usable file.
+    identity: Option<FileIdentity>,
+    /// `CLOCK_BOOTTIME` (ns) when it was armed: earlier kernel events are
+    /// from its predecessor's removal or replacement, or from the agent
+    /// setting it up, even when it reuses its predecessor's inode number.
+    armed_at: u64,
+    /// Last touch reported with the inotify hook.
+    last_touch: Option<Instant>,
+}
+
+/// The armed trigger files and the watch that keeps them armed.
+pub struct FileTrigger {
+    /// `TRIGGER_FILES`, present when the tracepoints are attached.
+    kernel: Option<HashMap<MapData, TriggerFileKey, TriggerFileState>>,
+    inotify: AsyncFd<Inotify>,
+    files: Vec<Armed>,
+}
+
+impl FileTrigger {
+    /// Creates or fixes the files of `specs`, attaches the tracepoints when
+    /// `hook` asks for them and there is a file (falling back to inotify
+    /// with a warning when they are missing), and arms every file. Call it
+    /// within a tokio runtime: it registers an fd with the reactor.
+    pub fn attach(ebpf: &mut Ebpf, specs: &[TriggerFileSpec], hook: FileHook) -> Result<Self> {
+        let mut files = Vec::with_capacity(specs.len());
+        for spec in specs {
+            files.push(prepare(spec, specs)?);
+        }
+        let kernel = match hook {
+            FileHook::Tracepoints if !files.is_empty() => match attach_tracepoints(ebpf) {
+                Ok(map) => Some(map),
+                Err(e) => {
+                    log::warn!(
+                        "trigger files fall back to inotify, so who touched them stays unknown: {e:#}"
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let inotify =
+            Inotify::new().context("cannot create an inotify instance for trigger files")?;
+        // SAFETY: `Inotify` owns its fd and the AsyncFd owns the `Inotify`,
+        // so the fd stays open for as long as it is registered.
+        let inotify = unsafe { AsyncFd::register(inotify) }
+            .map_err(|e| e.into_parts().1)
+            .context("registering the trigger files' inotify fd")?;
+        let mut this = Self {
+            kernel,
+            inotify,
+            files,
+        };
+        for index in 0..this.files.len() {
+            // Watch before arming, so a replacement in between is noticed.
+            let wd = this.watch(&this.files[index].dir)?;
+            this.files[index].wd = wd;
+            this.rearm(index)?;
+        }
+        Ok(this)
+    }
+
+    /// The hook in use.
+    pub fn hook(&self) -> FileHook {
+        if self.kernel.is_some() {
+            FileHook::Tracepoints
+        } else {
+            FileHook::Inotify
+        }
+    }
+
+    /// The paths of the armed files and their (kernel device, inode).
+    pub fn armed(&self) -> Vec<(&Path, Option<TriggerFileKey>)> {
+        self.files
+            .iter()
+            .map(|f| (f.spec.path.as_path(), f.identity.map(|i| i.key)))
+            .collect()
+    }
+
+    /// Turns a kernel event of kind `TRIGGER_KIND_FILE` into a trigger;
+    /// `None` when its inode is no longer at the trigger path (the event
+    /// was the file's own removal or replacement).
+    pub fn accept(&self, event: &TriggerEvent) -> Option<FileTriggerEvent> {
+        let key = TriggerFileKey {
+            ino: event.file_ino,
+            dev: event.file_dev,
+            reserved: 0,
+        };
+        let comm = comm_string(&event.sender_comm);
+        let Some((file, identity)) = self
+            .files
+            .iter()
+            .find_map(|f| f.identity.filter(|i| i.key == key).map(|i| (f, i)))
+        else {
+            log::debug!(
+                "ignoring a file trigger for inode {} no longer armed",
+                key.ino
+            );
+            return None;
+        };
+        if event.boot_time_ns < file.armed_at {
+            log::debug!(
+                "ignoring a change of {} from before it was armed",
+                file.spec.path.display()
+            );
+            return None;
+        }
+        if !matches!(file_identity(&file.spec.path), Ok(Some(now)) if now == identity) {
+            log::info!(
+                "{} was removed or replaced by {} ({comm}, uid {}); not a request",
+                file.spec.path.display(),
+                event.sender_tgid,
+                event.sender_uid
+            );
+            return None;
+        }
+        Some(FileTriggerEvent {
+            tag_index: file.spec.tag_index,
+            path: file.spec.path.clone(),
+            requester: Some(FileRequester {
+                pid: event.sender_tgid,
+                tid: event.sender_tid,
+                uid: event.sender_uid,
+                comm,
+            }),
+            boot_time_ns: event.boot_time_ns,
+        })
+    }
+
+    /// Applies the directory changes inotify has queued, without waiting;
+    /// returns the touches among them (inotify hook). Call it before
+    /// [`Self::accept`], so a removal or replacement racing the kernel
+    /// event is known.
+    pub fn apply_pending_changes(&mut self) -> Result<Vec<FileTriggerEvent>> {
+        match self.inotify.get_ref().read_events() {
+            Ok(events) => Ok(self.handle(&events)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Vec::new()),
+            Err(e) => Err(e).context("reading trigger file changes (inotify)"),
+        }
+    }
+
+    /// Keeps the files armed as they are deleted or replaced, and waits for
+    /// touches seen by inotify (never returns with the tracepoints, whose
+    /// events come through the trigger ring buffer). Cancel-safe.
+    pub async fn next_events(&mut self) -> Result<Vec<FileTriggerEvent>> {
+        loop {
+            let events = {
+                let mut guard = self
+                    .inotify
+                    .readable()
+                    .await
+                    .context("waiting for trigger file changes")?;
+                match guard.try_io(|inner| inner.get_ref().read_events()) {
+                    Ok(events) => events.context("reading trigger file changes (inotify)")?,
+                    Err(_would_block) => continue,
+                }
+            };
+            let touched = self.handle(&events);
+            if !touched.is_empty() {
+                return Ok(touched);
+            }
+        }
+    }
+
+    /// Applies inotify events; returns the touches they report.
+    fn handle(&mut self, events: &[InotifyEvent]) -> Vec<FileTriggerEvent> {
+        let mut touched = Vec::new();
+        for event in events {
+            if event.mask & libc::IN_Q_OVERFLOW != 0 {
+                log::warn!(
+                    "trigger file changes were lost (inotify queue overflow); re-arming all"
+                );
+                for index in 0..self.files.len() {
+                    self.rearm_logged(index);
+                }
+                continue;
+            }
+            if event.mask & DIR_GONE_EVENTS != 0 {
+                self.rewatch(event.wd, event.mask);
+                continue;
+            }
+            let Some(name) = &event.name else {
+                continue;
+            };
+            for index in 0..self.files.len() {
+                let file = &self.files[index];
+                if file.wd != event.wd || &file.name != name {
+                    continue;
+                }
+                if event.mask & REPLACE_EVENTS != 0 {
+                    self.rearm_logged(index);
+                } else if event.mask & TOUCH_EVENTS != 0 && self.kernel.is_none() {
+                    touched.extend(self.touched(index));
+                }
+            }
+        }
+        touched
+    }
+
+    /// A touch seen by inotify, if the armed file is still in place and its
+    /// last touch is old enough.
+    fn touched(&mut self, index: usize) -> Option<FileTriggerEvent> {
+        let file = &mut self.files[index];
+        let identity = file.identity?;
+        if !matches!(file_identity(&file.spec.path), Ok(Some(now)) if now == identity) {
+            return None;
+        }
+        let min_interval = Duration::from_nanos(FILE_TRIGGER_MIN_INTERVAL_NS);
+        if file
+            .last_touch
+            .is_some_and(|last| last.elapsed() < min_interval)
+        {
+            return None;
+        }
+        file.last_touch = Some(Instant::now());
+        Some(FileTriggerEvent {
+            tag_index: file.spec.tag_index,
+            path: file.spec.path.clone(),
+            requester: None,
+            boot_time_ns: boot_time_ns(),
+        })
+    }
+
+    /// Watch `wd`'s directory was removed, moved or unmounted: recreate and
+    /// watch it again, and re-arm its files.
+    fn rewatch(&mut self, wd: i32, mask: u32) {
+        if mask & libc::IN_MOVE_SELF != 0 {
+            // The watch would follow the directory to its new name.
+            let _ = self.inotify.get_ref().remove_watch(wd);
+        }
+        let affected: Vec<usize> = (0..self.files.len())
+            .filter(|&i| self.files[i].wd == wd)
+            .collect();
+        for index in affected {
+            let dir = self.files[index].dir.clone();
+            match ensure_dir(&dir).and_then(|()| self.watch(&dir)) {
+                Ok(new_wd) => {
+                    self.files[index].wd = new_wd;
+                    self.rearm_logged(index);
+                }
+                Err(e) => {
+                    log::error!(
+                        "trigger file {} is disarmed: {e:#}",
+                        self.files[index].spec.path.display()
+                    );
+                    self.disarm(index);
+                }
+            }
+        }
+    }
+
+    /// Watches `dir` for replacements (and touches, without tracepoints).
+    fn watch(&self, dir: &Path) -> Result<i32> {
+        let touches = if self.kernel.is_none() {
+            TOUCH_EVENTS
+        } else {
+            0
+        };
+        let mask =
+            REPLACE_EVENTS | libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_ONLYDIR | touches;
+        self.inotify
+            .get_ref()
+            .add_watch(dir, mask)
+            .with_context(|| format!("cannot watch trigger directory {}", dir.display()))
+    }
+
+    /// [`Self::rearm`], logging a failure: the file stays disarmed until
+    /// the next change of its directory.
+    fn rearm_logged(&mut self, index: usize) {
+        if let Err(e) = self.rearm(index) {
+            log::error!("{e:#}");
+        }
+    }
+
+    /// Arms the file now at the path, creating it when missing.
+    fn rearm(&mut self, index: usize) -> Result<()> {
+        let spec = &self.files[index].spec;
+        let identity = match file_identity(&spec.path) {
+            Ok(Some(identity)) => Ok(identity),
+            Ok(None) => create(&spec.path, spec.ownership()),
+            Err(e) => Err(e),
+        };
+        let disarmed = format!("trigger file {} is disarmed", spec.path.display());
+        match identity {
+            Ok(identity) => self.arm(index, identity),
+            Err(e) => {
+                self.disarm(index);
+                Err(e).context(disarmed)
+            }
+        }
+    }
+
+    /// Arms `identity` as file `index`, in the kernel map too, with a
+    /// fresh rate limit and arming time; nothing to do if it is armed
+    /// already.
+    fn arm(&mut self, index: usize, identity: FileIdentity) -> Result<()> {
+        if self.files[index].identity == Some(identity) {
+            return Ok(());
+        }
+        self.disarm(index);
+        let hook = self.hook();
+        let file = &mut self.files[index];
+        let key = identity.key;
+        if let Some(map) = &mut self.kernel {
+            let state = TriggerFileState {
+                last_event_ns: 0,
+                tag_index: file.spec.tag_index,
+                reserved: 0,
+            };
+            map.insert(key, state, 0).with_context(|| {
+                format!(
+                    "cannot arm trigger file {} in the kernel",
+                    file.spec.path.display()
+                )
+            })?;
+        }
+        file.identity = Some(identity);
+        file.armed_at = boot_time_ns();
+        log::info!(
+            "trigger file {} armed (device {}:{}, inode {}, hook: {hook})",
+            file.spec.path.display(),
+            key.dev >> 20,
+            key.dev & 0xf_ffff,
+            key.ino,
+        );
+        Ok(())
+    }
+
+    /// Forgets file `index`'s armed file, in the kernel map too.
+    fn disarm(&mut self, index: usize) {
+        let file = &mut self.files[index];
+        let Some(old) = file.identity.take() else {
+            return;
+        };
+        if let Some(map) = &mut self.kernel {
+            // An error means the entry is already gone: nothing to undo.
+            let _ = map.remove(&old.key);
+        }
+        log::debug!(
+            "trigger file {}: inode {} disarmed",
+            file.spec.path.display(),
+            old.key.ino
+        );
+    }
+}
+
+/// Checks `spec` and sets its file and directory up.
+fn prepare(spec: &TriggerFileSpec, all: &[TriggerFileSpec]) -> Result<Armed> {
+    let path = &spec.path;
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        bail!("trigger file {}: not a path to a file", path.display());
+    };
+    if !path.is_absolute() {
+        bail!("trigger file {}: must be an absolute path", path.display());
+    }
+    if spec.mode & !0o777 != 0 {
+        bail!(
+            "trigger file {}: mode {:o} is not a permission mode",
+            path.display(),
+            spec.mode
+        );
+    }
+    if all.iter().filter(|other| other.path == *path).count() > 1 {
+        bail!(
+            "trigger file {} is configured for more than one tag",
+            path.display()
+        );
+    }
+    ensure_dir(dir)?;
+    fix_existing(path, spec.ownership())?;
+    Ok(Armed {
+        spec: spec.clone(),
+        dir: dir.to_owned(),
+        name: name.to_owned(),
+        wd: -1,
+        identity: None,
+        armed_at: 0,
+        last_touch: None,
+    })
+}
+
+/// Loads and attaches the three `timestamp` programs and takes their map;
+/// on failure nothing stays attached.
+fn attach_tracepoints(
+    ebpf: &mut Ebpf,
+) -> Result<HashMap<MapData, TriggerFileKey, TriggerFileState>> {
+    // The loader read the same format files into the programs' globals.
+    timestamp_offsets()?;
+    let map = ebpf
+        .take_map("TRIGGER_FILES")
+        .context("TRIGGER_FILES map missing from the eBPF object")?;
+    let mut loaded = Vec::new();
+    let result = (|| -> Result<()> {
+        for (event, program) in TIMESTAMP_EVENTS {
+            let tracepoint: &mut TracePoint = ebpf
+                .program_mut(program)
+                .with_context(|| format!("program {program} missing from the eBPF object"))?
+                .try_into()?;
+            tracepoint
+                .load()
+                .with_context(|| format!("loading the {program} tracepoint program"))?;
+            loaded.push(program);
+            tracepoint
+                .attach(TIMESTAMP_CATEGORY, event)
+                .with_context(|| format!("attaching to tracepoint {TIMESTAMP_CATEGORY}:{event}"))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for program in loaded {
+            if let Some(Ok(tracepoint)) = ebpf.program_mut(program).map(<&mut TracePoint>::try_from)
+            {
+                let _ = tracepoint.unload();
+            }
+        }
+        return Err(e);
+    }
+    Ok(HashMap::try_from(map)?)
+}
+
+/// `CLOCK_BOOTTIME` now, in ns (the clock of `bpf_ktime_get_boot_ns`).
+pub fn boot_time_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}

@@ -1,0 +1,218 @@
+//! Creating trigger files and their directories with the right owner and
+//! mode.
+//!
+//! A missing file is made under a temporary name in the same directory,
+//! given its owner and mode, then renamed into place without replacing
+//! anything (`RENAME_NOREPLACE`): nobody ever sees it half set up, and the
+//! agent's own chown/chmod happen under another name, so inotify never
+//! reports them as a touch of the trigger file.
+
+use std::{
+    ffi::CString,
+    fs::{self, DirBuilder, File, OpenOptions, Permissions},
+    io,
+    os::unix::{
+        ffi::OsStrExt as _,
+        fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _},
+    },
+    path::Path,
+};
+
+use super::identity::{FileIdentity, file_identity};
+use anyhow::{Context as _, Result, bail};
+
+/// Mode of a trigger directory the agent creates.
+pub const DIR_MODE: u32 = 0o755;
+
+/// Owner and mode a trigger file must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ownership {
+    /// Group owner (the user owner is always root).
+    pub gid: u32,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// Creates `dir` (and missing parents) when it does not exist; the
+/// directory itself gets [`DIR_MODE`] whatever the umask.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .with_context(|| format!("cannot create trigger directory {}", dir.display()))?;
+    fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))
+        .with_context(|| format!("cannot set mode {DIR_MODE:o} on {}", dir.display()))
+}
+
+/// Gives the existing regular file at `path` its owner and mode; fails when
+/// something else is there. Returns false when nothing is there.
+pub fn fix_existing(path: &Path, ownership: Ownership) -> Result<bool> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    if !file.metadata()?.is_file() {
+        bail!("{} exists and is not a regular file", path.display());
+    }
+    set_ownership(&file, path, ownership)?;
+    Ok(true)
+}
+
+/// Creates the trigger file at `path`, set up as `ownership` asks, and
+/// returns its identity. If another process creates it meanwhile, that file
+/// is kept as it is.
+pub fn create(path: &Path, ownership: Ownership) -> Result<FileIdentity> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        bail!("{} is not a path to a file", path.display());
+    };
+    let temp = dir.join(format!(
+        ".{}.gmr-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    // A leftover from an agent that died between creating and renaming.
+    let _ = fs::remove_file(&temp);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temp)
+        .with_context(|| format!("cannot create {}", temp.display()))?;
+    let owned = set_ownership(&file, &temp, ownership);
+    // Closed before the rename, so its IN_CLOSE_WRITE names the temporary.
+    drop(file);
+    match owned.and_then(|()| rename_no_replace(&temp, path)) {
+        Ok(true) => file_identity(path)?
+            .with_context(|| format!("{} vanished once created", path.display())),
+        Ok(false) => {
+            let _ = fs::remove_file(&temp);
+            file_identity(path)?
+                .with_context(|| format!("{} vanished once created", path.display()))
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            Err(e)
+        }
+    }
+}
+
+/// Renames `from` to `to` unless `to` exists; false when it does.
+fn rename_no_replace(from: &Path, to: &Path) -> Result<bool> {
+    let c_from = CString::new(from.as_os_str().as_bytes())?;
+    let c_to = CString::new(to.as_os_str().as_bytes())
+        .with_context(|| format!("{} holds a NUL byte", to.display()))?;
+    // SAFETY: NUL-terminated paths.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            c_from.as_ptr(),
+            libc::AT_FDCWD,
+            c_to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let error = io::Error::last_os_error();
+    if error.kind() == io::ErrorKind::AlreadyExists {
+        return Ok(false);
+    }
+    Err(error).with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
+}
+
+/// Makes `file` owned by root and `ownership.gid`, with `ownership.mode`,
+/// changing only what differs.
+fn set_ownership(file: &File, path: &Path, ownership: Ownership) -> Result<()> {
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if meta.uid() != 0 || meta.gid() != ownership.gid {
+        std::os::unix::fs::fchown(file, Some(0), Some(ownership.gid)).with_context(|| {
+            format!(
+                "cannot make {} owned by root, group {}",
+                path.display(),
+                ownership.gid
+            )
+        })?;
+    }
+    // chown may have cleared set-id bits, so compare with the original mode.
+    if meta.mode() & 0o7777 != ownership.mode {
+        file.set_permissions(Permissions::from_mode(ownership.mode))
+            .with_context(|| {
+                format!("cannot set mode {:o} on {}", ownership.mode, path.display())
+            })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A scratch directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn creates_directory_and_file_and_keeps_an_existing_file() {
+        let scratch =
+            Scratch(std::env::temp_dir().join(format!("gmr-setup-{}", std::process::id())));
+        let dir = scratch.0.join("run/gmr");
+        ensure_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, DIR_MODE);
+        // SAFETY: no pointers.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let ownership = Ownership { gid, mode: 0o640 };
+        let path = dir.join("api.trigger");
+        if uid != 0 {
+            let err = create(&path, ownership).unwrap_err();
+            assert!(format!("{err:#}").contains("owned by root"), "{err:#}");
+            assert!(
+                fs::read_dir(&dir).unwrap().next().is_none(),
+                "the temporary file is removed"
+            );
+            return;
+        }
+        let identity = create(&path, ownership).unwrap();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (0, gid, 0o640)
+        );
+        assert_eq!(identity.key.ino, meta.ino());
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file is left"
+        );
+
+        fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        assert!(fix_existing(&path, ownership).unwrap());
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+        assert_eq!(
+            create(&path, ownership).unwrap(),
+            identity,
+            "an existing file is kept"
+        );
+        assert!(!fix_existing(&dir.join("absent"), ownership).unwrap());
+        let err = fix_existing(&dir, ownership).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+}

@@ -1,0 +1,206 @@
+//! A small non-blocking inotify instance: add watches, read decoded events.
+//!
+//! The file trigger watches the directories holding trigger files, to
+//! re-arm a file that was deleted or replaced (and, without the kernel
+//! hook, to notice touches at all).
+
+use std::{
+    ffi::{CString, OsStr, OsString},
+    io,
+    os::{
+        fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd},
+        unix::ffi::OsStrExt as _,
+    },
+    path::Path,
+};
+
+/// Size of `struct inotify_event` before its name.
+const HEADER: usize = size_of::<libc::inotify_event>();
+
+/// One inotify event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InotifyEvent {
+    /// The watch it belongs to.
+    pub wd: i32,
+    /// `IN_*` bits.
+    pub mask: u32,
+    /// Name of the directory entry, for events about a watched directory's
+    /// children.
+    pub name: Option<OsString>,
+}
+
+/// A non-blocking, close-on-exec inotify instance.
+#[derive(Debug)]
+pub struct Inotify {
+    fd: OwnedFd,
+}
+
+impl Inotify {
+    /// Creates the instance.
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: no pointers.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        Ok(Self {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Watches `path` for `mask`; the same path always gets the same watch
+    /// descriptor, and its mask is replaced.
+    pub fn add_watch(&self, path: &Path, mask: u32) -> io::Result<i32> {
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
+        // SAFETY: a valid descriptor and NUL-terminated path.
+        let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c_path.as_ptr(), mask) };
+        if wd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(wd)
+    }
+
+    /// Stops watch `wd` (an `IN_IGNORED` event follows).
+    pub fn remove_watch(&self, wd: i32) -> io::Result<()> {
+        // SAFETY: a valid descriptor; an unknown wd is just an error.
+        if unsafe { libc::inotify_rm_watch(self.fd.as_raw_fd(), wd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Reads every queued event; `WouldBlock` when none is queued.
+    pub fn read_events(&self) -> io::Result<Vec<InotifyEvent>> {
+        let mut events = Vec::new();
+        // Room for many events at once; one event never exceeds
+        // HEADER + NAME_MAX + 1.
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: the buffer is writable for its whole length.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                )
+            };
+            if n < 0 {
+                let error = io::Error::last_os_error();
+                return match error.kind() {
+                    io::ErrorKind::WouldBlock if !events.is_empty() => Ok(events),
+                    io::ErrorKind::Interrupted => continue,
+                    _ => Err(error),
+                };
+            }
+            events.extend(decode(&buffer[..n as usize]));
+        }
+    }
+}
+
+impl AsRawFd for Inotify {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Decodes a buffer of `struct inotify_event`s, each followed by its
+/// NUL-padded name; a truncated tail is dropped.
+pub fn decode(mut bytes: &[u8]) -> Vec<InotifyEvent> {
+    let mut events = Vec::new();
+    while bytes.len() >= HEADER {
+        // SAFETY: at least one header's bytes; every bit pattern is valid.
+        let header: libc::inotify_event =
+            unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        let end = HEADER + header.len as usize;
+        let Some(name) = bytes.get(HEADER..end) else {
+            break;
+        };
+        let name = name.split(|&b| b == 0).next().unwrap_or_default();
+        events.push(InotifyEvent {
+            wd: header.wd,
+            mask: header.mask,
+            name: (!name.is_empty()).then(|| OsStr::from_bytes(name).to_owned()),
+        });
+        bytes = &bytes[end..];
+    }
+    events
+}
+
+/// Encodes events as the kernel does (for tests).
+#[cfg(test)]
+pub fn encode(events: &[InotifyEvent]) -> Vec<u8> {
+    use std::os::unix::ffi::OsStringExt as _;
+
+    let mut out = Vec::new();
+    for event in events {
+        let mut name = event
+            .name
+            .clone()
+            .map(OsString::into_vec)
+            .unwrap_or_default();
+        if !name.is_empty() {
+            name.resize(name.len().div_ceil(16) * 16 + 16, 0);
+        }
+        let header = libc::inotify_event {
+            wd: event.wd,
+            mask: event.mask,
+            cookie: 0,
+            len: name.len() as u32,
+        };
+        // SAFETY: a plain-data struct viewed as its bytes.
+        out.extend_from_slice(unsafe {
+            std::slice::from_raw_parts((&header as *const libc::inotify_event).cast(), HEADER)
+        });
+        out.extend_from_slice(&name);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_named_and_unnamed_events_and_drops_a_truncated_tail() {
+        let events = vec![
+            InotifyEvent {
+                wd: 1,
+                mask: libc::IN_CREATE,
+                name: Some("mogan-api.trigger".into()),
+            },
+            InotifyEvent {
+                wd: 1,
+                mask: libc::IN_IGNORED,
+                name: None,
+            },
+        ];
+        let bytes = encode(&events);
+        assert_eq!(decode(&bytes), events);
+        assert_eq!(decode(&bytes[..bytes.len() - 1]), events[..1]);
+    }
+
+    #[test]
+    fn reports_a_created_child() {
+        let dir = std::env::temp_dir().join(format!("gmr-inotify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inotify = Inotify::new().unwrap();
+        let wd = inotify.add_watch(&dir, libc::IN_CREATE).unwrap();
+        assert_eq!(
+            inotify.read_events().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        std::fs::write(dir.join("x"), "").unwrap();
+        let events = inotify.read_events().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            events,
+            [InotifyEvent {
+                wd,
+                mask: libc::IN_CREATE,
+                name: Some("x".into()),
+            }]
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! Custom sections declared per tag in the agent's YAML, and report files in
+//! several formats: the real agent, a real tagged cgroup, a real signal.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use gmr_tests::{
+    CVariant, Fixture, TestCgroup,
+    agent::{RunningAgent, run_agent, section},
+    build_c_fixture, require_root,
+};
+use serde_json::Value;
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("gmr-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Waits for a report file of `pid` with extension `ext` under `dir`.
+fn wait_for_file(dir: &Path, pid: u32, ext: &str) -> Option<PathBuf> {
+    let suffix = format!("_{pid}.{ext}");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let found = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|tag| std::fs::read_dir(tag.path()).ok())
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(&suffix));
+        if found.is_some() {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn config(cgroup: &Path, included: &Path) -> String {
+    format!(
+        "formats: [json, yaml]\n\
+         tags:\n  - cgroup: {cgroup}\n    name: parked\n    sections:\n\
+         \x20     - title: Open Files\n        builtin: open_files\n\
+         \x20     - title: Limits\n        builtin: limits\n\
+         \x20     - title: Namespaces\n        builtin: namespaces\n\
+         \x20     - title: Memory Maps\n        builtin: memory_maps\n\
+         \x20     - title: Cgroup\n        builtin: cgroup\n\
+         \x20     - title: Paste Pipeline\n        file: {included}\n\
+         \x20     - title: Status\n        command: [sh, -c, \"echo pid={{pid}}; echo password=Hidden-77\"]\n\
+         \x20       timeout_seconds: 5\n",
+        cgroup = cgroup.display(),
+        included = included.display(),
+    )
+}
+
+#[test]
+fn custom_sections_and_json_yaml_files_from_the_agent_config() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("custom");
+    let included = scratch.0.join("paste.ini");
+    std::fs::write(
+        &included,
+        "[pipeline:main]\npipeline = authtoken api\nadmin_password = Hidden-78\n",
+    )
+    .unwrap();
+    let cgroup = TestCgroup::create();
+    let fixture = Fixture::spawn(
+        &build_c_fixture(CVariant::NoFramePointer),
+        &[],
+        Some(&cgroup),
+    );
+    let config_path = scratch.0.join("agent.yaml");
+    std::fs::write(&config_path, config(cgroup.path(), &included)).unwrap();
+    let reports = scratch.0.join("reports");
+    let agent = RunningAgent::start(&[
+        "--config",
+        config_path.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+        "--no-target-stderr",
+    ]);
+    fixture.signal(libc::SIGUSR2);
+
+    let json_path = wait_for_file(&reports, fixture.pid(), "json")
+        .unwrap_or_else(|| panic!("no JSON report; agent log:\n{}", agent.log()));
+    let yaml_path = wait_for_file(&reports, fixture.pid(), "yaml").expect("YAML report beside it");
+    let txt_path = wait_for_file(&reports, fixture.pid(), "txt").expect("text report beside it");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let from_yaml: Value =
+        serde_norway::from_str(&std::fs::read_to_string(&yaml_path).unwrap()).unwrap();
+    assert_eq!(report, from_yaml, "JSON and YAML hold the same document");
+
+    let titles: Vec<&str> = report["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Package",
+            "Threads",
+            "Processes",
+            "Configuration",
+            "Open Files",
+            "Limits",
+            "Namespaces",
+            "Memory Maps",
+            "Cgroup",
+            "Paste Pipeline",
+            "Status"
+        ]
+    );
+    let open_files = section(&report, "Open Files");
+    assert!(
+        open_files["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r[1].as_str().unwrap().starts_with("pipe:[")),
+        "the reader thread's pipe is listed: {open_files}"
+    );
+    let limits = section(&report, "Limits");
+    assert!(
+        limits["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r[0] == "Max open files")
+    );
+    let maps = section(&report, "Memory Maps");
+    assert!(
+        maps["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r[0].as_str().unwrap().ends_with("parked-nofp"))
+    );
+    let cg = section(&report, "Cgroup");
+    assert_eq!(cg["rows"][0][1], cgroup.path().to_str().unwrap());
+    let status = section(&report, "Status");
+    assert_eq!(status["lines"][0], format!("pid={}", fixture.pid()));
+
+    let everything = std::fs::read_to_string(&txt_path).unwrap() + &report.to_string();
+    assert!(
+        everything.contains("pipeline = authtoken api"),
+        "the included file is shown"
+    );
+    assert!(
+        !everything.contains("Hidden-77") && !everything.contains("Hidden-78"),
+        "secrets are masked"
+    );
+}
+
+#[test]
+fn one_shot_report_uses_the_tag_covering_the_process() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("oneshot");
+    let included = scratch.0.join("paste.ini");
+    std::fs::write(&included, "[app]\nworkers = 4\n").unwrap();
+    let cgroup = TestCgroup::create();
+    let fixture = Fixture::spawn(
+        &build_c_fixture(CVariant::NoFramePointer),
+        &[],
+        Some(&cgroup),
+    );
+    let config_path = scratch.0.join("agent.yaml");
+    std::fs::write(&config_path, config(cgroup.path(), &included)).unwrap();
+    let out = run_agent(&[
+        "report",
+        "--pid",
+        &fixture.pid().to_string(),
+        "--config",
+        config_path.to_str().unwrap(),
+        "--format",
+        "yaml",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_norway::from_slice(&out.stdout).expect("YAML on stdout");
+    assert_eq!(
+        section(&report, "Paste Pipeline")["lines"][1],
+        "workers = 4"
+    );
+}
+
+#[test]
+fn bad_custom_section_config_is_refused_with_its_location() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("badcfg");
+    let cgroup = TestCgroup::create();
+    let path = scratch.0.join("agent.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "tags:\n  - cgroup: {}\n    sections:\n      - title: X\n        builtin: open_filez\n",
+            cgroup.path().display()
+        ),
+    )
+    .unwrap();
+    let out = run_agent(&["run", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("agent.yaml:5:") && stderr.contains("open_filez"),
+        "{stderr}"
+    );
+}
