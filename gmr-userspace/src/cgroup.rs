@@ -95,6 +95,29 @@ pub fn resolve(tag: &Path, mount: &Path) -> Result<Cgroup> {
     })
 }
 
+/// Every process in the cgroup at `path` and its descendants; cgroups that
+/// vanish while walked are skipped.
+pub fn processes_below(path: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+            pids.extend(procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        }
+        if let Ok(entries) = fs::read_dir(&dir) {
+            pending.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir()),
+            );
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,17 @@
 //! report_dir: /var/lib/gmr/reports # where report files go
 //! formats: [text, json]            # files written per report (text always)
 //! target_stderr: true              # also write each report to the target's stderr
+//! min_interval_seconds: 5          # at most one report per process per interval
+//! retention:                       # per tag directory; oldest reports go first
+//!   max_reports: 100
+//!   max_bytes: 104857600
 //! tags:
 //!   - cgroup: system.slice/mogan-api.service   # absolute, or relative to the cgroup2 mount
 //!     name: mogan-api                          # optional; default: last path element
 //!     config_files: [/etc/mogan/api-paste.ini] # more files for the Configuration section
+//!     file_trigger: true                       # default true: touching the trigger file reports
+//!     trigger_file: /run/gmr/mogan-api.trigger # default /run/gmr/<name>.trigger
+//!     trigger_group: adm                       # group allowed to touch it (mode 0660)
 //!     sections:                                # custom sections, in this order
 //!       - title: Open Files
 //!         builtin: open_files                  # open_files, memory_maps, limits, cgroup, namespaces
@@ -45,9 +52,43 @@ struct FileConfig {
     report_dir: Option<PathBuf>,
     target_stderr: Option<bool>,
     formats: Option<Vec<String>>,
+    min_interval_seconds: Option<f64>,
+    retention: Option<Retention>,
     #[serde(default)]
     tags: Vec<FileTag>,
 }
+
+/// How many reports a tag's directory keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Most reports kept (a report's text, JSON and YAML files count once).
+    #[serde(default = "default_max_reports")]
+    pub max_reports: usize,
+    /// Most bytes kept.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_reports: default_max_reports(),
+            max_bytes: default_max_bytes(),
+        }
+    }
+}
+
+fn default_max_reports() -> usize {
+    100
+}
+
+fn default_max_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+
+/// Default minimum time between two reports on one process.
+const DEFAULT_MIN_INTERVAL: f64 = 5.0;
 
 /// One `tags:` entry.
 #[derive(Debug, Deserialize)]
@@ -59,6 +100,9 @@ struct FileTag {
     config_files: Vec<PathBuf>,
     #[serde(default)]
     sections: Vec<FileSection>,
+    file_trigger: Option<bool>,
+    trigger_file: Option<PathBuf>,
+    trigger_group: Option<String>,
 }
 
 /// One `sections:` entry: a title and exactly one source.
@@ -101,6 +145,10 @@ pub struct AgentConfig {
     pub target_stderr: bool,
     /// Report files written per report (text first, always).
     pub formats: Vec<Format>,
+    /// Least time between two reports on one process.
+    pub min_interval: std::time::Duration,
+    /// How many reports each tag directory keeps.
+    pub retention: Retention,
     /// Tagged cgroups.
     pub tags: Vec<Tag>,
 }
@@ -116,6 +164,17 @@ pub struct Tag {
     pub config_files: Vec<PathBuf>,
     /// Custom sections, in report order.
     pub sections: Vec<CustomSection>,
+    /// The trigger file, unless disabled for this tag.
+    pub trigger_file: Option<TriggerFile>,
+}
+
+/// A tag's trigger file: touching it asks for reports on the tag's processes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggerFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Group allowed to touch it, if any (the file is then mode 0660).
+    pub group: Option<u32>,
 }
 
 impl AgentConfig {
@@ -139,11 +198,14 @@ impl AgentConfig {
             name: None,
             config_files: Vec::new(),
             sections: Vec::new(),
+            file_trigger: None,
+            trigger_file: None,
+            trigger_group: None,
         });
         for entry in file.tags.into_iter().chain(from_flags) {
             let cgroup = cgroup::resolve(&entry.cgroup, &mount)?;
-            let name = match entry.name {
-                Some(name) => name,
+            let name = match &entry.name {
+                Some(name) => name.clone(),
                 None => default_tag_name(&cgroup.path, &mount),
             };
             if tags.iter().any(|t: &Tag| t.cgroup.id == cgroup.id) {
@@ -153,6 +215,7 @@ impl AgentConfig {
                 );
                 continue;
             }
+            let trigger_file = trigger_file(&entry, &name)?;
             let sections = entry
                 .sections
                 .into_iter()
@@ -163,6 +226,7 @@ impl AgentConfig {
                 cgroup,
                 config_files: entry.config_files,
                 sections,
+                trigger_file,
             });
         }
         let formats = parse_formats(file.formats.unwrap_or_default())?;
@@ -175,6 +239,8 @@ impl AgentConfig {
                 .unwrap_or_else(|| DEFAULT_REPORT_DIR.into()),
             target_stderr: !overrides.no_target_stderr && file.target_stderr.unwrap_or(true),
             formats,
+            min_interval: interval(file.min_interval_seconds.unwrap_or(DEFAULT_MIN_INTERVAL))?,
+            retention: file.retention.unwrap_or_default(),
             tags,
         })
     }
@@ -193,6 +259,52 @@ impl AgentConfig {
     pub fn tag_by_cgroup_id(&self, id: u64) -> Option<&Tag> {
         self.tags.iter().find(|t| t.cgroup.id == id)
     }
+}
+
+/// The trigger file of a tag entry, unless `file_trigger: false`.
+fn trigger_file(entry: &FileTag, tag: &str) -> Result<Option<TriggerFile>> {
+    if entry.file_trigger == Some(false) {
+        return Ok(None);
+    }
+    let path = entry
+        .trigger_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("/run/gmr/{tag}.trigger")));
+    if !path.is_absolute() {
+        bail!(
+            "tag {tag}: trigger_file {} must be an absolute path",
+            path.display()
+        );
+    }
+    let group = match &entry.trigger_group {
+        Some(name) => Some(group_id(name).with_context(|| format!("tag {tag}: trigger_group"))?),
+        None => None,
+    };
+    Ok(Some(TriggerFile { path, group }))
+}
+
+/// A group's id, from its name or number.
+fn group_id(name: &str) -> Result<u32> {
+    if let Ok(gid) = name.parse() {
+        return Ok(gid);
+    }
+    let c_name = std::ffi::CString::new(name)?;
+    // SAFETY: getgrnam reads a NUL-terminated name; the result is only read
+    // here, before any other call could reuse its static buffer.
+    let entry = unsafe { libc::getgrnam(c_name.as_ptr()) };
+    if entry.is_null() {
+        bail!("no group named {name:?} in the group database");
+    }
+    // SAFETY: non-null pointer from getgrnam.
+    Ok(unsafe { (*entry).gr_gid })
+}
+
+/// Seconds as a duration, refusing negative or absurd values.
+fn interval(seconds: f64) -> Result<std::time::Duration> {
+    if !(0.0..=86_400.0).contains(&seconds) {
+        bail!("min_interval_seconds must be between 0 and 86400, not {seconds}");
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// Validates one custom section of tag `tag`.

@@ -52,6 +52,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let trigger = Trigger {
         kind: TriggerKind::Request,
         signal: None,
+        file: None,
         requester: Some(Requester {
             pid: me,
             // SAFETY: getuid has no preconditions.

@@ -46,10 +46,13 @@ pub struct Target {
 /// What caused a report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Trigger {
-    /// `signal` (observed in the kernel) or `request` (`gmr-agent report`).
+    /// `signal` (observed in the kernel), `file` (a trigger file was
+    /// touched) or `request` (`gmr-agent report`).
     pub kind: TriggerKind,
     /// Signal name, for signal triggers.
     pub signal: Option<String>,
+    /// The trigger file, for file triggers.
+    pub file: Option<String>,
     /// Who sent the signal or made the request, when known.
     pub requester: Option<Requester>,
 }
@@ -60,6 +63,8 @@ pub struct Trigger {
 pub enum TriggerKind {
     /// The trigger signal was generated for the target.
     Signal,
+    /// The tag's trigger file was touched.
+    File,
     /// A one-shot request from the command line.
     Request,
 }

@@ -4,6 +4,7 @@
 //! Stdout needs no module of its own: the command line prints the text.
 
 pub mod report_dir;
+pub mod retention;
 pub mod target_stderr;
 
 pub use report_dir::{sanitize_name, write_report_file};

@@ -119,35 +119,6 @@ impl Triggers {
     }
 }
 
-/// The signal trigger alone, with the interface the agent had before file
-/// triggers. Transitional, so the agent builds until it uses [`Triggers`];
-/// remove it then.
-pub struct SignalTrigger(Triggers);
-
-impl SignalTrigger {
-    /// [`Triggers::attach`] without trigger files.
-    pub fn attach(ebpf: &mut Ebpf, tags: &[Tag]) -> Result<Self> {
-        Triggers::attach(ebpf, tags, &[], FileHook::Tracepoints).map(Self)
-    }
-
-    /// Waits for the next signal triggers.
-    pub async fn next_events(&mut self) -> Result<Vec<TriggerEvent>> {
-        loop {
-            let triggered = self.0.next_events().await?;
-            let signals: Vec<TriggerEvent> = triggered
-                .into_iter()
-                .filter_map(|triggered| match triggered {
-                    Triggered::Signal(event) => Some(event),
-                    Triggered::File(_) => None,
-                })
-                .collect();
-            if !signals.is_empty() {
-                return Ok(signals);
-            }
-        }
-    }
-}
-
 /// Decodes one ring-buffer item; `None` if its size is wrong.
 pub fn decode_event(bytes: &[u8]) -> Option<TriggerEvent> {
     (bytes.len() == size_of::<TriggerEvent>())

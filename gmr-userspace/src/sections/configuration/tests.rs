@@ -122,6 +122,7 @@ fn report_of(pid: u32, configuration: Configuration) -> Report {
         trigger: Trigger {
             kind: TriggerKind::Request,
             signal: None,
+            file: None,
             requester: None,
         },
         generated_at: "2026-01-01T00:00:00.000000Z".to_owned(),

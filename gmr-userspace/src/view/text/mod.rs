@@ -103,6 +103,7 @@ fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
 fn trigger_text(trigger: &Trigger) -> String {
     match trigger.kind {
         TriggerKind::Signal => format!("signal {}", or_unknown(trigger.signal.as_deref())),
+        TriggerKind::File => format!("file {}", or_unknown(trigger.file.as_deref())),
         TriggerKind::Request => "request".to_owned(),
     }
 }
@@ -267,6 +268,7 @@ User stack: (none)
         report.trigger = Trigger {
             kind: TriggerKind::Request,
             signal: None,
+            file: None,
             requester: None,
         };
         report.sections = vec![Section {

@@ -1,0 +1,219 @@
+//! The daemon: waits for triggers (the signal, trigger files) and writes a
+//! report for each process they name.
+//!
+//! The async side only receives events and queues jobs; one worker thread
+//! owns the [`Reporter`] and makes reports one at a time. [`queue`] decides
+//! which triggers become reports.
+
+mod queue;
+mod worker;
+
+use std::{
+    sync::{Arc, mpsc},
+    thread,
+    time::Instant,
+};
+
+use anyhow::{Context as _, Result};
+use gmr_common::TriggerEvent;
+use tokio::signal::unix::{SignalKind, signal};
+
+use self::{
+    queue::{Admission, Refusal},
+    worker::{Job, work},
+};
+use crate::{
+    capture::{Capturer, decode::comm_string},
+    cgroup::processes_below,
+    config::{AgentConfig, Tag, require_tags},
+    kernel::loader::{LoadOptions, load},
+    model::{Requester, Trigger, TriggerKind},
+    report::{ReportPlan, Reporter},
+    signal::name as signal_name,
+    trigger::{FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name},
+};
+
+/// Runs until SIGINT or SIGTERM.
+pub fn run(config: AgentConfig) -> Result<()> {
+    require_tags(&config)?;
+    ignore_sigpipe();
+    let mut ebpf = load(LoadOptions {
+        trigger_signal: config.signal,
+    })?;
+    let capturer = Capturer::new(&mut ebpf)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let files = trigger_files(&config);
+        let mut triggers =
+            Triggers::attach(&mut ebpf, &config.tags, &files, FileHook::Tracepoints)?;
+        let admission = Arc::new(Admission::default());
+        let (jobs, queue) = mpsc::channel();
+        let worker = {
+            let (config, admission) = (config.clone(), admission.clone());
+            thread::Builder::new()
+                .name("gmr-reporter".into())
+                .spawn(move || work(Reporter::new(capturer), queue, &config, &admission))?
+        };
+        log::info!(
+            "agent ready: {} tag(s), trigger {}, {} trigger file(s) ({:?}), reports in {}",
+            config.tags.len(),
+            signal_name(config.signal),
+            files.len(),
+            triggers.files().hook(),
+            config.report_dir.display()
+        );
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        loop {
+            tokio::select! {
+                events = triggers.next_events() => {
+                    for event in events? {
+                        match event {
+                            Triggered::Signal(e) => on_signal(&config, &admission, &jobs, &e),
+                            Triggered::File(e) => on_file(&config, &admission, &jobs, &e),
+                        }
+                    }
+                }
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        log::info!("stopping");
+        drop(jobs);
+        let _ = worker.join();
+        Ok(())
+    })
+}
+
+/// The trigger files of the tags that have one; the index is the tag's.
+fn trigger_files(config: &AgentConfig) -> Vec<TriggerFileSpec> {
+    config
+        .tags
+        .iter()
+        .enumerate()
+        .filter_map(|(index, tag)| {
+            let file = tag.trigger_file.as_ref()?;
+            Some(TriggerFileSpec::new(
+                index as u32,
+                file.path.clone(),
+                file.group,
+            ))
+        })
+        .collect()
+}
+
+/// The trigger signal was generated for a tagged process.
+fn on_signal(
+    config: &AgentConfig,
+    admission: &Admission,
+    jobs: &mpsc::Sender<Job>,
+    event: &TriggerEvent,
+) {
+    let pid = event.target_tgid;
+    let sender = comm_string(&event.sender_comm);
+    let signal = signal_name(event.signal);
+    log::info!(
+        "{signal} for {pid} ({}) from {} ({sender}, uid {}): {}",
+        comm_string(&event.target_comm),
+        event.sender_tgid,
+        event.sender_uid,
+        delivery_name(event.result)
+    );
+    let Some(tag) = config.tag_by_cgroup_id(event.tagged_cgroup_id) else {
+        log::warn!("event for untagged cgroup id {}", event.tagged_cgroup_id);
+        return;
+    };
+    let trigger = Trigger {
+        kind: TriggerKind::Signal,
+        signal: Some(signal),
+        file: None,
+        requester: Some(Requester {
+            pid: event.sender_tgid,
+            uid: event.sender_uid,
+            comm: sender,
+        }),
+    };
+    queue(config, admission, jobs, tag, pid, trigger);
+}
+
+/// A tag's trigger file was touched: every process of the tag gets a report.
+fn on_file(
+    config: &AgentConfig,
+    admission: &Admission,
+    jobs: &mpsc::Sender<Job>,
+    event: &FileTriggerEvent,
+) {
+    let Some(tag) = config.tags.get(event.tag_index as usize) else {
+        log::warn!("event for unknown trigger file {}", event.path.display());
+        return;
+    };
+    let requester = event.requester.as_ref().map(|r| Requester {
+        pid: r.pid,
+        uid: r.uid,
+        comm: r.comm.clone(),
+    });
+    match &requester {
+        Some(r) => log::info!(
+            "{} touched by {} ({}, uid {})",
+            event.path.display(),
+            r.pid,
+            r.comm,
+            r.uid
+        ),
+        None => log::info!(
+            "{} touched (requester unknown: inotify fallback)",
+            event.path.display()
+        ),
+    }
+    let pids = processes_below(&tag.cgroup.path);
+    if pids.is_empty() {
+        log::info!("tag {} has no processes to report on", tag.name);
+    }
+    for pid in pids {
+        let trigger = Trigger {
+            kind: TriggerKind::File,
+            signal: None,
+            file: Some(event.path.display().to_string()),
+            requester: requester.clone(),
+        };
+        queue(config, admission, jobs, tag, pid, trigger);
+    }
+}
+
+/// Queues a report for `pid` unless admission refuses it.
+fn queue(
+    config: &AgentConfig,
+    admission: &Admission,
+    jobs: &mpsc::Sender<Job>,
+    tag: &Tag,
+    pid: u32,
+    trigger: Trigger,
+) {
+    match admission.admit(pid, config.min_interval, Instant::now()) {
+        Ok(()) => {
+            let _ = jobs.send(Job {
+                pid,
+                tag: tag.name.clone(),
+                plan: ReportPlan::for_tag(tag),
+                trigger,
+            });
+        }
+        Err(Refusal::Pending) => {
+            log::info!("a report for {pid} is already pending; merging this trigger into it")
+        }
+        Err(Refusal::TooSoon(since)) => log::warn!(
+            "dropping a trigger for {pid}: its last report was {:.1} s ago (min_interval_seconds is {})",
+            since.as_secs_f64(),
+            config.min_interval.as_secs_f64()
+        ),
+    }
+}
+
+/// Writing to a target's closed pipe must fail with EPIPE, not kill us.
+fn ignore_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_IGN is always sound.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}

@@ -1,0 +1,113 @@
+//! The worker: makes each queued report and delivers it to the report
+//! directory (every configured format, then retention) and to the target's
+//! stderr.
+
+use std::{
+    sync::mpsc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use super::queue::Admission;
+use crate::{
+    config::AgentConfig,
+    model::Trigger,
+    report::{ReportPlan, Reporter},
+    sink::{
+        report_dir::{sanitize_name, write_report_file},
+        retention::prune,
+        target_stderr::write_to_target_stderr,
+    },
+    view::{Format, render, render_text},
+};
+
+/// How long a report may take to reach a target's stderr.
+const STDERR_DEADLINE: Duration = Duration::from_secs(2);
+
+/// One report to make.
+pub struct Job {
+    /// The process.
+    pub pid: u32,
+    /// Its tag's name (the report subdirectory).
+    pub tag: String,
+    /// What the report holds beyond the standard sections.
+    pub plan: ReportPlan,
+    /// What asked for it.
+    pub trigger: Trigger,
+}
+
+/// Makes and delivers reports until the queue closes.
+pub fn work(
+    mut reporter: Reporter,
+    queue: mpsc::Receiver<Job>,
+    config: &AgentConfig,
+    admission: &Admission,
+) {
+    for job in queue {
+        let started = Instant::now();
+        let report = reporter.report(job.pid, job.trigger, &job.plan);
+        let made_in = started.elapsed();
+        admission.finished(job.pid);
+        let text = render_text(&report);
+        write_files(
+            config,
+            &job.tag,
+            job.pid,
+            |format| match format {
+                Format::Text => text.clone(),
+                other => render(&report, other),
+            },
+            made_in,
+        );
+        if config.target_stderr {
+            match write_to_target_stderr(job.pid, &text, STDERR_DEADLINE) {
+                Ok(outcome) if outcome.is_complete() => {}
+                Ok(outcome) => log::warn!(
+                    "stderr of {} took only {} of {} bytes within {STDERR_DEADLINE:?}",
+                    job.pid,
+                    outcome.written,
+                    outcome.total
+                ),
+                Err(e) => log::warn!("report not written to the target's stderr: {e}"),
+            }
+        }
+    }
+}
+
+/// Writes the report in every configured format, then prunes the tag's
+/// directory to its retention limits.
+fn write_files(
+    config: &AgentConfig,
+    tag: &str,
+    pid: u32,
+    rendered: impl Fn(Format) -> String,
+    made_in: Duration,
+) {
+    let at = SystemTime::now();
+    for &format in &config.formats {
+        let ext = format.extension();
+        match write_report_file(&config.report_dir, tag, pid, at, ext, &rendered(format)) {
+            Ok(path) => log::info!(
+                "report for {} made in {:.1} ms, written to {}",
+                pid,
+                made_in.as_secs_f64() * 1e3,
+                path.display()
+            ),
+            Err(e) => log::error!(
+                "cannot write the report for {} under {}: {e}",
+                pid,
+                config.report_dir.display()
+            ),
+        }
+    }
+    let dir = config.report_dir.join(sanitize_name(tag));
+    match prune(&dir, config.retention) {
+        Ok(pruned) if pruned.reports > 0 => log::info!(
+            "retention: removed {} old report(s), {} bytes, from {}",
+            pruned.reports,
+            pruned.bytes,
+            dir.display()
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("retention: cannot prune {}: {e}", dir.display()),
+    }
+}

@@ -1,0 +1,248 @@
+//! Trigger files through the real agent: a touch by another uid is
+//! attributed to it, unrelated files do nothing, a burst gives a bounded
+//! number of reports, deleting and recreating the file keeps it working,
+//! and retention bounds the report directory.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use gmr_tests::{
+    CVariant, Fixture, TestCgroup, agent::RunningAgent, build_c_fixture, require_root,
+};
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("gmr-ft-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The text reports of `pid` below `dir`.
+fn reports_of(dir: &Path, pid: u32) -> Vec<PathBuf> {
+    let suffix = format!("_{pid}.txt");
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|tag| std::fs::read_dir(tag.path()).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(&suffix))
+        .collect()
+}
+
+/// Waits until `pid` has at least `count` reports.
+fn wait_for_reports(dir: &Path, pid: u32, count: usize) -> Vec<PathBuf> {
+    let start = Instant::now();
+    loop {
+        let found = reports_of(dir, pid);
+        if found.len() >= count || start.elapsed() > Duration::from_secs(30) {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `touch FILE` as uid/gid 65534 (nobody/nogroup).
+fn touch_as_nobody(file: &Path) {
+    let status = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "touch"])
+        .arg(file)
+        .status()
+        .expect("setpriv");
+    assert!(status.success(), "touch {} as nobody", file.display());
+}
+
+/// Starts the agent with one tag and extra YAML for it.
+fn agent(scratch: &Scratch, cgroup: &TestCgroup, global: &str, tag_extra: &str) -> RunningAgent {
+    let config = scratch.0.join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{global}tags:\n  - cgroup: {}\n    name: svc\n{tag_extra}",
+            cgroup.path().display()
+        ),
+    )
+    .unwrap();
+    RunningAgent::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--report-dir",
+        scratch.0.join("reports").to_str().unwrap(),
+        "--no-target-stderr",
+    ])
+}
+
+#[test]
+fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("touch");
+    let trigger = scratch.0.join("svc.trigger");
+    let cgroup = TestCgroup::create();
+    let program = build_c_fixture(CVariant::NoFramePointer);
+    let first = Fixture::spawn(&program, &[], Some(&cgroup));
+    let second = Fixture::spawn(&program, &[], Some(&cgroup));
+    let tag = format!(
+        "    trigger_file: {}\n    trigger_group: \"65534\"\n",
+        trigger.display()
+    );
+    let agent = agent(&scratch, &cgroup, "", &tag);
+    let meta = std::fs::metadata(&trigger).expect("the agent created the trigger file");
+    assert_eq!(std::os::unix::fs::MetadataExt::mode(&meta) & 0o777, 0o660);
+
+    let unrelated = scratch.0.join("unrelated");
+    std::fs::write(&unrelated, "x").unwrap();
+    std::fs::set_permissions(
+        &unrelated,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    touch_as_nobody(&unrelated);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        reports_of(&scratch.0.join("reports"), first.pid()).is_empty(),
+        "an unrelated file does nothing"
+    );
+
+    touch_as_nobody(&trigger);
+    let reports = scratch.0.join("reports");
+    for fixture in [&first, &second] {
+        let found = wait_for_reports(&reports, fixture.pid(), 1);
+        assert_eq!(
+            found.len(),
+            1,
+            "one report for {}; agent log:\n{}",
+            fixture.pid(),
+            agent.log()
+        );
+        let text = std::fs::read_to_string(&found[0]).unwrap();
+        assert!(
+            text.contains(&format!("trigger = file {}", trigger.display())),
+            "{text}"
+        );
+        assert!(
+            text.contains("uid 65534, comm touch"),
+            "the toucher is named: {text}"
+        );
+        assert!(text.contains("sleeper_inner"));
+    }
+    assert_eq!(first.usr2_count(), 0, "a file trigger sends no signal");
+}
+
+#[test]
+fn a_burst_of_touches_gives_a_bounded_number_of_reports() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("burst");
+    let trigger = scratch.0.join("svc.trigger");
+    let cgroup = TestCgroup::create();
+    let fixture = Fixture::spawn(
+        &build_c_fixture(CVariant::NoFramePointer),
+        &[],
+        Some(&cgroup),
+    );
+    let agent = agent(
+        &scratch,
+        &cgroup,
+        "",
+        &format!("    trigger_file: {}\n", trigger.display()),
+    );
+    let started = Instant::now();
+    for _ in 0..1000 {
+        let now = filetime_now();
+        // SAFETY: a valid path and times array.
+        let rc =
+            unsafe { libc::utimensat(libc::AT_FDCWD, cstr(&trigger).as_ptr(), now.as_ptr(), 0) };
+        assert_eq!(rc, 0);
+    }
+    let burst = started.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let reports = reports_of(&scratch.0.join("reports"), fixture.pid());
+    println!("1000 touches in {burst:?} gave {} report(s)", reports.len());
+    assert!(!reports.is_empty(), "agent log:\n{}", agent.log());
+    assert!(
+        reports.len() <= 2,
+        "a burst is bounded by the 5 s minimum interval: {}",
+        reports.len()
+    );
+}
+
+#[test]
+fn recreated_trigger_file_keeps_working_and_retention_bounds_the_directory() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("recreate");
+    let trigger = scratch.0.join("svc.trigger");
+    let cgroup = TestCgroup::create();
+    let fixture = Fixture::spawn(
+        &build_c_fixture(CVariant::NoFramePointer),
+        &[],
+        Some(&cgroup),
+    );
+    let agent = agent(
+        &scratch,
+        &cgroup,
+        "min_interval_seconds: 0\nretention:\n  max_reports: 2\n",
+        &format!("    trigger_file: {}\n", trigger.display()),
+    );
+    let reports = scratch.0.join("reports");
+    for round in 1..=4 {
+        std::fs::remove_file(&trigger).unwrap();
+        std::fs::write(&trigger, "").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        touch_as_root(&trigger);
+        let expected = round.min(2);
+        let found = wait_for_reports(&reports, fixture.pid(), expected);
+        assert!(
+            found.len() >= expected,
+            "round {round}: agent log:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        agent.log().contains("retention: removed"),
+        "agent log:\n{}",
+        agent.log()
+    );
+    assert_eq!(
+        reports_of(&reports, fixture.pid()).len(),
+        2,
+        "retention keeps 2 reports"
+    );
+}
+
+/// `touch FILE` as root (the test recreates the file root-owned, 0644).
+fn touch_as_root(file: &Path) {
+    assert!(Command::new("touch").arg(file).status().unwrap().success());
+}
+
+fn filetime_now() -> [libc::timespec; 2] {
+    [libc::timespec {
+        tv_sec: 0,
+        tv_nsec: libc::UTIME_NOW,
+    }; 2]
+}
+
+fn cstr(path: &Path) -> std::ffi::CString {
+    std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap()
+}
