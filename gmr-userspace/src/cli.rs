@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::view::Format;
+use crate::{control::DEFAULT_SOCKET, view::Format};
 
 /// Guru Meditation Reports for any process, without changing it.
 #[derive(Debug, Parser)]
@@ -22,6 +22,31 @@ pub enum Command {
     Run(RunArgs),
     /// Print one report for a process now, and exit.
     Report(ReportArgs),
+    /// Ask the running agent for reports on a pid, tag, or cgroup path; print the files written.
+    Trigger(TriggerArgs),
+    /// Show the running agent's tags, their processes, trigger files and last reports.
+    List(ListArgs),
+}
+
+/// Flags of `gmr-agent trigger`.
+#[derive(Debug, clap::Args)]
+pub struct TriggerArgs {
+    /// A pid, a tag name, or a cgroup path (absolute or relative to the cgroup2 mount).
+    pub target: String,
+    /// The agent's control socket.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+}
+
+/// Flags of `gmr-agent list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// The agent's control socket.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    /// Print the agent's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `gmr-agent run`.
@@ -42,6 +67,9 @@ pub struct RunArgs {
     /// Do not write reports to the target's own stderr.
     #[arg(long)]
     pub no_target_stderr: bool,
+    /// Control socket for `gmr-agent trigger` and `list`.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub control_socket: PathBuf,
 }
 
 /// Flags of `gmr-agent report`.

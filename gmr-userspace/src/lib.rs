@@ -8,6 +8,7 @@ pub mod capture;
 pub mod cgroup;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod kernel;
 pub mod mask;
 pub mod model;

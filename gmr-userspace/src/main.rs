@@ -8,6 +8,10 @@ use gmr_userspace::{
     capture::Capturer,
     cli::{Cli, Command, ReportArgs},
     config::{AgentConfig, Overrides},
+    control::{
+        client::{ask, describe},
+        protocol::Request,
+    },
     kernel::loader::{LoadOptions, load},
     model::{Requester, Trigger, TriggerKind},
     report::{ReportPlan, Reporter},
@@ -27,16 +31,41 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run(args) => agent::run(AgentConfig::load(&Overrides {
-            config: args.config,
-            tags: args.tag,
-            report_dir: args.report_dir,
-            signal: args.signal,
-            no_target_stderr: args.no_target_stderr,
-        })?),
+        Command::Run(args) => {
+            let config = AgentConfig::load(&Overrides {
+                config: args.config,
+                tags: args.tag,
+                report_dir: args.report_dir,
+                signal: args.signal,
+                no_target_stderr: args.no_target_stderr,
+            })?;
+            agent::run(config, &args.control_socket)
+        }
         Command::Report(args) => report(args),
+        Command::Trigger(args) => {
+            let request = Request::Trigger {
+                target: args.target,
+            };
+            print!(
+                "{}",
+                describe(&ask(&args.socket, &request, CONTROL_TIMEOUT)?)?
+            );
+            Ok(())
+        }
+        Command::List(args) => {
+            let response = ask(&args.socket, &Request::List, CONTROL_TIMEOUT)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&response)?);
+            } else {
+                print!("{}", describe(&response)?);
+            }
+            Ok(())
+        }
     }
 }
+
+/// How long `trigger` and `list` wait for the agent (reports included).
+const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// `gmr-agent report --pid N`: one report on stdout.
 fn report(args: ReportArgs) -> anyhow::Result<()> {

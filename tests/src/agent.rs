@@ -104,14 +104,21 @@ pub fn in_order(names: &[String], wanted: &[&str]) -> bool {
 pub struct RunningAgent {
     child: Child,
     log: Arc<Mutex<String>>,
+    socket: PathBuf,
 }
 
 impl RunningAgent {
-    /// Starts `gmr-agent run ARGS…` and waits until it logs `agent ready`.
+    /// Starts `gmr-agent run ARGS…` with a control socket of its own, and
+    /// waits until it logs `agent ready`.
     #[track_caller]
     pub fn start(args: &[&str]) -> Self {
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = std::env::temp_dir().join(format!("gmr-test-{}-{n}.sock", std::process::id()));
         let mut child = Command::new(agent_binary())
             .arg("run")
+            .arg("--control-socket")
+            .arg(&socket)
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -128,13 +135,18 @@ impl RunningAgent {
                 log.push('\n');
             }
         });
-        let agent = Self { child, log };
+        let agent = Self { child, log, socket };
         assert!(
             agent.wait_for_log("agent ready", AGENT_READY_TIMEOUT),
             "the agent did not become ready; its log:\n{}",
             agent.log()
         );
         agent
+    }
+
+    /// The agent's control socket.
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
     }
 
     /// Everything the agent logged so far.

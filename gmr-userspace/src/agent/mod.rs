@@ -5,13 +5,15 @@
 //! owns the [`Reporter`] and makes reports one at a time. [`queue`] decides
 //! which triggers become reports.
 
+mod control;
+mod dispatch;
 mod queue;
 mod worker;
 
 use std::{
+    path::Path,
     sync::{Arc, mpsc},
     thread,
-    time::Instant,
 };
 
 use anyhow::{Context as _, Result};
@@ -19,22 +21,25 @@ use gmr_common::TriggerEvent;
 use tokio::signal::unix::{SignalKind, signal};
 
 use self::{
-    queue::{Admission, Refusal},
-    worker::{Job, work},
+    dispatch::Dispatch,
+    queue::Admission,
+    worker::{LastReports, work},
 };
 use crate::{
     capture::{Capturer, decode::comm_string},
     cgroup::processes_below,
-    config::{AgentConfig, Tag, require_tags},
+    config::{AgentConfig, require_tags},
+    control::server::ControlSocket,
     kernel::loader::{LoadOptions, load},
     model::{Requester, Trigger, TriggerKind},
-    report::{ReportPlan, Reporter},
+    report::Reporter,
     signal::name as signal_name,
     trigger::{FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name},
 };
 
 /// Runs until SIGINT or SIGTERM.
-pub fn run(config: AgentConfig) -> Result<()> {
+/// `control_socket`: where `gmr-agent trigger` and `list` reach this agent.
+pub fn run(config: AgentConfig, control_socket: &Path) -> Result<()> {
     require_tags(&config)?;
     ignore_sigpipe();
     let mut ebpf = load(LoadOptions {
@@ -49,21 +54,25 @@ pub fn run(config: AgentConfig) -> Result<()> {
         let files = trigger_files(&config);
         let mut triggers =
             Triggers::attach(&mut ebpf, &config.tags, &files, FileHook::Tracepoints)?;
+        let listener = ControlSocket::bind(control_socket, None)?;
         let admission = Arc::new(Admission::default());
+        let last_reports = Arc::new(LastReports::default());
         let (jobs, queue) = mpsc::channel();
         let worker = {
-            let (config, admission) = (config.clone(), admission.clone());
+            let (config, admission, last) = (config.clone(), admission.clone(), last_reports.clone());
             thread::Builder::new()
                 .name("gmr-reporter".into())
-                .spawn(move || work(Reporter::new(capturer), queue, &config, &admission))?
+                .spawn(move || work(Reporter::new(capturer), queue, &config, &admission, &last))?
         };
+        let dispatch = Dispatch::new(Arc::new(config.clone()), admission, jobs);
         log::info!(
-            "agent ready: {} tag(s), trigger {}, {} trigger file(s) ({:?}), reports in {}",
+            "agent ready: {} tag(s), trigger {}, {} trigger file(s) ({:?}), reports in {}, control socket {}",
             config.tags.len(),
             signal_name(config.signal),
             files.len(),
             triggers.files().hook(),
-            config.report_dir.display()
+            config.report_dir.display(),
+            control_socket.display()
         );
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
@@ -72,17 +81,23 @@ pub fn run(config: AgentConfig) -> Result<()> {
                 events = triggers.next_events() => {
                     for event in events? {
                         match event {
-                            Triggered::Signal(e) => on_signal(&config, &admission, &jobs, &e),
-                            Triggered::File(e) => on_file(&config, &admission, &jobs, &e),
+                            Triggered::Signal(e) => on_signal(&dispatch, &e),
+                            Triggered::File(e) => on_file(&dispatch, &e),
                         }
                     }
                 }
+                client = listener.accept() => match client {
+                    Ok(stream) => {
+                        tokio::spawn(control::serve(stream, dispatch.clone(), last_reports.clone()));
+                    }
+                    Err(e) => log::warn!("control socket: {e:#}"),
+                },
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
         }
         log::info!("stopping");
-        drop(jobs);
+        drop(dispatch);
         let _ = worker.join();
         Ok(())
     })
@@ -106,12 +121,7 @@ fn trigger_files(config: &AgentConfig) -> Vec<TriggerFileSpec> {
 }
 
 /// The trigger signal was generated for a tagged process.
-fn on_signal(
-    config: &AgentConfig,
-    admission: &Admission,
-    jobs: &mpsc::Sender<Job>,
-    event: &TriggerEvent,
-) {
+fn on_signal(dispatch: &Dispatch, event: &TriggerEvent) {
     let pid = event.target_tgid;
     let sender = comm_string(&event.sender_comm);
     let signal = signal_name(event.signal);
@@ -122,7 +132,7 @@ fn on_signal(
         event.sender_uid,
         delivery_name(event.result)
     );
-    let Some(tag) = config.tag_by_cgroup_id(event.tagged_cgroup_id) else {
+    let Some(tag) = dispatch.config.tag_by_cgroup_id(event.tagged_cgroup_id) else {
         log::warn!("event for untagged cgroup id {}", event.tagged_cgroup_id);
         return;
     };
@@ -136,17 +146,12 @@ fn on_signal(
             comm: sender,
         }),
     };
-    queue(config, admission, jobs, tag, pid, trigger);
+    let _ = dispatch.queue(tag, pid, trigger, None);
 }
 
 /// A tag's trigger file was touched: every process of the tag gets a report.
-fn on_file(
-    config: &AgentConfig,
-    admission: &Admission,
-    jobs: &mpsc::Sender<Job>,
-    event: &FileTriggerEvent,
-) {
-    let Some(tag) = config.tags.get(event.tag_index as usize) else {
+fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
+    let Some(tag) = dispatch.config.tags.get(event.tag_index as usize) else {
         log::warn!("event for unknown trigger file {}", event.path.display());
         return;
     };
@@ -179,36 +184,7 @@ fn on_file(
             file: Some(event.path.display().to_string()),
             requester: requester.clone(),
         };
-        queue(config, admission, jobs, tag, pid, trigger);
-    }
-}
-
-/// Queues a report for `pid` unless admission refuses it.
-fn queue(
-    config: &AgentConfig,
-    admission: &Admission,
-    jobs: &mpsc::Sender<Job>,
-    tag: &Tag,
-    pid: u32,
-    trigger: Trigger,
-) {
-    match admission.admit(pid, config.min_interval, Instant::now()) {
-        Ok(()) => {
-            let _ = jobs.send(Job {
-                pid,
-                tag: tag.name.clone(),
-                plan: ReportPlan::for_tag(tag),
-                trigger,
-            });
-        }
-        Err(Refusal::Pending) => {
-            log::info!("a report for {pid} is already pending; merging this trigger into it")
-        }
-        Err(Refusal::TooSoon(since)) => log::warn!(
-            "dropping a trigger for {pid}: its last report was {:.1} s ago (min_interval_seconds is {})",
-            since.as_secs_f64(),
-            config.min_interval.as_secs_f64()
-        ),
+        let _ = dispatch.queue(tag, pid, trigger, None);
     }
 }
 

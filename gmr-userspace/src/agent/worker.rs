@@ -3,7 +3,9 @@
 //! stderr.
 
 use std::{
-    sync::mpsc,
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Mutex, mpsc},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -33,7 +35,12 @@ pub struct Job {
     pub plan: ReportPlan,
     /// What asked for it.
     pub trigger: Trigger,
+    /// Where to say which files were written (control requests wait for it).
+    pub reply: Option<super::dispatch::Reply>,
 }
+
+/// The newest report file per tag, for `gmr-agent list`.
+pub type LastReports = Mutex<HashMap<String, PathBuf>>;
 
 /// Makes and delivers reports until the queue closes.
 pub fn work(
@@ -41,6 +48,7 @@ pub fn work(
     queue: mpsc::Receiver<Job>,
     config: &AgentConfig,
     admission: &Admission,
+    last_reports: &LastReports,
 ) {
     for job in queue {
         let started = Instant::now();
@@ -48,7 +56,7 @@ pub fn work(
         let made_in = started.elapsed();
         admission.finished(job.pid);
         let text = render_text(&report);
-        write_files(
+        let files = write_files(
             config,
             &job.tag,
             job.pid,
@@ -58,6 +66,15 @@ pub fn work(
             },
             made_in,
         );
+        if let Some(first) = files.first() {
+            last_reports
+                .lock()
+                .expect("last reports")
+                .insert(job.tag.clone(), first.clone());
+        }
+        if let Some(reply) = &job.reply {
+            let _ = reply.send((job.pid, files));
+        }
         if config.target_stderr {
             match write_to_target_stderr(job.pid, &text, STDERR_DEADLINE) {
                 Ok(outcome) if outcome.is_complete() => {}
@@ -74,24 +91,28 @@ pub fn work(
 }
 
 /// Writes the report in every configured format, then prunes the tag's
-/// directory to its retention limits.
+/// directory to its retention limits; returns the files written.
 fn write_files(
     config: &AgentConfig,
     tag: &str,
     pid: u32,
     rendered: impl Fn(Format) -> String,
     made_in: Duration,
-) {
+) -> Vec<PathBuf> {
     let at = SystemTime::now();
+    let mut written = Vec::new();
     for &format in &config.formats {
         let ext = format.extension();
         match write_report_file(&config.report_dir, tag, pid, at, ext, &rendered(format)) {
-            Ok(path) => log::info!(
-                "report for {} made in {:.1} ms, written to {}",
-                pid,
-                made_in.as_secs_f64() * 1e3,
-                path.display()
-            ),
+            Ok(path) => {
+                log::info!(
+                    "report for {} made in {:.1} ms, written to {}",
+                    pid,
+                    made_in.as_secs_f64() * 1e3,
+                    path.display()
+                );
+                written.push(path);
+            }
             Err(e) => log::error!(
                 "cannot write the report for {} under {}: {e}",
                 pid,
@@ -110,4 +131,5 @@ fn write_files(
         Ok(_) => {}
         Err(e) => log::warn!("retention: cannot prune {}: {e}", dir.display()),
     }
+    written
 }

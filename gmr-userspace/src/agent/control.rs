@@ -1,0 +1,161 @@
+//! Serving control requests: `trigger TARGET` queues reports and answers
+//! with the files written; `list` describes the tags.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use tokio::net::UnixStream;
+
+use super::{dispatch::Dispatch, worker::LastReports};
+use crate::{
+    cgroup::{cgroup2_mount, processes_below},
+    config::Tag,
+    control::{
+        protocol::{Outcome, Request, Response, TagStatus},
+        server::{peer, read_request, write_response},
+    },
+    model::{Requester, Trigger, TriggerKind},
+};
+
+/// How long a `trigger` request waits for its reports.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Answers one client.
+pub async fn serve(mut stream: UnixStream, dispatch: Dispatch, last_reports: Arc<LastReports>) {
+    let response = match (peer(&stream), read_request(&mut stream).await) {
+        (Ok(requester), Ok(Request::Trigger { target })) => {
+            trigger(&dispatch, &target, requester).await
+        }
+        (Ok(_), Ok(Request::List)) => list(&dispatch, &last_reports),
+        (Err(e), _) | (_, Err(e)) => Response::Error {
+            message: format!("{e:#}"),
+        },
+    };
+    if let Err(e) = write_response(&mut stream, &response).await {
+        log::warn!("control client went away before its answer: {e:#}");
+    }
+}
+
+/// Queues a report for every process of `target` and waits for the files.
+async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Response {
+    log::info!(
+        "control request from {} (uid {}, {}): trigger {target}",
+        requester.pid,
+        requester.uid,
+        requester.comm
+    );
+    let (tag, pids) = match resolve(dispatch, target) {
+        Ok(found) => found,
+        Err(message) => return Response::Error { message },
+    };
+    let (reply, mut replies) = tokio::sync::mpsc::unbounded_channel();
+    let mut outcomes = Vec::new();
+    let mut waiting = 0;
+    for pid in pids {
+        let trigger = Trigger {
+            kind: TriggerKind::Request,
+            signal: None,
+            file: None,
+            requester: Some(requester.clone()),
+        };
+        match dispatch.queue(tag, pid, trigger, Some(reply.clone())) {
+            Ok(()) => waiting += 1,
+            Err(note) => outcomes.push(Outcome {
+                pid,
+                files: Vec::new(),
+                note: Some(note),
+            }),
+        }
+    }
+    drop(reply);
+    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+    while waiting > 0 {
+        match tokio::time::timeout_at(deadline, replies.recv()).await {
+            Ok(Some((pid, files))) => {
+                waiting -= 1;
+                let note = files
+                    .is_empty()
+                    .then(|| "the report could not be written (see the agent's log)".to_owned());
+                outcomes.push(Outcome { pid, files, note });
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    if waiting > 0 {
+        outcomes.push(Outcome {
+            pid: 0,
+            files: Vec::new(),
+            note: Some(format!(
+                "{waiting} report(s) still in progress after {REPLY_TIMEOUT:?}"
+            )),
+        });
+    }
+    outcomes.sort_by_key(|o| o.pid);
+    Response::Triggered { outcomes }
+}
+
+/// A pid, a tag name or a cgroup path → its tag and processes.
+fn resolve<'a>(dispatch: &'a Dispatch, target: &str) -> Result<(&'a Tag, Vec<u32>), String> {
+    let config = &dispatch.config;
+    if let Ok(pid) = target.parse::<u32>() {
+        let tag = config.tag_of_process(pid).ok_or_else(|| {
+            format!("process {pid} is not in a tagged cgroup (use `gmr-agent report --pid {pid}` for any process)")
+        })?;
+        return Ok((tag, vec![pid]));
+    }
+    if let Some(tag) = config.tags.iter().find(|t| t.name == target) {
+        return Ok((tag, processes_below(&tag.cgroup.path)));
+    }
+    if target.contains('/') {
+        let mount = cgroup2_mount().map_err(|e| format!("{e:#}"))?;
+        let path = Path::new(target);
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            mount.join(path)
+        };
+        let tag = config
+            .tags
+            .iter()
+            .find(|t| path.starts_with(&t.cgroup.path))
+            .ok_or_else(|| {
+                format!(
+                    "cgroup {} is not tagged nor below a tagged cgroup",
+                    path.display()
+                )
+            })?;
+        if !path.is_dir() {
+            return Err(format!("cgroup {} does not exist", path.display()));
+        }
+        return Ok((tag, processes_below(&path)));
+    }
+    let names: Vec<&str> = config.tags.iter().map(|t| t.name.as_str()).collect();
+    Err(format!(
+        "no tag, pid or cgroup path {target:?}; tags: {}",
+        names.join(", ")
+    ))
+}
+
+/// Every tag with its processes, trigger file and newest report.
+fn list(dispatch: &Dispatch, last_reports: &LastReports) -> Response {
+    let last = last_reports.lock().expect("last reports");
+    let tags = dispatch
+        .config
+        .tags
+        .iter()
+        .map(|tag| TagStatus {
+            name: tag.name.clone(),
+            cgroup: tag.cgroup.path.clone(),
+            processes: processes_below(&tag.cgroup.path)
+                .into_iter()
+                .map(|pid| {
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                    (pid, comm.trim_end().to_owned())
+                })
+                .collect(),
+            trigger_file: tag.trigger_file.as_ref().map(|f| f.path.clone()),
+            last_report: last.get(&tag.name).cloned(),
+        })
+        .collect();
+    Response::Listing { tags }
+}

@@ -1,0 +1,88 @@
+//! Turning triggers into queued jobs: which tag, which processes, and
+//! whether admission lets each report through.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, mpsc},
+    time::Instant,
+};
+
+use super::{
+    queue::{Admission, Refusal},
+    worker::Job,
+};
+use crate::{
+    config::{AgentConfig, Tag},
+    model::Trigger,
+    report::ReportPlan,
+};
+
+/// Where the worker says which files a report went to.
+pub type Reply = tokio::sync::mpsc::UnboundedSender<(u32, Vec<PathBuf>)>;
+
+/// Queues reports for the worker.
+#[derive(Clone)]
+pub struct Dispatch {
+    /// The configuration the agent runs with.
+    pub config: Arc<AgentConfig>,
+    admission: Arc<Admission>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Dispatch {
+    /// A dispatcher feeding `jobs`.
+    pub fn new(
+        config: Arc<AgentConfig>,
+        admission: Arc<Admission>,
+        jobs: mpsc::Sender<Job>,
+    ) -> Self {
+        Self {
+            config,
+            admission,
+            jobs,
+        }
+    }
+
+    /// Queues a report for `pid` of `tag`, or says (and logs) why not.
+    pub fn queue(
+        &self,
+        tag: &Tag,
+        pid: u32,
+        trigger: Trigger,
+        reply: Option<Reply>,
+    ) -> Result<(), String> {
+        match self
+            .admission
+            .admit(pid, self.config.min_interval, Instant::now())
+        {
+            Ok(()) => {
+                let job = Job {
+                    pid,
+                    tag: tag.name.clone(),
+                    plan: ReportPlan::for_tag(tag),
+                    trigger,
+                    reply,
+                };
+                self.jobs
+                    .send(job)
+                    .map_err(|_| "the agent is stopping".to_owned())
+            }
+            Err(Refusal::Pending) => {
+                let note = format!(
+                    "a report for {pid} is already pending; this request was merged into it"
+                );
+                log::info!("{note}");
+                Err(note)
+            }
+            Err(Refusal::TooSoon(since)) => {
+                let note = format!(
+                    "dropped: the last report for {pid} was {:.1} s ago (min_interval_seconds is {})",
+                    since.as_secs_f64(),
+                    self.config.min_interval.as_secs_f64()
+                );
+                log::warn!("{note}");
+                Err(note)
+            }
+        }
+    }
+}
