@@ -1,0 +1,212 @@
+//! The configuration file as written: its YAML schema and parsing.
+//!
+//! Everything that can be checked without looking at the host — unknown
+//! keys, wrong types, a tag naming no target or two, a malformed unit name
+//! or container id — is checked while parsing, so the error carries the
+//! file, line and column. Resolving targets and groups happens later, in
+//! [`super::tag`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
+
+use crate::{
+    sections::custom::Builtin,
+    targets::{ContainerId, Target, UnitName},
+};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileConfig {
+    pub signal: Option<String>,
+    pub report_dir: Option<PathBuf>,
+    pub target_stderr: Option<bool>,
+    pub formats: Option<Vec<String>>,
+    pub min_interval_seconds: Option<f64>,
+    pub retention: Option<Retention>,
+    #[serde(default)]
+    pub tags: Vec<FileTag>,
+}
+
+/// How many reports a tag's directory keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Most reports kept (a report's text, JSON and YAML files count once).
+    #[serde(default = "default_max_reports")]
+    pub max_reports: usize,
+    /// Most bytes kept.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_reports: default_max_reports(),
+            max_bytes: default_max_bytes(),
+        }
+    }
+}
+
+fn default_max_reports() -> usize {
+    100
+}
+
+fn default_max_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+
+/// One `tags:` entry: what it covers and its settings.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "RawTag")]
+pub(super) struct FileTag {
+    pub target: Target,
+    pub settings: TagSettings,
+}
+
+impl FileTag {
+    /// A tag from a command-line flag: a target with default settings.
+    pub fn from_target(target: Target) -> Self {
+        Self {
+            target,
+            settings: TagSettings::default(),
+        }
+    }
+}
+
+/// A tag's settings besides its target.
+#[derive(Debug, Default)]
+pub(super) struct TagSettings {
+    pub name: Option<String>,
+    pub config_files: Vec<PathBuf>,
+    pub sections: Vec<FileSection>,
+    pub file_trigger: Option<bool>,
+    pub trigger_file: Option<PathBuf>,
+    pub trigger_group: Option<String>,
+}
+
+/// A `tags:` entry as written, with its three possible targets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTag {
+    cgroup: Option<PathBuf>,
+    unit: Option<UnitName>,
+    container: Option<ContainerId>,
+    name: Option<String>,
+    #[serde(default)]
+    config_files: Vec<PathBuf>,
+    #[serde(default)]
+    sections: Vec<FileSection>,
+    file_trigger: Option<bool>,
+    trigger_file: Option<PathBuf>,
+    trigger_group: Option<String>,
+}
+
+impl TryFrom<RawTag> for FileTag {
+    type Error = String;
+
+    /// Requires exactly one of `cgroup`, `unit` and `container`.
+    fn try_from(raw: RawTag) -> Result<Self, String> {
+        let target = match (raw.cgroup, raw.unit, raw.container) {
+            (Some(path), None, None) => Target::Cgroup(path),
+            (None, Some(unit), None) => Target::Unit(unit),
+            (None, None, Some(id)) => Target::Container(id),
+            _ => return Err("a tag needs exactly one of cgroup, unit or container".into()),
+        };
+        Ok(Self {
+            target,
+            settings: TagSettings {
+                name: raw.name,
+                config_files: raw.config_files,
+                sections: raw.sections,
+                file_trigger: raw.file_trigger,
+                trigger_file: raw.trigger_file,
+                trigger_group: raw.trigger_group,
+            },
+        })
+    }
+}
+
+/// One `sections:` entry: a title and exactly one source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileSection {
+    pub title: String,
+    pub builtin: Option<Builtin>,
+    pub file: Option<PathBuf>,
+    pub command: Option<Vec<String>>,
+    pub timeout_seconds: Option<f64>,
+}
+
+/// Reads and parses a configuration file; errors name the file, line and
+/// column.
+pub(super) fn read(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    parse(&text).map_err(|e| match e.location() {
+        Some(at) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), at.line(), at.column()),
+        None => anyhow::anyhow!("{}: {e}", path.display()),
+    })
+}
+
+/// Parses configuration text; an empty file is the default configuration.
+pub(super) fn parse(text: &str) -> Result<FileConfig, serde_norway::Error> {
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    serde_norway::from_str(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        let err = parse(text).unwrap_err();
+        let at = err.location().expect("a location");
+        format!("{}:{}: {err}", at.line(), at.column())
+    }
+
+    #[test]
+    fn a_tag_names_exactly_one_target() {
+        let config = parse(
+            "tags:\n  - unit: nova-api.service\n  - container: 3f2a7c9e1b4d\n  - cgroup: a/b\n",
+        )
+        .unwrap();
+        let targets: Vec<String> = config.tags.iter().map(|t| t.target.to_string()).collect();
+        assert_eq!(
+            targets,
+            ["unit nova-api.service", "container 3f2a7c9e1b4d", "cgroup a/b"]
+        );
+        for text in [
+            "tags:\n  - name: x\n",
+            "tags:\n  - unit: a.service\n    cgroup: a\n",
+            "tags:\n  - unit: a.service\n    container: 3f2a7c9e1b4d\n",
+        ] {
+            let err = error(text);
+            assert!(
+                err.starts_with("2:") && err.contains("exactly one of cgroup, unit or container"),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_unit_names_and_container_ids_point_at_the_value() {
+        let err = error("tags:\n  - unit: multi-user.target\n");
+        assert!(
+            err.starts_with("2:11:") && err.contains("no cgroup"),
+            "{err}"
+        );
+        let err = error("tags:\n  - name: x\n    container: abc\n");
+        assert!(
+            err.starts_with("3:16:") && err.contains("hex digits"),
+            "{err}"
+        );
+        let err = error("tags:\n  - unit: a.service\n    units: b.service\n");
+        assert!(err.starts_with("3:") && err.contains("units"), "{err}");
+    }
+}
