@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{control::DEFAULT_SOCKET, view::Format};
+use crate::{
+    control::DEFAULT_SOCKET,
+    targets::{ContainerId, UnitName},
+    view::Format,
+};
 
 /// Guru Meditation Reports for any process, without changing it.
 #[derive(Debug, Parser)]
@@ -58,6 +62,12 @@ pub struct RunArgs {
     /// Tag a cgroup v2 directory (absolute, or relative to the cgroup2 mount); repeatable.
     #[arg(long, value_name = "CGROUP")]
     pub tag: Vec<PathBuf>,
+    /// Tag a systemd unit's cgroup, e.g. nova-api.service; repeatable.
+    #[arg(long, value_name = "UNIT")]
+    pub tag_unit: Vec<UnitName>,
+    /// Tag a container's cgroup by id (full, or a unique prefix of 12+ hex digits); repeatable.
+    #[arg(long, value_name = "ID")]
+    pub tag_container: Vec<ContainerId>,
     /// Directory for report files [default: /var/lib/gmr/reports].
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,

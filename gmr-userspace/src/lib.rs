@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod kernel;
+pub mod logging;
 pub mod mask;
 pub mod model;
 pub mod report;
@@ -17,6 +18,7 @@ pub mod sections;
 pub mod signal;
 pub mod sink;
 pub mod symbolize;
+pub mod targets;
 #[cfg(test)]
 mod test_support;
 pub mod time;

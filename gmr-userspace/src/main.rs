@@ -19,7 +19,7 @@ use gmr_userspace::{
 };
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    gmr_userspace::logging::init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -35,6 +35,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = AgentConfig::load(&Overrides {
                 config: args.config,
                 tags: args.tag,
+                tag_units: args.tag_unit,
+                tag_containers: args.tag_container,
                 report_dir: args.report_dir,
                 signal: args.signal,
                 no_target_stderr: args.no_target_stderr,

@@ -6,7 +6,10 @@
 //! which the capture ring buffer requires anyway, and not `Send` either
 //! (blazesym's caches), so it is made on the thread that uses it.
 
-use std::{path::PathBuf, time::SystemTime};
+use std::{
+    path::PathBuf,
+    time::{Duration, SystemTime},
+};
 
 use crate::{
     capture::Capturer,
@@ -15,7 +18,8 @@ use crate::{
     sections::{
         self,
         configuration::configuration,
-        custom::{self, CustomSection},
+        custom::{self, CustomSection, CustomSource},
+        deadline::{PendingSection, spawn_section},
         package::{PackageDb, package},
         processes::processes,
         section,
@@ -71,6 +75,24 @@ impl Reporter {
         let generated_at = UtcTime::from(SystemTime::now()).rfc3339();
         // Capture first, as close to the trigger as possible.
         let capture = self.capturer.capture(pid);
+        // Sections that only need the pid run meanwhile, each with a deadline.
+        let processes = spawn_section("Processes", SECTION_BUDGET, move || {
+            processes(pid).map(SectionData::Processes)
+        });
+        let files = plan.config_files.clone();
+        let configuration = spawn_section("Configuration", SECTION_BUDGET, move || {
+            configuration(pid, &files).map(SectionData::Configuration)
+        });
+        let custom: Vec<_> = plan
+            .sections
+            .iter()
+            .map(|s| {
+                let source = s.source.clone();
+                spawn_section(&s.title, custom_budget(&source), move || {
+                    custom::generate(&source, pid)
+                })
+            })
+            .collect();
         let threads = section("Threads", || {
             let capture = capture.map_err(|e| format!("{e:#}"))?;
             let modules = self.modules.modules_for(pid).map_err(|e| e.to_string())?;
@@ -80,27 +102,28 @@ impl Reporter {
                 &self.symbolizer,
             )))
         });
-        let mut sections = vec![
-            section("Package", || {
-                package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
-            }),
-            threads,
-            section("Processes", || processes(pid).map(SectionData::Processes)),
-            section("Configuration", || {
-                configuration(pid, &plan.config_files).map(SectionData::Configuration)
-            }),
-        ];
-        sections.extend(
-            plan.sections
-                .iter()
-                .map(|s| section(&s.title, || custom::generate(&s.source, pid))),
-        );
+        let package = section("Package", || {
+            package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
+        });
+        let mut sections = vec![package, threads, processes.finish(), configuration.finish()];
+        sections.extend(custom.into_iter().map(PendingSection::finish));
         Report {
             target: target(pid),
             trigger,
             generated_at,
             sections,
         }
+    }
+}
+
+/// How long a section that reads /proc and files may take.
+const SECTION_BUDGET: Duration = Duration::from_secs(10);
+
+/// A custom command gets its own timeout plus time to be killed and read.
+fn custom_budget(source: &CustomSource) -> Duration {
+    match source {
+        CustomSource::Command { timeout, .. } => *timeout + Duration::from_secs(2),
+        _ => SECTION_BUDGET,
     }
 }
 

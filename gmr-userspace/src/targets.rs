@@ -223,14 +223,14 @@ fn unit_cgroup(unit: &UnitName, mount: &Path) -> Result<PathBuf> {
                 if path.is_dir() {
                     return Ok(path);
                 }
-                format!("systemd places it at {relative}, which is not below the cgroup2 mount")
+                format!("systemd says {relative}, which does not exist below the cgroup2 mount")
             }
             None => "systemctl show named no cgroup for it".into(),
         }
     } else {
         "systemd is not running".into()
     };
-    find_unit(mount, unit).map_err(|e| anyhow::anyhow!("{e} ({asked})"))
+    find_unit(mount, unit, &asked)
 }
 
 /// `systemctl show -p ControlGroup --value UNIT`, or `None` when systemctl
@@ -251,7 +251,9 @@ fn systemd_control_group(unit: &UnitName) -> Option<String> {
                 std::thread::sleep(Duration::from_millis(20));
             }
             _ => {
-                log::warn!("systemctl show {unit} did not answer in time; searching the cgroup tree");
+                log::warn!(
+                    "systemctl show {unit} did not answer in time; searching the cgroup tree"
+                );
                 let _ = child.kill();
                 let _ = child.wait();
                 return None;
@@ -265,8 +267,9 @@ fn systemd_control_group(unit: &UnitName) -> Option<String> {
 }
 
 /// The one directory named exactly `unit` below `mount` (the root slice
-/// `-.slice` is the mount itself).
-pub fn find_unit(mount: &Path, unit: &UnitName) -> Result<PathBuf> {
+/// `-.slice` is the mount itself); `systemd` says, for the error, what
+/// asking systemd gave.
+fn find_unit(mount: &Path, unit: &UnitName, systemd: &str) -> Result<PathBuf> {
     if unit.as_str() == "-.slice" {
         return Ok(mount.to_path_buf());
     }
@@ -274,7 +277,8 @@ pub fn find_unit(mount: &Path, unit: &UnitName) -> Result<PathBuf> {
     match found.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!(
-            "no cgroup named {unit} below {} ({searched} cgroups searched); is the unit running?",
+            "no cgroup named {unit} below {} ({searched} cgroups searched; {systemd}); \
+             is the unit running?",
             mount.display()
         ),
         many => bail!(
@@ -288,12 +292,18 @@ pub fn find_unit(mount: &Path, unit: &UnitName) -> Result<PathBuf> {
 /// The one container cgroup below `mount` whose id starts with `id`. A
 /// container's cgroup nested in another of the same id (a runtime's own
 /// sub-cgroup) counts once, as the outer one.
-pub fn find_container(mount: &Path, id: &ContainerId) -> Result<PathBuf> {
+fn find_container(mount: &Path, id: &ContainerId) -> Result<PathBuf> {
     let (mut found, searched) = directories_below(mount, |name| {
         container_id_of(name).is_some_and(|full| full.starts_with(id.as_str()))
     });
-    let outer = found.clone();
-    found.retain(|path| !outer.iter().any(|o| o != path && path.starts_with(o)));
+    let all = found.clone();
+    found.retain(|path| {
+        !all.iter().any(|outer| {
+            outer != path
+                && path.starts_with(outer)
+                && container_id_at(outer) == container_id_at(path)
+        })
+    });
     match found.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!(
@@ -324,6 +334,11 @@ fn container_id_of(name: &str) -> Option<&str> {
     let is_id = id.len() == ContainerId::FULL_LEN
         && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     is_id.then_some(id)
+}
+
+/// The full container id the last element of `path` carries, if any.
+fn container_id_at(path: &Path) -> Option<&str> {
+    container_id_of(path.file_name()?.to_str()?)
 }
 
 /// Every directory below `root` whose name satisfies `wanted`, sorted,
@@ -373,8 +388,7 @@ mod tests {
         fn new(dirs: &[&str]) -> Self {
             static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let root =
-                std::env::temp_dir().join(format!("gmr-targets-{}-{n}", std::process::id()));
+            let root = std::env::temp_dir().join(format!("gmr-targets-{}-{n}", std::process::id()));
             let _ = std::fs::remove_dir_all(&root);
             for dir in dirs {
                 std::fs::create_dir_all(root.join(dir)).unwrap();
@@ -473,15 +487,18 @@ mod tests {
                 "user.slice/user-1000.slice/user@1000.service/app.slice/x.service",
             ),
             ("user-1000.slice", "user.slice/user-1000.slice"),
-            ("session-3.scope", "user.slice/user-1000.slice/session-3.scope"),
+            (
+                "session-3.scope",
+                "user.slice/user-1000.slice/session-3.scope",
+            ),
         ] {
             assert_eq!(
-                find_unit(&tree.0, &unit(name)).unwrap(),
+                find_unit(&tree.0, &unit(name), "").unwrap(),
                 tree.at(expected),
                 "{name}"
             );
         }
-        assert_eq!(find_unit(&tree.0, &unit("-.slice")).unwrap(), tree.0);
+        assert_eq!(find_unit(&tree.0, &unit("-.slice"), "").unwrap(), tree.0);
     }
 
     #[test]
@@ -491,21 +508,26 @@ mod tests {
             "machine.slice/machine-c1.scope/system.slice/nova-api.service",
             "system.slice/nova-conductor.service",
         ]);
-        let err = find_unit(&tree.0, &unit("nova-compute.service"))
+        let err = find_unit(&tree.0, &unit("nova-compute.service"), "not asked")
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("nova-compute.service")
                 && err.contains(&tree.0.display().to_string())
-                && err.contains("cgroups searched"),
+                && err.contains("cgroups searched; not asked"),
             "{err}"
         );
-        let err = find_unit(&tree.0, &unit("nova-api.service"))
+        let err = find_unit(&tree.0, &unit("nova-api.service"), "")
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("2 cgroups")
-                && err.contains(&tree.at("system.slice/nova-api.service").display().to_string())
+                && err.contains(
+                    &tree
+                        .at("system.slice/nova-api.service")
+                        .display()
+                        .to_string()
+                )
                 && err.contains("machine-c1.scope/system.slice/nova-api.service"),
             "{err}"
         );
@@ -546,8 +568,11 @@ mod tests {
 
     #[test]
     fn container_nested_in_its_own_cgroup_counts_once_and_ambiguity_is_an_error() {
+        // A different container started inside ID_A's (docker in docker).
+        let inner = format!("{}{}", &ID_A[..12], "1".repeat(52));
         let tree = Tree::new(&[
             &format!("docker/{ID_A}/{ID_A}"),
+            &format!("docker/{ID_A}/{inner}"),
             &format!("system.slice/docker-{ID_B}.scope"),
             &format!("system.slice/libpod-conmon-{ID_B}.scope"),
         ]);
@@ -564,7 +589,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("ambiguous") && err.contains(ID_A) && err.contains(ID_B),
+            err.contains("ambiguous, 3 cgroups")
+                && err.contains(ID_A)
+                && err.contains(&inner)
+                && err.contains(ID_B),
             "{err}"
         );
         let err = find_container(&tree.0, &container(&"f".repeat(12)))
@@ -585,12 +613,18 @@ mod tests {
         };
         let of = |target: Target, path| target.default_name(&at(path), mount);
         assert_eq!(
-            of(Target::Cgroup("system.slice/a.service".into()), "system.slice/a.service"),
+            of(
+                Target::Cgroup("system.slice/a.service".into()),
+                "system.slice/a.service"
+            ),
             "a.service"
         );
         assert_eq!(of(Target::Cgroup("/sys/fs/cgroup".into()), ""), "root");
         assert_eq!(
-            of(Target::Unit(unit("nova-api.service")), "system.slice/nova-api.service"),
+            of(
+                Target::Unit(unit("nova-api.service")),
+                "system.slice/nova-api.service"
+            ),
             "nova-api.service"
         );
         assert_eq!(

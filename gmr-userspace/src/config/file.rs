@@ -179,7 +179,11 @@ mod tests {
         let targets: Vec<String> = config.tags.iter().map(|t| t.target.to_string()).collect();
         assert_eq!(
             targets,
-            ["unit nova-api.service", "container 3f2a7c9e1b4d", "cgroup a/b"]
+            [
+                "unit nova-api.service",
+                "container 3f2a7c9e1b4d",
+                "cgroup a/b"
+            ]
         );
         for text in [
             "tags:\n  - name: x\n",
@@ -195,15 +199,15 @@ mod tests {
     }
 
     #[test]
-    fn bad_unit_names_and_container_ids_point_at_the_value() {
+    fn bad_unit_names_and_container_ids_point_at_their_tag() {
         let err = error("tags:\n  - unit: multi-user.target\n");
         assert!(
-            err.starts_with("2:11:") && err.contains("no cgroup"),
+            err.starts_with("2:5:") && err.contains("no cgroup"),
             "{err}"
         );
-        let err = error("tags:\n  - name: x\n    container: abc\n");
+        let err = error("tags:\n  - unit: a.service\n  - name: x\n    container: abc\n");
         assert!(
-            err.starts_with("3:16:") && err.contains("hex digits"),
+            err.starts_with("3:5:") && err.contains("hex digits"),
             "{err}"
         );
         let err = error("tags:\n  - unit: a.service\n    units: b.service\n");

@@ -5,6 +5,7 @@
 
 pub mod configuration;
 pub mod custom;
+pub mod deadline;
 pub mod package;
 pub mod processes;
 pub mod threads;

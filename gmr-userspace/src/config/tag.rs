@@ -1,0 +1,148 @@
+//! Tags: a `tags:` entry or a flag, validated into the cgroup it covers,
+//! its name, its trigger file and its custom sections.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::file::{FileSection, FileTag, TagSettings};
+use crate::{
+    cgroup::Cgroup,
+    sections::custom::{CustomSection, CustomSource},
+    targets::Target,
+};
+
+/// A tagged cgroup: its processes and their descendants' get reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// Name used for the report subdirectory and file names.
+    pub name: String,
+    /// The resolved cgroup.
+    pub cgroup: Cgroup,
+    /// More configuration files for the Configuration section.
+    pub config_files: Vec<PathBuf>,
+    /// Custom sections, in report order.
+    pub sections: Vec<CustomSection>,
+    /// The trigger file, unless disabled for this tag.
+    pub trigger_file: Option<TriggerFile>,
+}
+
+/// A tag's trigger file: touching it asks for reports on the tag's processes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggerFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Group allowed to touch it, if any (the file is then mode 0660).
+    pub group: Option<u32>,
+}
+
+/// How long a custom command may run by default.
+const DEFAULT_COMMAND_TIMEOUT: f64 = 10.0;
+
+/// Resolves `entry`'s target below `mount` and validates its settings.
+pub(super) fn build(entry: FileTag, mount: &Path) -> Result<Tag> {
+    let FileTag { target, settings } = entry;
+    let cgroup = target.resolve(mount)?;
+    if !matches!(target, Target::Cgroup(_)) {
+        log::info!("{target} is cgroup {}", cgroup.path.display());
+    }
+    let name = match &settings.name {
+        Some(name) => name.clone(),
+        None => target.default_name(&cgroup, mount),
+    };
+    let trigger_file = trigger_file(&settings, &name)?;
+    let sections = custom_sections(settings.sections, &name)?;
+    Ok(Tag {
+        name,
+        cgroup,
+        config_files: settings.config_files,
+        sections,
+        trigger_file,
+    })
+}
+
+/// The trigger file of a tag, unless `file_trigger: false`.
+fn trigger_file(settings: &TagSettings, tag: &str) -> Result<Option<TriggerFile>> {
+    if settings.file_trigger == Some(false) {
+        return Ok(None);
+    }
+    let path = settings
+        .trigger_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("/run/gmr/{tag}.trigger")));
+    if !path.is_absolute() {
+        bail!(
+            "tag {tag}: trigger_file {} must be an absolute path",
+            path.display()
+        );
+    }
+    let group = match &settings.trigger_group {
+        Some(name) => Some(group_id(name).with_context(|| format!("tag {tag}: trigger_group"))?),
+        None => None,
+    };
+    Ok(Some(TriggerFile { path, group }))
+}
+
+/// A group's id, from its name or number.
+fn group_id(name: &str) -> Result<u32> {
+    if let Ok(gid) = name.parse() {
+        return Ok(gid);
+    }
+    let c_name = std::ffi::CString::new(name)?;
+    // SAFETY: getgrnam reads a NUL-terminated name; the result is only read
+    // here, before any other call could reuse its static buffer.
+    let entry = unsafe { libc::getgrnam(c_name.as_ptr()) };
+    if entry.is_null() {
+        bail!("no group named {name:?} in the group database");
+    }
+    // SAFETY: non-null pointer from getgrnam.
+    Ok(unsafe { (*entry).gr_gid })
+}
+
+/// Validates the custom sections of tag `tag`, keeping their order.
+pub(super) fn custom_sections(sections: Vec<FileSection>, tag: &str) -> Result<Vec<CustomSection>> {
+    sections
+        .into_iter()
+        .map(|s| custom_section(s, tag))
+        .collect()
+}
+
+/// Validates one custom section of tag `tag`.
+fn custom_section(section: FileSection, tag: &str) -> Result<CustomSection> {
+    let FileSection {
+        title,
+        builtin,
+        file,
+        command,
+        timeout_seconds,
+    } = section;
+    let source = match (builtin, file, command) {
+        (Some(builtin), None, None) => CustomSource::Builtin(builtin),
+        (None, Some(path), None) if path.is_absolute() => CustomSource::File(path),
+        (None, Some(path), None) => {
+            bail!(
+                "tag {tag}, section {title:?}: file {} must be an absolute path",
+                path.display()
+            )
+        }
+        (None, None, Some(argv)) if !argv.is_empty() => {
+            let seconds = timeout_seconds.unwrap_or(DEFAULT_COMMAND_TIMEOUT);
+            if !(seconds > 0.0 && seconds <= 600.0) {
+                bail!(
+                    "tag {tag}, section {title:?}: timeout_seconds must be in (0, 600], not {seconds}"
+                );
+            }
+            CustomSource::Command {
+                argv,
+                timeout: std::time::Duration::from_secs_f64(seconds),
+            }
+        }
+        _ => bail!(
+            "tag {tag}, section {title:?}: give exactly one of builtin, file or a non-empty command"
+        ),
+    };
+    if timeout_seconds.is_some() && !matches!(source, CustomSource::Command { .. }) {
+        bail!("tag {tag}, section {title:?}: timeout_seconds only applies to a command");
+    }
+    Ok(CustomSection { title, source })
+}
