@@ -205,13 +205,16 @@ fn executable(pid: u32) -> Option<Executable> {
     })
 }
 
-/// True when process `pid` has a mount namespace other than the agent's.
+/// True when process `pid` has a mount namespace other than the host's.
+///
+/// The host's is pid 1's, not the agent's: a sandboxed agent (systemd's
+/// `ProtectSystem=`) runs in a mount namespace of its own. Where pid 1 is
+/// hidden from us, the agent's own stands in.
 fn own_mount_namespace(pid: u32) -> bool {
     let namespace = |path: String| fs::metadata(path).map(|meta| (meta.dev(), meta.ino()));
-    match (
-        namespace("/proc/self/ns/mnt".to_owned()),
-        namespace(format!("/proc/{pid}/ns/mnt")),
-    ) {
+    let host = namespace("/proc/1/ns/mnt".to_owned())
+        .or_else(|_| namespace("/proc/self/ns/mnt".to_owned()));
+    match (host, namespace(format!("/proc/{pid}/ns/mnt"))) {
         (Ok(own), Ok(theirs)) => own != theirs,
         _ => false,
     }

@@ -1,9 +1,11 @@
-//! Namespaces of the target, and whether each is the agent's (the host's).
+//! Namespaces of the target, and whether each is the host's (pid 1's: a
+//! sandboxed agent may have namespaces of its own; the agent's own stand in
+//! where pid 1 is hidden).
 
 use super::make_table;
 use crate::{model::Table, sections::describe_io_error};
 
-/// One row per namespace: kind, id, shared with the agent or not.
+/// One row per namespace: kind, id, shared with the host or not.
 pub fn table(pid: u32) -> Result<Table, String> {
     let dir = format!("/proc/{pid}/ns");
     let mut kinds: Vec<String> = std::fs::read_dir(&dir)
@@ -16,7 +18,9 @@ pub fn table(pid: u32) -> Result<Table, String> {
         .into_iter()
         .map(|kind| {
             let theirs = std::fs::read_link(format!("{dir}/{kind}")).ok();
-            let ours = std::fs::read_link(format!("/proc/self/ns/{kind}")).ok();
+            let ours = std::fs::read_link(format!("/proc/1/ns/{kind}"))
+                .or_else(|_| std::fs::read_link(format!("/proc/self/ns/{kind}")))
+                .ok();
             let shared = match (&theirs, &ours) {
                 (Some(a), Some(b)) if a == b => "same as host",
                 (Some(_), Some(_)) => "own",
