@@ -32,7 +32,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
-            let config = AgentConfig::load(&Overrides {
+            let overrides = Overrides {
                 config: args.config,
                 tags: args.tag,
                 tag_units: args.tag_unit,
@@ -40,8 +40,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report_dir: args.report_dir,
                 signal: args.signal,
                 no_target_stderr: args.no_target_stderr,
-            })?;
-            agent::run(config, &args.control_socket)
+            };
+            agent::run(overrides, &args.control_socket)
         }
         Command::Report(args) => report(args),
         Command::Trigger(args) => {

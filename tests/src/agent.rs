@@ -144,6 +144,11 @@ impl RunningAgent {
         agent
     }
 
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The agent's control socket.
     pub fn socket(&self) -> &std::path::Path {
         &self.socket

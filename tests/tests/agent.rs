@@ -197,3 +197,54 @@ fn unknown_tag_path_is_named_in_the_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn report_reaches_a_target_whose_stderr_is_a_journald_style_socket() {
+    if !require_root() {
+        return;
+    }
+    use std::{io::Read as _, os::unix::net::UnixStream, process::Stdio};
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let tagged = TestCgroup::create();
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "trap 'echo got usr2 >&2' USR2; while :; do sleep 0.1; done",
+        ])
+        .stderr(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    tagged.add_process(child.id());
+    let reports = ReportDir::new("journald");
+    let agent = RunningAgent::start(&[
+        "--tag",
+        tagged.path().to_str().unwrap(),
+        "--report-dir",
+        reports.0.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGUSR2) };
+    ours.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut received = Vec::new();
+    let start = Instant::now();
+    let mut reader = &ours;
+    while start.elapsed() < REPORT_TIMEOUT
+        && !String::from_utf8_lossy(&received).contains("Thread #")
+    {
+        let mut buf = [0u8; 65536];
+        if let Ok(n) = reader.read(&mut buf) {
+            received.extend_from_slice(&buf[..n]);
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.contains("Guru Meditation") && text.contains("Thread #"),
+        "agent log:\n{}\nreceived:\n{text}",
+        agent.log()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -57,7 +57,7 @@ async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Res
             file: None,
             requester: Some(requester.clone()),
         };
-        match dispatch.queue(tag, pid, trigger, Some(reply.clone())) {
+        match dispatch.queue(&tag, pid, trigger, Some(reply.clone())) {
             Ok(()) => waiting += 1,
             Err(note) => outcomes.push(Outcome {
                 pid,
@@ -94,16 +94,16 @@ async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Res
 }
 
 /// A pid, a tag name or a cgroup path → its tag and processes.
-fn resolve<'a>(dispatch: &'a Dispatch, target: &str) -> Result<(&'a Tag, Vec<u32>), String> {
-    let config = &dispatch.config;
+fn resolve(dispatch: &Dispatch, target: &str) -> Result<(Tag, Vec<u32>), String> {
+    let config = dispatch.config();
     if let Ok(pid) = target.parse::<u32>() {
         let tag = config.tag_of_process(pid).ok_or_else(|| {
             format!("process {pid} is not in a tagged cgroup (use `gmr-agent report --pid {pid}` for any process)")
         })?;
-        return Ok((tag, vec![pid]));
+        return Ok((tag.clone(), vec![pid]));
     }
     if let Some(tag) = config.tags.iter().find(|t| t.name == target) {
-        return Ok((tag, processes_below(&tag.cgroup.path)));
+        return Ok((tag.clone(), processes_below(&tag.cgroup.path)));
     }
     if target.contains('/') {
         let mount = cgroup2_mount().map_err(|e| format!("{e:#}"))?;
@@ -126,7 +126,7 @@ fn resolve<'a>(dispatch: &'a Dispatch, target: &str) -> Result<(&'a Tag, Vec<u32
         if !path.is_dir() {
             return Err(format!("cgroup {} does not exist", path.display()));
         }
-        return Ok((tag, processes_below(&path)));
+        return Ok((tag.clone(), processes_below(&path)));
     }
     let names: Vec<&str> = config.tags.iter().map(|t| t.name.as_str()).collect();
     Err(format!(
@@ -139,7 +139,7 @@ fn resolve<'a>(dispatch: &'a Dispatch, target: &str) -> Result<(&'a Tag, Vec<u32
 fn list(dispatch: &Dispatch, last_reports: &LastReports) -> Response {
     let last = last_reports.lock().expect("last reports");
     let tags = dispatch
-        .config
+        .config()
         .tags
         .iter()
         .map(|tag| TagStatus {

@@ -3,7 +3,7 @@
 
 use std::{
     path::PathBuf,
-    sync::{Arc, mpsc},
+    sync::{Arc, RwLock, mpsc},
     time::Instant,
 };
 
@@ -23,8 +23,7 @@ pub type Reply = tokio::sync::mpsc::UnboundedSender<(u32, Vec<PathBuf>)>;
 /// Queues reports for the worker.
 #[derive(Clone)]
 pub struct Dispatch {
-    /// The configuration the agent runs with.
-    pub config: Arc<AgentConfig>,
+    config: Arc<RwLock<Arc<AgentConfig>>>,
     admission: Arc<Admission>,
     jobs: mpsc::Sender<Job>,
 }
@@ -37,10 +36,21 @@ impl Dispatch {
         jobs: mpsc::Sender<Job>,
     ) -> Self {
         Self {
-            config,
+            config: Arc::new(RwLock::new(config)),
             admission,
             jobs,
         }
+    }
+
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<AgentConfig> {
+        self.config.read().expect("config lock").clone()
+    }
+
+    /// Puts `config` in force for triggers from now on; queued reports keep
+    /// the configuration they were admitted under.
+    pub fn set_config(&self, config: Arc<AgentConfig>) {
+        *self.config.write().expect("config lock") = config;
     }
 
     /// Queues a report for `pid` of `tag`, or says (and logs) why not.
@@ -51,15 +61,17 @@ impl Dispatch {
         trigger: Trigger,
         reply: Option<Reply>,
     ) -> Result<(), String> {
+        let config = self.config();
         match self
             .admission
-            .admit(pid, self.config.min_interval, Instant::now())
+            .admit(pid, config.min_interval, Instant::now())
         {
             Ok(()) => {
                 let job = Job {
                     pid,
                     tag: tag.name.clone(),
                     plan: ReportPlan::for_tag(tag),
+                    config,
                     trigger,
                     reply,
                 };
@@ -78,7 +90,7 @@ impl Dispatch {
                 let note = format!(
                     "dropped: the last report for {pid} was {:.1} s ago (min_interval_seconds is {})",
                     since.as_secs_f64(),
-                    self.config.min_interval.as_secs_f64()
+                    config.min_interval.as_secs_f64()
                 );
                 log::warn!("{note}");
                 Err(note)

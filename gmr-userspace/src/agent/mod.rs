@@ -28,7 +28,7 @@ use self::{
 use crate::{
     capture::{Capturer, decode::comm_string},
     cgroup::processes_below,
-    config::{AgentConfig, require_tags},
+    config::{AgentConfig, Overrides, require_tags},
     control::server::ControlSocket,
     kernel::loader::{LoadOptions, load},
     model::{Requester, Trigger, TriggerKind},
@@ -37,9 +37,11 @@ use crate::{
     trigger::{FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name},
 };
 
-/// Runs until SIGINT or SIGTERM.
-/// `control_socket`: where `gmr-agent trigger` and `list` reach this agent.
-pub fn run(config: AgentConfig, control_socket: &Path) -> Result<()> {
+/// Runs until SIGINT or SIGTERM with the configuration `overrides` make;
+/// SIGHUP reloads it. `control_socket`: where `gmr-agent trigger` and `list`
+/// reach this agent.
+pub fn run(overrides: Overrides, control_socket: &Path) -> Result<()> {
+    let config = AgentConfig::load(&overrides)?;
     require_tags(&config)?;
     ignore_sigpipe();
     let mut ebpf = load(LoadOptions {
@@ -59,10 +61,10 @@ pub fn run(config: AgentConfig, control_socket: &Path) -> Result<()> {
         let last_reports = Arc::new(LastReports::default());
         let (jobs, queue) = mpsc::channel();
         let worker = {
-            let (config, admission, last) = (config.clone(), admission.clone(), last_reports.clone());
+            let (admission, last) = (admission.clone(), last_reports.clone());
             thread::Builder::new()
                 .name("gmr-reporter".into())
-                .spawn(move || work(Reporter::new(capturer), queue, &config, &admission, &last))?
+                .spawn(move || work(Reporter::new(capturer), queue, &admission, &last))?
         };
         let dispatch = Dispatch::new(Arc::new(config.clone()), admission, jobs);
         log::info!(
@@ -76,6 +78,7 @@ pub fn run(config: AgentConfig, control_socket: &Path) -> Result<()> {
         );
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
         loop {
             tokio::select! {
                 events = triggers.next_events() => {
@@ -92,6 +95,7 @@ pub fn run(config: AgentConfig, control_socket: &Path) -> Result<()> {
                     }
                     Err(e) => log::warn!("control socket: {e:#}"),
                 },
+                _ = hup.recv() => reload(&overrides, &dispatch, &mut triggers),
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
@@ -132,7 +136,8 @@ fn on_signal(dispatch: &Dispatch, event: &TriggerEvent) {
         event.sender_uid,
         delivery_name(event.result)
     );
-    let Some(tag) = dispatch.config.tag_by_cgroup_id(event.tagged_cgroup_id) else {
+    let config = dispatch.config();
+    let Some(tag) = config.tag_by_cgroup_id(event.tagged_cgroup_id) else {
         log::warn!("event for untagged cgroup id {}", event.tagged_cgroup_id);
         return;
     };
@@ -151,7 +156,8 @@ fn on_signal(dispatch: &Dispatch, event: &TriggerEvent) {
 
 /// A tag's trigger file was touched: every process of the tag gets a report.
 fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
-    let Some(tag) = dispatch.config.tags.get(event.tag_index as usize) else {
+    let config = dispatch.config();
+    let Some(tag) = config.tags.get(event.tag_index as usize) else {
         log::warn!("event for unknown trigger file {}", event.path.display());
         return;
     };
@@ -186,6 +192,37 @@ fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
         };
         let _ = dispatch.queue(tag, pid, trigger, None);
     }
+}
+
+/// SIGHUP: reads the configuration again and puts it in force, re-tagging
+/// cgroups and re-arming trigger files while the programs stay attached. A
+/// configuration that does not load, or does not arm, changes nothing.
+fn reload(overrides: &Overrides, dispatch: &Dispatch, triggers: &mut Triggers) {
+    let old = dispatch.config();
+    let mut new = match AgentConfig::load(overrides).and_then(|c| require_tags(&c).map(|()| c)) {
+        Ok(config) => config,
+        Err(e) => {
+            log::error!("reload failed, keeping the running configuration: {e:#}");
+            return;
+        }
+    };
+    if new.signal != old.signal {
+        log::warn!(
+            "reload: the trigger signal is compiled into the loaded programs; keeping {} until a restart",
+            signal_name(old.signal)
+        );
+        new.signal = old.signal;
+    }
+    if let Err(e) = triggers.reconfigure(&new.tags, &trigger_files(&new)) {
+        log::error!("reload failed, keeping the running configuration: {e:#}");
+        return;
+    }
+    log::info!(
+        "reloaded: {} tag(s), {} trigger file(s)",
+        new.tags.len(),
+        trigger_files(&new).len()
+    );
+    dispatch.set_config(Arc::new(new));
 }
 
 /// Writing to a target's closed pipe must fail with EPIPE, not kill us.

@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     path::PathBuf,
-    sync::{Mutex, mpsc},
+    sync::{Arc, Mutex, mpsc},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -33,6 +33,8 @@ pub struct Job {
     pub tag: String,
     /// What the report holds beyond the standard sections.
     pub plan: ReportPlan,
+    /// The configuration in force when the trigger was admitted.
+    pub config: Arc<AgentConfig>,
     /// What asked for it.
     pub trigger: Trigger,
     /// Where to say which files were written (control requests wait for it).
@@ -46,11 +48,11 @@ pub type LastReports = Mutex<HashMap<String, PathBuf>>;
 pub fn work(
     mut reporter: Reporter,
     queue: mpsc::Receiver<Job>,
-    config: &AgentConfig,
     admission: &Admission,
     last_reports: &LastReports,
 ) {
     for job in queue {
+        let config = job.config.as_ref();
         let started = Instant::now();
         let report = reporter.report(job.pid, job.trigger, &job.plan);
         let made_in = started.elapsed();

@@ -24,7 +24,7 @@
 //! requester is then unknown.
 
 use std::{
-    ffi::OsString,
+    ffi::{OsStr, OsString},
     fmt,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -170,6 +170,8 @@ pub struct FileTrigger {
     kernel: Option<HashMap<MapData, TriggerFileKey, TriggerFileState>>,
     inotify: AsyncFd<Inotify>,
     files: Vec<Armed>,
+    /// Touches read while reconfiguring, for the next caller.
+    pending: Vec<FileTriggerEvent>,
 }
 
 impl FileTrigger {
@@ -205,6 +207,7 @@ impl FileTrigger {
             kernel,
             inotify,
             files,
+            pending: Vec::new(),
         };
         for index in 0..this.files.len() {
             // Watch before arming, so a replacement in between is noticed.
@@ -287,6 +290,14 @@ impl FileTrigger {
     /// [`Self::accept`], so a removal or replacement racing the kernel
     /// event is known.
     pub fn apply_pending_changes(&mut self) -> Result<Vec<FileTriggerEvent>> {
+        let mut touched = std::mem::take(&mut self.pending);
+        touched.extend(self.read_changes()?);
+        Ok(touched)
+    }
+
+    /// Applies the queued inotify events, without waiting; returns the
+    /// touches among them.
+    fn read_changes(&mut self) -> Result<Vec<FileTriggerEvent>> {
         match self.inotify.get_ref().read_events() {
             Ok(events) => Ok(self.handle(&events)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Vec::new()),
@@ -298,6 +309,9 @@ impl FileTrigger {
     /// touches seen by inotify (never returns with the tracepoints, whose
     /// events come through the trigger ring buffer). Cancel-safe.
     pub async fn next_events(&mut self) -> Result<Vec<FileTriggerEvent>> {
+        if !self.pending.is_empty() {
+            return Ok(std::mem::take(&mut self.pending));
+        }
         loop {
             let events = {
                 let mut guard = self
@@ -314,6 +328,155 @@ impl FileTrigger {
             if !touched.is_empty() {
                 return Ok(touched);
             }
+        }
+    }
+
+    /// Replaces the trigger files with `specs`, keeping the hook. A file
+    /// whose path is unchanged stays armed, with its new tag, group and
+    /// mode; a file no longer configured is disarmed and left on disk; a
+    /// new file is set up and armed as [`Self::attach`] does (with inotify
+    /// if the tracepoints were not attached for want of a file then). On
+    /// error the previous files stay armed, though a kept file may already
+    /// have its new group and mode.
+    pub fn reconfigure(&mut self, specs: &[TriggerFileSpec]) -> Result<()> {
+        // Whatever may fail comes before any file is armed or disarmed.
+        let mut added = Vec::new();
+        let mut refit = Vec::new();
+        for spec in specs {
+            match self.position(&spec.path) {
+                Some(index) => {
+                    check(spec, specs)?;
+                    if self.files[index].spec.ownership() != spec.ownership() {
+                        refit.push((index, spec));
+                    }
+                }
+                None => added.push(prepare(spec, specs)?),
+            }
+        }
+        for index in 0..added.len() {
+            // Watch before arming, so a replacement in between is noticed.
+            match self.watch(&added[index].dir) {
+                Ok(wd) => added[index].wd = wd,
+                Err(e) => {
+                    self.unwatch_unused(added[..index].iter().map(|f| f.wd));
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = self.refit(&refit) {
+            self.unwatch_unused(added.iter().map(|f| f.wd));
+            return Err(e);
+        }
+        let first_added = self.files.len();
+        self.files.extend(added);
+        for index in first_added..self.files.len() {
+            if let Err(e) = self.rearm(index) {
+                for index in first_added..self.files.len() {
+                    self.disarm(index);
+                }
+                let added = self.files.split_off(first_added);
+                self.unwatch_unused(added.iter().map(|f| f.wd));
+                return Err(e);
+            }
+        }
+
+        // Nothing fails from here on.
+        for spec in specs {
+            if let Some(index) = self.position(&spec.path) {
+                self.retag(index, spec);
+            }
+        }
+        let (kept, removed) = std::mem::take(&mut self.files)
+            .into_iter()
+            .partition(|f| specs.iter().any(|spec| spec.path == f.spec.path));
+        self.files = kept;
+        for file in &removed {
+            self.forget(file);
+        }
+        self.unwatch_unused(removed.iter().map(|f| f.wd));
+        Ok(())
+    }
+
+    /// The index of the file at `path`.
+    fn position(&self, path: &Path) -> Option<usize> {
+        self.files.iter().position(|f| f.spec.path == path)
+    }
+
+    /// Gives kept files (by index) their new owner and mode. The agent's
+    /// own chown/chmod changes their ctime: touches read before are kept
+    /// for the caller, those it causes are dropped, and the files count as
+    /// armed from now on so the kernel's events for it are ignored too.
+    fn refit(&mut self, files: &[(usize, &TriggerFileSpec)]) -> Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let before = self.read_changes()?;
+        self.pending.extend(before);
+        let fixed = files
+            .iter()
+            .try_for_each(|(_, spec)| fix_existing(&spec.path, spec.ownership()).map(drop));
+        let own = self.read_changes()?;
+        self.pending.extend(
+            own.into_iter()
+                .filter(|touch| !files.iter().any(|(_, spec)| spec.path == touch.path)),
+        );
+        let now = boot_time_ns();
+        for (index, _) in files {
+            self.files[*index].armed_at = now;
+        }
+        fixed
+    }
+
+    /// Gives kept file `index` `spec`'s tag, group and mode (its path is
+    /// the same).
+    fn retag(&mut self, index: usize, spec: &TriggerFileSpec) {
+        let file = &mut self.files[index];
+        if file.spec.tag_index != spec.tag_index
+            && let (Some(map), Some(identity)) = (&mut self.kernel, file.identity)
+        {
+            // The kernel copies the tag into its events, which userspace
+            // ignores in favour of the spec: a failure only logs.
+            let updated = map.get(&identity.key, 0).and_then(|mut state| {
+                state.tag_index = spec.tag_index;
+                map.insert(identity.key, state, 0)
+            });
+            if let Err(e) = updated {
+                log::debug!(
+                    "trigger file {}: tag not updated in the kernel: {e}",
+                    spec.path.display()
+                );
+            }
+        }
+        file.spec = spec.clone();
+    }
+
+    /// Disarms `file`, no longer configured, in the kernel map too unless
+    /// an armed file shares its inode (a hard link).
+    fn forget(&mut self, file: &Armed) {
+        let Some(old) = file.identity else {
+            return;
+        };
+        let shared = self
+            .files
+            .iter()
+            .any(|f| f.identity.is_some_and(|i| i.key == old.key));
+        if let (Some(map), false) = (&mut self.kernel, shared) {
+            // An error means the entry is already gone: nothing to undo.
+            let _ = map.remove(&old.key);
+        }
+        log::info!("trigger file {} disarmed", file.spec.path.display());
+    }
+
+    /// Stops the watches among `wds` that no file uses.
+    fn unwatch_unused(&self, wds: impl IntoIterator<Item = i32>) {
+        let mut stopped = Vec::new();
+        for wd in wds {
+            if wd < 0 || stopped.contains(&wd) || self.files.iter().any(|f| f.wd == wd) {
+                continue;
+            }
+            // An error means the watch is already gone (its directory too).
+            let _ = self.inotify.get_ref().remove_watch(wd);
+            stopped.push(wd);
         }
     }
 
@@ -501,6 +664,22 @@ impl FileTrigger {
 
 /// Checks `spec` and sets its file and directory up.
 fn prepare(spec: &TriggerFileSpec, all: &[TriggerFileSpec]) -> Result<Armed> {
+    let (dir, name) = check(spec, all)?;
+    ensure_dir(dir)?;
+    fix_existing(&spec.path, spec.ownership())?;
+    Ok(Armed {
+        spec: spec.clone(),
+        dir: dir.to_owned(),
+        name: name.to_owned(),
+        wd: -1,
+        identity: None,
+        armed_at: 0,
+        last_touch: None,
+    })
+}
+
+/// Checks `spec` against itself and `all`; returns its directory and name.
+fn check<'a>(spec: &'a TriggerFileSpec, all: &[TriggerFileSpec]) -> Result<(&'a Path, &'a OsStr)> {
     let path = &spec.path;
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         bail!("trigger file {}: not a path to a file", path.display());
@@ -521,17 +700,7 @@ fn prepare(spec: &TriggerFileSpec, all: &[TriggerFileSpec]) -> Result<Armed> {
             path.display()
         );
     }
-    ensure_dir(dir)?;
-    fix_existing(path, spec.ownership())?;
-    Ok(Armed {
-        spec: spec.clone(),
-        dir: dir.to_owned(),
-        name: name.to_owned(),
-        wd: -1,
-        identity: None,
-        armed_at: 0,
-        last_touch: None,
-    })
+    Ok((dir, name))
 }
 
 /// Loads and attaches the three `timestamp` programs and takes their map;

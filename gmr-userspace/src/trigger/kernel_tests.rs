@@ -1,11 +1,15 @@
-//! Root-only tests of the file trigger on the running kernel: the real eBPF
+//! Root-only tests of the triggers on the running kernel: the real eBPF
 //! object, trigger files on ext4 (`/tmp` here) and tmpfs (`/dev/shm`),
-//! touched by another user.
+//! touched by another user, and scratch cgroups for reconfiguring the
+//! signal trigger.
 
 use std::{
     ffi::CString,
     fs::{self, Permissions},
-    os::unix::{ffi::OsStrExt as _, fs::PermissionsExt as _},
+    os::unix::{
+        ffi::OsStrExt as _,
+        fs::{MetadataExt as _, PermissionsExt as _},
+    },
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
@@ -13,11 +17,18 @@ use std::{
 
 use aya::Ebpf;
 
+use gmr_common::TriggerEvent;
+
 use super::{
-    FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, file::boot_time_ns,
-    identity::file_identity, tracefs::timestamp_offsets,
+    FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name,
+    file::boot_time_ns, identity::file_identity, tracefs::timestamp_offsets,
 };
-use crate::kernel::loader::{LoadOptions, load};
+use crate::{
+    cgroup::{Cgroup, cgroup2_mount},
+    config::Tag,
+    kernel::loader::{LoadOptions, load},
+    test_support::Reaped,
+};
 
 /// The uid (and gid) the touching child runs as: `nobody`.
 const NOBODY: u32 = 65534;
@@ -346,4 +357,234 @@ fn tracepoints_name_who_touched_a_trigger_file() {
 #[test]
 fn inotify_fallback_notices_touches_without_a_requester() {
     run(FileHook::Inotify, "inotify");
+}
+
+/// A trigger file spec for `tag_index` in its own directory below `base`,
+/// writable by anyone so `nobody` may touch it.
+fn spec_below(base: &Path, name: &str, tag_index: u32) -> TriggerFileSpec {
+    let mut spec = TriggerFileSpec::new(tag_index, base.join(name).join("api.trigger"), None);
+    spec.mode = 0o666;
+    spec
+}
+
+/// Reconfiguring adds, keeps, retags and removes trigger files while the
+/// trigger runs, and a failed reconfiguration keeps the previous files.
+fn run_reconfigure(hook: FileHook, label: &str) {
+    if let Some(reason) = skip_reason(hook) {
+        eprintln!("SKIP: {reason}");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _reactor = runtime.enter();
+    let scratch = Scratch(
+        std::env::temp_dir().join(format!("gmr-reconfigure-{label}-{}", std::process::id())),
+    );
+    let _ = fs::remove_dir_all(&scratch.0);
+    let a = spec_below(&scratch.0, "a", 0);
+    let (_ebpf, mut triggers) = attach(std::slice::from_ref(&a), hook);
+    runtime.block_on(async {
+        touched_by_nobody(&mut triggers, &a, hook).await;
+
+        // A new file in a new directory; A's mode changes, which the
+        // agent's own chmod must not report as a touch.
+        let mut a = a.clone();
+        a.mode = 0o646;
+        let b = spec_below(&scratch.0, "b", 1);
+        triggers
+            .reconfigure(&[], &[a.clone(), b.clone()])
+            .expect("adding B");
+        assert_eq!(
+            collect(&mut triggers, QUIET).await,
+            [],
+            "reconfiguring is no request"
+        );
+        let mode = fs::metadata(&a.path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o646, "A has its new mode");
+        assert_eq!(triggers.files().armed().len(), 2);
+        touched_by_nobody(&mut triggers, &b, hook).await;
+        touched_by_nobody(&mut triggers, &a, hook).await;
+
+        // A removed, B kept under a new tag index.
+        let b = TriggerFileSpec { tag_index: 0, ..b };
+        triggers
+            .reconfigure(&[], std::slice::from_ref(&b))
+            .expect("removing A");
+        assert!(a.path.exists(), "a removed trigger file stays on disk");
+        assert_eq!(armed_inode(&triggers, &a), None);
+        tokio::time::sleep(RATE_LIMIT_PASSED).await;
+        touch_as_nobody(&a.path);
+        assert_eq!(collect(&mut triggers, QUIET).await, [], "A is disarmed");
+        fs::remove_file(&a.path).unwrap();
+        assert_eq!(collect(&mut triggers, QUIET).await, []);
+        assert!(!a.path.exists(), "A is no longer watched, so not recreated");
+        touched_by_nobody(&mut triggers, &b, hook).await;
+
+        // A file that cannot be set up fails the whole reconfiguration.
+        let armed_before = armed_inode(&triggers, &b);
+        let bad = TriggerFileSpec::new(1, "/proc/gmr-no-such-dir/x.trigger", None);
+        let err = triggers
+            .reconfigure(&[], &[a.clone(), bad])
+            .expect_err("a file under /proc cannot be set up");
+        eprintln!("failed as expected: {err:#}");
+        assert!(!a.path.exists(), "A was not armed again");
+        assert_eq!(triggers.files().armed().len(), 1);
+        assert_eq!(armed_inode(&triggers, &b), armed_before);
+        touched_by_nobody(&mut triggers, &b, hook).await;
+    });
+}
+
+#[test]
+fn tracepoints_trigger_files_can_be_reconfigured() {
+    run_reconfigure(FileHook::Tracepoints, "tp");
+}
+
+#[test]
+fn inotify_trigger_files_can_be_reconfigured() {
+    run_reconfigure(FileHook::Inotify, "inotify");
+}
+
+/// A scratch cgroup, removed on drop (once its processes are gone).
+struct ScratchCgroup(Cgroup);
+
+impl ScratchCgroup {
+    fn new(mount: &Path, name: &str) -> std::io::Result<Self> {
+        let path = mount.join(name);
+        let _ = fs::remove_dir(&path);
+        fs::create_dir(&path)?;
+        let id = fs::metadata(&path)?.ino();
+        Ok(Self(Cgroup { path, id }))
+    }
+
+    fn tag(&self) -> Tag {
+        Tag {
+            name: self.0.path.file_name().unwrap().to_string_lossy().into(),
+            cgroup: self.0.clone(),
+            config_files: Vec::new(),
+            sections: Vec::new(),
+            trigger_file: None,
+        }
+    }
+}
+
+impl Drop for ScratchCgroup {
+    fn drop(&mut self) {
+        // The cgroup stays busy for a moment after its last process exits.
+        for _ in 0..50 {
+            if fs::remove_dir(&self.0.path).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts a process that ignores SIGUSR2 and moves it into `cgroup`.
+fn start_ignoring_usr2(cgroup: &Cgroup) -> Reaped {
+    // `exec`, so the ignoring process is the only one and dies with kill;
+    // an ignored signal stays ignored across exec.
+    let child = Command::new("sh")
+        .args(["-c", "trap '' USR2; exec sleep 30"])
+        .spawn()
+        .expect("starting sh");
+    let child = Reaped(child);
+    let pid = child.0.id();
+    fs::write(cgroup.path.join("cgroup.procs"), pid.to_string()).expect("moving into the cgroup");
+    // Signalled before the trap is set, the shell would die.
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    let usr2 = 1u64 << (libc::SIGUSR2 - 1);
+    loop {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let ignored = status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigIgn:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .unwrap_or(0);
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        if ignored & usr2 != 0 && comm.trim() == "sleep" {
+            return child;
+        }
+        assert!(Instant::now() < deadline, "the child never ignored SIGUSR2");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends SIGUSR2 to `pid` and returns the signal events within [`QUIET`]
+/// (enough for one to arrive).
+async fn signal_events(triggers: &mut Triggers, pid: u32) -> Vec<TriggerEvent> {
+    // SAFETY: no pointers.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGUSR2) }, 0);
+    let deadline = tokio::time::Instant::now() + QUIET;
+    let mut got = Vec::new();
+    while let Ok(events) = tokio::time::timeout_at(deadline, triggers.next_events()).await {
+        for event in events.expect("reading triggers") {
+            match event {
+                Triggered::Signal(event) => got.push(event),
+                Triggered::File(event) => panic!("unexpected file trigger {event:?}"),
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn tagged_cgroups_can_be_reconfigured() {
+    // SAFETY: no pointers.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP: loading eBPF programs needs root");
+        return;
+    }
+    let mount = match cgroup2_mount() {
+        Ok(mount) => mount,
+        Err(e) => {
+            eprintln!("SKIP: {e:#}");
+            return;
+        }
+    };
+    let pid = std::process::id();
+    let (a, b) = match (
+        ScratchCgroup::new(&mount, &format!("gmr-reconfigure-a-{pid}")),
+        ScratchCgroup::new(&mount, &format!("gmr-reconfigure-b-{pid}")),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("SKIP: cannot create cgroups below {}: {e}", mount.display());
+            return;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _reactor = runtime.enter();
+    let mut ebpf = load(LoadOptions {
+        trigger_signal: libc::SIGUSR2 as u32,
+    })
+    .expect("loading the eBPF object");
+    let mut triggers =
+        Triggers::attach(&mut ebpf, &[a.tag()], &[], FileHook::Inotify).expect("attaching");
+    let child = start_ignoring_usr2(&b.0);
+    let child_pid = child.0.id();
+    runtime.block_on(async {
+        let events = signal_events(&mut triggers, child_pid).await;
+        assert!(events.is_empty(), "B is not tagged yet: {events:?}");
+
+        triggers
+            .reconfigure(&[a.tag(), b.tag()], &[])
+            .expect("tagging B");
+        let events = signal_events(&mut triggers, child_pid).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            (events[0].tagged_cgroup_id, events[0].target_tgid),
+            (b.0.id, child_pid)
+        );
+        assert_eq!(delivery_name(events[0].result), "ignored");
+
+        triggers.reconfigure(&[a.tag()], &[]).expect("untagging B");
+        let events = signal_events(&mut triggers, child_pid).await;
+        assert!(events.is_empty(), "B is untagged: {events:?}");
+    });
+    drop(child);
 }

@@ -42,7 +42,7 @@ pub enum Triggered {
 pub struct Triggers {
     events: AsyncFd<RingBuf<MapData>>,
     files: FileTrigger,
-    _signal: SignalObserver,
+    signal: SignalObserver,
 }
 
 impl Triggers {
@@ -64,8 +64,26 @@ impl Triggers {
         Ok(Self {
             events,
             files,
-            _signal: signal,
+            signal,
         })
+    }
+
+    /// Replaces the tagged cgroups and the trigger files with these, keeping
+    /// programs attached and events flowing. On error the previous set stays armed.
+    ///
+    /// The cgroups are retagged first, since their map can be restored when
+    /// the files then fail; see [`SignalObserver::retag`] and
+    /// [`FileTrigger::reconfigure`].
+    pub fn reconfigure(&mut self, tags: &[Tag], files: &[TriggerFileSpec]) -> Result<()> {
+        let previous = self.signal.tagged().to_vec();
+        self.signal.retag(tags)?;
+        if let Err(e) = self.files.reconfigure(files) {
+            if let Err(undo) = self.signal.restore(&previous) {
+                log::error!("{undo:#}");
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// The file trigger (its hook in use, its armed files).

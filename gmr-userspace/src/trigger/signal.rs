@@ -8,7 +8,7 @@
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData},
+    maps::{HashMap, MapData, MapError},
     programs::RawTracePoint,
 };
 
@@ -29,21 +29,23 @@ pub fn delivery_name(result: u32) -> &'static str {
 
 /// The attached signal observer; dropping it untags the cgroups.
 pub struct SignalObserver {
-    _tagged: HashMap<MapData, u64, u32>,
+    tagged: HashMap<MapData, u64, u32>,
+    /// The cgroup ids in `tagged`, by tag index.
+    ids: Vec<u64>,
 }
 
 impl SignalObserver {
     /// Fills the tagged-cgroup map, then loads and attaches the program.
     pub fn attach(ebpf: &mut Ebpf, tags: &[Tag]) -> Result<Self> {
-        let mut tagged: HashMap<MapData, u64, u32> = HashMap::try_from(
+        let tagged: HashMap<MapData, u64, u32> = HashMap::try_from(
             ebpf.take_map("TAGGED_CGROUPS")
                 .context("TAGGED_CGROUPS map")?,
         )?;
-        for (index, tag) in tags.iter().enumerate() {
-            tagged
-                .insert(tag.cgroup.id, index as u32, 0)
-                .with_context(|| format!("tagging cgroup {}", tag.cgroup.path.display()))?;
-        }
+        let mut this = Self {
+            tagged,
+            ids: Vec::new(),
+        };
+        this.retag(tags)?;
         let program: &mut RawTracePoint = ebpf
             .program_mut(SIGNAL_PROGRAM)
             .context("signal program missing")?
@@ -54,6 +56,59 @@ impl SignalObserver {
         program
             .attach("signal_generate")
             .context("attaching to the signal_generate tracepoint")?;
-        Ok(Self { _tagged: tagged })
+        Ok(this)
+    }
+
+    /// The tagged cgroup ids, by tag index.
+    pub fn tagged(&self) -> &[u64] {
+        &self.ids
+    }
+
+    /// Makes `tags`' cgroups the tagged ones, in place while the program
+    /// runs. On error the previous ones stay tagged.
+    pub fn retag(&mut self, tags: &[Tag]) -> Result<()> {
+        let ids = tags.iter().map(|tag| tag.cgroup.id).collect();
+        self.set(ids).map_err(|(index, e)| {
+            anyhow::Error::new(e).context(format!(
+                "tagging cgroup {}",
+                tags[index].cgroup.path.display()
+            ))
+        })
+    }
+
+    /// Tags `ids` (as returned by [`Self::tagged`]) again, undoing a later
+    /// [`Self::retag`]. On error the ids of that retag stay tagged.
+    pub(super) fn restore(&mut self, ids: &[u64]) -> Result<()> {
+        self.set(ids.to_vec()).map_err(|(index, e)| {
+            anyhow::Error::new(e).context(format!("retagging cgroup id {}", ids[index]))
+        })
+    }
+
+    /// Makes `ids` the tagged cgroups, tag index = position. The new ids go
+    /// in first and the stale ones are removed after, so a cgroup tagged
+    /// before and after is never missing. On error (with the position of
+    /// the failed id) the previous ids are back in place, best effort: the
+    /// map had room for them.
+    fn set(&mut self, ids: Vec<u64>) -> Result<(), (usize, MapError)> {
+        for (index, id) in ids.iter().enumerate() {
+            if let Err(e) = self.tagged.insert(id, index as u32, 0) {
+                for (index, id) in self.ids.iter().enumerate() {
+                    if let Err(e) = self.tagged.insert(id, index as u32, 0) {
+                        log::error!("cannot tag cgroup id {id} again: {e}");
+                    }
+                }
+                for added in ids.iter().filter(|id| !self.ids.contains(id)) {
+                    // An error means it was never inserted.
+                    let _ = self.tagged.remove(added);
+                }
+                return Err((index, e));
+            }
+        }
+        for stale in self.ids.iter().filter(|id| !ids.contains(id)) {
+            // An error means the entry is already gone: nothing to undo.
+            let _ = self.tagged.remove(stale);
+        }
+        self.ids = ids;
+        Ok(())
     }
 }

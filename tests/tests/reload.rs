@@ -1,0 +1,134 @@
+//! SIGHUP reloads the configuration live: tags added and removed take
+//! effect without a restart, and a broken file keeps the running one.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use gmr_tests::{
+    CVariant, Fixture, TestCgroup, agent::RunningAgent, build_c_fixture, require_root,
+};
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn reports_of(dir: &Path, pid: u32) -> usize {
+    let suffix = format!("_{pid}.txt");
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|tag| std::fs::read_dir(tag.path()).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+        .count()
+}
+
+/// Signals `fixture` and says whether a new report for it appears.
+fn reported(fixture: &Fixture, reports: &Path, wait: Duration) -> bool {
+    let before = reports_of(reports, fixture.pid());
+    fixture.signal(libc::SIGUSR2);
+    let start = Instant::now();
+    while start.elapsed() < wait {
+        if reports_of(reports, fixture.pid()) > before {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn write_config(path: &Path, cgroups: &[&TestCgroup]) {
+    let mut text = String::from("min_interval_seconds: 0\ntags:\n");
+    for cgroup in cgroups {
+        text.push_str(&format!(
+            "  - cgroup: {}\n    file_trigger: false\n",
+            cgroup.path().display()
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn hup(agent: &RunningAgent, count: usize) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let log = agent.log();
+        if log.matches("reloaded").count() + log.matches("reload failed").count() >= count {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no reload #{count} in the log:\n{}", agent.log());
+}
+
+#[test]
+fn sighup_adds_and_removes_tags_live_and_keeps_the_old_config_on_errors() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch(std::env::temp_dir().join(format!("gmr-reload-{}", std::process::id())));
+    std::fs::create_dir_all(&scratch.0).unwrap();
+    let config = scratch.0.join("agent.yaml");
+    let reports = scratch.0.join("reports");
+    let (first_cgroup, second_cgroup) = (TestCgroup::create(), TestCgroup::create());
+    let program = build_c_fixture(CVariant::NoFramePointer);
+    let first = Fixture::spawn(&program, &[], Some(&first_cgroup));
+    let second = Fixture::spawn(&program, &[], Some(&second_cgroup));
+    write_config(&config, &[&first_cgroup]);
+    let agent = RunningAgent::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+        "--no-target-stderr",
+    ]);
+    let wait = Duration::from_secs(15);
+    assert!(
+        reported(&first, &reports, wait),
+        "agent log:\n{}",
+        agent.log()
+    );
+    assert!(
+        !reported(&second, &reports, Duration::from_secs(1)),
+        "not tagged yet"
+    );
+
+    write_config(&config, &[&first_cgroup, &second_cgroup]);
+    hup(&agent, 1);
+    assert!(
+        reported(&second, &reports, wait),
+        "tag added live; agent log:\n{}",
+        agent.log()
+    );
+
+    write_config(&config, &[&second_cgroup]);
+    hup(&agent, 2);
+    assert!(
+        !reported(&first, &reports, Duration::from_secs(1)),
+        "tag removed live"
+    );
+
+    std::fs::write(&config, "tags: [this is not: valid").unwrap();
+    hup(&agent, 3);
+    assert!(
+        agent
+            .log()
+            .contains("reload failed, keeping the running configuration"),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        reported(&second, &reports, wait),
+        "the running configuration still works"
+    );
+}
