@@ -118,9 +118,78 @@ pub fn processes_below(path: &Path) -> Vec<u32> {
     pids
 }
 
+/// The main process of the cgroup at `path`: when systemd runs, the
+/// `MainPID` of the unit the directory is named after; otherwise (or for a
+/// cgroup that is no unit) the longest-running process directly in it.
+pub fn main_process(path: &Path) -> Option<u32> {
+    let unit = path.file_name()?.to_str()?;
+    if Path::new("/run/systemd/system").exists()
+        && let Some(pid) = systemd_main_pid(unit)
+    {
+        return Some(pid);
+    }
+    let procs = fs::read_to_string(path.join("cgroup.procs")).ok()?;
+    procs
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .filter_map(|pid| Some((start_ticks(pid)?, pid)))
+        .min()
+        .map(|(_, pid)| pid)
+}
+
+/// `systemctl show -p MainPID --value UNIT`, when it names a live process.
+fn systemd_main_pid(unit: &str) -> Option<u32> {
+    let out = std::process::Command::new("systemctl")
+        .args(["show", "-p", "MainPID", "--value", unit])
+        .output()
+        .ok()?;
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    (pid != 0).then_some(pid)
+}
+
+/// When `pid` started, in clock ticks since boot (`/proc/PID/stat` field 22).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name (field 2) may hold spaces and parentheses; count after its end.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn main_process_is_the_longest_running_one() {
+        let Ok(mount) = cgroup2_mount() else {
+            eprintln!("SKIP: no cgroup2 mount");
+            return;
+        };
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIP: making cgroups needs root");
+            return;
+        }
+        let dir = mount.join(format!("gmr-main-{}", std::process::id()));
+        fs::create_dir(&dir).unwrap();
+        let mut older = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut newer = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        fs::write(dir.join("cgroup.procs"), newer.id().to_string()).unwrap();
+        fs::write(dir.join("cgroup.procs"), older.id().to_string()).unwrap();
+        let main = main_process(&dir);
+        for child in [&mut older, &mut newer] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir(&dir);
+        assert_eq!(main, Some(older.id()));
+    }
 
     #[test]
     fn finds_cgroup2_in_mountinfo() {

@@ -147,6 +147,37 @@ fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
 }
 
 #[test]
+fn trigger_scope_main_reports_only_the_longest_running_process() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("main");
+    let trigger = scratch.0.join("svc.trigger");
+    let cgroup = TestCgroup::create();
+    let program = build_c_fixture(CVariant::NoFramePointer);
+    let main = Fixture::spawn(&program, &[], Some(&cgroup));
+    let worker = Fixture::spawn(&program, &[], Some(&cgroup));
+    let tag = format!(
+        "    trigger_file: {}\n    trigger_scope: main\n",
+        trigger.display()
+    );
+    let agent = agent(&scratch, &cgroup, "", &tag);
+    touch_as_root(&trigger);
+    let reports = scratch.0.join("reports");
+    assert_eq!(
+        wait_for_reports(&reports, main.pid(), 1).len(),
+        1,
+        "agent log:\n{}",
+        agent.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        reports_of(&reports, worker.pid()).is_empty(),
+        "only the main process is reported"
+    );
+}
+
+#[test]
 fn a_burst_of_touches_gives_a_bounded_number_of_reports() {
     if !require_root() {
         return;

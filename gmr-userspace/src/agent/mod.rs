@@ -27,8 +27,8 @@ use self::{
 };
 use crate::{
     capture::{Capturer, decode::comm_string},
-    cgroup::processes_below,
-    config::{AgentConfig, Overrides, require_tags},
+    cgroup::{main_process, processes_below},
+    config::{AgentConfig, Overrides, TriggerScope, require_tags},
     control::server::ControlSocket,
     kernel::loader::{LoadOptions, load},
     model::{Requester, Trigger, TriggerKind},
@@ -179,7 +179,15 @@ fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
             event.path.display()
         ),
     }
-    let pids = processes_below(&tag.cgroup.path);
+    let scope = tag
+        .trigger_file
+        .as_ref()
+        .map(|f| f.scope)
+        .unwrap_or_default();
+    let pids = match scope {
+        TriggerScope::All => processes_below(&tag.cgroup.path),
+        TriggerScope::Main => main_process(&tag.cgroup.path).into_iter().collect(),
+    };
     if pids.is_empty() {
         log::info!("tag {} has no processes to report on", tag.name);
     }

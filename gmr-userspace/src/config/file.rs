@@ -67,6 +67,18 @@ pub(super) struct FileTag {
     pub settings: TagSettings,
 }
 
+/// Which processes of a tag a touch of its trigger file reports on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerScope {
+    /// Every process in the tag's cgroup and below.
+    #[default]
+    All,
+    /// Only the main process: for a systemd unit its `MainPID`, otherwise
+    /// the longest-running process directly in the tag's cgroup.
+    Main,
+}
+
 impl FileTag {
     /// A tag from a command-line flag: a target with default settings.
     pub fn from_target(target: Target) -> Self {
@@ -86,6 +98,7 @@ pub(super) struct TagSettings {
     pub file_trigger: Option<bool>,
     pub trigger_file: Option<PathBuf>,
     pub trigger_group: Option<String>,
+    pub trigger_scope: Option<TriggerScope>,
 }
 
 /// A `tags:` entry as written, with its three possible targets.
@@ -103,6 +116,7 @@ struct RawTag {
     file_trigger: Option<bool>,
     trigger_file: Option<PathBuf>,
     trigger_group: Option<String>,
+    trigger_scope: Option<TriggerScope>,
 }
 
 impl TryFrom<RawTag> for FileTag {
@@ -125,6 +139,7 @@ impl TryFrom<RawTag> for FileTag {
                 file_trigger: raw.file_trigger,
                 trigger_file: raw.trigger_file,
                 trigger_group: raw.trigger_group,
+                trigger_scope: raw.trigger_scope,
             },
         })
     }

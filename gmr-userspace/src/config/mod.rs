@@ -23,6 +23,7 @@
 //!     file_trigger: true                       # default true: touching the trigger file reports
 //!     trigger_file: /run/gmr/mogan-api.trigger # default /run/gmr/<name>.trigger
 //!     trigger_group: adm                       # group allowed to touch it (mode 0660)
+//!     trigger_scope: all                       # all: every process of the tag; main: the main one
 //!     sections:                                # custom sections, in this order
 //!       - title: Open Files
 //!         builtin: open_files                  # open_files, memory_maps, limits, cgroup, namespaces
@@ -42,7 +43,7 @@ use anyhow::{Result, anyhow, bail};
 
 use self::file::{FileConfig, FileTag};
 pub use self::{
-    file::Retention,
+    file::{Retention, TriggerScope},
     tag::{Tag, TriggerFile},
 };
 use crate::{

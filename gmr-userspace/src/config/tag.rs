@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::file::{FileSection, FileTag, TagSettings};
+use super::file::{FileSection, FileTag, TagSettings, TriggerScope};
 use crate::{
     cgroup::Cgroup,
     sections::custom::{CustomSection, CustomSource},
@@ -34,6 +34,8 @@ pub struct TriggerFile {
     pub path: PathBuf,
     /// Group allowed to touch it, if any (the file is then mode 0660).
     pub group: Option<u32>,
+    /// Which of the tag's processes a touch reports on.
+    pub scope: TriggerScope,
 }
 
 /// How long a custom command may run by default.
@@ -80,7 +82,11 @@ fn trigger_file(settings: &TagSettings, tag: &str) -> Result<Option<TriggerFile>
         Some(name) => Some(group_id(name).with_context(|| format!("tag {tag}: trigger_group"))?),
         None => None,
     };
-    Ok(Some(TriggerFile { path, group }))
+    Ok(Some(TriggerFile {
+        path,
+        group,
+        scope: settings.trigger_scope.unwrap_or_default(),
+    }))
 }
 
 /// A group's id, from its name or number.
