@@ -5,6 +5,7 @@
 //! - [`process`] runs a fixture and follows its stdout/stderr protocol.
 //! - [`cgroup`] makes throwaway cgroup v2 groups that kill what they hold.
 //! - [`expect`] says where each fixture's threads are parked.
+//! - [`scratch`] makes throwaway directories and finds report files in them.
 //! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
 
 pub mod agent;
@@ -13,6 +14,7 @@ pub mod expect;
 pub mod fixtures;
 pub mod gdb;
 pub mod process;
+pub mod scratch;
 
 pub use cgroup::{TestCgroup, cgroup2_mount};
 pub use fixtures::{CVariant, build_c_fixture, build_rust_fixture};

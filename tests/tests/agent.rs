@@ -12,57 +12,14 @@ use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, run_agent},
     build_c_fixture, require_root,
+    scratch::{REPORT_TIMEOUT, Scratch, report_files, wait_for_report_files},
 };
 
-/// How long a report may take to appear after the signal.
-const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A scratch report directory, removed on drop.
-struct ReportDir(PathBuf);
-
-impl ReportDir {
-    fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("gmr-reports-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        Self(path)
-    }
-
-    /// Every report file written so far, in any tag subdirectory.
-    fn files(&self) -> Vec<PathBuf> {
-        let Ok(tags) = std::fs::read_dir(&self.0) else {
-            return Vec::new();
-        };
-        tags.filter_map(Result::ok)
-            .filter_map(|tag| std::fs::read_dir(tag.path()).ok())
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect()
-    }
-
-    /// Waits for a report file about `pid`.
-    fn wait_for(&self, pid: u32) -> Option<PathBuf> {
-        let start = Instant::now();
-        while start.elapsed() < REPORT_TIMEOUT {
-            if let Some(path) = self.files().into_iter().find(|p| is_report_of(p, pid)) {
-                return Some(path);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-}
-
-impl Drop for ReportDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn is_report_of(path: &Path, pid: u32) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(&format!("_{pid}.txt")))
+/// The first text report about `pid` below `dir`, once there is one.
+fn first_report(dir: &Path, pid: u32) -> Option<PathBuf> {
+    wait_for_report_files(dir, pid, "txt", 1, REPORT_TIMEOUT)
+        .into_iter()
+        .next()
 }
 
 #[test]
@@ -75,12 +32,12 @@ fn signal_to_tagged_process_writes_report_file_and_stderr_only_for_it() {
     let untagged = TestCgroup::create();
     let inside = Fixture::spawn(&program, &[], Some(&tagged));
     let outside = Fixture::spawn(&program, &[], Some(&untagged));
-    let reports = ReportDir::new("e2e");
+    let reports = Scratch::new("e2e");
     let agent = RunningAgent::start(&[
         "--tag",
         tagged.path().to_str().unwrap(),
         "--report-dir",
-        reports.0.to_str().unwrap(),
+        reports.path().to_str().unwrap(),
     ]);
 
     inside.signal(libc::SIGUSR2);
@@ -91,11 +48,11 @@ fn signal_to_tagged_process_writes_report_file_and_stderr_only_for_it() {
     );
     assert!(outside.wait_for_usr2(1, Duration::from_secs(5)));
 
-    let report = reports.wait_for(inside.pid()).unwrap_or_else(|| {
+    let report = first_report(reports.path(), inside.pid()).unwrap_or_else(|| {
         panic!(
             "no report for {} in {:?}; agent log:\n{}",
             inside.pid(),
-            reports.0,
+            reports.path(),
             agent.log()
         )
     });
@@ -134,10 +91,7 @@ fn signal_to_tagged_process_writes_report_file_and_stderr_only_for_it() {
 
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        !reports
-            .files()
-            .iter()
-            .any(|p| is_report_of(p, outside.pid())),
+        report_files(reports.path(), outside.pid(), "txt").is_empty(),
         "no report for a process outside the tagged cgroup"
     );
     assert!(!outside.stderr_contents().contains("Guru Meditation"));
@@ -156,18 +110,18 @@ fn processes_started_later_in_a_descendant_cgroup_are_covered() {
     let tagged = TestCgroup::create();
     let child = tagged.path().join("worker.scope");
     std::fs::create_dir(&child).expect("create a child cgroup");
-    let reports = ReportDir::new("descendant");
+    let reports = Scratch::new("descendant");
     let _agent = RunningAgent::start(&[
         "--tag",
         tagged.path().to_str().unwrap(),
         "--report-dir",
-        reports.0.to_str().unwrap(),
+        reports.path().to_str().unwrap(),
     ]);
 
     let late = Fixture::spawn(&program, &[], None);
     std::fs::write(child.join("cgroup.procs"), late.pid().to_string()).expect("move into child");
     late.signal(libc::SIGUSR2);
-    let report = reports.wait_for(late.pid());
+    let report = first_report(reports.path(), late.pid());
     drop(late);
     let _ = std::fs::remove_dir(&child);
     let report = report.expect("a report for a process in a descendant cgroup");
@@ -216,12 +170,12 @@ fn report_reaches_a_target_whose_stderr_is_a_journald_style_socket() {
         .spawn()
         .unwrap();
     tagged.add_process(child.id());
-    let reports = ReportDir::new("journald");
+    let reports = Scratch::new("journald");
     let agent = RunningAgent::start(&[
         "--tag",
         tagged.path().to_str().unwrap(),
         "--report-dir",
-        reports.0.to_str().unwrap(),
+        reports.path().to_str().unwrap(),
     ]);
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: signalling our own child.

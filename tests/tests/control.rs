@@ -4,16 +4,8 @@ use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, run_agent},
     build_c_fixture, require_root,
+    scratch::Scratch,
 };
-
-/// A scratch report directory, removed on drop.
-struct Reports(std::path::PathBuf);
-
-impl Drop for Reports {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn ctl(agent: &RunningAgent, args: &[&str]) -> (bool, String, String) {
     let mut full = args.to_vec();
@@ -31,7 +23,7 @@ fn trigger_by_pid_tag_and_cgroup_prints_report_files_and_list_shows_them() {
     if !require_root() {
         return;
     }
-    let reports = Reports(std::env::temp_dir().join(format!("gmr-ctl-{}", std::process::id())));
+    let reports = Scratch::new("ctl");
     let cgroup = TestCgroup::create();
     let child = cgroup.path().join("worker.scope");
     std::fs::create_dir(&child).unwrap();
@@ -50,7 +42,7 @@ fn trigger_by_pid_tag_and_cgroup_prints_report_files_and_list_shows_them() {
         "--tag",
         cgroup.path().to_str().unwrap(),
         "--report-dir",
-        reports.0.to_str().unwrap(),
+        reports.path().to_str().unwrap(),
         "--no-target-stderr",
     ]);
 

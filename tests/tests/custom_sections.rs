@@ -1,56 +1,21 @@
 //! Custom sections declared per tag in the agent's YAML, and report files in
 //! several formats: the real agent, a real tagged cgroup, a real signal.
 
-use std::{
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+use std::path::{Path, PathBuf};
 
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, run_agent, section},
     build_c_fixture, require_root,
+    scratch::{REPORT_TIMEOUT, Scratch, wait_for_report_files},
 };
 use serde_json::Value;
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("gmr-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Waits for a report file of `pid` with extension `ext` under `dir`.
+/// The first report file of `pid` with extension `ext` below `dir`.
 fn wait_for_file(dir: &Path, pid: u32, ext: &str) -> Option<PathBuf> {
-    let suffix = format!("_{pid}.{ext}");
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        let found = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter_map(|tag| std::fs::read_dir(tag.path()).ok())
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.to_string_lossy().ends_with(&suffix));
-        if found.is_some() {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
+    wait_for_report_files(dir, pid, ext, 1, REPORT_TIMEOUT)
+        .into_iter()
+        .next()
 }
 
 fn config(cgroup: &Path, included: &Path) -> String {
@@ -76,7 +41,7 @@ fn custom_sections_and_json_yaml_files_from_the_agent_config() {
         return;
     }
     let scratch = Scratch::new("custom");
-    let included = scratch.0.join("paste.ini");
+    let included = scratch.path().join("paste.ini");
     std::fs::write(
         &included,
         "[pipeline:main]\npipeline = authtoken api\nadmin_password = Hidden-78\n",
@@ -88,9 +53,9 @@ fn custom_sections_and_json_yaml_files_from_the_agent_config() {
         &[],
         Some(&cgroup),
     );
-    let config_path = scratch.0.join("agent.yaml");
+    let config_path = scratch.path().join("agent.yaml");
     std::fs::write(&config_path, config(cgroup.path(), &included)).unwrap();
-    let reports = scratch.0.join("reports");
+    let reports = scratch.path().join("reports");
     let agent = RunningAgent::start(&[
         "--config",
         config_path.to_str().unwrap(),
@@ -179,7 +144,7 @@ fn one_shot_report_uses_the_tag_covering_the_process() {
         return;
     }
     let scratch = Scratch::new("oneshot");
-    let included = scratch.0.join("paste.ini");
+    let included = scratch.path().join("paste.ini");
     std::fs::write(&included, "[app]\nworkers = 4\n").unwrap();
     let cgroup = TestCgroup::create();
     let fixture = Fixture::spawn(
@@ -187,7 +152,7 @@ fn one_shot_report_uses_the_tag_covering_the_process() {
         &[],
         Some(&cgroup),
     );
-    let config_path = scratch.0.join("agent.yaml");
+    let config_path = scratch.path().join("agent.yaml");
     std::fs::write(&config_path, config(cgroup.path(), &included)).unwrap();
     let out = run_agent(&[
         "report",
@@ -217,7 +182,7 @@ fn bad_custom_section_config_is_refused_with_its_location() {
     }
     let scratch = Scratch::new("badcfg");
     let cgroup = TestCgroup::create();
-    let path = scratch.0.join("agent.yaml");
+    let path = scratch.path().join("agent.yaml");
     std::fs::write(
         &path,
         format!(

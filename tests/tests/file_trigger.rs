@@ -10,52 +10,20 @@ use std::{
 };
 
 use gmr_tests::{
-    CVariant, Fixture, TestCgroup, agent::RunningAgent, build_c_fixture, require_root,
+    CVariant, Fixture, TestCgroup,
+    agent::RunningAgent,
+    build_c_fixture, require_root,
+    scratch::{REPORT_TIMEOUT, Scratch, report_files, wait_for_report_files},
 };
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("gmr-ft-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The text reports of `pid` below `dir`.
 fn reports_of(dir: &Path, pid: u32) -> Vec<PathBuf> {
-    let suffix = format!("_{pid}.txt");
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter_map(|tag| std::fs::read_dir(tag.path()).ok())
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(&suffix))
-        .collect()
+    report_files(dir, pid, "txt")
 }
 
 /// Waits until `pid` has at least `count` reports.
 fn wait_for_reports(dir: &Path, pid: u32, count: usize) -> Vec<PathBuf> {
-    let start = Instant::now();
-    loop {
-        let found = reports_of(dir, pid);
-        if found.len() >= count || start.elapsed() > Duration::from_secs(30) {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_report_files(dir, pid, "txt", count, REPORT_TIMEOUT)
 }
 
 /// `touch FILE` as uid/gid 65534 (nobody/nogroup).
@@ -70,7 +38,7 @@ fn touch_as_nobody(file: &Path) {
 
 /// Starts the agent with one tag and extra YAML for it.
 fn agent(scratch: &Scratch, cgroup: &TestCgroup, global: &str, tag_extra: &str) -> RunningAgent {
-    let config = scratch.0.join("agent.yaml");
+    let config = scratch.path().join("agent.yaml");
     std::fs::write(
         &config,
         format!(
@@ -83,7 +51,7 @@ fn agent(scratch: &Scratch, cgroup: &TestCgroup, global: &str, tag_extra: &str) 
         "--config",
         config.to_str().unwrap(),
         "--report-dir",
-        scratch.0.join("reports").to_str().unwrap(),
+        scratch.path().join("reports").to_str().unwrap(),
         "--no-target-stderr",
     ])
 }
@@ -94,7 +62,7 @@ fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
         return;
     }
     let scratch = Scratch::new("touch");
-    let trigger = scratch.0.join("svc.trigger");
+    let trigger = scratch.path().join("svc.trigger");
     let cgroup = TestCgroup::create();
     let program = build_c_fixture(CVariant::NoFramePointer);
     let first = Fixture::spawn(&program, &[], Some(&cgroup));
@@ -107,7 +75,7 @@ fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
     let meta = std::fs::metadata(&trigger).expect("the agent created the trigger file");
     assert_eq!(std::os::unix::fs::MetadataExt::mode(&meta) & 0o777, 0o660);
 
-    let unrelated = scratch.0.join("unrelated");
+    let unrelated = scratch.path().join("unrelated");
     std::fs::write(&unrelated, "x").unwrap();
     std::fs::set_permissions(
         &unrelated,
@@ -117,12 +85,12 @@ fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
     touch_as_nobody(&unrelated);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        reports_of(&scratch.0.join("reports"), first.pid()).is_empty(),
+        reports_of(&scratch.path().join("reports"), first.pid()).is_empty(),
         "an unrelated file does nothing"
     );
 
     touch_as_nobody(&trigger);
-    let reports = scratch.0.join("reports");
+    let reports = scratch.path().join("reports");
     for fixture in [&first, &second] {
         let found = wait_for_reports(&reports, fixture.pid(), 1);
         assert_eq!(
@@ -152,7 +120,7 @@ fn trigger_scope_main_reports_only_the_longest_running_process() {
         return;
     }
     let scratch = Scratch::new("main");
-    let trigger = scratch.0.join("svc.trigger");
+    let trigger = scratch.path().join("svc.trigger");
     let cgroup = TestCgroup::create();
     let program = build_c_fixture(CVariant::NoFramePointer);
     let main = Fixture::spawn(&program, &[], Some(&cgroup));
@@ -163,7 +131,7 @@ fn trigger_scope_main_reports_only_the_longest_running_process() {
     );
     let agent = agent(&scratch, &cgroup, "", &tag);
     touch_as_root(&trigger);
-    let reports = scratch.0.join("reports");
+    let reports = scratch.path().join("reports");
     assert_eq!(
         wait_for_reports(&reports, main.pid(), 1).len(),
         1,
@@ -183,7 +151,7 @@ fn a_burst_of_touches_gives_a_bounded_number_of_reports() {
         return;
     }
     let scratch = Scratch::new("burst");
-    let trigger = scratch.0.join("svc.trigger");
+    let trigger = scratch.path().join("svc.trigger");
     let cgroup = TestCgroup::create();
     let fixture = Fixture::spawn(
         &build_c_fixture(CVariant::NoFramePointer),
@@ -206,7 +174,7 @@ fn a_burst_of_touches_gives_a_bounded_number_of_reports() {
     }
     let burst = started.elapsed();
     std::thread::sleep(Duration::from_secs(2));
-    let reports = reports_of(&scratch.0.join("reports"), fixture.pid());
+    let reports = reports_of(&scratch.path().join("reports"), fixture.pid());
     println!("1000 touches in {burst:?} gave {} report(s)", reports.len());
     assert!(!reports.is_empty(), "agent log:\n{}", agent.log());
     assert!(
@@ -222,7 +190,7 @@ fn recreated_trigger_file_keeps_working_and_retention_bounds_the_directory() {
         return;
     }
     let scratch = Scratch::new("recreate");
-    let trigger = scratch.0.join("svc.trigger");
+    let trigger = scratch.path().join("svc.trigger");
     let cgroup = TestCgroup::create();
     let fixture = Fixture::spawn(
         &build_c_fixture(CVariant::NoFramePointer),
@@ -235,7 +203,7 @@ fn recreated_trigger_file_keeps_working_and_retention_bounds_the_directory() {
         "min_interval_seconds: 0\nretention:\n  max_reports: 2\n",
         &format!("    trigger_file: {}\n", trigger.display()),
     );
-    let reports = scratch.0.join("reports");
+    let reports = scratch.path().join("reports");
     for round in 1..=4 {
         std::fs::remove_file(&trigger).unwrap();
         std::fs::write(&trigger, "").unwrap();

@@ -2,34 +2,19 @@
 //! effect without a restart, and a broken file keeps the running one.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
 use gmr_tests::{
-    CVariant, Fixture, TestCgroup, agent::RunningAgent, build_c_fixture, require_root,
+    CVariant, Fixture, TestCgroup,
+    agent::RunningAgent,
+    build_c_fixture, require_root,
+    scratch::{Scratch, report_files},
 };
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn reports_of(dir: &Path, pid: u32) -> usize {
-    let suffix = format!("_{pid}.txt");
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter_map(|tag| std::fs::read_dir(tag.path()).ok())
-        .flatten()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
-        .count()
+    report_files(dir, pid, "txt").len()
 }
 
 /// Signals `fixture` and says whether a new report for it appears.
@@ -76,10 +61,9 @@ fn sighup_adds_and_removes_tags_live_and_keeps_the_old_config_on_errors() {
     if !require_root() {
         return;
     }
-    let scratch = Scratch(std::env::temp_dir().join(format!("gmr-reload-{}", std::process::id())));
-    std::fs::create_dir_all(&scratch.0).unwrap();
-    let config = scratch.0.join("agent.yaml");
-    let reports = scratch.0.join("reports");
+    let scratch = Scratch::new("reload");
+    let config = scratch.path().join("agent.yaml");
+    let reports = scratch.path().join("reports");
     let (first_cgroup, second_cgroup) = (TestCgroup::create(), TestCgroup::create());
     let program = build_c_fixture(CVariant::NoFramePointer);
     let first = Fixture::spawn(&program, &[], Some(&first_cgroup));
