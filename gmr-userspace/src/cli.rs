@@ -80,6 +80,9 @@ pub struct RunArgs {
     /// Control socket for `gmr-agent trigger` and `list`.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub control_socket: PathBuf,
+    /// Group whose members may use the control socket (mode 0660) [default: root only].
+    #[arg(long, value_name = "GROUP")]
+    pub control_group: Option<String>,
 }
 
 /// Flags of `gmr-agent report`.

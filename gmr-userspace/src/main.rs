@@ -2,12 +2,13 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser as _;
 use gmr_userspace::{
     agent,
     capture::Capturer,
     cli::{Cli, Command, ReportArgs},
-    config::{AgentConfig, Overrides},
+    config::{AgentConfig, Overrides, group_id},
     control::{
         client::{ask, describe},
         protocol::Request,
@@ -41,7 +42,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 signal: args.signal,
                 no_target_stderr: args.no_target_stderr,
             };
-            agent::run(overrides, &args.control_socket)
+            let control_group = match &args.control_group {
+                Some(name) => {
+                    Some(group_id(name).with_context(|| format!("--control-group {name}"))?)
+                }
+                None => None,
+            };
+            agent::run(overrides, &args.control_socket, control_group)
         }
         Command::Report(args) => report(args),
         Command::Trigger(args) => {

@@ -106,3 +106,42 @@ fn trigger_without_an_agent_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn the_control_group_may_use_the_socket_and_others_may_not() {
+    if !require_root() {
+        return;
+    }
+    let reports = Scratch::new("ctl-group");
+    let cgroup = TestCgroup::create();
+    let as_nobody = |agent: &RunningAgent| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(gmr_tests::agent::agent_binary())
+            .args(["list", "--socket", agent.socket().to_str().unwrap()])
+            .output()
+            .expect("setpriv")
+    };
+    let args = [
+        "--tag",
+        cgroup.path().to_str().unwrap(),
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ];
+    let root_only = RunningAgent::start(&args);
+    let out = as_nobody(&root_only);
+    assert!(!out.status.success(), "the socket is root only by default");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the agent"));
+    drop(root_only);
+
+    let mut with_group = args.to_vec();
+    with_group.extend(["--control-group", "65534"]);
+    let shared = RunningAgent::start(&with_group);
+    let out = as_nobody(&shared);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(cgroup.path().to_str().unwrap()));
+}

@@ -39,8 +39,8 @@ use crate::{
 
 /// Runs until SIGINT or SIGTERM with the configuration `overrides` make;
 /// SIGHUP reloads it. `control_socket`: where `gmr-agent trigger` and `list`
-/// reach this agent.
-pub fn run(overrides: Overrides, control_socket: &Path) -> Result<()> {
+/// reach this agent, root only or also `control_group`.
+pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u32>) -> Result<()> {
     let config = AgentConfig::load(&overrides)?;
     require_tags(&config)?;
     ignore_sigpipe();
@@ -56,7 +56,7 @@ pub fn run(overrides: Overrides, control_socket: &Path) -> Result<()> {
         let files = trigger_files(&config);
         let mut triggers =
             Triggers::attach(&mut ebpf, &config.tags, &files, FileHook::Tracepoints)?;
-        let listener = ControlSocket::bind(control_socket, None)?;
+        let listener = ControlSocket::bind(control_socket, control_group)?;
         let admission = Arc::new(Admission::default());
         let last_reports = Arc::new(LastReports::default());
         let (jobs, queue) = mpsc::channel();

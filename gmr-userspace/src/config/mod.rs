@@ -44,7 +44,7 @@ use anyhow::{Result, anyhow, bail};
 use self::file::{FileConfig, FileTag};
 pub use self::{
     file::{Retention, TriggerScope},
-    tag::{Tag, TriggerFile},
+    tag::{Tag, TriggerFile, group_id},
 };
 use crate::{
     cgroup, signal,

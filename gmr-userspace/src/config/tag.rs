@@ -90,7 +90,7 @@ fn trigger_file(settings: &TagSettings, tag: &str) -> Result<Option<TriggerFile>
 }
 
 /// A group's id, from its name or number.
-fn group_id(name: &str) -> Result<u32> {
+pub fn group_id(name: &str) -> Result<u32> {
     if let Ok(gid) = name.parse() {
         return Ok(gid);
     }
