@@ -30,6 +30,16 @@ pub enum Command {
     Trigger(TriggerArgs),
     /// Show the running agent's tags, their processes, trigger files and last reports.
     List(ListArgs),
+    /// Probe what this kernel and host allow; exits non-zero if reports cannot work.
+    Check(CheckArgs),
+}
+
+/// Flags of `gmr-agent check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Print the probes as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `gmr-agent trigger`.

@@ -61,6 +61,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Check(args) => {
+            let probes = gmr_userspace::check::run();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&probes)?);
+            } else {
+                print!("{}", gmr_userspace::check::render_text(&probes));
+            }
+            if !gmr_userspace::check::reports_work(&probes) {
+                anyhow::bail!("reports cannot work on this host (see the missing lines above)");
+            }
+            Ok(())
+        }
         Command::List(args) => {
             let response = ask(&args.socket, &Request::List, CONTROL_TIMEOUT)?;
             if args.json {

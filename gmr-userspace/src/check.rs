@@ -1,0 +1,266 @@
+//! `gmr-agent check`: what this kernel and host allow gmr to do, probed for
+//! real (programs are loaded and attached, a capture is taken), one line
+//! per feature with what a missing one costs the user.
+
+use serde::Serialize;
+
+use crate::{
+    capture::Capturer,
+    cgroup::cgroup2_mount,
+    kernel::{
+        loader::{LoadOptions, SIGNAL_PROGRAM, load},
+        offsets::running_kernel_offsets,
+    },
+    trigger::tracefs::timestamp_offsets,
+};
+
+/// The outcome of one probe.
+#[derive(Clone, Debug, Serialize)]
+pub struct Probe {
+    /// What was probed.
+    pub feature: &'static str,
+    /// True when it works.
+    pub ok: bool,
+    /// What was found, or what is wrong.
+    pub detail: String,
+    /// What a missing feature costs the user (empty when it works).
+    pub cost: &'static str,
+    /// True when reports cannot work at all without it.
+    pub essential: bool,
+}
+
+/// Runs every probe, in order.
+pub fn run() -> Vec<Probe> {
+    let mut probes = vec![
+        probe("kernel", false, "", || Ok(kernel_release())),
+        probe(
+            "privileges",
+            true,
+            "nothing can be loaded: run as root",
+            || {
+                // SAFETY: geteuid has no preconditions.
+                match unsafe { libc::geteuid() } {
+                    0 => Ok("root".into()),
+                    uid => Err(format!("running as uid {uid}")),
+                }
+            },
+        ),
+        probe(
+            "btf",
+            true,
+            "struct offsets for the programs come from BTF: no report can be made",
+            || {
+                running_kernel_offsets()
+                    .map(|_| "/sys/kernel/btf/vmlinux has every struct gmr reads".into())
+                    .map_err(|e| e.to_string())
+            },
+        ),
+        probe(
+            "cgroup2",
+            false,
+            "nothing can be tagged: only `gmr-agent report --pid` works",
+            || {
+                cgroup2_mount()
+                    .map(|p| format!("mounted at {}", p.display()))
+                    .map_err(|e| format!("{e:#}"))
+            },
+        ),
+        probe(
+            "ctime tracepoints",
+            false,
+            "trigger files fall back to inotify: reports cannot say who touched the file",
+            || {
+                timestamp_offsets()
+                    .map(|_| "timestamp:ctime_* events (Linux 6.13+)".into())
+                    .map_err(|e| format!("{e:#}"))
+            },
+        ),
+    ];
+    probes.extend(program_probes());
+    probes.push(probe(
+        "lsm signal guard",
+        false,
+        "the trigger signal cannot be refused: a target without a handler for it dies; use trigger files, `gmr-agent trigger`, or a signal ignored by default (SIGURG)",
+        lsm_status,
+    ));
+    probes
+}
+
+/// Loads the real programs: the capture iterator (and a capture of this
+/// process), then the signal tracepoint attached.
+fn program_probes() -> Vec<Probe> {
+    let mut ebpf = match load(LoadOptions {
+        trigger_signal: libc::SIGUSR2 as u32,
+    }) {
+        Ok(ebpf) => ebpf,
+        Err(e) => {
+            let detail = format!("{e:#}");
+            return vec![
+                Probe {
+                    feature: "capture iterator",
+                    ok: false,
+                    detail: detail.clone(),
+                    cost: CAPTURE_COST,
+                    essential: true,
+                },
+                Probe {
+                    feature: "signal trigger",
+                    ok: false,
+                    detail,
+                    cost: SIGNAL_COST,
+                    essential: false,
+                },
+            ];
+        }
+    };
+    let capture = probe("capture iterator", true, CAPTURE_COST, || {
+        let mut capturer = Capturer::new(&mut ebpf).map_err(|e| format!("{e:#}"))?;
+        let capture = capturer
+            .capture(std::process::id())
+            .map_err(|e| format!("{e:#}"))?;
+        let with_stack = capture
+            .threads
+            .iter()
+            .filter(|t| t.user_stack.page_valid.first() == Some(&true))
+            .count();
+        Ok(format!(
+            "iter.s/task captured {} thread(s) of this process, {with_stack} with user stacks",
+            capture.threads.len()
+        ))
+    });
+    let signal = probe("signal trigger", false, SIGNAL_COST, || {
+        let program: &mut aya::programs::RawTracePoint = ebpf
+            .program_mut(SIGNAL_PROGRAM)
+            .ok_or("program missing")?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+        program.load().map_err(|e| e.to_string())?;
+        program
+            .attach("signal_generate")
+            .map_err(|e| e.to_string())?;
+        Ok("raw tracepoint signal_generate loaded and attached".into())
+    });
+    vec![capture, signal]
+}
+
+const CAPTURE_COST: &str = "no stacks can be captured: no report can be made";
+const SIGNAL_COST: &str =
+    "the trigger signal is not noticed: use trigger files or `gmr-agent trigger`";
+
+/// The BPF LSM state; gmr has no guard program yet, so this is never ok.
+fn lsm_status() -> Result<String, String> {
+    let lsms = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    let active = lsms.split(',').any(|l| l.trim() == "bpf");
+    let loads = aya::sys::is_program_supported(aya::programs::ProgramType::Lsm(
+        aya::programs::LsmAttachType::Mac,
+    ))
+    .unwrap_or(false);
+    Err(format!(
+        "gmr has no task_kill guard yet (bpf LSM active: {}, LSM programs load: {})",
+        if active {
+            "yes"
+        } else if lsms.is_empty() {
+            "unknown, securityfs not mounted"
+        } else {
+            "no"
+        },
+        if loads { "yes" } else { "no" },
+    ))
+}
+
+/// `uname -r`.
+fn kernel_release() -> String {
+    // SAFETY: uname fills the zeroed struct we own.
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut name) } != 0 {
+        return "unknown".into();
+    }
+    let release: Vec<u8> = name
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&release).into_owned()
+}
+
+/// Runs one probe.
+fn probe(
+    feature: &'static str,
+    essential: bool,
+    cost: &'static str,
+    check: impl FnOnce() -> Result<String, String>,
+) -> Probe {
+    match check() {
+        Ok(detail) => Probe {
+            feature,
+            ok: true,
+            detail,
+            cost: "",
+            essential,
+        },
+        Err(detail) => Probe {
+            feature,
+            ok: false,
+            detail,
+            cost,
+            essential,
+        },
+    }
+}
+
+/// One line per probe: `ok`/`missing`, the feature, what was found, the cost.
+pub fn render_text(probes: &[Probe]) -> String {
+    let mut out = String::new();
+    for p in probes {
+        let status = if p.ok { "ok     " } else { "missing" };
+        out.push_str(&format!("{status}  {:<18} {}\n", p.feature, p.detail));
+        if !p.ok && !p.cost.is_empty() {
+            out.push_str(&format!("         {:<18} → {}\n", "", p.cost));
+        }
+    }
+    out
+}
+
+/// True when every essential probe passed (reports can be made).
+pub fn reports_work(probes: &[Probe]) -> bool {
+    probes.iter().all(|p| p.ok || !p.essential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_this_host_for_real() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIP: probing loads eBPF programs, which needs root");
+            return;
+        }
+        let probes = run();
+        let text = render_text(&probes);
+        let find = |name: &str| probes.iter().find(|p| p.feature == name).unwrap();
+        assert!(find("capture iterator").ok, "{text}");
+        assert!(
+            find("capture iterator").detail.contains("with user stacks"),
+            "{text}"
+        );
+        assert!(find("btf").ok && find("signal trigger").ok, "{text}");
+        assert!(!find("lsm signal guard").ok, "no guard exists yet: {text}");
+        assert!(
+            text.contains("→ the trigger signal cannot be refused"),
+            "{text}"
+        );
+        assert!(reports_work(&probes));
+    }
+
+    #[test]
+    fn a_missing_essential_feature_means_no_reports() {
+        let probes = [
+            probe("btf", true, "cost", || Err("gone".into())),
+            probe("x", false, "c", || Ok("fine".into())),
+        ];
+        assert!(!reports_work(&probes));
+        assert!(render_text(&probes).starts_with("missing  btf"));
+    }
+}
