@@ -95,6 +95,18 @@ pub fn resolve(tag: &Path, mount: &Path) -> Result<Cgroup> {
     })
 }
 
+/// The cgroup v2 directory process `pid` belongs to (`0::` in
+/// `/proc/PID/cgroup`, below the cgroup2 mount).
+pub fn cgroup_of_process(pid: u32) -> Result<PathBuf> {
+    let path = format!("/proc/{pid}/cgroup");
+    let membership = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let relative = membership
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .with_context(|| format!("process {pid} has no cgroup v2 membership in {path}"))?;
+    Ok(cgroup2_mount()?.join(relative.trim_start_matches('/')))
+}
+
 /// Every process in the cgroup at `path` and its descendants; cgroups that
 /// vanish while walked are skipped.
 pub fn processes_below(path: &Path) -> Vec<u32> {

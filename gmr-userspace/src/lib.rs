@@ -14,6 +14,7 @@ pub mod kernel;
 pub mod logging;
 pub mod mask;
 pub mod model;
+pub mod proc_files;
 pub mod report;
 pub mod sections;
 pub mod signal;

@@ -107,10 +107,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
             pid: me,
             // SAFETY: getuid has no preconditions.
             uid: unsafe { libc::getuid() },
-            comm: std::fs::read_to_string("/proc/self/comm")
-                .unwrap_or_default()
-                .trim_end()
-                .to_owned(),
+            comm: gmr_userspace::proc_files::comm(me),
         }),
     };
     print!(

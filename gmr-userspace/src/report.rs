@@ -15,6 +15,7 @@ use crate::{
     capture::Capturer,
     config::Tag,
     model::{Report, SectionData, Target, Trigger},
+    proc_files,
     sections::{
         self,
         configuration::configuration,
@@ -129,9 +130,7 @@ fn custom_budget(source: &CustomSource) -> Duration {
 
 /// The target's pid, name and executable, as far as /proc tells.
 fn target(pid: u32) -> Target {
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim_end().to_owned())
-        .unwrap_or_default();
+    let comm = proc_files::comm(pid);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned());

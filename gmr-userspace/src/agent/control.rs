@@ -14,6 +14,7 @@ use crate::{
         server::{peer, read_request, write_response},
     },
     model::{Requester, Trigger, TriggerKind},
+    proc_files,
 };
 
 /// How long a `trigger` request waits for its reports.
@@ -147,11 +148,7 @@ fn list(dispatch: &Dispatch, last_reports: &LastReports) -> Response {
             cgroup: tag.cgroup.path.clone(),
             processes: processes_below(&tag.cgroup.path)
                 .into_iter()
-                .map(|pid| {
-                    let comm =
-                        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                    (pid, comm.trim_end().to_owned())
-                })
+                .map(|pid| (pid, proc_files::comm(pid)))
                 .collect(),
             trigger_file: tag.trigger_file.as_ref().map(|f| f.path.clone()),
             last_report: last.get(&tag.name).cloned(),

@@ -221,14 +221,15 @@ fn reload(overrides: &Overrides, dispatch: &Dispatch, triggers: &mut Triggers) {
         );
         new.signal = old.signal;
     }
-    if let Err(e) = triggers.reconfigure(&new.tags, &trigger_files(&new)) {
+    let files = trigger_files(&new);
+    if let Err(e) = triggers.reconfigure(&new.tags, &files) {
         log::error!("reload failed, keeping the running configuration: {e:#}");
         return;
     }
     log::info!(
         "reloaded: {} tag(s), {} trigger file(s)",
         new.tags.len(),
-        trigger_files(&new).len()
+        files.len()
     );
     dispatch.set_config(Arc::new(new));
 }

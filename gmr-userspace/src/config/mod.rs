@@ -180,10 +180,7 @@ impl AgentConfig {
     /// The tag covering process `pid`: its cgroup v2 is a tagged cgroup or
     /// lies below one.
     pub fn tag_of_process(&self, pid: u32) -> Option<&Tag> {
-        let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        let relative = membership.lines().find_map(|l| l.strip_prefix("0::"))?;
-        let mount = cgroup::cgroup2_mount().ok()?;
-        let path = mount.join(relative.trim_start_matches('/'));
+        let path = cgroup::cgroup_of_process(pid).ok()?;
         self.tags.iter().find(|t| path.starts_with(&t.cgroup.path))
     }
 

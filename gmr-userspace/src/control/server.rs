@@ -65,9 +65,7 @@ impl Drop for ControlSocket {
 pub fn peer(stream: &UnixStream) -> Result<Requester> {
     let cred = stream.peer_cred()?;
     let pid = cred.pid().and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim_end().to_owned())
-        .unwrap_or_default();
+    let comm = crate::proc_files::comm(pid);
     Ok(Requester {
         pid,
         uid: cred.uid(),

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::{make_table, read_proc};
-use crate::{cgroup::cgroup2_mount, model::Table};
+use super::make_table;
+use crate::{cgroup::cgroup_of_process, model::Table};
 
 /// Interface files shown, when the cgroup has them.
 const FILES: [&str; 9] = [
@@ -20,15 +20,7 @@ const FILES: [&str; 9] = [
 
 /// One row per value: `path`, then each interface file's lines.
 pub fn table(pid: u32) -> Result<Table, String> {
-    let text = read_proc(pid, "cgroup")?;
-    let relative = text
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .ok_or_else(|| {
-            format!("process {pid} has no cgroup v2 membership in /proc/{pid}/cgroup")
-        })?;
-    let mount = cgroup2_mount().map_err(|e| format!("{e:#}"))?;
-    let dir = mount.join(relative.trim_start_matches('/'));
+    let dir = cgroup_of_process(pid).map_err(|e| format!("{e:#}"))?;
     let mut rows = vec![vec!["path".to_owned(), dir.display().to_string()]];
     let mut missing = Vec::new();
     for file in FILES {
@@ -54,7 +46,7 @@ pub fn table(pid: u32) -> Result<Table, String> {
 mod tests {
     #[test]
     fn shows_own_cgroup_path() {
-        if super::cgroup2_mount().is_err() {
+        if crate::cgroup::cgroup2_mount().is_err() {
             eprintln!("SKIP: no cgroup2 mount");
             return;
         }
