@@ -1,8 +1,9 @@
 //! Command-line flags. Parsed here, validated by `config`.
 
-use std::path::PathBuf;
+use std::{io, path::Path, path::PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use clap_complete::Shell;
 
 use crate::{
     control::DEFAULT_SOCKET,
@@ -12,7 +13,7 @@ use crate::{
 
 /// Guru Meditation Reports for any process, without changing it.
 #[derive(Debug, Parser)]
-#[command(name = "gmr-agent", version, about)]
+#[command(name = "gmr-agent", version = env!("GMR_VERSION"), about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -32,6 +33,28 @@ pub enum Command {
     List(ListArgs),
     /// Probe what this kernel and host allow; exits non-zero if reports cannot work.
     Check(CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, …) on stdout.
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Write the manual pages (gmr-agent.1, gmr-agent-run.1, …) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Directory to write the pages into.
+        dir: PathBuf,
+    },
+}
+
+/// Writes `shell`'s completion script for gmr-agent to `out`.
+pub fn write_completions(shell: Shell, out: &mut dyn io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "gmr-agent", out);
+}
+
+/// Writes a manual page for gmr-agent and one per visible subcommand into `dir`.
+pub fn write_man_pages(dir: &Path) -> io::Result<()> {
+    clap_mangen::generate_to(Cli::command(), dir)
 }
 
 /// Flags of `gmr-agent check`.
@@ -108,4 +131,35 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, default_value = "text")]
     pub format: Format,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_and_man_pages_come_from_the_flags() {
+        Cli::command().debug_assert();
+        for (shell, expected) in [
+            (Shell::Bash, "--tag-unit"),
+            (Shell::Zsh, "--tag-unit"),
+            (Shell::Fish, "tag-unit"),
+        ] {
+            let mut script = Vec::new();
+            write_completions(shell, &mut script);
+            let script = String::from_utf8(script).expect("UTF-8");
+            assert!(script.contains(expected), "{shell}: {script}");
+            assert!(script.contains("trigger"), "{shell}: {script}");
+        }
+        let dir = std::env::temp_dir().join(format!("gmr-man-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_man_pages(&dir).expect("man pages");
+        let run = std::fs::read_to_string(dir.join("gmr-agent-run.1")).expect("run's page");
+        assert!(run.contains("tag\\-unit"), "{run}");
+        let main = std::fs::read_to_string(dir.join("gmr-agent.1")).expect("main page");
+        assert!(main.contains("gmr\\-agent\\-trigger(1)"), "{main}");
+        assert!(!dir.join("gmr-agent-completions.1").exists());
+        assert!(!dir.join("gmr-agent-man.1").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -73,6 +73,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Completions { shell } => {
+            gmr_userspace::cli::write_completions(shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir } => gmr_userspace::cli::write_man_pages(&dir)
+            .with_context(|| format!("writing manual pages into {}", dir.display())),
         Command::List(args) => {
             let response = ask(&args.socket, &Request::List, CONTROL_TIMEOUT)?;
             if args.json {

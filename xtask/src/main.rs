@@ -3,6 +3,8 @@
 mod build;
 mod cmd;
 mod demo;
+mod fuzz;
+mod package;
 mod setup;
 mod test;
 
@@ -26,6 +28,17 @@ enum Command {
     Demo,
     /// Build, then run every test (unit and integration; needs root).
     Test,
+    /// Run the fuzz targets in fuzz/ (nightly, cargo-fuzz), N seconds each.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = fuzz::DEFAULT_SECONDS)]
+        seconds: u64,
+        /// Only this target (default: all).
+        target: Option<String>,
+    },
+    /// Build the release agent and its .deb (binary, systemd unit, example
+    /// configuration, man pages, completions); print the .deb's path.
+    Package,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::Build => build::run().map(drop),
         Command::Demo => demo::run(),
         Command::Test => test::run(),
+        Command::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
+        Command::Package => package::run().map(|deb| println!("{}", deb.display())),
     }
 }

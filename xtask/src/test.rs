@@ -5,7 +5,11 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{build, cmd};
+use crate::{build, cmd, fuzz, package};
+
+/// Seconds each fuzz target runs in the test suite; `cargo xtask fuzz`
+/// runs longer.
+const FUZZ_SECONDS: u64 = 15;
 
 /// Debian packages the tests use: gcc builds the C fixtures, gdb is the
 /// reference the stacks are compared with, libc6-dbg gives both sides
@@ -27,7 +31,13 @@ pub fn run() -> Result<()> {
             .current_dir(cmd::workspace_root())
             .args(["test", "--workspace", "--no-fail-fast"])
             .env("GMR_AGENT", &agent),
-    )
+    )?;
+    let deb = package::run()?;
+    package::check(&deb, env!("CARGO_PKG_VERSION"))?;
+    if std::env::var_os("CI").is_some_and(|ci| ci == "true") {
+        package::install_and_remove(&deb)?;
+    }
+    fuzz::run(FUZZ_SECONDS, None)
 }
 
 /// apt-get installs whichever of [`TEST_PACKAGES`] are missing.

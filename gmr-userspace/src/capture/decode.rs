@@ -1,7 +1,13 @@
 //! Decodes the raw bytes the capture iterator emits. Pure, so it can be
 //! tested (and fuzzed) from byte arrays.
 
-use gmr_common::{StackChunk, THREAD_RECORD_MAGIC, ThreadRecord};
+use std::{collections::HashMap, io};
+
+use gmr_common::{
+    STACK_PAGE_SIZE, StackChunk, THREAD_FLAG_KERNEL, THREAD_RECORD_MAGIC, ThreadRecord,
+};
+
+use super::model::{StackSnapshot, ThreadCapture};
 
 /// A decoding failure naming the offset and what was wrong.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +77,55 @@ pub fn stack_chunk(bytes: &[u8]) -> Result<Box<StackChunk>, DecodeError> {
     Ok(Box::new(unsafe {
         std::ptr::read_unaligned(bytes.as_ptr().cast())
     }))
+}
+
+/// Joins a record with its stack pages, taking them out of `pages`
+/// (keyed by tid and page index); a missing or failed page reads as zeros.
+pub fn thread_capture(
+    record: &ThreadRecord,
+    pages: &mut HashMap<(u32, u32), Box<StackChunk>>,
+) -> ThreadCapture {
+    let mut stack = StackSnapshot {
+        base: record.stack_base,
+        bytes: Vec::with_capacity(record.stack_pages as usize * STACK_PAGE_SIZE),
+        page_valid: Vec::with_capacity(record.stack_pages as usize),
+    };
+    for page in 0..record.stack_pages {
+        match pages.remove(&(record.tid, page)) {
+            Some(chunk) if chunk.status == 0 => {
+                stack.bytes.extend_from_slice(&chunk.data);
+                stack.page_valid.push(true);
+            }
+            _ => {
+                stack.bytes.resize(stack.bytes.len() + STACK_PAGE_SIZE, 0);
+                stack.page_valid.push(false);
+            }
+        }
+    }
+    let (kernel_stack, kernel_stack_error) = match usize::try_from(record.kernel_stack_bytes) {
+        Ok(bytes) => (
+            record.kernel_stack[..(bytes / 8).min(record.kernel_stack.len())].to_vec(),
+            None,
+        ),
+        Err(_) => (
+            Vec::new(),
+            Some(format!(
+                "kernel stack unavailable: {}",
+                io::Error::from_raw_os_error(-record.kernel_stack_bytes)
+            )),
+        ),
+    };
+    ThreadCapture {
+        tid: record.tid,
+        comm: comm_string(&record.comm),
+        state: record.state,
+        on_cpu: record.on_cpu != 0,
+        kernel_thread: record.flags & THREAD_FLAG_KERNEL != 0,
+        regs: record.regs,
+        kernel_stack,
+        kernel_stack_error,
+        user_stack: stack,
+    }
 }
 
 /// The NUL-terminated `comm` as a string.

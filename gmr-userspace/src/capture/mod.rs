@@ -23,11 +23,11 @@ use aya::{
     maps::{Array, MapData, RingBuf},
     programs::{Iter, ProgramFd},
 };
-use gmr_common::{STACK_PAGE_SIZE, StackChunk, THREAD_FLAG_KERNEL, ThreadRecord};
+use gmr_common::{StackChunk, ThreadRecord};
 
 use self::{
     iter_link::{IterScope, open_task_iter},
-    model::{ProcessCapture, StackSnapshot, ThreadCapture},
+    model::ProcessCapture,
 };
 use crate::kernel::loader::CAPTURE_PROGRAM;
 
@@ -92,7 +92,7 @@ impl Capturer {
         }
         let threads = records
             .iter()
-            .map(|r| thread_capture(r, &mut pages))
+            .map(|r| decode::thread_capture(r, &mut pages))
             .collect();
         Ok(ProcessCapture { pid, threads })
     }
@@ -126,59 +126,11 @@ impl Capturer {
     }
 }
 
-/// Joins a record with its stack pages.
-fn thread_capture(
-    record: &ThreadRecord,
-    pages: &mut HashMap<(u32, u32), Box<StackChunk>>,
-) -> ThreadCapture {
-    let mut stack = StackSnapshot {
-        base: record.stack_base,
-        bytes: Vec::with_capacity(record.stack_pages as usize * STACK_PAGE_SIZE),
-        page_valid: Vec::with_capacity(record.stack_pages as usize),
-    };
-    for page in 0..record.stack_pages {
-        match pages.remove(&(record.tid, page)) {
-            Some(chunk) if chunk.status == 0 => {
-                stack.bytes.extend_from_slice(&chunk.data);
-                stack.page_valid.push(true);
-            }
-            _ => {
-                stack.bytes.resize(stack.bytes.len() + STACK_PAGE_SIZE, 0);
-                stack.page_valid.push(false);
-            }
-        }
-    }
-    let (kernel_stack, kernel_stack_error) = match usize::try_from(record.kernel_stack_bytes) {
-        Ok(bytes) => (
-            record.kernel_stack[..(bytes / 8).min(record.kernel_stack.len())].to_vec(),
-            None,
-        ),
-        Err(_) => (
-            Vec::new(),
-            Some(format!(
-                "kernel stack unavailable: {}",
-                io::Error::from_raw_os_error(-record.kernel_stack_bytes)
-            )),
-        ),
-    };
-    ThreadCapture {
-        tid: record.tid,
-        comm: decode::comm_string(&record.comm),
-        state: record.state,
-        on_cpu: record.on_cpu != 0,
-        kernel_thread: record.flags & THREAD_FLAG_KERNEL != 0,
-        regs: record.regs,
-        kernel_stack,
-        kernel_stack_error,
-        user_stack: stack,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::{sync::mpsc, thread};
 
-    use super::*;
+    use super::{model::StackSnapshot, *};
     use crate::kernel::loader::{LoadOptions, load};
 
     #[test]

@@ -210,6 +210,26 @@ fn parse_formats(names: Vec<String>) -> Result<Vec<Format>> {
     Ok(formats)
 }
 
+/// Checks configuration file text as far as it can be without the host:
+/// parsing (with the error's position), the signal, formats and interval.
+/// Built only for the fuzz targets in `fuzz/` (`--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub fn check_text_for_fuzzing(text: &str) -> Result<()> {
+    let file = file::parse(text).map_err(|e| match e.location() {
+        Some(at) => anyhow!("{}:{}: {e}", at.line(), at.column()),
+        None => anyhow!("{e}"),
+    })?;
+    if let Some(text) = &file.signal {
+        signal::parse(text).map_err(anyhow::Error::msg)?;
+    }
+    parse_formats(file.formats.unwrap_or_default())?;
+    interval(file.min_interval_seconds.unwrap_or(DEFAULT_MIN_INTERVAL))?;
+    for tag in &file.tags {
+        let _ = tag.target.to_string();
+    }
+    Ok(())
+}
+
 /// Fails with a clear message when no tag is configured.
 pub fn require_tags(config: &AgentConfig) -> Result<()> {
     if config.tags.is_empty() {

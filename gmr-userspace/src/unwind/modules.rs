@@ -181,6 +181,49 @@ impl ProcessModules {
             .is_some_and(|offset| module.image.read_at(offset, buf))
     }
 
+    /// Adds the ELF image `bytes` as the module of a code mapping at
+    /// `avma_range` of file offset `file_offset`, as `/proc/PID/maps` would
+    /// list it. Builds a module list without a live process, so unwinding
+    /// can run on recorded or made-up inputs (tests, fuzzing).
+    ///
+    /// # Errors
+    ///
+    /// When `bytes` is not an ELF image, or no `PT_LOAD` segment of it
+    /// covers `file_offset`.
+    pub fn add_image(
+        &mut self,
+        path: &str,
+        bytes: Arc<[u8]>,
+        avma_range: Range<u64>,
+        file_offset: u64,
+    ) -> Result<(), String> {
+        let image = ElfImage::from_bytes(bytes)?;
+        let base_avma = image
+            .base_avma(avma_range.start, file_offset)
+            .ok_or_else(|| format!("no PT_LOAD segment covers file offset {file_offset:#x}"))?;
+        let module = framehop::Module::new(
+            path.to_owned(),
+            avma_range.clone(),
+            base_avma,
+            image.section_info(),
+        );
+        let info = ModuleInfo {
+            path: path.to_owned(),
+            deleted: false,
+            avma_range,
+            file_offset,
+            base_avma,
+            has_unwind_info: image.has_unwind_info(),
+            image: Arc::new(image),
+        };
+        let at = self
+            .modules
+            .partition_point(|m| m.avma_range.start <= info.avma_range.start);
+        self.unwinder.add_module(module);
+        self.modules.insert(at, info);
+        Ok(())
+    }
+
     /// The framehop unwinder holding every module.
     pub(super) fn unwinder(&self) -> &FramehopUnwinder {
         &self.unwinder
@@ -506,7 +549,7 @@ fn display_path(path: &MMapPath) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::ModuleCache;
+    use super::{ModuleCache, ProcessModules};
     use crate::unwind::remote::read_memory;
 
     #[inline(never)]
@@ -531,6 +574,38 @@ mod tests {
         assert_eq!(from_file, from_memory);
         assert!(modules.modules().iter().any(|m| m.path == "[vdso]"));
         assert!(!modules.read_code(0x10, &mut from_file));
+    }
+
+    #[test]
+    fn an_image_added_from_bytes_places_and_reads_like_the_live_mapping() {
+        let live = ModuleCache::new()
+            .modules_for(std::process::id())
+            .expect("own maps");
+        let address = some_code as *const () as u64;
+        let mapped = live.module_at(address).expect("module holding this code");
+        let bytes = std::fs::read("/proc/self/exe").expect("own executable");
+        let mut modules = ProcessModules::default();
+        modules
+            .add_image(
+                "self",
+                bytes.into(),
+                mapped.avma_range.clone(),
+                mapped.file_offset,
+            )
+            .expect("own executable is an ELF image");
+        let added = modules.module_at(address).expect("added module");
+        assert_eq!(added.base_avma, mapped.base_avma);
+        assert!(added.has_unwind_info);
+        let mut from_bytes = [0; 32];
+        let mut from_memory = [0; 32];
+        assert!(modules.read_code(address, &mut from_bytes));
+        read_memory(std::process::id(), address, &mut from_memory).expect("own memory");
+        assert_eq!(from_bytes, from_memory);
+        let err = modules
+            .add_image("junk", vec![0x7f, b'E', b'L'].into(), 0x1000..0x2000, 0)
+            .unwrap_err();
+        assert!(!err.is_empty());
+        assert_eq!(modules.modules().len(), 1);
     }
 
     #[test]

@@ -165,6 +165,20 @@ fn config_file(path: String, contents: Result<Contents, String>) -> ConfigFile {
     }
 }
 
+/// The report's view of a file named `path` holding `text`: its format
+/// from the name or the text, parsed and masked, or shown raw and masked.
+/// Built only for the fuzz targets in `fuzz/` (`--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub fn config_file_for_fuzzing(path: &str, text: String) -> ConfigFile {
+    config_file(
+        path.to_owned(),
+        Ok(Contents {
+            text,
+            truncated: false,
+        }),
+    )
+}
+
 /// The format a file's name says it has.
 fn format_from_name(path: &str) -> Option<ConfigFormat> {
     if !has_config_extension(path) {
