@@ -37,7 +37,7 @@ enum Command {
         target: Option<String>,
     },
     /// Build the release agent and its .deb (binary, systemd unit, example
-    /// configuration, man pages, completions); print the .deb's path.
+    /// configuration, man pages, completions), check it, print its path.
     Package,
 }
 
@@ -48,6 +48,11 @@ fn main() -> anyhow::Result<()> {
         Command::Demo => demo::run(),
         Command::Test => test::run(),
         Command::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
-        Command::Package => package::run().map(|deb| println!("{}", deb.display())),
+        Command::Package => {
+            let deb = package::run()?;
+            package::check(&deb, env!("CARGO_PKG_VERSION"))?;
+            println!("{}", deb.display());
+            Ok(())
+        }
     }
 }
