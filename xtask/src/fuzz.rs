@@ -3,10 +3,11 @@
 //!
 //! Each target starts from its committed seeds (`fuzz/seeds/TARGET`) and
 //! keeps what it finds in `fuzz/corpus/TARGET` (not committed), so later
-//! runs go on from there. Builds use the nightly toolchain with debug
-//! assertions (an overflow is a crash) and no sanitizer: the code under
-//! test is safe Rust but for length-checked unaligned reads. A crash
-//! leaves its input in `fuzz/artifacts/TARGET/` and fails the run.
+//! runs go on from there. Builds use the nightly toolchain, debug
+//! assertions and overflow checks as `fuzz/Cargo.toml`'s profile sets them
+//! (an overflow is a crash), and no sanitizer: the code under test is safe
+//! Rust but for length-checked unaligned reads. A crash leaves its input in
+//! `fuzz/artifacts/TARGET/` and fails the run.
 
 use std::{
     fs,
@@ -50,7 +51,7 @@ pub fn run(seconds: u64, only: Option<&str>) -> Result<()> {
         targets.retain(|t| t == only);
     }
     let started = Instant::now();
-    cmd::run(fuzz_command().args(["build", "-s", "none", "-a"]))?;
+    cmd::run(fuzz_command().args(["build", "-s", "none"]))?;
     eprintln!(
         "xtask: fuzz targets built in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -82,7 +83,7 @@ pub fn run(seconds: u64, only: Option<&str>) -> Result<()> {
     if !crashed.is_empty() {
         bail!(
             "fuzz targets failed: {} (inputs in fuzz/artifacts/; reproduce with \
-             `cargo +nightly fuzz run -s none -a TARGET fuzz/artifacts/TARGET/crash-…`)",
+             `cargo +nightly fuzz run -s none TARGET fuzz/artifacts/TARGET/crash-…`)",
             crashed.join(", ")
         );
     }
@@ -98,7 +99,7 @@ fn run_target(fuzz_dir: &Path, logs: &Path, target: &str, seconds: u64) -> Resul
     let log = fs::File::create(&log_path)?;
     let mut command = fuzz_command();
     command
-        .args(["run", "-s", "none", "-a", target])
+        .args(["run", "-s", "none", target])
         .arg(&corpus)
         .arg(&seeds)
         .arg("--")

@@ -5,6 +5,7 @@ use std::{collections::HashMap, io};
 
 use gmr_common::{
     STACK_PAGE_SIZE, StackChunk, THREAD_FLAG_KERNEL, THREAD_RECORD_MAGIC, ThreadRecord,
+    USER_STACK_PAGES,
 };
 
 use super::model::{StackSnapshot, ThreadCapture};
@@ -81,16 +82,19 @@ pub fn stack_chunk(bytes: &[u8]) -> Result<Box<StackChunk>, DecodeError> {
 
 /// Joins a record with its stack pages, taking them out of `pages`
 /// (keyed by tid and page index); a missing or failed page reads as zeros.
+/// A record claiming more pages than the capture program copies
+/// ([`USER_STACK_PAGES`]) gets only those: no chunk can exist beyond them.
 pub fn thread_capture(
     record: &ThreadRecord,
     pages: &mut HashMap<(u32, u32), Box<StackChunk>>,
 ) -> ThreadCapture {
+    let stack_pages = record.stack_pages.min(USER_STACK_PAGES);
     let mut stack = StackSnapshot {
         base: record.stack_base,
-        bytes: Vec::with_capacity(record.stack_pages as usize * STACK_PAGE_SIZE),
-        page_valid: Vec::with_capacity(record.stack_pages as usize),
+        bytes: Vec::with_capacity(stack_pages as usize * STACK_PAGE_SIZE),
+        page_valid: Vec::with_capacity(stack_pages as usize),
     };
-    for page in 0..record.stack_pages {
+    for page in 0..stack_pages {
         match pages.remove(&(record.tid, page)) {
             Some(chunk) if chunk.status == 0 => {
                 stack.bytes.extend_from_slice(&chunk.data);
@@ -168,6 +172,30 @@ mod tests {
     fn chunk_size_is_checked() {
         assert!(stack_chunk(&[0; 10]).is_err());
         assert!(stack_chunk(&vec![0; size_of::<StackChunk>()]).is_ok());
+    }
+
+    /// Found by the `capture_decode` fuzz target: a record claiming
+    /// 0xffffffff stack pages made the agent allocate 17 TB and abort.
+    #[test]
+    fn a_record_claiming_too_many_stack_pages_gets_the_copied_ones() {
+        let mut bytes = record_bytes(THREAD_RECORD_MAGIC);
+        bytes[4..8].copy_from_slice(&100u32.to_le_bytes());
+        bytes[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
+        let record = thread_records(&bytes).unwrap()[0];
+        assert_eq!(record.stack_pages, u32::MAX);
+        let mut chunk = stack_chunk(&vec![0; size_of::<StackChunk>()]).unwrap();
+        (chunk.tid, chunk.page, chunk.data[0]) = (100, 1, 0xa5);
+        let mut pages = HashMap::from([((100, 1), chunk)]);
+        let thread = thread_capture(&record, &mut pages);
+        let stack = &thread.user_stack;
+        assert_eq!(stack.page_valid.len(), USER_STACK_PAGES as usize);
+        assert_eq!(
+            stack.bytes.len(),
+            USER_STACK_PAGES as usize * STACK_PAGE_SIZE
+        );
+        assert_eq!(stack.page_valid[..2], [false, true]);
+        assert_eq!(stack.bytes[STACK_PAGE_SIZE], 0xa5);
+        assert!(pages.is_empty());
     }
 
     #[test]
