@@ -19,6 +19,7 @@ mod live_tests;
 mod tests;
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 
 use framehop::x86_64::{CacheX86_64, Reg, UnwindRegsX86_64};
 use framehop::{FrameAddress, Unwinder as _};
@@ -163,7 +164,19 @@ pub fn unwind(
         }
         frames.push(Frame::from(address));
         let sp = unwind_regs.sp();
-        match unwinder.unwind_frame(address, &mut unwind_regs, &mut cache, &mut read_stack) {
+        // framehop computes some addresses unchecked (0.16: `cfa - 8` for a
+        // CFA below 8, from garbage registers); where that panics (builds
+        // with overflow checks) it ends this stack, not the report.
+        let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            unwinder.unwind_frame(address, &mut unwind_regs, &mut cache, &mut read_stack)
+        }));
+        let Ok(step) = step else {
+            break StackEnd::UnwindError(format!(
+                "the unwinder failed at {:#x} (framehop panicked)",
+                address.address()
+            ));
+        };
+        match step {
             Ok(None) | Ok(Some(0)) => break StackEnd::Complete,
             Ok(Some(return_address)) if !is_user_address(return_address) => {
                 break StackEnd::UnwindError(format!(

@@ -366,3 +366,39 @@ fn own_thread_unwinds_with_dwarf() {
         "{end:?} after {frames:x?}"
     );
 }
+
+/// Found by the `unwind` fuzz target (its seed
+/// `crash-framehop-cfa-underflow`): with libc's CFI at the start of its text
+/// and a stack pointer of `u64::MAX`, framehop 0.16 computes `cfa - 8` for a
+/// CFA of 7 and, with overflow checks, panicked through the report.
+#[test]
+fn a_panic_in_framehop_ends_the_stack_with_a_reason() {
+    const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+    const LIBC_BASE: u64 = 0x7f00_0000_0000;
+    let Ok(bytes) = std::fs::read(LIBC) else {
+        eprintln!("SKIP: no {LIBC} to take CFI from");
+        return;
+    };
+    let len = bytes.len() as u64;
+    let mut modules = ProcessModules::default();
+    modules
+        .add_image(LIBC, bytes.into(), LIBC_BASE..LIBC_BASE + len, 0)
+        .expect("libc is an ELF image");
+    let stack = StackSnapshot {
+        base: u64::MAX,
+        bytes: Vec::new(),
+        page_valid: Vec::new(),
+    };
+    let out = unwind(
+        &modules,
+        &regs(LIBC_BASE + 0x2_6100, u64::MAX, 0x6600_0001),
+        &stack,
+        &mut |a, b| modules.read_code(a, b),
+    );
+    assert_eq!(addresses(&out.frames), [LIBC_BASE + 0x2_6100]);
+    assert!(
+        matches!(&out.end, StackEnd::UnwindError(reason) if !reason.is_empty()),
+        "{:?}",
+        out.end
+    );
+}
