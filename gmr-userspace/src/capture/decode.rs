@@ -113,10 +113,16 @@ pub fn thread_capture(
         ),
         Err(_) => (
             Vec::new(),
-            Some(format!(
-                "kernel stack unavailable: {}",
-                io::Error::from_raw_os_error(-record.kernel_stack_bytes)
-            )),
+            Some(match record.kernel_stack_bytes.checked_neg() {
+                Some(errno) => format!(
+                    "kernel stack unavailable: {}",
+                    io::Error::from_raw_os_error(errno)
+                ),
+                None => format!(
+                    "kernel stack unavailable: bad length {}",
+                    record.kernel_stack_bytes
+                ),
+            }),
         ),
     };
     ThreadCapture {
@@ -196,6 +202,25 @@ mod tests {
         assert_eq!(stack.page_valid[..2], [false, true]);
         assert_eq!(stack.bytes[STACK_PAGE_SIZE], 0xa5);
         assert!(pages.is_empty());
+    }
+
+    /// Found by the `capture_decode` fuzz target: a kernel stack length of
+    /// `i32::MIN` overflowed when negated into an errno.
+    #[test]
+    fn a_negative_kernel_stack_length_is_an_error_even_when_it_is_no_errno() {
+        let mut pages = HashMap::new();
+        for (length, expected) in [
+            (-2, "kernel stack unavailable: No such file or directory"),
+            (i32::MIN, "kernel stack unavailable: bad length -2147483648"),
+        ] {
+            let mut bytes = record_bytes(THREAD_RECORD_MAGIC);
+            bytes[24..28].copy_from_slice(&length.to_le_bytes());
+            let record = thread_records(&bytes).unwrap()[0];
+            let thread = thread_capture(&record, &mut pages);
+            assert!(thread.kernel_stack.is_empty());
+            let error = thread.kernel_stack_error.expect("an error");
+            assert!(error.starts_with(expected), "{error}");
+        }
     }
 
     #[test]
