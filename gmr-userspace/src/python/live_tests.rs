@@ -1,0 +1,146 @@
+//! Reading the Python stacks of real interpreters running the
+//! `parked_threads.py` fixture, compared with what the fixture printed
+//! about itself. Every CPython 3.9 to 3.13 found (pyenv builds, `python3.X`
+//! on PATH, `/usr/bin/python3`) is tried; missing ones are skipped with a
+//! message. Needs root to read other processes' memory.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::{Interpreter, PythonThread};
+use crate::test_support::Reaped;
+
+/// The fixture, in the tests crate.
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/python/parked_threads.py")
+}
+
+/// Interpreters to try: `python3.X` for 3.9 to 3.13 under pyenv or on
+/// PATH, then the system's `python3`.
+fn interpreters() -> Vec<PathBuf> {
+    let pyenv = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")));
+    let mut found = Vec::new();
+    for minor in 9..=13 {
+        let name = format!("python3.{minor}");
+        let in_pyenv = pyenv.as_ref().and_then(|root| {
+            let mut versions = std::fs::read_dir(root.join("versions"))
+                .ok()?
+                .filter_map(|entry| Some(entry.ok()?.path()))
+                .map(|dir| dir.join("bin").join(&name))
+                .filter(|path| path.exists())
+                .collect::<Vec<_>>();
+            versions.sort();
+            versions.pop()
+        });
+        let on_path = || {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join(&name))
+                    .find(|path| path.exists())
+            })
+        };
+        match in_pyenv.or_else(on_path) {
+            Some(path) => found.push(path),
+            None => eprintln!("skipping Python 3.{minor}: no {name} under pyenv or on PATH"),
+        }
+    }
+    let system = PathBuf::from("/usr/bin/python3");
+    if system.exists() {
+        found.push(system);
+    } else {
+        eprintln!("skipping the system Python: no /usr/bin/python3");
+    }
+    found
+}
+
+/// Runs the fixture and returns it with what it printed about itself.
+fn start(python: &Path) -> (Reaped, Value) {
+    let mut child = Command::new(python)
+        .arg(fixture())
+        .args(["--lifetime", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the fixture");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let child = Reaped(child);
+    let json = lines.next().expect("a JSON line").expect("read stdout");
+    let ready = lines.next().expect("READY").expect("read stdout");
+    assert_eq!(ready, "READY");
+    (child, serde_json::from_str(&json).expect("fixture JSON"))
+}
+
+#[test]
+fn python_stacks_match_what_each_interpreter_prints() {
+    if !nix_is_root() {
+        eprintln!("skipping: reading another process's memory needs root");
+        return;
+    }
+    for python in interpreters() {
+        let (child, printed) = start(&python);
+        let pid = child.0.id();
+        let started = Instant::now();
+        let interpreter = Interpreter::detect(pid)
+            .unwrap_or_else(|e| panic!("{}: {e}", python.display()))
+            .unwrap_or_else(|| panic!("{}: no interpreter found", python.display()));
+        let threads = interpreter
+            .threads()
+            .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+        eprintln!(
+            "{} ({} in {}): {} threads in {:?}",
+            python.display(),
+            interpreter.version,
+            interpreter.binary,
+            threads.len(),
+            started.elapsed()
+        );
+        for expected in printed["threads"].as_array().expect("threads") {
+            let tid = expected["native_id"].as_u64().expect("native_id") as u32;
+            let thread = threads
+                .iter()
+                .find(|t| t.native_tid == Some(tid))
+                .unwrap_or_else(|| panic!("{}: no thread {tid} in {threads:#?}", python.display()));
+            let names = function_names(thread);
+            let want = expected["functions"]
+                .as_array()
+                .expect("functions")
+                .iter()
+                .map(|f| f.as_str().expect("name").to_owned())
+                .collect::<Vec<_>>();
+            assert_eq!(
+                names,
+                want,
+                "{}: thread {}",
+                python.display(),
+                expected["name"]
+            );
+            assert!(
+                thread.frames.iter().all(|f| f.line.is_some()),
+                "{}: lines {thread:#?}",
+                python.display()
+            );
+            if expected["name"] != "busy" {
+                assert_eq!(
+                    thread.holds_gil,
+                    Some(false),
+                    "{}: a parked thread holds the GIL",
+                    python.display()
+                );
+            }
+        }
+    }
+}
+
+fn function_names(thread: &PythonThread) -> Vec<String> {
+    thread.frames.iter().map(|f| f.function.clone()).collect()
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
