@@ -21,6 +21,7 @@ use crate::{
         configuration::configuration,
         custom::{self, CustomSection, CustomSource},
         deadline::{PendingSection, spawn_section},
+        green_threads,
         package::{PackageDb, package},
         processes::processes,
         section,
@@ -94,6 +95,7 @@ impl Reporter {
                 })
             })
             .collect();
+        let green_threads = green_threads::spawn(pid);
         let threads = section("Threads", || {
             let capture = capture.map_err(|e| format!("{e:#}"))?;
             let modules = self.modules.modules_for(pid).map_err(|e| e.to_string())?;
@@ -106,7 +108,9 @@ impl Reporter {
         let package = section("Package", || {
             package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
         });
-        let mut sections = vec![package, threads, processes.finish(), configuration.finish()];
+        let mut sections = vec![package, threads];
+        sections.extend(green_threads.map(PendingSection::finish));
+        sections.extend([processes.finish(), configuration.finish()]);
         sections.extend(custom.into_iter().map(PendingSection::finish));
         Report {
             target: target(pid),

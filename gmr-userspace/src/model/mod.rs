@@ -5,6 +5,7 @@
 
 pub mod configuration;
 pub mod custom;
+pub mod green_threads;
 pub mod package;
 pub mod processes;
 pub mod threads;
@@ -14,6 +15,7 @@ use serde::Serialize;
 pub use self::{
     configuration::Configuration,
     custom::{Table, TextBlock},
+    green_threads::{AsyncTask, GreenFrame, GreenThreads, Greenlet},
     package::Package,
     processes::{ProcessEntry, Processes},
     threads::{KernelFrame, Thread, Threads, UserFrame},
@@ -114,6 +116,8 @@ pub enum SectionData {
     Package(Box<Package>),
     /// The Threads section.
     Threads(Threads),
+    /// The Green Threads section.
+    GreenThreads(GreenThreads),
     /// The Processes section.
     Processes(Processes),
     /// The Configuration section.

@@ -10,6 +10,7 @@
 
 pub mod detect;
 pub mod frames;
+pub mod green;
 pub mod layout;
 pub mod lines;
 pub mod memory;

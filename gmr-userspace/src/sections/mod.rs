@@ -6,6 +6,7 @@
 pub mod configuration;
 pub mod custom;
 pub mod deadline;
+pub mod green_threads;
 pub mod package;
 pub mod processes;
 pub mod threads;

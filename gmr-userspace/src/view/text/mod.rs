@@ -16,6 +16,7 @@ use crate::model::{Report, Requester, SectionData, Trigger, TriggerKind};
 
 mod configuration;
 mod custom;
+mod green_threads;
 mod package;
 mod processes;
 mod threads;
@@ -50,6 +51,7 @@ impl Display for TextReport<'_> {
             match &section.body {
                 Ok(SectionData::Package(data)) => package::write(f, data)?,
                 Ok(SectionData::Threads(data)) => threads::write(f, data)?,
+                Ok(SectionData::GreenThreads(data)) => green_threads::write(f, data)?,
                 Ok(SectionData::Processes(data)) => processes::write(f, data)?,
                 Ok(SectionData::Configuration(data)) => configuration::write(f, data)?,
                 Ok(SectionData::Table(data)) => custom::write_table(f, data)?,
