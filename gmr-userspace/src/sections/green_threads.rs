@@ -119,3 +119,14 @@ fn frame(frame: PythonFrame) -> GreenFrame {
         line: frame.line,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::spawn;
+
+    #[test]
+    fn left_out_for_a_process_without_python() {
+        // The test binary is Rust: no CPython to read.
+        assert!(spawn(std::process::id()).is_none());
+    }
+}

@@ -234,7 +234,8 @@ impl Walk<'_> {
             ));
         }
         // Checking the clock every 4096 objects keeps it off the hot path.
-        if self.found.objects % 4096 == 0 && self.started.elapsed() > self.limits.max_time {
+        if self.found.objects.is_multiple_of(4096) && self.started.elapsed() > self.limits.max_time
+        {
             return Some(format!(
                 "stopped after {:?} and {} objects (the time limit); greenlets or tasks further on are not shown",
                 self.limits.max_time, self.found.objects

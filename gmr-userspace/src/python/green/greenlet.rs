@@ -85,8 +85,10 @@ pub fn read_greenlet(
         })
     };
     let mut last_reason = String::new();
+    let mut main = false;
     for _ in 0..ATTEMPTS {
         let before = snapshot()?;
+        main = before.stack_stop == u64::MAX;
         let state = match before {
             Snapshot { top_frame, .. } if top_frame != 0 => GreenletState::Suspended,
             Snapshot { stack_stop: 0, .. } => GreenletState::NotStarted,
@@ -96,7 +98,7 @@ pub fn read_greenlet(
         let info = |frames, unreliable| GreenletInfo {
             address,
             class: class.clone(),
-            main: before.stack_stop == u64::MAX,
+            main,
             state,
             frames,
             unreliable,
@@ -113,7 +115,7 @@ pub fn read_greenlet(
     Ok(Some(GreenletInfo {
         address,
         class,
-        main: false,
+        main,
         state: GreenletState::Suspended,
         frames: Vec::new(),
         unreliable: Some(format!(

@@ -70,10 +70,11 @@ impl Interpreter {
         let started = Instant::now();
         let layout = GreenLayout::of(self)?;
         let greenlet_version = greenlet::loaded_version(self.memory.pid());
-        if let Some(version) = &greenlet_version {
-            if !greenlet::supported(version) {
-                return Err(GreenError::UnsupportedGreenlet(version.clone()));
-            }
+        if let Some(version) = greenlet_version
+            .as_ref()
+            .filter(|v| !greenlet::supported(v))
+        {
+            return Err(GreenError::UnsupportedGreenlet(version.clone()));
         }
         let mut types = TypeCache::new(self.memory);
         let found = find_green_objects(self, &layout, &mut types, limits)?;

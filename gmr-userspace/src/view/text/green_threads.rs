@@ -96,3 +96,102 @@ fn write_frames(f: &mut Formatter<'_>, frames: &[GreenFrame], note: Option<&str>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{AsyncTask, GreenFrame, GreenThreads, Greenlet, Section, SectionData};
+    use crate::view::{render_json, render_text, sample::sample_report};
+
+    fn frame(function: &str, line: Option<u32>) -> GreenFrame {
+        GreenFrame {
+            kind: "python",
+            function: function.to_owned(),
+            file: "/srv/app.py".to_owned(),
+            line,
+        }
+    }
+
+    fn green_report() -> crate::model::Report {
+        let mut report = sample_report();
+        report.sections = vec![Section {
+            title: "Green Threads".to_owned(),
+            body: Ok(SectionData::GreenThreads(GreenThreads {
+                python: "3.11.2".to_owned(),
+                greenlet: Some("3.5.6".to_owned()),
+                greenlets: vec![
+                    Greenlet {
+                        address: 0x7f00_0000_1000,
+                        class: "GreenThread".to_owned(),
+                        main: false,
+                        state: "suspended".to_owned(),
+                        frames: vec![frame("switch", Some(310)), frame("handle", None)],
+                        note: None,
+                    },
+                    Greenlet {
+                        address: 0x7f00_0000_2000,
+                        class: "greenlet.greenlet".to_owned(),
+                        main: true,
+                        state: "running".to_owned(),
+                        frames: vec![],
+                        note: None,
+                    },
+                ],
+                tasks: vec![AsyncTask {
+                    address: 0x7f00_0000_3000,
+                    class: "_asyncio.Task".to_owned(),
+                    name: Some("Task-3".to_owned()),
+                    state: "pending".to_owned(),
+                    frames: vec![],
+                    awaiting: Some("_asyncio.Future".to_owned()),
+                    note: Some(
+                        "coroutines not shown: it resumed while being read (4 attempts)".to_owned(),
+                    ),
+                }],
+                objects_walked: 38503,
+                walk_restarts: 0,
+                elapsed_us: 12_345,
+                note: None,
+            })),
+        }];
+        report
+    }
+
+    #[test]
+    fn text_lists_greenlets_then_tasks() {
+        let text = render_text(&green_report());
+        let section = &text[text.find("python = ").expect("section body")..];
+        let expected = "python = 3.11.2, greenlet = 3.5.6
+2 greenlets, 1 asyncio tasks; 38503 objects walked in 12.3 ms
+
+------           Greenlet 0x7f0000001000 (GreenThread)            ------
+state = suspended
+  switch (/srv/app.py:310)
+  handle (/srv/app.py)
+
+------        Greenlet 0x7f0000002000 (greenlet.greenlet)         ------
+state = main running
+  (running: its frames are its thread's, under Threads)
+
+------         Task 0x7f0000003000 Task-3 (_asyncio.Task)         ------
+state = pending, awaiting _asyncio.Future
+  note: coroutines not shown: it resumed while being read (4 attempts)
+";
+        assert_eq!(section, expected);
+        for banner in section.lines().filter(|l| l.starts_with("------")) {
+            assert_eq!(banner.chars().count(), 72, "{banner:?}");
+        }
+    }
+
+    #[test]
+    fn json_frames_are_python_frames() {
+        let json: serde_json::Value = serde_json::from_str(&render_json(&green_report())).unwrap();
+        let data = &json["sections"][0]["data"];
+        assert_eq!(
+            data["greenlets"][0]["frames"][0],
+            serde_json::json!({"kind": "python", "function": "switch", "file": "/srv/app.py", "line": 310})
+        );
+        assert_eq!(data["greenlets"][1]["main"], true);
+        assert_eq!(data["tasks"][0]["awaiting"], "_asyncio.Future");
+        assert_eq!(data["objects_walked"], 38503);
+    }
+}
