@@ -16,7 +16,7 @@ pub use self::{
     custom::{Table, TextBlock},
     package::Package,
     processes::{ProcessEntry, Processes},
-    threads::{KernelFrame, Thread, Threads, UserFrame},
+    threads::{FrameKind, KernelFrame, PythonRuntime, Thread, Threads, UserFrame},
 };
 
 /// One Guru Meditation Report for one process.

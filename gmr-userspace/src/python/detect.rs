@@ -142,7 +142,7 @@ fn read_binary(
             .file_name()
             .and_then(|name| name.to_str())
             .and_then(python_minor)
-            .map(|minor| PythonVersion::new(3, minor, 0))
+            .map(|minor| PythonVersion::new(3, minor, None))
             .ok_or_else(|| error("no Py_Version symbol and no version in the name".to_owned()))?,
     };
     let code_type = symbols

@@ -4,8 +4,11 @@
 //! Stacks of all threads are symbolized in one batch each (user, kernel), so
 //! the process's memory map and kallsyms are consulted once per report. A
 //! thread whose stack cannot be followed keeps the frames found so far and
-//! a note saying why it ends there.
+//! a note saying why it ends there. In a CPython process, Python frames
+//! take the place of the interpreter's eval-loop frames (see
+//! `python_stacks`).
 
+use super::python_stacks::add_python_stacks;
 use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
 use crate::symbolize::Symbolizer;
@@ -95,9 +98,18 @@ pub fn threads(
             kernel_stack_note: thread.kernel_stack_error.clone(),
             user_stack,
             user_stack_note: user_stack_note(thread, unwound.as_ref(), modules),
+            python_frames: None,
+            python_note: None,
+            holds_gil: None,
         })
         .collect();
-    Threads { threads }
+    let mut threads = Threads {
+        threads,
+        python: None,
+        python_note: None,
+    };
+    add_python_stacks(&mut threads, capture.pid);
+    threads
 }
 
 /// The `/proc/PID/status` state of a task, following the kernel's
@@ -195,6 +207,7 @@ fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
 mod tests {
     use gmr_common::UserRegs;
 
+    use super::python_stacks::add_python_stacks;
     use super::{state_name, threads};
     use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
     use crate::symbolize::Symbolizer;
