@@ -207,7 +207,6 @@ fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
 mod tests {
     use gmr_common::UserRegs;
 
-    use super::python_stacks::add_python_stacks;
     use super::{state_name, threads};
     use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
     use crate::symbolize::Symbolizer;
