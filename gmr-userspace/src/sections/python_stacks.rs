@@ -8,36 +8,72 @@
 //! order, innermost first. A Python failure never costs the native stacks:
 //! it becomes a note.
 
+use std::time::Instant;
+
 use crate::model::{FrameKind, PythonRuntime, Thread, Threads, UserFrame};
 use crate::python::source::SourceFiles;
-use crate::python::{Interpreter, PythonFrame};
+use crate::python::{Interpreter, PythonFrame, PythonThread};
 
 /// The interpreter's eval loop, as symbolized (`.cold` parts included).
 const EVAL_FRAME: &str = "_PyEval_EvalFrameDefault";
 
-/// Reads the Python stacks of process `pid`, if it runs CPython, into
-/// `threads`.
-pub fn add_python_stacks(threads: &mut Threads, pid: u32) {
+/// The Python side of a process at one moment, before it meets the
+/// native stacks.
+pub struct PythonSnapshot {
+    pid: u32,
+    /// The interpreter and its threads; `Err` is a note for the report.
+    read: Result<(PythonRuntime, Vec<PythonThread>), String>,
+}
+
+/// Reads the Python thread states of process `pid`; `None` when it runs
+/// no CPython. Called right after the native capture, before the slower
+/// unwinding and symbolizing, so both describe nearly the same moment.
+pub fn read_python(pid: u32) -> Option<PythonSnapshot> {
+    let started = Instant::now();
     let interpreter = match Interpreter::detect(pid) {
         Ok(Some(interpreter)) => interpreter,
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(error) => {
-            threads.python_note = Some(format!("Python stacks not read: {error}"));
-            return;
+            return Some(PythonSnapshot {
+                pid,
+                read: Err(format!("Python stacks not read: {error}")),
+            });
         }
     };
-    threads.python = Some(PythonRuntime {
+    let runtime = PythonRuntime {
         version: interpreter.version.to_string(),
         binary: interpreter.binary.clone(),
-    });
-    let python_threads = match interpreter.threads() {
-        Ok(python_threads) => python_threads,
-        Err(error) => {
-            threads.python_note = Some(format!("cannot read Python thread states: {error}"));
+    };
+    let read = match interpreter.threads() {
+        Ok(threads) => {
+            log::debug!(
+                "pid {pid}: Python {} stacks of {} threads read in {:?}",
+                interpreter.version,
+                threads.len(),
+                started.elapsed()
+            );
+            Ok((runtime, threads))
+        }
+        Err(error) => Err(format!(
+            "Python {}: cannot read thread states: {error}",
+            runtime.version
+        )),
+    };
+    Some(PythonSnapshot { pid, read })
+}
+
+/// Puts the Python stacks of `snapshot` into `threads`: merged into each
+/// matching thread's user stack and kept on their own, with source lines.
+pub fn add_python_stacks(threads: &mut Threads, snapshot: PythonSnapshot) {
+    let (runtime, python_threads) = match snapshot.read {
+        Ok(read) => read,
+        Err(note) => {
+            threads.python_note = Some(note);
             return;
         }
     };
-    let mut sources = SourceFiles::new(pid);
+    threads.python = Some(runtime);
+    let mut sources = SourceFiles::new(snapshot.pid);
     let mut unmatched = 0;
     for python in &python_threads {
         let Some(thread) = threads
@@ -53,7 +89,7 @@ pub fn add_python_stacks(threads: &mut Threads, pid: u32) {
         let frames = python
             .frames
             .iter()
-            .map(|frame| model_frame(frame, &mut sources))
+            .map(|frame| python_frame_model(frame, &mut sources))
             .collect::<Vec<_>>();
         if python.unreliable.is_none() {
             thread.python_note = merge(thread, &python.frames, &frames);
@@ -68,7 +104,7 @@ pub fn add_python_stacks(threads: &mut Threads, pid: u32) {
 }
 
 /// A Python frame as a report frame, with its source line.
-fn model_frame(frame: &PythonFrame, sources: &mut SourceFiles) -> UserFrame {
+pub fn python_frame_model(frame: &PythonFrame, sources: &mut SourceFiles) -> UserFrame {
     UserFrame {
         kind: FrameKind::Python,
         address: frame.address,
@@ -139,6 +175,8 @@ fn is_eval_frame(frame: &UserFrame) -> bool {
 #[cfg(test)]
 mod tests {
     use super::merge;
+    use std::time::Instant;
+
     use crate::model::{FrameKind, Thread, UserFrame};
     use crate::python::PythonFrame;
 

@@ -8,7 +8,7 @@
 //! take the place of the interpreter's eval-loop frames (see
 //! `python_stacks`).
 
-use super::python_stacks::add_python_stacks;
+use super::python_stacks::{add_python_stacks, read_python};
 use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
 use crate::symbolize::Symbolizer;
@@ -55,6 +55,7 @@ pub fn threads(
     modules: &ProcessModules,
     symbolizer: &Symbolizer,
 ) -> Threads {
+    let python = read_python(capture.pid);
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
     let unwound = capture
         .threads
@@ -108,7 +109,9 @@ pub fn threads(
         python: None,
         python_note: None,
     };
-    add_python_stacks(&mut threads, capture.pid);
+    if let Some(python) = python {
+        add_python_stacks(&mut threads, python);
+    }
     threads
 }
 
