@@ -175,8 +175,6 @@ fn is_eval_frame(frame: &UserFrame) -> bool {
 #[cfg(test)]
 mod tests {
     use super::merge;
-    use std::time::Instant;
-
     use crate::model::{FrameKind, Thread, UserFrame};
     use crate::python::PythonFrame;
 
