@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::FrameKind;
+
 /// Every greenlet and asyncio task of a CPython process.
 #[derive(Clone, Debug, Serialize)]
 pub struct GreenThreads {
@@ -65,8 +67,9 @@ pub struct AsyncTask {
 /// One Python frame of a greenlet or task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GreenFrame {
-    /// Always `python`: these frames are run by the interpreter.
-    pub kind: &'static str,
+    /// Always [`FrameKind::Python`]: these frames are run by the
+    /// interpreter.
+    pub kind: FrameKind,
     /// The function's name (`co_name`).
     pub function: String,
     /// The source file, as the process sees it.

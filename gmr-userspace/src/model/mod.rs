@@ -18,7 +18,7 @@ pub use self::{
     green_threads::{AsyncTask, GreenFrame, GreenThreads, Greenlet},
     package::Package,
     processes::{ProcessEntry, Processes},
-    threads::{KernelFrame, Thread, Threads, UserFrame},
+    threads::{FrameKind, KernelFrame, PythonRuntime, Thread, Threads, UserFrame},
 };
 
 /// One Guru Meditation Report for one process.

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use object::{Object as _, ObjectSegment as _, ObjectSymbol as _, ReadCache};
+use object::{Object as _, ObjectSegment as _, ReadCache};
 use procfs::process::{MMapPath, MemoryMap, Process};
 
 use super::PythonVersion;
@@ -142,7 +142,7 @@ fn read_binary(
             .file_name()
             .and_then(|name| name.to_str())
             .and_then(python_minor)
-            .map(|minor| PythonVersion::new(3, minor, 0))
+            .map(|minor| PythonVersion::new(3, minor, None))
             .ok_or_else(|| error("no Py_Version symbol and no version in the name".to_owned()))?,
     };
     let code_type = symbols
@@ -157,21 +157,34 @@ fn read_binary(
 }
 
 /// `_PyRuntime`, `PyCode_Type` and `Py_Version` from the dynamic symbol
-/// table (always there, even when stripped) and the full one.
+/// table (always there, even when stripped), and from the full one only
+/// when some are missing: it is far larger.
 fn symbols<'data>(elf: &object::File<'data, &'data ReadCache<&'data File>>) -> Symbols {
     let mut found = Symbols::default();
-    for symbol in elf.dynamic_symbols().chain(elf.symbols()) {
+    for symbol in elf.dynamic_symbols() {
+        found.note(&symbol);
+    }
+    if found.runtime.is_none() || found.code_type.is_none() {
+        for symbol in elf.symbols() {
+            found.note(&symbol);
+        }
+    }
+    found
+}
+
+impl Symbols {
+    /// Keeps `symbol`'s address if it is a definition of one looked for.
+    fn note<'data, S: object::ObjectSymbol<'data>>(&mut self, symbol: &S) {
         let slot = match symbol.name_bytes() {
-            Ok(b"_PyRuntime") => &mut found.runtime,
-            Ok(b"PyCode_Type") => &mut found.code_type,
-            Ok(b"Py_Version") => &mut found.version,
-            _ => continue,
+            Ok(b"_PyRuntime") => &mut self.runtime,
+            Ok(b"PyCode_Type") => &mut self.code_type,
+            Ok(b"Py_Version") => &mut self.version,
+            _ => return,
         };
         if slot.is_none() && symbol.is_definition() {
             *slot = Some(symbol.address());
         }
     }
-    found
 }
 
 /// The minor version in a CPython file name (`python3.11`,

@@ -107,12 +107,12 @@ impl<'a> FrameReader<'a> {
             if seen.len() > MAX_FRAMES {
                 return Err(ChainError::TooLong);
             }
-            let previous = memory.read_u64(address + layout.frame.previous)?;
-            let owner = layout
-                .frame
-                .owner
-                .map(|offset| memory.read_u8(address + offset))
-                .transpose()?;
+            // One read per frame: every field used lies in its first bytes.
+            let fields = FrameFields {
+                bytes: memory.read_bytes(address, layout.frame.span())?,
+            };
+            let previous = fields.u64(layout.frame.previous);
+            let owner = layout.frame.owner.map(|offset| fields.u8(offset));
             if owner == Some(FRAME_OWNED_BY_CSTACK) && layout.frame.is_entry.is_none() {
                 // A shim marking where an eval-loop call began.
                 if let Some(last) = frames.last_mut() {
@@ -121,11 +121,11 @@ impl<'a> FrameReader<'a> {
                 address = previous;
                 continue;
             }
-            let code = memory.read_u64(address + layout.frame.code)?;
+            let code = fields.u64(layout.frame.code);
             let info = self.code_info(address, code)?;
-            let line = self.line(address, code, &info)?;
+            let line = self.line(&fields, code, &info);
             let entry = match layout.frame.is_entry {
-                Some(offset) => memory.read_u8(address + offset)? != 0,
+                Some(offset) => fields.u8(offset) != 0,
                 // One eval-loop call per frame object.
                 None => layout.frame_object_iframe.is_none(),
             };
@@ -173,27 +173,49 @@ impl<'a> FrameReader<'a> {
         Ok(info)
     }
 
-    /// The line the frame at `frame` is on.
-    fn line(&self, frame: u64, code: u64, info: &CodeInfo) -> Result<Option<u32>, ReadError> {
+    /// The line the frame whose `fields` were read is on.
+    fn line(&self, fields: &FrameFields, code: u64, info: &CodeInfo) -> Option<u32> {
         let layout = &self.interpreter.layout;
-        let memory = &self.interpreter.memory;
         let bytecode = code + layout.code.code_adaptive.unwrap_or(0);
         let units = match layout.frame.position {
-            Position::LastiBytes(offset) => {
-                u64::try_from(memory.read_u32(frame + offset)? as i32).unwrap_or(0) / 2
-            }
-            Position::LastiUnits(offset) => {
-                u64::try_from(memory.read_u32(frame + offset)? as i32).unwrap_or(0)
-            }
+            Position::LastiBytes(offset) => u64::try_from(fields.i32(offset)).unwrap_or(0) / 2,
+            Position::LastiUnits(offset) => u64::try_from(fields.i32(offset)).unwrap_or(0),
             Position::PrevInstr(offset) | Position::InstrPtr(offset) => {
-                memory.read_u64(frame + offset)?.saturating_sub(bytecode) / 2
+                fields.u64(offset).saturating_sub(bytecode) / 2
             }
         };
-        Ok(line_for(
+        line_for(
             layout.code.line_format,
             &info.line_table,
             info.first_line,
             units,
-        ))
+        )
+    }
+}
+
+/// The first bytes of one frame, as read; offsets come from the layout,
+/// whose `span` covers them all.
+struct FrameFields {
+    bytes: Vec<u8>,
+}
+
+impl FrameFields {
+    fn array<const N: usize>(&self, offset: u64) -> [u8; N] {
+        let start = offset as usize;
+        self.bytes[start..start + N]
+            .try_into()
+            .expect("the layout's span covers every field")
+    }
+
+    fn u64(&self, offset: u64) -> u64 {
+        u64::from_le_bytes(self.array(offset))
+    }
+
+    fn i32(&self, offset: u64) -> i32 {
+        i32::from_le_bytes(self.array(offset))
+    }
+
+    fn u8(&self, offset: u64) -> u8 {
+        self.bytes[offset as usize]
     }
 }

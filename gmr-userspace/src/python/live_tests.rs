@@ -1,6 +1,8 @@
 //! Reading the Python stacks of real interpreters running the
-//! `parked_threads.py` fixture, compared with what the fixture printed
-//! about itself. Every CPython 3.9 to 3.13 found (pyenv builds, `python3.X`
+//! `parked_threads.py` fixture: compared with what the fixture printed
+//! about itself, and read over and over from a thread whose stack never
+//! stops changing, where every stack must be a real one or be marked
+//! unreliable. Every CPython 3.9 to 3.13 found (pyenv builds, `python3.X`
 //! on PATH, `/usr/bin/python3`) is tried; missing ones are skipped with a
 //! message. Needs root to read other processes' memory.
 
@@ -59,8 +61,9 @@ fn interpreters() -> Vec<PathBuf> {
     found
 }
 
-/// Runs the fixture and returns it with what it printed about itself.
-fn start(python: &Path) -> (Reaped, Value) {
+/// Runs the fixture and returns it with what it printed about itself and
+/// the tid of its churning thread.
+fn start(python: &Path) -> (Reaped, Value, u32) {
     let mut child = Command::new(python)
         .arg(fixture())
         .args(["--lifetime", "60"])
@@ -69,10 +72,19 @@ fn start(python: &Path) -> (Reaped, Value) {
         .expect("start the fixture");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let child = Reaped(child);
-    let json = lines.next().expect("a JSON line").expect("read stdout");
-    let ready = lines.next().expect("READY").expect("read stdout");
-    assert_eq!(ready, "READY");
-    (child, serde_json::from_str(&json).expect("fixture JSON"))
+    let stacks = lines.next().expect("stacks line").expect("read stdout");
+    let ready = lines.next().expect("ready line").expect("read stdout");
+    let churn = ready
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("churn="))
+        .and_then(|tid| tid.parse().ok())
+        .unwrap_or_else(|| panic!("no churn tid in {ready:?}"));
+    let stacks = stacks.strip_prefix("stacks ").expect("stacks prefix");
+    (
+        child,
+        serde_json::from_str(stacks).expect("fixture JSON"),
+        churn,
+    )
 }
 
 #[test]
@@ -82,7 +94,7 @@ fn python_stacks_match_what_each_interpreter_prints() {
         return;
     }
     for python in interpreters() {
-        let (child, printed) = start(&python);
+        let (child, printed, _) = start(&python);
         let pid = child.0.id();
         let started = Instant::now();
         let interpreter = Interpreter::detect(pid)
@@ -135,6 +147,53 @@ fn python_stacks_match_what_each_interpreter_prints() {
         }
     }
 }
+
+/// Reads the churning thread's stack [`CHURN_READS`] times: every stack
+/// read is `churn` repeated, then `worker_churn` and the thread bootstrap,
+/// with a line inside `churn`, or is marked unreliable without frames.
+#[test]
+fn a_changing_stack_is_real_or_marked_unreliable() {
+    if !nix_is_root() {
+        eprintln!("skipping: reading another process's memory needs root");
+        return;
+    }
+    for python in interpreters() {
+        let (child, _, churn_tid) = start(&python);
+        let interpreter = Interpreter::detect(child.0.id())
+            .expect("detect")
+            .expect("an interpreter");
+        let mut unreliable = 0;
+        let started = Instant::now();
+        for _ in 0..CHURN_READS {
+            let threads = interpreter.threads().expect("thread states");
+            let churn = threads
+                .iter()
+                .find(|t| t.native_tid == Some(churn_tid))
+                .expect("the churn thread");
+            if let Some(reason) = &churn.unreliable {
+                assert!(churn.frames.is_empty(), "{reason}: {churn:#?}");
+                unreliable += 1;
+                continue;
+            }
+            let names = function_names(churn);
+            let recursion = names.iter().take_while(|n| *n == "churn").count();
+            assert_eq!(
+                &names[recursion..],
+                ["worker_churn", "run", "_bootstrap_inner", "_bootstrap"],
+                "{}: not a real stack: {names:?}",
+                python.display()
+            );
+        }
+        eprintln!(
+            "{}: {CHURN_READS} reads of 7 threads in {:?}, churn stack unreliable {unreliable} times",
+            python.display(),
+            started.elapsed()
+        );
+    }
+}
+
+/// Reads of the churning thread per interpreter.
+const CHURN_READS: usize = 200;
 
 fn function_names(thread: &PythonThread) -> Vec<String> {
     thread.frames.iter().map(|f| f.function.clone()).collect()

@@ -33,13 +33,13 @@ pub struct PythonVersion {
     pub major: u8,
     /// 9 to 13 for the versions read.
     pub minor: u8,
-    /// Patch level; 0 when only the file name told the version.
-    pub micro: u8,
+    /// Patch level, unless only the file name told the version.
+    pub micro: Option<u8>,
 }
 
 impl PythonVersion {
-    /// `major.minor.micro`.
-    pub fn new(major: u8, minor: u8, micro: u8) -> Self {
+    /// `major.minor[.micro]`.
+    pub fn new(major: u8, minor: u8, micro: Option<u8>) -> Self {
         PythonVersion {
             major,
             minor,
@@ -50,13 +50,17 @@ impl PythonVersion {
     /// From a `PY_VERSION_HEX` value (`Py_Version`, `0x030b07f0`).
     pub fn from_hex(hex: u32) -> Self {
         let [major, minor, micro, _] = hex.to_be_bytes();
-        PythonVersion::new(major, minor, micro)
+        PythonVersion::new(major, minor, Some(micro))
     }
 }
 
 impl fmt::Display for PythonVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+        write!(f, "{}.{}", self.major, self.minor)?;
+        match self.micro {
+            Some(micro) => write!(f, ".{micro}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::deadline::{PendingSection, spawn_section};
-use crate::model::{AsyncTask, GreenFrame, GreenThreads, Greenlet, SectionData};
+use crate::model::{AsyncTask, FrameKind, GreenFrame, GreenThreads, Greenlet, SectionData};
 use crate::python::Interpreter;
 use crate::python::frames::PythonFrame;
 use crate::python::green::asyncio::{TaskInfo, TaskState};
@@ -113,7 +113,7 @@ fn task(info: TaskInfo) -> AsyncTask {
 
 fn frame(frame: PythonFrame) -> GreenFrame {
     GreenFrame {
-        kind: "python",
+        kind: FrameKind::Python,
         function: frame.function,
         file: frame.file,
         line: frame.line,

@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod green_threads;
 pub mod package;
 pub mod processes;
+pub mod python_stacks;
 pub mod threads;
 
 use std::any::Any;
@@ -76,6 +77,8 @@ mod tests {
         let ok = section("Threads", || {
             Ok(SectionData::Threads(Threads {
                 threads: Vec::new(),
+                python: None,
+                python_note: None,
             }))
         });
         assert_eq!(ok.title, "Threads");

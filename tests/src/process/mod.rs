@@ -126,7 +126,7 @@ impl Fixture {
             .wait_until(timeout, |lines| latest_usr2_count(lines) >= count)
     }
 
-    /// Every line the fixture wrote to stdout so far (the ready line too).
+    /// Every line the fixture wrote to stdout so far.
     pub fn stdout_lines(&self) -> Vec<String> {
         self.stdout.lock().data.clone()
     }

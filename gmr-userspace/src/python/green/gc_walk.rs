@@ -326,7 +326,7 @@ mod tests {
         }
 
         fn interpreter(&self) -> Interpreter {
-            let version = PythonVersion::new(3, 11, 7);
+            let version = PythonVersion::new(3, 11, Some(7));
             let memory = ProcessMemory::new(std::process::id());
             Interpreter {
                 version,

@@ -83,6 +83,26 @@ pub struct FrameLayout {
     pub is_entry: Option<u64>,
 }
 
+impl FrameLayout {
+    /// Bytes from a frame's start that hold every field used.
+    pub fn span(&self) -> usize {
+        let position = match self.position {
+            Position::LastiBytes(offset) | Position::LastiUnits(offset) => offset + 4,
+            Position::PrevInstr(offset) | Position::InstrPtr(offset) => offset + 8,
+        };
+        [
+            self.previous + 8,
+            self.code + 8,
+            position,
+            self.owner.map_or(0, |offset| offset + 1),
+            self.is_entry.map_or(0, |offset| offset + 1),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0) as usize
+    }
+}
+
 /// `owner` of a frame that only marks the C stack entering the eval loop
 /// (3.12+ `FRAME_OWNED_BY_CSTACK`).
 pub const FRAME_OWNED_BY_CSTACK: u8 = 3;

@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn reads_fields_in_header_order() {
-        let layout = parse(&table(), PythonVersion::new(3, 13, 0)).expect("layout");
+        let layout = parse(&table(), PythonVersion::new(3, 13, Some(0))).expect("layout");
         assert_eq!(layout.runtime_interpreters_head, 632);
         assert_eq!(layout.tstate_frame, CurrentFrame::Direct(72));
         assert_eq!(layout.unicode.compact_size, 56);
@@ -160,14 +160,14 @@ mod tests {
 
     #[test]
     fn refuses_other_versions_and_free_threading() {
-        let error = parse(&table(), PythonVersion::new(3, 14, 0)).unwrap_err();
+        let error = parse(&table(), PythonVersion::new(3, 14, Some(0))).unwrap_err();
         assert!(
             matches!(error, LayoutError::DebugOffsets(ref m) if m.contains("3.13")),
             "{error}"
         );
         let mut free = table();
         free[index::FREE_THREADED] = 1;
-        let error = parse(&free, PythonVersion::new(3, 13, 0)).unwrap_err();
+        let error = parse(&free, PythonVersion::new(3, 13, Some(0))).unwrap_err();
         assert!(error.to_string().contains("free-threaded"), "{error}");
     }
 }

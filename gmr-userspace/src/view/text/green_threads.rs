@@ -99,12 +99,14 @@ fn write_frames(f: &mut Formatter<'_>, frames: &[GreenFrame], note: Option<&str>
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{AsyncTask, GreenFrame, GreenThreads, Greenlet, Section, SectionData};
+    use crate::model::{
+        AsyncTask, FrameKind, GreenFrame, GreenThreads, Greenlet, Section, SectionData,
+    };
     use crate::view::{render_json, render_text, sample::sample_report};
 
     fn frame(function: &str, line: Option<u32>) -> GreenFrame {
         GreenFrame {
-            kind: "python",
+            kind: FrameKind::Python,
             function: function.to_owned(),
             file: "/srv/app.py".to_owned(),
             line,
