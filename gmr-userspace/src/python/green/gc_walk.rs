@@ -7,7 +7,11 @@
 //! target keeps running, so the walk is checked as it goes: every node's
 //! `_gc_prev` must point back at the node before it, the list must come
 //! back to its head within the object cap, and no collection may be under
-//! way (`collecting`). A walk that fails a check is started again; one
+//! way (`collecting`), and no node may be another list's head (a node
+//! moved to another generation under the cursor leads there). Collections
+//! only move objects to older generations, and the walk goes from young to
+//! old, so a moved greenlet or task is met later, perhaps twice: each is
+//! kept once. A walk that fails a check is started again; one
 //! that keeps failing is an error, never a partial list passed off as
 //! whole. The walk also stops at an object cap and a time limit, and then
 //! says so.
@@ -115,6 +119,7 @@ pub fn find_green_objects(
                 ..GcObjects::default()
             },
             pages: HashMap::new(),
+            kept: HashSet::new(),
         };
         match walk.all_interpreters(layout) {
             Ok(()) => return Ok(walk.found),
@@ -134,6 +139,8 @@ struct Walk<'a> {
     found: GcObjects,
     /// Pages read in this attempt (a fresh attempt reads them again).
     pages: HashMap<u64, Box<[u8]>>,
+    /// Greenlets and tasks found so far, each kept once.
+    kept: HashSet<u64>,
 }
 
 impl Walk<'_> {
@@ -150,7 +157,7 @@ impl Walk<'_> {
                 .map(|generation| gc + GC_GENERATIONS + generation * GC_GENERATION_SIZE)
                 .chain([gc + GC_PERMANENT_GENERATION]);
             for head in heads {
-                if !self.list(head)? {
+                if !self.list(head, gc)? {
                     return Ok(());
                 }
             }
@@ -167,8 +174,9 @@ impl Walk<'_> {
         }
     }
 
-    /// Walks the list at `head`; false when a limit stopped the walk.
-    fn list(&mut self, head: u64) -> Result<bool, Stop> {
+    /// Walks the list at `head` of the GC state at `gc`; false when a
+    /// limit stopped the walk.
+    fn list(&mut self, head: u64, gc: u64) -> Result<bool, Stop> {
         let object_type = self.interpreter.layout.object_type;
         let mut previous = head;
         let mut node = self.interpreter.memory.read_u64(head)?;
@@ -176,6 +184,11 @@ impl Walk<'_> {
         while node != head {
             if node == 0 || node % 8 != 0 {
                 return Err(Stop::Torn(format!("node after {previous:#x} is {node:#x}")));
+            }
+            if (gc..gc + GC_COLLECTING).contains(&node) {
+                return Err(Stop::Torn(format!(
+                    "the list at {head:#x} leads into another list's head at {node:#x}"
+                )));
             }
             if let Some(reason) = self.over_limit() {
                 self.found.incomplete = Some(reason);
@@ -194,9 +207,9 @@ impl Walk<'_> {
             let type_object = word((GC_HEAD_SIZE + object_type) as usize / 8);
             self.found.objects += 1;
             match self.types.kind(type_object) {
-                Ok(Kind::Greenlet) => self.found.greenlets.push(object),
-                Ok(Kind::Task) => self.found.tasks.push(object),
-                Ok(Kind::Other) => {}
+                Ok(Kind::Greenlet) if self.kept.insert(object) => self.found.greenlets.push(object),
+                Ok(Kind::Task) if self.kept.insert(object) => self.found.tasks.push(object),
+                Ok(_) => {}
                 Err(error) => {
                     return Err(Stop::Torn(format!(
                         "object {object:#x} has an unreadable type: {error}"
@@ -387,6 +400,15 @@ mod tests {
         heap.words[GC + 25] = 1;
         let error = heap.walk(1000).unwrap_err().to_string();
         assert!(error.contains("garbage collection was running"), "{error}");
+    }
+
+    #[test]
+    fn a_node_moved_to_another_generation_is_torn() {
+        let mut heap = Heap::new(&[DICT_TYPE, GREENLET_TYPE]);
+        // The last node now leads to generation 1's head, as after a move.
+        heap.words[NODES + 4] = heap.addr(heap.head(1));
+        let error = heap.walk(1000).unwrap_err().to_string();
+        assert!(error.contains("leads into another list's head"), "{error}");
     }
 
     #[test]
