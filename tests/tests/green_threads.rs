@@ -213,6 +213,11 @@ fn greenlets_match_what_each_greenlet_sees() {
                 greenlet["address"]
             );
         }
+        for (key, state) in [("unstarted", "not_started"), ("finished", "dead")] {
+            let found = by_address(&data["greenlets"], &printed[key], key);
+            assert_eq!(found["state"], state, "{label}: {found}");
+            assert_eq!(found["frames"], serde_json::json!([]), "{label}: {found}");
+        }
         let all = data["greenlets"].as_array().expect("greenlets");
         // The hub runs (in epoll) while the main greenlet waits on it.
         assert!(

@@ -422,6 +422,26 @@ mod tests {
     }
 
     #[test]
+    fn the_time_limit_stops_the_walk_and_says_so() {
+        let heap = Heap::new(&[GREENLET_TYPE; 3]);
+        let interpreter = heap.interpreter();
+        let layout = GreenLayout::of(&interpreter).unwrap();
+        let limits = WalkLimits {
+            max_objects: 1000,
+            max_time: Duration::ZERO,
+        };
+        let found = find_green_objects(
+            &interpreter,
+            &layout,
+            &mut TypeCache::new(interpreter.memory),
+            limits,
+        )
+        .unwrap();
+        let note = found.incomplete.expect("a note");
+        assert!(note.contains("the time limit"), "{note}");
+    }
+
+    #[test]
     fn a_list_that_never_returns_to_its_head_is_capped() {
         let mut heap = Heap::new(&[DICT_TYPE, DICT_TYPE]);
         // The second node leads back to the first: a loop that skips the
