@@ -163,9 +163,13 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
             .expect("detect")
             .expect("an interpreter");
         let mut unreliable = 0;
+        let mut gil_seen = 0;
         let started = Instant::now();
         for _ in 0..CHURN_READS {
             let threads = interpreter.threads().expect("thread states");
+            let holders = threads.iter().filter(|t| t.holds_gil == Some(true)).count();
+            assert!(holders <= 1, "{}: {holders} GIL holders", python.display());
+            gil_seen += holders;
             let churn = threads
                 .iter()
                 .find(|t| t.native_tid == Some(churn_tid))
@@ -185,9 +189,17 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
             );
         }
         eprintln!(
-            "{}: {CHURN_READS} reads of 7 threads in {:?}, churn stack unreliable {unreliable} times",
+            "{}: {CHURN_READS} reads of 7 threads in {:?}, churn stack unreliable {unreliable} \
+             times, a GIL holder seen {gil_seen} times",
             python.display(),
             started.elapsed()
+        );
+        // Two threads compete for the GIL all the time, so some read must
+        // find it held.
+        assert!(
+            gil_seen > 0,
+            "{}: the GIL never seen held",
+            python.display()
         );
     }
 }
