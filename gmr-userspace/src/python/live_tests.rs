@@ -284,7 +284,7 @@ fn threads_in_a_pid_namespace_get_the_agents_ids() {
 }
 
 /// Reads of the churning thread per interpreter.
-const CHURN_READS: usize = 200;
+const CHURN_READS: usize = 100;
 
 fn function_names(thread: &PythonThread) -> Vec<String> {
     thread.frames.iter().map(|f| f.function.clone()).collect()
