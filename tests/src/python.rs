@@ -21,19 +21,9 @@ pub struct PythonUnderTest {
 pub fn python_interpreters() -> Vec<PythonUnderTest> {
     let mut found = Vec::new();
     for minor in MINORS {
-        let name = format!("python3.{minor}");
-        if let Some(path) = newest_in_pyenv(&name) {
-            found.push(PythonUnderTest {
-                label: format!("3.{minor} (pyenv)"),
-                path,
-            });
-        } else if let Some(path) = on_path(&name) {
-            found.push(PythonUnderTest {
-                label: format!("3.{minor} ({})", path.display()),
-                path,
-            });
-        } else {
-            println!("SKIP: Python 3.{minor}: no {name} in pyenv or on PATH");
+        match find_python3(minor) {
+            Some(python) => found.push(python),
+            None => println!("SKIP: Python 3.{minor}: no python3.{minor} in pyenv or on PATH"),
         }
     }
     let system = Path::new("/usr/bin/python3");
@@ -46,6 +36,21 @@ pub fn python_interpreters() -> Vec<PythonUnderTest> {
         println!("SKIP: the distribution's Python: no /usr/bin/python3");
     }
     found
+}
+
+/// Python 3.`minor`: the newest pyenv build, else `python3.<minor>` on PATH.
+pub fn find_python3(minor: u32) -> Option<PythonUnderTest> {
+    let name = format!("python3.{minor}");
+    if let Some(path) = newest_in_pyenv(&name) {
+        return Some(PythonUnderTest {
+            label: format!("3.{minor} (pyenv)"),
+            path,
+        });
+    }
+    on_path(&name).map(|path| PythonUnderTest {
+        label: format!("3.{minor} ({})", path.display()),
+        path,
+    })
 }
 
 /// `$PYENV_ROOT` (or `~/.pyenv`) `/versions/*/bin/<name>`, newest version

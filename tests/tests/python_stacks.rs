@@ -11,7 +11,7 @@ use gmr_tests::{
     CVariant, Fixture,
     agent::{report_json, run_agent, section, thread},
     build_c_fixture,
-    python::{PythonUnderTest, python_interpreters},
+    python::{PythonUnderTest, find_python3, python_interpreters},
     require_root, workspace_root,
 };
 
@@ -225,5 +225,35 @@ fn a_native_process_has_no_python() {
                 .all(|frame| frame["kind"] == "native"),
             "{t}"
         );
+    }
+}
+
+/// An interpreter too old to read: the Threads section still has every
+/// native stack, and a note says why there are no Python frames.
+#[test]
+fn an_unsupported_python_gets_a_note_and_native_stacks() {
+    if !require_root() {
+        return;
+    }
+    for (minor, says) in [
+        (8, "Python 3.8 is not supported"),
+        (6, "no _PyRuntime symbol"),
+    ] {
+        let Some(python) = find_python3(minor) else {
+            println!("SKIP: Python 3.{minor}: no python3.{minor} in pyenv or on PATH");
+            continue;
+        };
+        let fixture = spawn(&python);
+        let report = report_json(fixture.pid());
+        let threads = section(&report, "Threads");
+        let note = threads["python_note"].as_str().unwrap_or("");
+        assert!(note.contains(says), "{}: note {note:?}", python.label);
+        let main = thread(&report, fixture.pid());
+        assert!(
+            !names(&main["user_stack"], "native").is_empty(),
+            "{}: native stack kept: {main}",
+            python.label
+        );
+        assert_eq!(main["python_frames"], Value::Null, "{}", python.label);
     }
 }

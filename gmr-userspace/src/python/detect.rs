@@ -63,7 +63,7 @@ struct Symbols {
 /// # Errors
 ///
 /// When the maps cannot be read, or a Python binary is mapped but cannot be
-/// read or lacks `_PyRuntime`.
+/// read or none has `_PyRuntime`.
 pub fn find_python(pid: u32) -> Result<Option<PythonBinary>, DetectError> {
     let maps = i32::try_from(pid)
         .map_err(|_| procfs::ProcError::Other(format!("pid {pid} out of range")))
@@ -83,6 +83,7 @@ pub fn find_python(pid: u32) -> Result<Option<PythonBinary>, DetectError> {
     // Libraries first; each file once.
     candidates.sort_by_key(|&(library, path)| (!library, path));
     candidates.dedup();
+    let mut without_runtime = None;
     for (_, path) in candidates {
         let Some(first) = maps
             .iter()
@@ -91,11 +92,18 @@ pub fn find_python(pid: u32) -> Result<Option<PythonBinary>, DetectError> {
         else {
             continue;
         };
-        if let Some(binary) = read_binary(pid, path, first)? {
-            return Ok(Some(binary));
+        match read_binary(pid, path, first)? {
+            Some(binary) => return Ok(Some(binary)),
+            None => without_runtime = without_runtime.or(Some(path)),
         }
     }
-    Ok(None)
+    match without_runtime {
+        Some(path) => Err(DetectError::Binary {
+            path: path.display().to_string(),
+            reason: "no _PyRuntime symbol (Python 3.6 or older is not supported)".to_owned(),
+        }),
+        None => Ok(None),
+    }
 }
 
 /// The binary at `path` (mapped first at `first`) when it holds `_PyRuntime`.

@@ -163,9 +163,13 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
             .expect("detect")
             .expect("an interpreter");
         let mut unreliable = 0;
+        let mut gil_seen = 0;
         let started = Instant::now();
         for _ in 0..CHURN_READS {
             let threads = interpreter.threads().expect("thread states");
+            let holders = threads.iter().filter(|t| t.holds_gil == Some(true)).count();
+            assert!(holders <= 1, "{}: {holders} GIL holders", python.display());
+            gil_seen += holders;
             let churn = threads
                 .iter()
                 .find(|t| t.native_tid == Some(churn_tid))
@@ -185,15 +189,102 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
             );
         }
         eprintln!(
-            "{}: {CHURN_READS} reads of 7 threads in {:?}, churn stack unreliable {unreliable} times",
+            "{}: {CHURN_READS} reads of 7 threads in {:?}, churn stack unreliable {unreliable} \
+             times, a GIL holder seen {gil_seen} times",
             python.display(),
             started.elapsed()
+        );
+        // Two threads compete for the GIL all the time, so some read must
+        // find it held.
+        assert!(
+            gil_seen > 0,
+            "{}: the GIL never seen held",
+            python.display()
         );
     }
 }
 
+/// The fixture in its own pid namespace, as in a container: the thread ids
+/// CPython records are the namespace's, and must come out as the agent's.
+#[test]
+fn threads_in_a_pid_namespace_get_the_agents_ids() {
+    if !nix_is_root() {
+        eprintln!("skipping: reading another process's memory needs root");
+        return;
+    }
+    let unshare = Path::new("/usr/bin/unshare");
+    if !unshare.exists() {
+        eprintln!("skipping: no {}", unshare.display());
+        return;
+    }
+    for python in interpreters() {
+        let mut child = Command::new(unshare)
+            .args(["--pid", "--fork", "--mount-proc"])
+            .arg(&python)
+            .arg(fixture())
+            .args(["--lifetime", "60"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start unshare");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let child = Reaped(child);
+        let stacks = lines.next().expect("stacks line").expect("read stdout");
+        let printed: Value =
+            serde_json::from_str(stacks.strip_prefix("stacks ").expect("stacks prefix"))
+                .expect("fixture JSON");
+        assert_eq!(
+            printed["pid"],
+            1,
+            "{}: pid 1 in its namespace",
+            python.display()
+        );
+        let children = format!("/proc/{0}/task/{0}/children", child.0.id());
+        let host_pid: u32 = std::fs::read_to_string(&children)
+            .expect("unshare's children")
+            .trim()
+            .parse()
+            .expect("one child");
+        let tasks = std::fs::read_dir(format!("/proc/{host_pid}/task"))
+            .expect("tasks")
+            .map(|t| {
+                t.expect("task")
+                    .file_name()
+                    .to_str()
+                    .expect("tid")
+                    .parse()
+                    .expect("tid")
+            })
+            .collect::<Vec<u32>>();
+        let interpreter = Interpreter::detect(host_pid)
+            .expect("detect")
+            .expect("an interpreter");
+        let threads = interpreter.threads().expect("threads");
+        for expected in printed["threads"].as_array().expect("threads") {
+            let want = expected["functions"]
+                .as_array()
+                .expect("functions")
+                .iter()
+                .map(|f| f.as_str().expect("name").to_owned())
+                .collect::<Vec<_>>();
+            let thread = threads
+                .iter()
+                .find(|t| function_names(t) == want)
+                .unwrap_or_else(|| panic!("{}: no thread with {want:?}", python.display()));
+            let tid = thread.native_tid.expect("a native tid");
+            assert!(
+                tasks.contains(&tid),
+                "{}: {tid} is not in {tasks:?}",
+                python.display()
+            );
+            if expected["name"] == "MainThread" {
+                assert_eq!(tid, host_pid, "{}: the main thread", python.display());
+            }
+        }
+    }
+}
+
 /// Reads of the churning thread per interpreter.
-const CHURN_READS: usize = 200;
+const CHURN_READS: usize = 100;
 
 fn function_names(thread: &PythonThread) -> Vec<String> {
     thread.frames.iter().map(|f| f.function.clone()).collect()

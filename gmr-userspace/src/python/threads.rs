@@ -14,6 +14,7 @@ use super::frames::{FrameReader, PythonFrame};
 use super::layout::{CurrentFrame, GilLayout};
 use super::memory::ReadError;
 use super::native_tid::PthreadTids;
+use super::ns_tids::NamespaceTids;
 
 /// Interpreters followed at most.
 const MAX_INTERPRETERS: usize = 256;
@@ -25,7 +26,8 @@ pub const ATTEMPTS: usize = 4;
 /// One Python thread state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PythonThread {
-    /// The OS thread id, when it could be found.
+    /// The OS thread id in the agent's pid namespace, when it could be
+    /// found (a thread that just exited has none).
     pub native_tid: Option<u32>,
     /// `thread_id`: the thread's `pthread_t`.
     pub pthread_id: u64,
@@ -58,6 +60,18 @@ impl Interpreter {
     /// When the interpreter or thread state lists cannot be read; a single
     /// thread's stack failing only marks that thread unreliable.
     pub fn threads(&self) -> Result<Vec<PythonThread>, ReadError> {
+        // A thread exiting meanwhile frees its state: walk the list again.
+        let mut attempt = 1;
+        loop {
+            match self.threads_once() {
+                Err(_) if attempt < ATTEMPTS => attempt += 1,
+                read => return read,
+            }
+        }
+    }
+
+    /// One walk of the thread states for [`Self::threads`].
+    fn threads_once(&self) -> Result<Vec<PythonThread>, ReadError> {
         let states = self.thread_states()?;
         let mut gils = HashMap::new();
         for &(interp, _) in &states {
@@ -69,20 +83,22 @@ impl Interpreter {
             .iter()
             .map(|&(_, tstate)| memory.read_u64(tstate + layout.tstate_thread_id))
             .collect::<Result<Vec<_>, _>>()?;
+        let tasks = NamespaceTids::read(memory.pid());
         let pthread_tids = layout
             .tstate_native_thread_id
             .is_none()
-            .then(|| PthreadTids::calibrate(memory, &pthread_ids));
+            .then(|| PthreadTids::calibrate(memory, &pthread_ids, &tasks));
         let mut reader = FrameReader::new(self);
         states
             .iter()
             .zip(pthread_ids)
             .map(|(&(interp, tstate), pthread_id)| {
-                let native_tid = match (layout.tstate_native_thread_id, &pthread_tids) {
+                let own_tid = match (layout.tstate_native_thread_id, &pthread_tids) {
                     (Some(offset), _) => Some(memory.read_u64(tstate + offset)? as u32),
                     (None, Some(tids)) => tids.tid_of(memory, pthread_id),
                     (None, None) => None,
                 };
+                let native_tid = own_tid.and_then(|tid| tasks.to_agent(tid));
                 let (frames, unreliable) = match self.consistent_stack(&mut reader, tstate) {
                     Ok(frames) => (frames, None),
                     Err(reason) => (Vec::new(), Some(reason)),

@@ -23,6 +23,7 @@ mod index {
     pub const INTERP_NEXT: usize = 7;
     pub const INTERP_THREADS_HEAD: usize = 8;
     pub const INTERP_CEVAL_GIL: usize = 13;
+    pub const INTERP_GIL: usize = 14;
     pub const GIL_LOCKED: usize = 16;
     pub const GIL_HOLDER: usize = 17;
     pub const TSTATE_NEXT: usize = 20;
@@ -88,6 +89,18 @@ fn parse(fields: &[u64], version: PythonVersion) -> Result<Layout, LayoutError> 
             "table is for Python {table_version}, the binary is {version}"
         )));
     }
+    // The table gives `locked` and `last_holder` as offsets into the
+    // interpreter's own `_gil`; `ceval.gil` may point to another
+    // interpreter's, so keep them relative to the GIL struct.
+    let in_gil = |i: usize| {
+        f(i).checked_sub(f(index::INTERP_GIL)).ok_or_else(|| {
+            LayoutError::DebugOffsets(format!(
+                "GIL field at {} lies before the GIL at {}",
+                f(i),
+                f(index::INTERP_GIL)
+            ))
+        })
+    };
     if f(index::FREE_THREADED) != 0 {
         return Err(LayoutError::DebugOffsets(
             "free-threaded builds are not supported".to_owned(),
@@ -129,8 +142,8 @@ fn parse(fields: &[u64], version: PythonVersion) -> Result<Layout, LayoutError> 
         object_type: f(index::OBJECT_TYPE),
         gil: GilLayout::PerInterpreter {
             pointer: f(index::INTERP_CEVAL_GIL),
-            locked: f(index::GIL_LOCKED),
-            holder: f(index::GIL_HOLDER),
+            locked: in_gil(index::GIL_LOCKED)?,
+            holder: in_gil(index::GIL_HOLDER)?,
         },
     })
 }
@@ -139,7 +152,7 @@ fn parse(fields: &[u64], version: PythonVersion) -> Result<Layout, LayoutError> 
 mod tests {
     use super::{FIELDS, index, parse};
     use crate::python::PythonVersion;
-    use crate::python::layout::{CurrentFrame, LayoutError};
+    use crate::python::layout::{CurrentFrame, GilLayout, LayoutError};
 
     fn table() -> Vec<u64> {
         let mut fields = vec![0; FIELDS];
@@ -147,6 +160,9 @@ mod tests {
         fields[index::RUNTIME_INTERPRETERS_HEAD] = 632;
         fields[index::TSTATE_CURRENT_FRAME] = 72;
         fields[index::UNICODE_ASCII_SIZE] = 40;
+        fields[index::INTERP_GIL] = 7000;
+        fields[index::GIL_HOLDER] = 7008;
+        fields[index::GIL_LOCKED] = 7016;
         fields
     }
 
@@ -156,6 +172,14 @@ mod tests {
         assert_eq!(layout.runtime_interpreters_head, 632);
         assert_eq!(layout.tstate_frame, CurrentFrame::Direct(72));
         assert_eq!(layout.unicode.compact_size, 56);
+        assert_eq!(
+            layout.gil,
+            GilLayout::PerInterpreter {
+                pointer: 0,
+                locked: 16,
+                holder: 8
+            }
+        );
     }
 
     #[test]
