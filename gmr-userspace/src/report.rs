@@ -14,6 +14,7 @@ use std::{
 use crate::{
     capture::Capturer,
     config::Tag,
+    freeze,
     model::{Report, SectionData, Target, Trigger},
     proc_files,
     sections::{
@@ -37,6 +38,8 @@ pub struct ReportPlan {
     pub config_files: Vec<PathBuf>,
     /// Custom sections, in report order after the standard ones.
     pub sections: Vec<CustomSection>,
+    /// Freeze the process's cgroup for the capture (see [`crate::freeze`]).
+    pub freeze: bool,
 }
 
 impl ReportPlan {
@@ -45,6 +48,7 @@ impl ReportPlan {
         Self {
             config_files: tag.config_files.clone(),
             sections: tag.sections.clone(),
+            freeze: tag.freeze,
         }
     }
 }
@@ -74,8 +78,15 @@ impl Reporter {
     /// inside the report.
     pub fn report(&mut self, pid: u32, trigger: Trigger, plan: &ReportPlan) -> Report {
         let generated_at = UtcTime::from(SystemTime::now()).rfc3339();
-        // Capture first, as close to the trigger as possible.
-        let capture = self.capturer.capture(pid);
+        // Capture first, as close to the trigger as possible; only the
+        // capture runs frozen, everything after it runs thawed.
+        let capturer = &mut self.capturer;
+        let (capture, freeze) = if plan.freeze {
+            let (capture, freeze) = freeze::frozen_capture(pid, || capturer.capture(pid));
+            (capture, Some(freeze))
+        } else {
+            (capturer.capture(pid), None)
+        };
         // Sections that only need the pid run meanwhile, each with a deadline.
         let processes = spawn_section("Processes", SECTION_BUDGET, move || {
             processes(pid).map(SectionData::Processes)
@@ -112,6 +123,7 @@ impl Reporter {
             target: target(pid),
             trigger,
             generated_at,
+            freeze,
             sections,
         }
     }

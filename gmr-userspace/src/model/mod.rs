@@ -5,6 +5,7 @@
 
 pub mod configuration;
 pub mod custom;
+pub mod freeze;
 pub mod package;
 pub mod processes;
 pub mod threads;
@@ -14,6 +15,7 @@ use serde::Serialize;
 pub use self::{
     configuration::Configuration,
     custom::{Table, TextBlock},
+    freeze::{Freeze, FreezeStatus},
     package::Package,
     processes::{ProcessEntry, Processes},
     threads::{KernelFrame, Thread, Threads, UserFrame},
@@ -28,6 +30,9 @@ pub struct Report {
     pub trigger: Trigger,
     /// UTC time the report was generated, RFC 3339 with microseconds.
     pub generated_at: String,
+    /// Whether the target's cgroup was frozen for the capture; `None` when
+    /// no freeze was asked for (the default).
+    pub freeze: Option<Freeze>,
     /// Sections in report order; a failed section is kept with its error.
     pub sections: Vec<Section>,
 }

@@ -26,6 +26,7 @@ pub fn sample_report() -> Report {
             }),
         },
         generated_at: "2026-11-26T17:48:46.123456Z".to_owned(),
+        freeze: None,
         sections: vec![
             Section {
                 title: "Package".to_owned(),
