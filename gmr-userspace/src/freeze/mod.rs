@@ -18,13 +18,18 @@ use std::{
     time::Duration,
 };
 
+use anyhow::{Context as _, Result};
+
 use self::{
-    guard::{FrozenCgroup, events_frozen},
+    guard::{FrozenCgroup, Thawed, events_frozen},
     watchdog::Watchdog,
 };
 use crate::{
     cgroup::{cgroup_of_process, cgroup2_mount},
-    model::{Freeze, FreezeStatus},
+    model::{
+        Freeze, FreezeStatus,
+        FreezeStatus::{AlreadyFrozen, Frozen, NotFrozen, Partly},
+    },
 };
 
 /// How long the capture waits for every task of the cgroup to stop.
@@ -38,46 +43,43 @@ pub const DEADLINE: Duration = Duration::from_secs(2);
 pub fn frozen_capture<T>(pid: u32, capture: impl FnOnce() -> T) -> (T, Freeze) {
     let dir = match freezable_cgroup(pid) {
         Ok(dir) => dir,
-        Err(refusal) => return (capture(), refusal.into_freeze()),
+        Err((dir, why)) => return (capture(), untouched(NotFrozen, dir.as_deref(), why)),
     };
-    let shown = Some(dir.display().to_string());
-    let not_frozen = |note: String| Freeze {
-        status: FreezeStatus::NotFrozen,
-        cgroup: shown.clone(),
-        frozen_ms: None,
-        settled_ms: None,
-        note: Some(note),
-    };
-    if let Some(note) = frozen_by_others(&dir) {
-        let value = capture();
-        return (
-            value,
-            Freeze {
-                status: FreezeStatus::AlreadyFrozen,
-                note: Some(note),
-                ..not_frozen(String::new())
-            },
-        );
+    if let Some(why) = frozen_by_others(&dir) {
+        return (capture(), untouched(AlreadyFrozen, Some(&dir), why));
     }
-    let freeze_file = dir.join("cgroup.freeze");
-    let file = match OpenOptions::new().write(true).open(&freeze_file) {
-        Ok(file) => file,
-        Err(e) => {
-            let note = format!("cannot open {} for writing: {e}", freeze_file.display());
-            return (capture(), not_frozen(note));
-        }
-    };
-    let watchdog = match Watchdog::start(&freeze_file, DEADLINE) {
-        Ok(watchdog) => watchdog,
-        Err(e) => return (capture(), not_frozen(format!("{e:#}"))),
-    };
-    let frozen = match FrozenCgroup::freeze(&dir, file, watchdog) {
+    let frozen = match freeze(&dir) {
         Ok(frozen) => frozen,
-        Err(e) => return (capture(), not_frozen(format!("{e:#}"))),
+        Err(e) => {
+            return (
+                capture(),
+                untouched(NotFrozen, Some(&dir), format!("{e:#}")),
+            );
+        }
     };
     let settled = frozen.wait_settled(SETTLE_TIMEOUT);
     let value = capture();
     let thawed = frozen.thaw();
+    let freeze = statement(&dir, settled, &thawed);
+    if let Some(note) = &freeze.note {
+        log::warn!("freezing {} for {pid}: {note}", dir.display());
+    }
+    (value, freeze)
+}
+
+/// Starts a watchdog for the cgroup at `dir`, then freezes it.
+fn freeze(dir: &Path) -> Result<FrozenCgroup> {
+    let freeze_file = dir.join("cgroup.freeze");
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&freeze_file)
+        .with_context(|| format!("cannot open {} for writing", freeze_file.display()))?;
+    let watchdog = Watchdog::start(&freeze_file, DEADLINE)?;
+    FrozenCgroup::freeze(dir, file, watchdog)
+}
+
+/// The statement about a cgroup this agent froze and thawed.
+fn statement(dir: &Path, settled: Option<Duration>, thawed: &Thawed) -> Freeze {
     let mut notes = Vec::new();
     if settled.is_none() {
         notes.push(format!(
@@ -91,57 +93,36 @@ pub fn frozen_capture<T>(pid: u32, capture: impl FnOnce() -> T) -> (T, Freeze) {
             DEADLINE.as_millis()
         ));
     }
-    notes.extend(thawed.error);
-    let status = if notes.is_empty() {
-        FreezeStatus::Frozen
-    } else {
-        FreezeStatus::Partly
-    };
-    let freeze = Freeze {
-        status,
-        cgroup: shown.clone(),
+    notes.extend(thawed.error.clone());
+    Freeze {
+        status: if notes.is_empty() { Frozen } else { Partly },
+        cgroup: Some(dir.display().to_string()),
         frozen_ms: Some(millis(thawed.frozen_for)),
         settled_ms: settled.map(millis),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
-    };
-    if let Some(note) = &freeze.note {
-        log::warn!("freezing {} for {pid}: {note}", dir.display());
-    }
-    (value, freeze)
-}
-
-/// Why a process's cgroup is not frozen, with the cgroup when known.
-struct Refusal {
-    cgroup: Option<PathBuf>,
-    reason: String,
-}
-
-impl Refusal {
-    fn into_freeze(self) -> Freeze {
-        Freeze {
-            status: FreezeStatus::NotFrozen,
-            cgroup: self.cgroup.map(|c| c.display().to_string()),
-            frozen_ms: None,
-            settled_ms: None,
-            note: Some(self.reason),
-        }
     }
 }
 
-/// `pid`'s cgroup v2 directory, if freezing it is allowed.
-fn freezable_cgroup(pid: u32) -> Result<PathBuf, Refusal> {
-    let unknown = |e: anyhow::Error| Refusal {
-        cgroup: None,
-        reason: format!("{e:#}"),
-    };
+/// The statement about a cgroup this agent did not freeze, and why.
+fn untouched(status: FreezeStatus, dir: Option<&Path>, why: String) -> Freeze {
+    Freeze {
+        status,
+        cgroup: dir.map(|d| d.display().to_string()),
+        frozen_ms: None,
+        settled_ms: None,
+        note: Some(why),
+    }
+}
+
+/// `pid`'s cgroup v2 directory if freezing it is allowed; otherwise the
+/// directory (when known) and why not.
+fn freezable_cgroup(pid: u32) -> Result<PathBuf, (Option<PathBuf>, String)> {
+    let unknown = |e: anyhow::Error| (None, format!("{e:#}"));
     let dir = cgroup_of_process(pid).map_err(unknown)?;
     let mount = cgroup2_mount().map_err(unknown)?;
     let agent = cgroup_of_process(std::process::id()).map_err(unknown)?;
     match refusal(&dir, &mount, &agent) {
-        Some(reason) => Err(Refusal {
-            cgroup: Some(dir),
-            reason,
-        }),
+        Some(why) => Err((Some(dir), why)),
         None => Ok(dir),
     }
 }

@@ -12,10 +12,11 @@
 use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter};
 
-use crate::model::{Freeze, FreezeStatus, Report, Requester, SectionData, Trigger, TriggerKind};
+use crate::model::{Report, Requester, SectionData, Trigger, TriggerKind};
 
 mod configuration;
 mod custom;
+mod freeze;
 mod package;
 mod processes;
 mod threads;
@@ -98,32 +99,9 @@ fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
     )?;
     writeln!(f, "generated_at = {}", clean(&report.generated_at))?;
     match &report.freeze {
-        Some(freeze) => writeln!(f, "freeze = {}", freeze_text(freeze)),
+        Some(data) => freeze::write(f, data),
         None => Ok(()),
     }
-}
-
-/// `frozen for 1.234 ms (all tasks stopped after 0.456 ms), cgroup …`, or
-/// what else came of the freeze and why.
-fn freeze_text(freeze: &Freeze) -> String {
-    let ms = |value: Option<f64>| value.map_or(UNKNOWN.to_owned(), |v| format!("{v:.3} ms"));
-    let mut text = match freeze.status {
-        FreezeStatus::Frozen => format!(
-            "frozen for {} (all tasks stopped after {})",
-            ms(freeze.frozen_ms),
-            ms(freeze.settled_ms)
-        ),
-        FreezeStatus::Partly => format!("partly frozen for {}", ms(freeze.frozen_ms)),
-        FreezeStatus::AlreadyFrozen => "already frozen".to_owned(),
-        FreezeStatus::NotFrozen => "not frozen".to_owned(),
-    };
-    if let Some(cgroup) = &freeze.cgroup {
-        text.push_str(&format!(", cgroup {}", clean(cgroup)));
-    }
-    if let Some(note) = &freeze.note {
-        text.push_str(&format!(": {}", clean(note)));
-    }
-    text
 }
 
 /// `signal SIGUSR2`, `signal <unknown>` or `request`.
