@@ -425,3 +425,71 @@ fn a_cgroup_someone_else_froze_stays_frozen() {
     assert!(wait_thawed(&group, Duration::from_secs(5)).is_some());
     assert_responsive(&fixture);
 }
+
+#[test]
+fn sigterm_to_the_daemon_mid_freeze_finishes_the_report_and_thaws() {
+    if !require_root() {
+        return;
+    }
+    let group = TestCgroup::create();
+    let fixture = Fixture::spawn(
+        &build_c_fixture(CVariant::NoFramePointer),
+        &["--threads", "200"],
+        Some(&group),
+    );
+    let scratch = Scratch::new("freeze-term");
+    let config = scratch.path().join("agent.yaml");
+    let unfrozen = TestCgroup::create();
+    std::fs::write(&config, tag_config(group.path(), unfrozen.path())).unwrap();
+    let reports = scratch.path().join("reports");
+    for _ in 0..5 {
+        let agent = RunningAgent::start(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--report-dir",
+            reports.to_str().unwrap(),
+            "--no-target-stderr",
+        ]);
+        let before = wait_for_report_files(&reports, fixture.pid(), "json", 0, Duration::ZERO);
+        fixture.signal(libc::SIGUSR2);
+        let start = Instant::now();
+        while freeze_setting(&group) != "1" {
+            assert!(
+                start.elapsed() < REPORT_TIMEOUT,
+                "the agent never froze the group; log:\n{}",
+                agent.log()
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // SAFETY: signalling the agent this test started.
+        unsafe { libc::kill(agent.pid() as i32, libc::SIGTERM) };
+        if freeze_setting(&group) != "1" {
+            continue; // the agent had thawed already: not mid-freeze
+        }
+        assert!(
+            agent.wait_for_log("stopping", Duration::from_secs(10)),
+            "{}",
+            agent.log()
+        );
+        let files = wait_for_report_files(
+            &reports,
+            fixture.pid(),
+            "json",
+            before.len() + 1,
+            REPORT_TIMEOUT,
+        );
+        let newest = files.last().expect("the report in hand is written");
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(newest).unwrap()).unwrap();
+        assert_eq!(
+            report["freeze"]["status"], "frozen",
+            "the agent thawed it itself: {}",
+            report["freeze"]
+        );
+        assert!(wait_thawed(&group, WATCHDOG_DEADLINE).is_some());
+        assert_eq!(freeze_setting(&group), "0");
+        assert_responsive(&fixture);
+        return;
+    }
+    panic!("could not send SIGTERM while the cgroup was frozen in 5 tries");
+}
