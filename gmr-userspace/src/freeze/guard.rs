@@ -44,9 +44,12 @@ impl FrozenCgroup {
     /// open for writing), with `watchdog` standing by.
     pub fn freeze(dir: &Path, mut freeze: File, watchdog: Watchdog) -> Result<Self> {
         let since = Instant::now();
-        freeze
-            .write_all(b"1")
-            .with_context(|| format!("cannot write 1 to {}/cgroup.freeze", dir.display()))?;
+        if let Err(e) = freeze.write_all(b"1") {
+            // Nothing to thaw: dismiss the watchdog, or it would thaw anyway.
+            watchdog.finish();
+            return Err(e)
+                .with_context(|| format!("cannot write 1 to {}/cgroup.freeze", dir.display()));
+        }
         Ok(Self {
             freeze,
             events: dir.join("cgroup.events"),

@@ -54,6 +54,7 @@ impl Watchdog {
     /// now, or as soon as this process goes away; returns once it is ready.
     pub fn start(freeze_file: &Path, deadline: Duration) -> Result<Self> {
         let mut child = Command::new("/proc/self/exe")
+            .arg0("gmr-agent")
             .arg(SUBCOMMAND)
             .arg("--freeze-file")
             .arg(freeze_file)
