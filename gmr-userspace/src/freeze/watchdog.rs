@@ -108,7 +108,7 @@ impl Drop for Watchdog {
         let until = Instant::now() + EXIT_TIMEOUT;
         while matches!(self.child.try_wait(), Ok(None)) {
             if Instant::now() >= until {
-                // Stuck (stopped by someone?): the agent thawed already.
+                // Stuck (stopped by someone?): do not hang the agent on it.
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 return;
