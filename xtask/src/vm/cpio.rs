@@ -67,7 +67,7 @@ impl Archive {
 
     /// Pads to the next multiple of 4 bytes, as newc requires after names and data.
     fn pad(&mut self) {
-        while self.bytes.len() % 4 != 0 {
+        while !self.bytes.len().is_multiple_of(4) {
             self.bytes.push(0);
         }
     }

@@ -38,10 +38,11 @@ impl PrivateApt {
         Ok(Self { dir })
     }
 
-    /// Refreshes the package lists (quick when they are current).
+    /// Refreshes the package lists (quick when they are current); fails
+    /// when any index cannot be fetched, rather than keep stale lists quietly.
     pub fn update(&self) -> Result<()> {
-        let out =
-            cmd::output(self.command("apt-get").arg("update")).context("cannot run apt-get")?;
+        let out = cmd::output(self.command("apt-get").args(["update", "--error-on=any"]))
+            .context("cannot run apt-get")?;
         if !out.status.success() {
             bail!(
                 "apt-get update for {} failed: {}",

@@ -65,6 +65,7 @@ pub fn resolve(series: Series, vm_dir: &Path) -> Result<Kernel> {
     let vmlinuz = dir.join("vmlinuz");
     if !vmlinuz.exists() {
         fetch_vmlinuz(&apt, &package, &dir)?;
+        remove_superseded(series, vm_dir, &package);
     }
     Ok(Kernel { package, vmlinuz })
 }
@@ -117,6 +118,21 @@ fn cached_package(series: Series, vm_dir: &Path) -> Option<String> {
         .collect();
     cached.sort();
     cached.pop().map(|(_, name)| name)
+}
+
+/// Removes the cached kernels of `series` other than `current`.
+fn remove_superseded(series: Series, vm_dir: &Path, current: &str) {
+    let prefix = format!("linux-image-{}.", series.version);
+    let Ok(entries) = fs::read_dir(kernels_dir(vm_dir)) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name != current {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn kernels_dir(vm_dir: &Path) -> PathBuf {
