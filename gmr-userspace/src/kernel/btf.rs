@@ -1,5 +1,6 @@
 //! A minimal reader of the kernel's BTF: just enough to find the byte offset
-//! of a struct member, looking through anonymous structs and unions.
+//! of a struct member (looking through anonymous structs and unions, and
+//! along a path of named members) and the size of a struct.
 //!
 //! The format is the kernel's `Documentation/bpf/btf.rst`: a header, a type
 //! section of variable-length records (ids from 1), and a string section.
@@ -48,8 +49,9 @@ struct Member {
 #[derive(Clone, Debug)]
 struct Type {
     kind: u32,
-    /// Referenced type for typedef/const/volatile/restrict/type-tag.
-    target: u32,
+    /// Size in bytes for struct/union/int/enum; referenced type for
+    /// typedef/const/volatile/restrict/type-tag.
+    size_or_target: u32,
     members: Vec<Member>,
 }
 
@@ -94,7 +96,7 @@ impl Btf {
         // Id 0 is `void`.
         let mut types = vec![Type {
             kind: 0,
-            target: 0,
+            size_or_target: 0,
             members: Vec::new(),
         }];
         let mut structs_by_name = HashMap::new();
@@ -111,7 +113,7 @@ impl Btf {
             let kind_flag = info >> 31 == 1;
             let mut ty = Type {
                 kind,
-                target: size_or_type,
+                size_or_target: size_or_type,
                 members: Vec::new(),
             };
             match kind {
@@ -152,32 +154,48 @@ impl Btf {
     }
 
     /// Byte offset of `member` in `struct name`, searching anonymous nested
-    /// structs and unions.
+    /// structs and unions. A dotted path (`sa.sa_handler`) goes through
+    /// named members: the offset is from the start of `struct name`.
     pub fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
-        let id = *self
-            .structs_by_name
-            .get(name)
-            .ok_or_else(|| BtfError(format!("struct {name} not found in kernel BTF")))?;
-        self.find_member(id, member)
-            .map(|bits| bits / 8)
-            .ok_or_else(|| {
+        let mut id = self.struct_id(name)?;
+        let mut bits = 0;
+        for part in member.split('.') {
+            let (offset, type_id) = self.find_member(id, part).ok_or_else(|| {
                 BtfError(format!(
                     "struct {name} has no member {member} in kernel BTF"
                 ))
-            })
+            })?;
+            bits += offset;
+            id = type_id;
+        }
+        Ok(bits / 8)
     }
 
-    /// Bit offset of `member` inside type `id`, or `None`.
-    fn find_member(&self, id: u32, member: &str) -> Option<u32> {
+    /// Size in bytes of `struct name` (the stride of an array of them).
+    pub fn struct_size(&self, name: &str) -> Result<u32, BtfError> {
+        let id = self.struct_id(name)?;
+        Ok(self.types[id as usize].size_or_target)
+    }
+
+    /// The type id of `struct name`.
+    fn struct_id(&self, name: &str) -> Result<u32, BtfError> {
+        self.structs_by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| BtfError(format!("struct {name} not found in kernel BTF")))
+    }
+
+    /// Bit offset and type id of `member` inside type `id`, or `None`.
+    fn find_member(&self, id: u32, member: &str) -> Option<(u32, u32)> {
         let ty = self.types.get(self.resolve(id) as usize)?;
         for m in &ty.members {
             if m.name == member {
-                return Some(m.bit_offset);
+                return Some((m.bit_offset, m.type_id));
             }
             if m.name.is_empty()
-                && let Some(inner) = self.find_member(m.type_id, member)
+                && let Some((inner, type_id)) = self.find_member(m.type_id, member)
             {
-                return Some(m.bit_offset + inner);
+                return Some((m.bit_offset + inner, type_id));
             }
         }
         None
@@ -193,7 +211,7 @@ impl Btf {
                         KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
                     ) =>
                 {
-                    id = t.target
+                    id = t.size_or_target
                 }
                 _ => break,
             }
