@@ -30,8 +30,10 @@ CG=/sys/fs/cgroup/$TAG
 REPORTS=/tmp/reports
 mkdir $CG
 
+failed=no
 result() {
     echo "GMR-VM-RESULT $1 $2 $3"
+    [ $2 = PASS ] || failed=yes
 }
 
 # wait_for SECONDS COMMAND...: true once COMMAND succeeds, polled every 0.2 s.
@@ -54,6 +56,7 @@ signal_bit() {
 catches_usr2() { [ "$(signal_bit SigCgt $1)" = 1 ]; }
 default_usr2() { [ "$(signal_bit SigCgt $1)$(signal_bit SigIgn $1)" = 00 ]; }
 in_tag() { grep -q "/$TAG\$" /proc/$1/cgroup; }
+ready_or_gone() { grep -q "agent ready" /tmp/agent.log || ! alive $1; }
 alive() { [ -d /proc/$1 ] && ! grep -q '^State:.*zombie' /proc/$1/status; }
 # reported PID SENDER: a report on PID names SENDER as the requester.
 reported() { grep -qs "^requester = pid $2," $REPORTS/$TAG/*_$1.txt; }
@@ -103,15 +106,17 @@ test_handler_and_report() {
 
 RUST_LOG=info gmr-agent run --tag $CG --report-dir $REPORTS --no-target-stderr >/tmp/agent.log 2>&1 &
 agent=$!
-if wait_for 120 grep -q "agent ready" /tmp/agent.log; then
+wait_for 120 ready_or_gone $agent
+if grep -q "agent ready" /tmp/agent.log; then
     test_tagged_sleep_survives
     test_untagged_sleep_dies
     test_handler_and_report
 else
-    result agent-ready FAIL "the agent did not log 'agent ready' within 120 s"
+    result agent-ready FAIL "the agent exited or did not log 'agent ready' within 120 s"
 fi
 kill -TERM $agent
 wait $agent
 sed 's/^/agent| /' /tmp/agent.log
+[ $failed = no ] || dmesg | sed 's/^/dmesg| /'
 echo GMR-VM-DONE
 poweroff -f

@@ -158,7 +158,7 @@ pub fn table(runs: &[(String, KernelRun)]) -> String {
                 .join(", ")
         };
         out.push_str(&format!(
-            "{package}: {}\n  kernel   {}\n  lsm      {}{}\n  loaded   {}\n  missing  {}\n  time     boot {}, tests {}{}\n",
+            "{package}: {}\n  kernel   {}\n  lsm      {}{}\n  check ok {}\n  missing  {}\n  time     boot {}, tests {}{}\n",
             if run.passed() { "PASS" } else { "FAIL" },
             run.release.as_deref().unwrap_or("- (the guest never booted)"),
             run.lsm.as_deref().unwrap_or("-"),
@@ -275,7 +275,7 @@ mod tests {
         let table = super::table(&[("linux-image-6.1".into(), run)]);
         assert!(table.contains("linux-image-6.1: FAIL"), "{table}");
         assert!(
-            table.contains("  loaded   btf\n  missing  lsm signal guard\n"),
+            table.contains("  check ok btf\n  missing  lsm signal guard\n"),
             "{table}"
         );
         assert!(
