@@ -19,7 +19,7 @@ use crate::program::{
     trigger::emit_signal_event,
 };
 
-/// `-EPERM`, what the sender's `kill` returns.
+/// `EPERM`: the sender's `kill` fails with it.
 const EPERM: i32 = 1;
 /// `SIG_DFL`: the default action.
 const SIG_DFL: u64 = 0;
@@ -31,7 +31,10 @@ const SIG_DFL: u64 = 0;
 pub fn task_kill(ctx: LsmContext) -> i32 {
     let previous: i32 = ctx.arg(4);
     if previous != 0 {
-        return previous;
+        // An earlier LSM program refused the signal: so does this one. Only
+        // constants are returned, since newer verifiers reject an LSM
+        // program whose return value they cannot prove to be an errno.
+        return -EPERM;
     }
     let signal: i32 = ctx.arg(2);
     if signal as u32 != trigger_signal() {

@@ -61,6 +61,7 @@ async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Res
         let trigger = Trigger {
             kind: TriggerKind::Request,
             signal: None,
+            delivery: None,
             file: None,
             requester: Some(requester.clone()),
         };

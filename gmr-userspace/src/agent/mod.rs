@@ -171,6 +171,7 @@ fn on_signal(dispatch: &Dispatch, event: &TriggerEvent) {
     let trigger = Trigger {
         kind: TriggerKind::Signal,
         signal: Some(signal),
+        delivery: Some(delivery_name(event.result).to_owned()),
         file: None,
         requester: Some(Requester {
             pid: event.sender_tgid,
@@ -222,6 +223,7 @@ fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
         let trigger = Trigger {
             kind: TriggerKind::File,
             signal: None,
+            delivery: None,
             file: Some(event.path.display().to_string()),
             requester: requester.clone(),
         };

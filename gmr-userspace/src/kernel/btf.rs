@@ -281,6 +281,118 @@ mod tests {
         assert!(err.to_string().contains("no_such_member"), "{err}");
     }
 
+    /// A BTF blob with `struct sigaction { long sa_handler; long sa_flags; }`
+    /// (16 bytes) and `struct outer { long pad; struct sigaction sa; long
+    /// tail; }` (32 bytes).
+    fn sample_btf() -> Vec<u8> {
+        let names = [
+            "long",
+            "sigaction",
+            "sa_handler",
+            "sa_flags",
+            "outer",
+            "pad",
+            "sa",
+            "tail",
+        ];
+        let mut strings = vec![0u8];
+        let mut name_off = HashMap::new();
+        for name in names {
+            name_off.insert(name, strings.len() as u32);
+            strings.extend_from_slice(name.as_bytes());
+            strings.push(0);
+        }
+        let mut types = Vec::new();
+        let mut push = |words: &[u32]| {
+            for w in words {
+                types.extend_from_slice(&w.to_le_bytes());
+            }
+        };
+        // 1: long (8 bytes, signed, 64 bits).
+        push(&[name_off["long"], KIND_INT << 24, 8, (1 << 24) | 64]);
+        // 2: struct sigaction.
+        push(&[name_off["sigaction"], (KIND_STRUCT << 24) | 2, 16]);
+        push(&[name_off["sa_handler"], 1, 0, name_off["sa_flags"], 1, 64]);
+        // 3: struct outer.
+        push(&[name_off["outer"], (KIND_STRUCT << 24) | 3, 32]);
+        push(&[
+            name_off["pad"],
+            1,
+            0,
+            name_off["sa"],
+            2,
+            64,
+            name_off["tail"],
+            1,
+            192,
+        ]);
+        let mut data = Vec::new();
+        data.extend_from_slice(&MAGIC.to_le_bytes());
+        data.extend_from_slice(&[1, 0]);
+        for word in [
+            24,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            data.extend_from_slice(&word.to_le_bytes());
+        }
+        data.extend_from_slice(&types);
+        data.extend_from_slice(&strings);
+        data
+    }
+
+    #[test]
+    fn reads_struct_sizes_and_member_paths() {
+        let btf = Btf::parse(&sample_btf()).unwrap();
+        assert_eq!(btf.struct_size("outer").unwrap(), 32);
+        assert_eq!(btf.struct_size("sigaction").unwrap(), 16);
+        assert_eq!(btf.member_offset("outer", "tail").unwrap(), 24);
+        assert_eq!(btf.member_offset("outer", "sa").unwrap(), 8);
+        assert_eq!(btf.member_offset("outer", "sa.sa_flags").unwrap(), 16);
+        assert_eq!(btf.member_offset("outer", "sa.sa_handler").unwrap(), 8);
+        let err = btf.member_offset("outer", "sa.nope").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("struct outer has no member sa.nope"),
+            "{err}"
+        );
+        let err = btf.struct_size("k_sigaction").unwrap_err();
+        assert!(
+            err.to_string().contains("struct k_sigaction not found"),
+            "{err}"
+        );
+        let truncated = &sample_btf()[..40];
+        assert!(Btf::parse(truncated).is_err());
+    }
+
+    #[test]
+    fn finds_the_guards_signal_disposition_in_running_kernel() {
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        if !path.exists() {
+            eprintln!(
+                "SKIP: {} missing (kernel built without BTF)",
+                path.display()
+            );
+            return;
+        }
+        let btf = Btf::from_file(path).expect("parse vmlinux BTF");
+        let stride = btf.struct_size("k_sigaction").unwrap();
+        let action = btf.member_offset("sighand_struct", "action").unwrap();
+        assert_eq!(
+            btf.member_offset("k_sigaction", "sa.sa_handler").unwrap(),
+            0
+        );
+        assert!(stride > btf.member_offset("k_sigaction", "sa.sa_mask").unwrap());
+        // `action[_NSIG]` is the last member: the struct ends after 64 of them.
+        assert_eq!(
+            btf.struct_size("sighand_struct").unwrap(),
+            action + 64 * stride
+        );
+        assert!(btf.member_offset("task_struct", "sighand").unwrap() > 0);
+    }
+
     #[test]
     fn rejects_non_btf_bytes() {
         let err = Btf::parse(b"\x7fELF....").err().unwrap();

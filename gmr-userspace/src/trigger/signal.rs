@@ -21,7 +21,7 @@ use crate::{config::Tag, kernel::loader::SIGNAL_PROGRAM};
 pub fn delivery_name(result: u32) -> &'static str {
     // `enum trace_signal_result` in include/trace/events/signal.h.
     match result {
-        TRIGGER_RESULT_REFUSED => "refused by the guard (it would have killed the target)",
+        TRIGGER_RESULT_REFUSED => "refused by the guard: the target does not handle it",
         0 => "delivered",
         1 => "ignored",
         2 => "already pending",
