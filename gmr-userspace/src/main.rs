@@ -106,6 +106,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let trigger = Trigger {
         kind: TriggerKind::Request,
         signal: None,
+        delivery: None,
         file: None,
         requester: Some(Requester {
             pid: me,

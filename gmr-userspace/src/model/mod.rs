@@ -56,6 +56,9 @@ pub struct Trigger {
     pub kind: TriggerKind,
     /// Signal name, for signal triggers.
     pub signal: Option<String>,
+    /// What became of the signal, for signal triggers: `delivered`,
+    /// `ignored`, `refused by the guard: ...` (the target would have died).
+    pub delivery: Option<String>,
     /// The trigger file, for file triggers.
     pub file: Option<String>,
     /// Who sent the signal or made the request, when known.

@@ -18,6 +18,7 @@ pub fn sample_report() -> Report {
         trigger: Trigger {
             kind: TriggerKind::Signal,
             signal: Some("SIGUSR2".to_owned()),
+            delivery: None,
             file: None,
             requester: Some(Requester {
                 pid: 4242,

@@ -122,6 +122,7 @@ fn report_of(pid: u32, configuration: Configuration) -> Report {
         trigger: Trigger {
             kind: TriggerKind::Request,
             signal: None,
+            delivery: None,
             file: None,
             requester: None,
         },
