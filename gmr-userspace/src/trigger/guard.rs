@@ -75,13 +75,10 @@ fn try_attach(ebpf: &mut Ebpf, layout: &Result<(), BtfError>) -> Result<(), Stri
             "cannot read signal dispositions on this kernel: {e}"
         ));
     }
-    match bpf_lsm_active()? {
-        true => {}
-        false => {
-            return Err(format!(
-                "the BPF LSM is not active ({ACTIVE_LSMS} lacks \"bpf\"; boot with lsm=...,bpf)"
-            ));
-        }
+    if !bpf_lsm_active()? {
+        return Err(format!(
+            "the BPF LSM is not active ({ACTIVE_LSMS} lacks \"bpf\"; boot with lsm=...,bpf)"
+        ));
     }
     let program: &mut Lsm = ebpf
         .program_mut(GUARD_PROGRAM)
