@@ -17,6 +17,7 @@ pub mod logging;
 pub mod mask;
 pub mod model;
 pub mod proc_files;
+pub mod python;
 pub mod report;
 pub mod sections;
 pub mod signal;

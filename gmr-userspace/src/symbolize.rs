@@ -18,7 +18,7 @@ use blazesym::MaybeDefault;
 use blazesym::symbolize::source::{Kernel, Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
 
-use crate::model::{KernelFrame, UserFrame};
+use crate::model::{FrameKind, KernelFrame, UserFrame};
 use crate::unwind::{Frame, ProcessModules};
 
 /// Processes whose files stay cached; older ones are evicted, so a
@@ -226,6 +226,7 @@ fn push_user_frames(
             .map(|m| m.to_string_lossy().into_owned())
     });
     let base = UserFrame {
+        kind: FrameKind::Native,
         address: frame.address,
         function: None,
         module: module_path,
@@ -233,6 +234,7 @@ fn push_user_frames(
         file: None,
         line: None,
         inlined: false,
+        source: None,
     };
     let Some(sym) = sym else {
         out.push(UserFrame {

@@ -6,6 +6,7 @@
 //! - [`cgroup`] makes throwaway cgroup v2 groups that kill what they hold.
 //! - [`expect`] says where each fixture's threads are parked.
 //! - [`scratch`] makes throwaway directories and finds report files in them.
+//! - [`python`] finds the CPython interpreters to test against.
 //! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
 
 pub mod agent;
@@ -14,6 +15,7 @@ pub mod expect;
 pub mod fixtures;
 pub mod gdb;
 pub mod process;
+pub mod python;
 pub mod scratch;
 
 pub use cgroup::{TestCgroup, cgroup2_mount};

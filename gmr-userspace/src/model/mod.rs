@@ -18,7 +18,7 @@ pub use self::{
     freeze::{Freeze, FreezeStatus},
     package::Package,
     processes::{ProcessEntry, Processes},
-    threads::{KernelFrame, Thread, Threads, UserFrame},
+    threads::{FrameKind, KernelFrame, PythonRuntime, Thread, Threads, UserFrame},
 };
 
 /// One Guru Meditation Report for one process.

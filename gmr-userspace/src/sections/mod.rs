@@ -8,6 +8,7 @@ pub mod custom;
 pub mod deadline;
 pub mod package;
 pub mod processes;
+pub mod python_stacks;
 pub mod threads;
 
 use std::any::Any;
@@ -75,6 +76,8 @@ mod tests {
         let ok = section("Threads", || {
             Ok(SectionData::Threads(Threads {
                 threads: Vec::new(),
+                python: None,
+                python_note: None,
             }))
         });
         assert_eq!(ok.title, "Threads");

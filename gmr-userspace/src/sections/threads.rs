@@ -4,8 +4,11 @@
 //! Stacks of all threads are symbolized in one batch each (user, kernel), so
 //! the process's memory map and kallsyms are consulted once per report. A
 //! thread whose stack cannot be followed keeps the frames found so far and
-//! a note saying why it ends there.
+//! a note saying why it ends there. In a CPython process, Python frames
+//! take the place of the interpreter's eval-loop frames (see
+//! `python_stacks`).
 
+use super::python_stacks::{add_python_stacks, read_python};
 use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
 use crate::symbolize::Symbolizer;
@@ -52,6 +55,7 @@ pub fn threads(
     modules: &ProcessModules,
     symbolizer: &Symbolizer,
 ) -> Threads {
+    let python = read_python(capture.pid);
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
     let unwound = capture
         .threads
@@ -95,9 +99,20 @@ pub fn threads(
             kernel_stack_note: thread.kernel_stack_error.clone(),
             user_stack,
             user_stack_note: user_stack_note(thread, unwound.as_ref(), modules),
+            python_frames: None,
+            python_note: None,
+            holds_gil: None,
         })
         .collect();
-    Threads { threads }
+    let mut threads = Threads {
+        threads,
+        python: None,
+        python_note: None,
+    };
+    if let Some(python) = python {
+        add_python_stacks(&mut threads, python);
+    }
+    threads
 }
 
 /// The `/proc/PID/status` state of a task, following the kernel's

@@ -27,6 +27,7 @@ use gmr_common::UserRegs;
 use crate::capture::model::StackSnapshot;
 
 pub use modules::{ModuleCache, ModuleInfo, ModulesError, ProcessModules, SkippedModule};
+pub(crate) use remote::read_memory;
 
 /// Frames kept per stack; deeper stacks end with [`StackEnd::MaxDepth`].
 pub const MAX_FRAMES: usize = 256;

@@ -2,8 +2,8 @@
 //! section, a failed section, and a Threads section with every frame shape.
 
 use crate::model::{
-    KernelFrame, Package, Report, Requester, Section, SectionData, Target, Thread, Threads,
-    Trigger, TriggerKind, UserFrame,
+    FrameKind, KernelFrame, Package, Report, Requester, Section, SectionData, Target, Thread,
+    Threads, Trigger, TriggerKind, UserFrame,
 };
 
 /// Sample report: a signal trigger, a Package section, a failed
@@ -65,6 +65,7 @@ pub fn sample_report() -> Report {
                             ],
                             user_stack: vec![
                                 UserFrame {
+                                    kind: FrameKind::Native,
                                     address: 0x7f3a_0001_2345,
                                     function: Some("epoll_wait".to_owned()),
                                     module: Some("/usr/lib/libc.so.6".to_owned()),
@@ -72,8 +73,10 @@ pub fn sample_report() -> Report {
                                     file: Some("epoll_wait.c".to_owned()),
                                     line: Some(30),
                                     inlined: false,
+                                    source: None,
                                 },
                                 UserFrame {
+                                    kind: FrameKind::Native,
                                     address: 0x5555_0000_1000,
                                     function: Some("poll_once".to_owned()),
                                     module: Some("/usr/bin/python3.12".to_owned()),
@@ -81,8 +84,10 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: true,
+                                    source: None,
                                 },
                                 UserFrame {
+                                    kind: FrameKind::Native,
                                     address: 0x7f3a_0005_0000,
                                     function: None,
                                     module: Some("/usr/lib/libfoo.so".to_owned()),
@@ -90,8 +95,10 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: false,
+                                    source: None,
                                 },
                                 UserFrame {
+                                    kind: FrameKind::Native,
                                     address: 0x7f3a_dead_beef,
                                     function: None,
                                     module: None,
@@ -99,10 +106,14 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: false,
+                                    source: None,
                                 },
                             ],
                             kernel_stack_note: None,
                             user_stack_note: Some("unwinding stopped: no CFI".to_owned()),
+                            python_frames: None,
+                            python_note: None,
+                            holds_gil: None,
                         },
                         Thread {
                             tid: 8676,
@@ -113,8 +124,13 @@ pub fn sample_report() -> Report {
                             user_stack: Vec::new(),
                             kernel_stack_note: None,
                             user_stack_note: None,
+                            python_frames: None,
+                            python_note: None,
+                            holds_gil: None,
                         },
                     ],
+                    python: None,
+                    python_note: None,
                 })),
             },
         ],

@@ -126,6 +126,11 @@ impl Fixture {
             .wait_until(timeout, |lines| latest_usr2_count(lines) >= count)
     }
 
+    /// Every line the fixture wrote to stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().data.clone()
+    }
+
     /// Everything the fixture wrote to stderr so far, decoded lossily.
     pub fn stderr_contents(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().data).into_owned()
