@@ -75,6 +75,7 @@ mod tests {
         let ok = section("Threads", || {
             Ok(SectionData::Threads(Threads {
                 threads: Vec::new(),
+                note: None,
             }))
         });
         assert_eq!(ok.title, "Threads");

@@ -97,7 +97,51 @@ pub fn threads(
             user_stack_note: user_stack_note(thread, unwound.as_ref(), modules),
         })
         .collect();
-    Threads { threads }
+    Threads {
+        threads,
+        note: completeness_note(capture),
+    }
+}
+
+/// Why the thread list may lack threads the process had.
+fn completeness_note(capture: &ProcessCapture) -> Option<String> {
+    let captured = capture.threads.len();
+    let of = capture
+        .threads_at_start
+        .filter(|&n| n as usize > captured)
+        .map(|n| format!(" of the {n} it had when capture began"))
+        .unwrap_or_default();
+    if capture.exited_during_capture {
+        Some(format!(
+            "the process exited during capture: {captured} thread(s){of} were captured before it did"
+        ))
+    } else if !of.is_empty() {
+        Some(format!(
+            "{captured} thread(s){of} were captured; the others exited meanwhile"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The Threads section when the process's memory map cannot be read (a
+/// hidden or unreadable `/proc/PID/maps`): names, states and kernel stacks
+/// as captured, user stacks unwound by frame pointers alone and left
+/// unsymbolized, each thread saying why.
+pub fn threads_without_modules(
+    capture: &ProcessCapture,
+    symbolizer: &Symbolizer,
+    maps_error: &str,
+) -> Threads {
+    let mut section = threads(capture, &ProcessModules::default(), symbolizer);
+    for (thread, captured) in section.threads.iter_mut().zip(&capture.threads) {
+        if !captured.kernel_thread && !captured.has_exited() {
+            thread.user_stack_note = Some(format!(
+                "{maps_error}: user frames are unsymbolized frame-pointer guesses"
+            ));
+        }
+    }
+    section
 }
 
 /// The `/proc/PID/status` state of a task, following the kernel's
@@ -132,6 +176,9 @@ fn user_stack_note(
     let Some(unwound) = unwound else {
         return Some("kernel thread: no user stack".to_owned());
     };
+    if thread.has_exited() {
+        return Some("the thread exited during capture: no user stack left".to_owned());
+    }
     let mut notes = Vec::new();
     if thread.on_cpu {
         notes.push("running on CPU: registers may be up to one tick old".to_owned());
@@ -246,6 +293,7 @@ mod tests {
                     ..thread(4, false, false, copied)
                 },
             ],
+            ..ProcessCapture::default()
         };
         let section = threads(&capture, &ProcessModules::default(), &Symbolizer::new());
         let notes = section

@@ -113,6 +113,7 @@ pub fn sample_report() -> Report {
                             user_stack_note: None,
                         },
                     ],
+                    note: None,
                 })),
             },
         ],
