@@ -539,7 +539,7 @@ fn thread_states(pid: u32) -> Vec<char> {
         .flatten()
         .filter_map(Result::ok)
         .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
-        .filter_map(|stat| Some(stat.rsplit_once(')')?.1.trim_start().chars().next()?))
+        .filter_map(|stat| stat.rsplit_once(')')?.1.trim_start().chars().next())
         .collect()
 }
 
@@ -560,46 +560,60 @@ fn the_agent_killed_mid_capture_leaves_the_target_running_and_restarts_cleanly()
     let config = write_config(&scratch, &cgroup);
     let socket = scratch.path().join("agent.sock");
     let args = ["--config", config.to_str().unwrap(), "--no-target-stderr"];
-    let mut first = RunningAgent::start_at(&socket, &args);
+    let mut agent = RunningAgent::start_at(&socket, &args);
 
-    // How long one report of this process takes, to kill the next one midway.
+    // How long a warm report of this process takes, to kill the next ones
+    // at several points of it.
+    let files = files_for(&agent.trigger(&pid.to_string()), pid);
+    assert!(!files.is_empty(), "{}", agent.log());
     let started = Instant::now();
-    let files = files_for(&first.trigger(&pid.to_string()), pid);
+    agent.trigger(&pid.to_string());
     let full = started.elapsed();
-    assert!(!files.is_empty(), "{}", first.log());
-    let pending = {
-        let socket = socket.clone();
-        std::thread::spawn(move || gmr_tests::agent::control_trigger(&socket, &pid.to_string()))
-    };
-    assert!(first.wait_for_log(&format!("trigger {pid}"), REPORT_TIMEOUT));
-    std::thread::sleep(full / 4);
-    first.kill_now();
-    println!(
-        "one report takes {full:?}; killed the agent {:?} into the next",
-        full / 4
-    );
-    assert!(
-        pending.join().unwrap().is_err(),
-        "the request died with the agent"
-    );
-
-    let states = thread_states(pid);
-    assert_eq!(states.len(), extra + 5, "every thread is still there");
-    assert!(
-        states.iter().all(|s| matches!(s, 'S' | 'R')),
-        "no thread stopped or dead: {states:?}"
-    );
-    // A new agent on the same socket, trigger file and report directory.
-    let second = RunningAgent::start_at(&socket, &args);
-    let report = json_report(&files_for(&second.trigger(&pid.to_string()), pid));
+    let mut cut = 0;
+    for divisor in [20, 8, 3] {
+        let pending = {
+            let socket = socket.clone();
+            std::thread::spawn(move || gmr_tests::agent::control_trigger(&socket, &pid.to_string()))
+        };
+        assert!(agent.wait_for_log(&format!("trigger {pid}"), REPORT_TIMEOUT));
+        std::thread::sleep(full / divisor);
+        agent.kill_now();
+        let died = pending.join().unwrap().is_err();
+        println!(
+            "a report takes {full:?}; killed the agent {:?} into the next: {}",
+            full / divisor,
+            if died { "cut short" } else { "it had finished" }
+        );
+        cut += usize::from(died);
+        let states = thread_states(pid);
+        assert_eq!(states.len(), extra + 5, "every thread is still there");
+        assert!(
+            states.iter().all(|s| matches!(s, 'S' | 'R')),
+            "no thread stopped or dead: {states:?}"
+        );
+        // A new agent on the same socket, trigger file and report directory.
+        agent = RunningAgent::start_at(&socket, &args);
+    }
+    assert!(cut > 0, "at least one kill landed mid-report");
+    let report = json_report(&files_for(&agent.trigger(&pid.to_string()), pid));
     let threads = section(&report, "Threads")["threads"]
         .as_array()
         .unwrap()
         .len();
-    assert_eq!(threads, extra + 5, "a full report after the restart");
+    assert_eq!(threads, extra + 5, "a full report after the restarts");
+    let reports = reports_dir(&scratch);
+    let before = report_files(&reports, pid, "json").len();
     touch(&scratch.path().join("svc.trigger"));
-    let by_file = wait_for_report_files(&reports_dir(&scratch), pid, "json", 3, REPORT_TIMEOUT);
-    assert_eq!(by_file.len(), 3, "{}", second.log());
+    let after = wait_for_report_files(&reports, pid, "json", before + 1, REPORT_TIMEOUT);
+    assert_eq!(after.len(), before + 1, "{}", agent.log());
+    for file in &after {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(
+            serde_json::from_str::<Value>(&text).is_ok(),
+            "no truncated report was left: {}",
+            file.display()
+        );
+    }
     assert!(big.is_alive());
 }
 

@@ -89,19 +89,24 @@ fn ten_thousand_triggers_kill_no_target_and_the_agent_stays_responsive() {
         touch(&trigger_file);
         let socket = agent.socket().to_path_buf();
         let target = control_targets[round % control_targets.len()].clone();
-        requests.push(thread::spawn(move || control_trigger(&socket, &target)));
+        requests.push(thread::spawn(move || {
+            let asked = Instant::now();
+            control_trigger(&socket, &target).map(|answer| (answer, asked.elapsed()))
+        }));
         triggers += 4;
         thread::sleep(ROUND_PAUSE);
     }
     let sent_in = started.elapsed();
     let mut answered = 0;
+    let mut slowest = Duration::ZERO;
     for request in requests {
-        let answer = request
+        let (answer, took) = request
             .join()
             .unwrap()
             .unwrap_or_else(|e| panic!("a control request failed: {e}\n{}", agent.log()));
         assert!(answer["triggered"].is_object(), "{answer}");
         answered += 1;
+        slowest = slowest.max(took);
     }
     let drained_in = started.elapsed();
 
@@ -128,6 +133,17 @@ fn ten_thousand_triggers_kill_no_target_and_the_agent_stays_responsive() {
     let reports_made = agent.log_count("made in");
     let merged = agent.log_count("merged into it");
     let dropped = agent.log_count("dropped:");
+    let agent_rss_kib = std::fs::read_to_string(format!("/proc/{}/status", agent.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix(" kB")?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap();
     let kept: usize = [&handles, &ignores, &sleep, &churn]
         .iter()
         .map(|f| report_files(&reports, f.pid(), "txt").len())
@@ -136,7 +152,8 @@ fn ten_thousand_triggers_kill_no_target_and_the_agent_stays_responsive() {
         "flood: {triggers} triggers ({} signals, {ROUNDS} touches, {answered} control requests) \
          sent in {sent_in:?}, all answered after {drained_in:?}; {reports_made} reports made, \
          {merged} triggers merged into a pending report, {dropped} dropped, {kept} report files kept, \
-         {deaths} deaths; the handler counted {} SIGUSR2",
+         {deaths} deaths; the handler counted {} SIGUSR2; slowest control answer {slowest:?}; \
+         agent RSS {agent_rss_kib} KiB",
         ROUNDS * 2,
         handles.usr2_count()
     );
@@ -157,4 +174,8 @@ fn ten_thousand_triggers_kill_no_target_and_the_agent_stays_responsive() {
         "retention keeps at most {MAX_REPORTS} reports: {kept}"
     );
     assert!(handles.usr2_count() > 0, "the handler saw the signals");
+    assert!(
+        slowest < Duration::from_secs(20),
+        "every control request was answered within 20 s: {slowest:?}"
+    );
 }
