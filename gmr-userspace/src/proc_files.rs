@@ -7,6 +7,23 @@ pub fn comm(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// Why `/proc/PID` has nothing on `pid`: the process does not exist, or it
+/// does (the kernel accepts a null signal for it) but is hidden from this
+/// procfs (`hidepid`, a procfs of another pid namespace, an overmount).
+pub fn missing_process(pid: u32) -> String {
+    let Ok(target) = libc::pid_t::try_from(pid) else {
+        return format!("process {pid} does not exist");
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(target, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if exists {
+        format!("process {pid} exists but /proc/{pid} is hidden from the agent")
+    } else {
+        format!("process {pid} does not exist")
+    }
+}
+
 /// How many threads the process has (`num_threads` in `/proc/PID/stat`),
 /// if that can be read.
 pub fn thread_count(pid: u32) -> Option<u32> {
@@ -36,5 +53,15 @@ mod tests {
             "{counted} vs {tasks}"
         );
         assert_eq!(super::thread_count(u32::MAX - 1), None);
+    }
+
+    #[test]
+    fn tells_a_missing_process_from_a_hidden_one() {
+        assert_eq!(
+            super::missing_process(u32::MAX - 1),
+            "process 4294967294 does not exist"
+        );
+        let own = std::process::id();
+        assert!(super::missing_process(own).contains("is hidden from the agent"));
     }
 }

@@ -677,6 +677,23 @@ fn unreadable_proc_entries_fail_only_the_parts_that_need_them() {
             !sleeper["kernel_stack"].as_array().unwrap().is_empty(),
             "{sleeper}"
         );
+        if hidden == [""] {
+            assert!(
+                sleeper["user_stack_note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("maps") && n.contains("unsymbolized")),
+                "the thread says why its stack is bare: {sleeper}"
+            );
+            for title in ["Processes", "Configuration"] {
+                let failed = any_section(&report, title);
+                assert!(
+                    failed["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("hidden")),
+                    "{title} says the process is hidden, not gone: {failed}"
+                );
+            }
+        }
     }
     assert!(target.is_alive());
 }
