@@ -211,6 +211,17 @@ fn a_target_that_exits_before_or_during_capture_gets_a_report_saying_so() {
             ),
             _ => {}
         }
+        if let Some(note) = note.as_str() {
+            let files = files_for(&answer, pid);
+            let text = files
+                .iter()
+                .find(|f| f.extension().is_some_and(|e| e == "txt"));
+            let text = std::fs::read_to_string(text.expect("a text report")).unwrap();
+            assert!(
+                text.contains(&format!("note: {note}")),
+                "the text report says it too"
+            );
+        }
     }
     assert_still_serving(&agent, &healthy);
     assert!(healthy.is_alive() && big.is_alive());
