@@ -24,14 +24,28 @@ pub fn missing_process(pid: u32) -> String {
     }
 }
 
+/// Where the process's program image lies: `startcode` and `startstack`
+/// from `/proc/PID/stat` (fields 26 and 28). An `exec` replaces both (with
+/// address-space randomization), so a change between two reads means the
+/// process ran another program image in between. `None` if unreadable.
+pub fn program_image(pid: u32) -> Option<(u64, u64)> {
+    let fields = stat_fields(pid)?;
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some((field(26)?, field(28)?))
+}
+
+/// The fields of `/proc/PID/stat` after the parenthesized comm (which may
+/// hold spaces), starting with the state, field 3.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
 /// How many threads the process has (`num_threads` in `/proc/PID/stat`),
 /// if that can be read.
 pub fn thread_count(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesized comm (which may hold spaces) start at
-    // the state, field 3; num_threads is field 20.
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(17)?.parse().ok()
+    stat_fields(pid)?.get(20 - 3)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -53,6 +67,10 @@ mod tests {
             "{counted} vs {tasks}"
         );
         assert_eq!(super::thread_count(u32::MAX - 1), None);
+        let (code, stack) = super::program_image(std::process::id()).unwrap();
+        let here = counts_own_threads as *const () as u64;
+        assert!(code > 0 && code <= here, "{code:#x} vs {here:#x}");
+        assert!(stack > code, "{stack:#x}");
     }
 
     #[test]

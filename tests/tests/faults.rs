@@ -253,11 +253,20 @@ fn assert_sections_explained(report: &Value) {
     }
 }
 
-/// The generation an `exec_loop` process is in, from its command line.
+/// The generation an `exec_loop` process is in, from its command line
+/// (retried: mid-exec the command line can read as empty).
 fn exec_generation(pid: u32) -> Option<u64> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    std::str::from_utf8(args.get(1)?).ok()?.parse().ok()
+    let read = || -> Option<u64> {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        std::str::from_utf8(args.get(1)?).ok()?.parse().ok()
+    };
+    (0..100).find_map(|_| {
+        read().or_else(|| {
+            std::thread::sleep(Duration::from_millis(1));
+            None
+        })
+    })
 }
 
 #[test]
@@ -275,7 +284,12 @@ fn threads_churning_and_a_process_execing_in_a_loop_are_reported_and_live_on() {
     let rounds = 15;
     let mut churn_threads = Vec::new();
     let mut exec_threads = Vec::new();
-    for _ in 0..rounds {
+    let mut exec_notes = 0;
+    // At least `rounds`, and more (up to 4×) until an exec lands in a report.
+    for round in 0.. {
+        if round >= rounds && (exec_notes > 0 || round >= 4 * rounds) {
+            break;
+        }
         for (fixture, seen) in [
             (&churn, &mut churn_threads),
             (&exec_loop, &mut exec_threads),
@@ -287,8 +301,26 @@ fn threads_churning_and_a_process_execing_in_a_loop_are_reported_and_live_on() {
             assert_sections_explained(&report);
             let threads = any_section(&report, "Threads");
             seen.push(threads["data"]["threads"].as_array().map_or(0, Vec::len));
+            let exec_noted = threads["data"]["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("exec'd another program"));
+            exec_notes += usize::from(exec_noted);
+            let symbolized = threads["data"]["threads"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| !user_functions(t).is_empty());
+            assert!(
+                symbolized || exec_noted || threads["status"] == "failed",
+                "unsymbolized stacks say why: {threads}"
+            );
         }
     }
+    println!("{exec_notes} report(s) noted an exec during the report");
+    assert!(
+        exec_notes > 0,
+        "an exec every 3 ms lands inside some report"
+    );
     println!("threads captured per report: churn {churn_threads:?}, exec_loop {exec_threads:?}");
     assert!(
         churn_threads.iter().filter(|&&n| n > 1).count() > rounds / 2,

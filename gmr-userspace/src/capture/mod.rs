@@ -71,6 +71,7 @@ impl Capturer {
         // Taken first, so an exit at any point of the capture shows on it.
         let watch = ExitWatch::open(pid)?;
         let threads_at_start = proc_files::thread_count(pid);
+        let program_image = proc_files::program_image(pid);
         self.target
             .set(0, pid, 0)
             .context("setting the capture target")?;
@@ -116,6 +117,7 @@ impl Capturer {
             exited_during_capture: watch.has_exited(settle),
             threads,
             threads_at_start,
+            program_image,
         })
     }
 

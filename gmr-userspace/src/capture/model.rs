@@ -12,6 +12,9 @@ pub struct ProcessCapture {
     /// How many threads the process had when the capture began
     /// (`/proc/PID/stat`), if that could be read.
     pub threads_at_start: Option<u32>,
+    /// Where its program image lay when the capture began
+    /// ([`crate::proc_files::program_image`]), to tell an `exec` since.
+    pub program_image: Option<(u64, u64)>,
     /// True when the process exited while (or just after) it was captured:
     /// threads that were gone before the iterator reached them are missing.
     pub exited_during_capture: bool,

@@ -97,10 +97,26 @@ pub fn threads(
             user_stack_note: user_stack_note(thread, unwound.as_ref(), modules),
         })
         .collect();
+    let notes: Vec<String> = [completeness_note(capture), exec_note(capture)]
+        .into_iter()
+        .flatten()
+        .collect();
     Threads {
         threads,
-        note: completeness_note(capture),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
     }
+}
+
+/// Whether the process ran another program since the capture began, which
+/// makes its memory map (read after the capture) describe another image.
+fn exec_note(capture: &ProcessCapture) -> Option<String> {
+    let before = capture.program_image?;
+    let now = crate::proc_files::program_image(capture.pid)?;
+    (now != before).then(|| {
+        "the process exec'd another program during the report: its stacks were captured \
+         from one image and symbolized against the next, so frames may be unsymbolized or wrong"
+            .to_owned()
+    })
 }
 
 /// Why the thread list may lack threads the process had.
