@@ -258,7 +258,7 @@ fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
 mod tests {
     use gmr_common::UserRegs;
 
-    use super::{state_name, threads};
+    use super::{state_name, threads, threads_without_modules};
     use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
@@ -336,6 +336,62 @@ mod tests {
             notes[3].contains("outside every mapped file"),
             "{}",
             notes[3]
+        );
+    }
+
+    #[test]
+    fn the_section_note_says_why_threads_are_missing() {
+        let copied = StackSnapshot {
+            base: 0x7ffd_0000_0000,
+            bytes: vec![0; 4096],
+            page_valid: vec![true],
+        };
+        let dying = ThreadCapture {
+            state: 0x80,
+            ..thread(2, false, false, copied.clone())
+        };
+        let mut capture = ProcessCapture {
+            pid: 0,
+            threads: vec![thread(1, false, false, copied), dying],
+            threads_at_start: Some(5),
+            ..ProcessCapture::default()
+        };
+        let symbolizer = Symbolizer::new();
+        let modules = ProcessModules::default();
+        let note = threads(&capture, &modules, &symbolizer).note.unwrap();
+        assert_eq!(
+            note,
+            "2 thread(s) of the 5 it had when capture began were captured; the others exited meanwhile"
+        );
+        capture.exited_during_capture = true;
+        let section = threads(&capture, &modules, &symbolizer);
+        assert!(
+            section
+                .note
+                .unwrap()
+                .starts_with("the process exited during capture: 2 thread(s) of the 5")
+        );
+        assert_eq!(
+            section.threads[1].user_stack_note.as_deref(),
+            Some("the thread exited during capture: no user stack left")
+        );
+        capture.threads_at_start = Some(2);
+        capture.exited_during_capture = false;
+        assert_eq!(threads(&capture, &modules, &symbolizer).note, None);
+
+        let bare = threads_without_modules(&capture, &symbolizer, "could not read /proc/1/maps");
+        let first = bare.threads[0].user_stack_note.as_deref().unwrap();
+        assert!(
+            first.starts_with("could not read /proc/1/maps: "),
+            "{first}"
+        );
+        assert!(
+            bare.threads[1]
+                .user_stack_note
+                .as_deref()
+                .unwrap()
+                .starts_with("the thread exited"),
+            "an exited thread keeps its own reason"
         );
     }
 
