@@ -27,11 +27,13 @@ pub fn missing_process(pid: u32) -> String {
 /// Where the process's program image lies: `startcode` and `startstack`
 /// from `/proc/PID/stat` (fields 26 and 28). An `exec` replaces both (with
 /// address-space randomization), so a change between two reads means the
-/// process ran another program image in between. `None` if unreadable.
+/// process ran another program image in between. `None` if unreadable or
+/// if the process has no address space (a zombie, a kernel thread), which
+/// the kernel shows as zeros.
 pub fn program_image(pid: u32) -> Option<(u64, u64)> {
     let fields = stat_fields(pid)?;
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
-    Some((field(26)?, field(28)?))
+    Some((field(26)?, field(28)?)).filter(|&image| image != (0, 0))
 }
 
 /// The fields of `/proc/PID/stat` after the parenthesized comm (which may
@@ -71,6 +73,13 @@ mod tests {
         let here = counts_own_threads as *const () as u64;
         assert!(code > 0 && code <= here, "{code:#x} vs {here:#x}");
         assert!(stack > code, "{stack:#x}");
+        if super::comm(2) == "kthreadd" {
+            assert_eq!(
+                super::program_image(2),
+                None,
+                "kthreadd has no address space"
+            );
+        }
     }
 
     #[test]

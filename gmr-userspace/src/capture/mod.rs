@@ -102,12 +102,6 @@ impl Capturer {
             .iter()
             .map(|r| thread_capture(r, &mut pages))
             .collect();
-        if threads.iter().all(ThreadCapture::has_exited) {
-            bail!(
-                "process {pid} exited before its threads could be captured \
-                 (only its zombie is left, not yet reaped by its parent)"
-            );
-        }
         // Threads missing: if the whole process is on its way out, give it a
         // moment to finish exiting, so the report can say so.
         let missing = threads_at_start.is_some_and(|n| threads.len() < n as usize);

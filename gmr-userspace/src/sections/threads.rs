@@ -121,6 +121,12 @@ fn exec_note(capture: &ProcessCapture) -> Option<String> {
 
 /// Why the thread list may lack threads the process had.
 fn completeness_note(capture: &ProcessCapture) -> Option<String> {
+    if capture.threads.iter().all(ThreadCapture::has_exited) {
+        return Some(
+            "the process has exited: only its zombie is left, not yet reaped by its parent"
+                .to_owned(),
+        );
+    }
     let captured = capture.threads.len();
     let of = capture
         .threads_at_start
@@ -193,7 +199,7 @@ fn user_stack_note(
         return Some("kernel thread: no user stack".to_owned());
     };
     if thread.has_exited() {
-        return Some("the thread exited during capture: no user stack left".to_owned());
+        return Some("the thread has exited: no user stack left".to_owned());
     }
     let mut notes = Vec::new();
     if thread.on_cpu {
@@ -373,7 +379,7 @@ mod tests {
         );
         assert_eq!(
             section.threads[1].user_stack_note.as_deref(),
-            Some("the thread exited during capture: no user stack left")
+            Some("the thread has exited: no user stack left")
         );
         capture.threads_at_start = Some(2);
         capture.exited_during_capture = false;
@@ -390,8 +396,15 @@ mod tests {
                 .user_stack_note
                 .as_deref()
                 .unwrap()
-                .starts_with("the thread exited"),
+                .starts_with("the thread has exited"),
             "an exited thread keeps its own reason"
+        );
+
+        capture.threads.remove(0);
+        let zombie = threads(&capture, &modules, &symbolizer);
+        assert_eq!(
+            zombie.note.as_deref(),
+            Some("the process has exited: only its zombie is left, not yet reaped by its parent")
         );
     }
 
