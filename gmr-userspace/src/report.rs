@@ -107,12 +107,14 @@ impl Reporter {
             .collect();
         let threads = section("Threads", || {
             let capture = capture.map_err(|e| format!("{e:#}"))?;
-            let modules = self.modules.modules_for(pid).map_err(|e| e.to_string())?;
-            Ok(SectionData::Threads(sections::threads::threads(
-                &capture,
-                &modules,
-                &self.symbolizer,
-            )))
+            Ok(SectionData::Threads(match self.modules.modules_for(pid) {
+                Ok(modules) => sections::threads::threads(&capture, &modules, &self.symbolizer),
+                Err(e) => sections::threads::threads_without_modules(
+                    &capture,
+                    &self.symbolizer,
+                    &e.to_string(),
+                ),
+            }))
         });
         let package = section("Package", || {
             package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))

@@ -78,6 +78,7 @@ mod tests {
                 threads: Vec::new(),
                 python: None,
                 python_note: None,
+                note: None,
             }))
         });
         assert_eq!(ok.title, "Threads");

@@ -131,6 +131,7 @@ pub fn sample_report() -> Report {
                     ],
                     python: None,
                     python_note: None,
+                    note: None,
                 })),
             },
         ],

@@ -10,6 +10,9 @@ const THREAD_TITLE_WIDTH: usize = WIDTH - 12;
 
 /// Writes every thread, with one blank line between thread blocks.
 pub(super) fn write(f: &mut Formatter<'_>, threads: &Threads) -> fmt::Result {
+    if let Some(note) = &threads.note {
+        writeln!(f, "note: {}", clean(note))?;
+    }
     if let Some(python) = &threads.python {
         writeln!(
             f,
