@@ -104,9 +104,13 @@ pub fn threads(
             holds_gil: None,
         })
         .collect();
-<<<<<<< HEAD
+    let notes: Vec<String> = [completeness_note(capture), exec_note(capture)]
+        .into_iter()
+        .flatten()
+        .collect();
     let mut threads = Threads {
         threads,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
         python: None,
         python_note: None,
     };
@@ -114,15 +118,6 @@ pub fn threads(
         add_python_stacks(&mut threads, python);
     }
     threads
-=======
-    let notes: Vec<String> = [completeness_note(capture), exec_note(capture)]
-        .into_iter()
-        .flatten()
-        .collect();
-    Threads {
-        threads,
-        note: (!notes.is_empty()).then(|| notes.join("; ")),
-    }
 }
 
 /// Whether the process ran another program since the capture began, which
@@ -182,7 +177,6 @@ pub fn threads_without_modules(
         }
     }
     section
->>>>>>> wt-faults
 }
 
 /// The `/proc/PID/status` state of a task, following the kernel's

@@ -208,6 +208,7 @@ mod tests {
                 binary: "/usr/bin/python3.11".to_owned(),
             }),
             python_note: None,
+            note: None,
         };
         let text = Text(&threads).to_string();
         let expected = "Python 3.11.2 (/usr/bin/python3.11)
