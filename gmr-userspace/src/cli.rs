@@ -32,6 +32,20 @@ pub enum Command {
     List(ListArgs),
     /// Probe what this kernel and host allow; exits non-zero if reports cannot work.
     Check(CheckArgs),
+    /// Internal: thaws a cgroup the agent froze if the agent dies or overruns.
+    #[command(name = crate::freeze::watchdog::SUBCOMMAND, hide = true)]
+    FreezeWatchdog(FreezeWatchdogArgs),
+}
+
+/// Flags of the hidden `gmr-agent freeze-watchdog`.
+#[derive(Debug, clap::Args)]
+pub struct FreezeWatchdogArgs {
+    /// The `cgroup.freeze` file to write `0` to.
+    #[arg(long, value_name = "FILE")]
+    pub freeze_file: PathBuf,
+    /// Milliseconds after which it thaws even if the agent is alive.
+    #[arg(long, value_name = "MS")]
+    pub deadline_ms: u64,
 }
 
 /// Flags of `gmr-agent check`.
@@ -108,4 +122,8 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, default_value = "text")]
     pub format: Format,
+    /// Freeze the process's cgroup while its threads are captured (exact
+    /// registers for running threads), as the tag setting `freeze: true` does.
+    #[arg(long)]
+    pub freeze: bool,
 }

@@ -10,6 +10,8 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod disposition;
+pub mod freeze;
 pub mod kernel;
 pub mod logging;
 pub mod mask;

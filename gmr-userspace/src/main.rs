@@ -51,6 +51,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             agent::run(overrides, &args.control_socket, control_group)
         }
         Command::Report(args) => report(args),
+        Command::FreezeWatchdog(args) => gmr_userspace::freeze::watchdog::run(
+            &args.freeze_file,
+            std::time::Duration::from_millis(args.deadline_ms),
+        ),
         Command::Trigger(args) => {
             let request = Request::Trigger {
                 target: args.target,
@@ -102,6 +106,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let trigger = Trigger {
         kind: TriggerKind::Request,
         signal: None,
+        delivery: None,
         file: None,
         requester: Some(Requester {
             pid: me,
@@ -110,12 +115,11 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
             comm: gmr_userspace::proc_files::comm(me),
         }),
     };
+    let mut plan = plan_for(pid, args.config);
+    plan.freeze |= args.freeze;
     print!(
         "{}",
-        render(
-            &reporter.report(pid, trigger, &plan_for(pid, args.config)),
-            args.format
-        )
+        render(&reporter.report(pid, trigger, &plan), args.format)
     );
     Ok(())
 }

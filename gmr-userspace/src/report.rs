@@ -14,6 +14,7 @@ use std::{
 use crate::{
     capture::Capturer,
     config::Tag,
+    freeze,
     model::{Report, SectionData, Target, Trigger},
     proc_files,
     sections::{
@@ -38,6 +39,8 @@ pub struct ReportPlan {
     pub config_files: Vec<PathBuf>,
     /// Custom sections, in report order after the standard ones.
     pub sections: Vec<CustomSection>,
+    /// Freeze the process's cgroup for the capture (see [`crate::freeze`]).
+    pub freeze: bool,
 }
 
 impl ReportPlan {
@@ -46,6 +49,7 @@ impl ReportPlan {
         Self {
             config_files: tag.config_files.clone(),
             sections: tag.sections.clone(),
+            freeze: tag.freeze,
         }
     }
 }
@@ -75,8 +79,15 @@ impl Reporter {
     /// inside the report.
     pub fn report(&mut self, pid: u32, trigger: Trigger, plan: &ReportPlan) -> Report {
         let generated_at = UtcTime::from(SystemTime::now()).rfc3339();
-        // Capture first, as close to the trigger as possible.
-        let capture = self.capturer.capture(pid);
+        // Capture first, as close to the trigger as possible; only the
+        // capture runs frozen, everything after it runs thawed.
+        let capturer = &mut self.capturer;
+        let (capture, freeze) = if plan.freeze {
+            let (capture, freeze) = freeze::frozen_capture(pid, || capturer.capture(pid));
+            (capture, Some(freeze))
+        } else {
+            (capturer.capture(pid), None)
+        };
         // Sections that only need the pid run meanwhile, each with a deadline.
         let processes = spawn_section("Processes", SECTION_BUDGET, move || {
             processes(pid).map(SectionData::Processes)
@@ -98,12 +109,14 @@ impl Reporter {
         let green_threads = green_threads::spawn(pid);
         let threads = section("Threads", || {
             let capture = capture.map_err(|e| format!("{e:#}"))?;
-            let modules = self.modules.modules_for(pid).map_err(|e| e.to_string())?;
-            Ok(SectionData::Threads(sections::threads::threads(
-                &capture,
-                &modules,
-                &self.symbolizer,
-            )))
+            Ok(SectionData::Threads(match self.modules.modules_for(pid) {
+                Ok(modules) => sections::threads::threads(&capture, &modules, &self.symbolizer),
+                Err(e) => sections::threads::threads_without_modules(
+                    &capture,
+                    &self.symbolizer,
+                    &e.to_string(),
+                ),
+            }))
         });
         let package = section("Package", || {
             package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
@@ -116,6 +129,7 @@ impl Reporter {
             target: target(pid),
             trigger,
             generated_at,
+            freeze,
             sections,
         }
     }

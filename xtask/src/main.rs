@@ -3,8 +3,10 @@
 mod build;
 mod cmd;
 mod demo;
+mod packages;
 mod setup;
 mod test;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -24,8 +26,10 @@ enum Command {
     Build,
     /// Build, then run the agent on a demo service in a fresh cgroup and print its report.
     Demo,
-    /// Build, then run every test (unit and integration; needs root).
+    /// Build, then run every test (unit and integration; needs root) and the kernel matrix.
     Test,
+    /// Build, then boot Debian's 6.1 and 6.12 kernels in QEMU and run the signal guard tests in each.
+    VmTest,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +38,6 @@ fn main() -> anyhow::Result<()> {
         Command::Build => build::run().map(drop),
         Command::Demo => demo::run(),
         Command::Test => test::run(),
+        Command::VmTest => vm::run(),
     }
 }

@@ -1,18 +1,19 @@
 //! `cargo xtask test`: builds everything, installs the test tools the
-//! fixtures need, and runs every test of the workspace as root.
+//! fixtures need, runs the kernel matrix in QEMU when this machine can,
+//! then every test of the workspace as root.
 
 use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{build, cmd};
+use crate::{build, cmd, packages, vm};
 
 /// Debian packages the tests use: gcc builds the C fixtures, gdb is the
 /// reference the stacks are compared with, libc6-dbg gives both sides
 /// libc's full symbol names.
 const TEST_PACKAGES: [&str; 3] = ["gcc", "gdb", "libc6-dbg"];
 
-/// Runs all tests.
+/// Runs all tests; the cargo tests run even when the kernel matrix fails.
 pub fn run() -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -21,32 +22,27 @@ pub fn run() -> Result<()> {
         );
     }
     let agent = build::run()?;
-    install_missing_packages()?;
-    cmd::run(
+    packages::install_missing(&TEST_PACKAGES)?;
+    let matrix = match vm::matrix(&agent) {
+        Ok(vm::Outcome::Skipped(reason)) => {
+            eprintln!("xtask: SKIP the kernel matrix: {reason}");
+            Ok(())
+        }
+        Ok(vm::Outcome::Ran { failed: 0 }) => Ok(()),
+        Ok(vm::Outcome::Ran { failed }) => Err(anyhow::anyhow!(
+            "{failed} kernel matrix test(s) failed (consoles in target/vm/)"
+        )),
+        Err(e) => Err(e.context("the kernel matrix could not run")),
+    };
+    let cargo = cmd::run(
         Command::new("cargo")
             .current_dir(cmd::workspace_root())
             .args(["test", "--workspace", "--no-fail-fast"])
             .env("GMR_AGENT", &agent),
-    )
-}
-
-/// apt-get installs whichever of [`TEST_PACKAGES`] are missing.
-fn install_missing_packages() -> Result<()> {
-    let missing: Vec<&str> = TEST_PACKAGES
-        .into_iter()
-        .filter(|p| {
-            !cmd::stdout(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
-                .is_some_and(|s| s.ends_with("installed"))
-        })
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
+    );
+    match (matrix, cargo) {
+        (Ok(()), cargo) => cargo,
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(cargo)) => Err(e.context(format!("and {cargo:#}"))),
     }
-    cmd::run(Command::new("apt-get").arg("update"))?;
-    cmd::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
 }

@@ -8,7 +8,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use gmr_common::{
-    KernelOffsets, ThreadRecord, TimestampFields, TimestampOffsets, TriggerFileKey,
+    GuardOffsets, KernelOffsets, ThreadRecord, TimestampFields, TimestampOffsets, TriggerFileKey,
     TriggerFileState,
 };
 
@@ -32,6 +32,15 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
     cgroup_level: 0,
     cgroup_ancestors: 0,
     kernfs_node_id: 0,
+};
+
+/// Where the guard reads a task's signal disposition, from BTF at load time.
+#[unsafe(no_mangle)]
+static GUARD_OFFSETS: GuardOffsets = GuardOffsets {
+    task_sighand: 0,
+    sighand_action: 0,
+    k_sigaction_size: 0,
+    k_sigaction_handler: 0,
 };
 
 /// Record layouts of the `timestamp` tracepoints, read from tracefs at load
@@ -80,6 +89,12 @@ pub fn trigger_signal() -> u32 {
 pub fn offsets() -> KernelOffsets {
     // SAFETY: a plain read of an immutable global.
     unsafe { core::ptr::read_volatile(&KERNEL_OFFSETS) }
+}
+
+/// Where the guard reads a task's signal disposition.
+pub fn guard_offsets() -> GuardOffsets {
+    // SAFETY: a plain read of an immutable global.
+    unsafe { core::ptr::read_volatile(&GUARD_OFFSETS) }
 }
 
 /// The `timestamp` tracepoints' record layouts.

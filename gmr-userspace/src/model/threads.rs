@@ -7,6 +7,8 @@ use serde::Serialize;
 pub struct Threads {
     /// One entry per thread, in the kernel's order (main thread first).
     pub threads: Vec<Thread>,
+    /// Why the list may be incomplete (the process exited during capture).
+    pub note: Option<String>,
     /// The CPython interpreter the process runs, if it runs one.
     pub python: Option<PythonRuntime>,
     /// Why Python stacks are missing or incomplete, if they are.

@@ -79,6 +79,7 @@ mod tests {
                 threads: Vec::new(),
                 python: None,
                 python_note: None,
+                note: None,
             }))
         });
         assert_eq!(ok.title, "Threads");

@@ -104,8 +104,13 @@ pub fn threads(
             holds_gil: None,
         })
         .collect();
+    let notes: Vec<String> = [completeness_note(capture), exec_note(capture)]
+        .into_iter()
+        .flatten()
+        .collect();
     let mut threads = Threads {
         threads,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
         python: None,
         python_note: None,
     };
@@ -113,6 +118,65 @@ pub fn threads(
         add_python_stacks(&mut threads, python);
     }
     threads
+}
+
+/// Whether the process ran another program since the capture began, which
+/// makes its memory map (read after the capture) describe another image.
+fn exec_note(capture: &ProcessCapture) -> Option<String> {
+    let before = capture.program_image?;
+    let now = crate::proc_files::program_image(capture.pid)?;
+    (now != before).then(|| {
+        "the process exec'd another program during the report: its stacks were captured \
+         from one image and symbolized against the next, so frames may be unsymbolized or wrong"
+            .to_owned()
+    })
+}
+
+/// Why the thread list may lack threads the process had.
+fn completeness_note(capture: &ProcessCapture) -> Option<String> {
+    if capture.threads.iter().all(ThreadCapture::has_exited) {
+        return Some(
+            "the process has exited: only its zombie is left, not yet reaped by its parent"
+                .to_owned(),
+        );
+    }
+    let captured = capture.threads.len();
+    let of = capture
+        .threads_at_start
+        .filter(|&n| n as usize > captured)
+        .map(|n| format!(" of the {n} it had when capture began"))
+        .unwrap_or_default();
+    if capture.exited_during_capture {
+        Some(format!(
+            "the process exited during capture: {captured} thread(s){of} were captured before it did"
+        ))
+    } else if !of.is_empty() {
+        Some(format!(
+            "{captured} thread(s){of} were captured; the others exited meanwhile"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The Threads section when the process's memory map cannot be read (a
+/// hidden or unreadable `/proc/PID/maps`): names, states and kernel stacks
+/// as captured, user stacks unwound by frame pointers alone and left
+/// unsymbolized, each thread saying why.
+pub fn threads_without_modules(
+    capture: &ProcessCapture,
+    symbolizer: &Symbolizer,
+    maps_error: &str,
+) -> Threads {
+    let mut section = threads(capture, &ProcessModules::default(), symbolizer);
+    for (thread, captured) in section.threads.iter_mut().zip(&capture.threads) {
+        if !captured.kernel_thread && !captured.has_exited() {
+            thread.user_stack_note = Some(format!(
+                "{maps_error}: user frames are unsymbolized frame-pointer guesses"
+            ));
+        }
+    }
+    section
 }
 
 /// The `/proc/PID/status` state of a task, following the kernel's
@@ -147,6 +211,9 @@ fn user_stack_note(
     let Some(unwound) = unwound else {
         return Some("kernel thread: no user stack".to_owned());
     };
+    if thread.has_exited() {
+        return Some("the thread has exited: no user stack left".to_owned());
+    }
     let mut notes = Vec::new();
     if thread.on_cpu {
         notes.push("running on CPU: registers may be up to one tick old".to_owned());
@@ -210,7 +277,7 @@ fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
 mod tests {
     use gmr_common::UserRegs;
 
-    use super::{state_name, threads};
+    use super::{state_name, threads, threads_without_modules};
     use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
@@ -261,6 +328,7 @@ mod tests {
                     ..thread(4, false, false, copied)
                 },
             ],
+            ..ProcessCapture::default()
         };
         let section = threads(&capture, &ProcessModules::default(), &Symbolizer::new());
         let notes = section
@@ -287,6 +355,69 @@ mod tests {
             notes[3].contains("outside every mapped file"),
             "{}",
             notes[3]
+        );
+    }
+
+    #[test]
+    fn the_section_note_says_why_threads_are_missing() {
+        let copied = StackSnapshot {
+            base: 0x7ffd_0000_0000,
+            bytes: vec![0; 4096],
+            page_valid: vec![true],
+        };
+        let dying = ThreadCapture {
+            state: 0x80,
+            ..thread(2, false, false, copied.clone())
+        };
+        let mut capture = ProcessCapture {
+            pid: 0,
+            threads: vec![thread(1, false, false, copied), dying],
+            threads_at_start: Some(5),
+            ..ProcessCapture::default()
+        };
+        let symbolizer = Symbolizer::new();
+        let modules = ProcessModules::default();
+        let note = threads(&capture, &modules, &symbolizer).note.unwrap();
+        assert_eq!(
+            note,
+            "2 thread(s) of the 5 it had when capture began were captured; the others exited meanwhile"
+        );
+        capture.exited_during_capture = true;
+        let section = threads(&capture, &modules, &symbolizer);
+        assert!(
+            section
+                .note
+                .unwrap()
+                .starts_with("the process exited during capture: 2 thread(s) of the 5")
+        );
+        assert_eq!(
+            section.threads[1].user_stack_note.as_deref(),
+            Some("the thread has exited: no user stack left")
+        );
+        capture.threads_at_start = Some(2);
+        capture.exited_during_capture = false;
+        assert_eq!(threads(&capture, &modules, &symbolizer).note, None);
+
+        let bare = threads_without_modules(&capture, &symbolizer, "could not read /proc/1/maps");
+        let first = bare.threads[0].user_stack_note.as_deref().unwrap();
+        assert!(
+            first.starts_with("could not read /proc/1/maps: "),
+            "{first}"
+        );
+        assert!(
+            bare.threads[1]
+                .user_stack_note
+                .as_deref()
+                .unwrap()
+                .starts_with("the thread has exited"),
+            "an exited thread keeps its own reason"
+        );
+
+        capture.threads.remove(0);
+        let zombie = threads(&capture, &modules, &symbolizer);
+        assert_eq!(
+            zombie.note.as_deref(),
+            Some("the process has exited: only its zombie is left, not yet reaped by its parent")
         );
     }
 

@@ -399,6 +399,7 @@ fn threads_section_covers_every_thread() {
     let capture = ProcessCapture {
         pid,
         threads: tids.iter().map(|&tid| capture_thread(pid, tid)).collect(),
+        ..ProcessCapture::default()
     };
     let modules = ModuleCache::new().modules_for(pid).expect("modules");
     let section = threads(&capture, &modules, &Symbolizer::new());

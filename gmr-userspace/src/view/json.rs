@@ -36,6 +36,7 @@ mod tests {
             json!({
                 "kind": "signal",
                 "signal": "SIGUSR2",
+                "delivery": null,
                 "file": null,
                 "requester": {"pid": 4242, "uid": 1000, "comm": "kill"}
             })

@@ -18,6 +18,7 @@ pub fn sample_report() -> Report {
         trigger: Trigger {
             kind: TriggerKind::Signal,
             signal: Some("SIGUSR2".to_owned()),
+            delivery: None,
             file: None,
             requester: Some(Requester {
                 pid: 4242,
@@ -26,6 +27,7 @@ pub fn sample_report() -> Report {
             }),
         },
         generated_at: "2026-11-26T17:48:46.123456Z".to_owned(),
+        freeze: None,
         sections: vec![
             Section {
                 title: "Package".to_owned(),
@@ -129,6 +131,7 @@ pub fn sample_report() -> Report {
                     ],
                     python: None,
                     python_note: None,
+                    note: None,
                 })),
             },
         ],

@@ -131,6 +131,27 @@ impl Fixture {
         self.stdout.lock().data.clone()
     }
 
+    /// Waits up to `timeout` for the process to exit and reaps it; its exit
+    /// status, or `None` if it is still running.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Whether the process is alive: it exists and is neither a zombie nor
+    /// dead (see [`is_alive`]).
+    pub fn is_alive(&self) -> bool {
+        is_alive(self.pid)
+    }
+
     /// Everything the fixture wrote to stderr so far, decoded lossily.
     pub fn stderr_contents(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().data).into_owned()
@@ -152,6 +173,19 @@ impl Drop for Fixture {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether process `pid` exists and is neither a zombie nor dead, from the
+/// state letter in `/proc/PID/stat`.
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesized comm, which may hold spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z' | 'X' | 'x'))
 }
 
 /// Makes the child write `0` (itself) to the group's `cgroup.procs` between

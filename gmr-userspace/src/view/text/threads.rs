@@ -10,6 +10,9 @@ const THREAD_TITLE_WIDTH: usize = WIDTH - 12;
 
 /// Writes every thread, with one blank line between thread blocks.
 pub(super) fn write(f: &mut Formatter<'_>, threads: &Threads) -> fmt::Result {
+    if let Some(note) = &threads.note {
+        writeln!(f, "note: {}", clean(note))?;
+    }
     if let Some(python) = &threads.python {
         writeln!(
             f,
@@ -205,6 +208,7 @@ mod tests {
                 binary: "/usr/bin/python3.11".to_owned(),
             }),
             python_note: None,
+            note: None,
         };
         let text = Text(&threads).to_string();
         let expected = "Python 3.11.2 (/usr/bin/python3.11)
