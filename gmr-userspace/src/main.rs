@@ -94,10 +94,12 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         anyhow::bail!("process {pid} does not exist");
     }
+    let started = std::time::Instant::now();
     let mut ebpf = load(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
     })?;
     let mut reporter = Reporter::new(Capturer::new(&mut ebpf)?);
+    log::debug!("eBPF programs loaded in {:.1?}", started.elapsed());
     let me = std::process::id();
     let trigger = Trigger {
         kind: TriggerKind::Request,
@@ -110,13 +112,9 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
             comm: gmr_userspace::proc_files::comm(me),
         }),
     };
-    print!(
-        "{}",
-        render(
-            &reporter.report(pid, trigger, &plan_for(pid, args.config)),
-            args.format
-        )
-    );
+    let report = reporter.report(pid, trigger, &plan_for(pid, args.config));
+    log::debug!("report stages: {}", reporter.last_stages());
+    print!("{}", render(&report, args.format));
     Ok(())
 }
 

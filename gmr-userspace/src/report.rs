@@ -25,6 +25,7 @@ use crate::{
         processes::processes,
         section,
     },
+    stage_times::StageTimes,
     symbolize::Symbolizer,
     time::UtcTime,
     unwind::modules::ModuleCache,
@@ -55,6 +56,7 @@ pub struct Reporter {
     packages: PackageDb,
     modules: ModuleCache,
     symbolizer: Symbolizer,
+    stages: StageTimes,
 }
 
 impl Reporter {
@@ -65,7 +67,13 @@ impl Reporter {
             packages: PackageDb::new(),
             modules: ModuleCache::new(),
             symbolizer: Symbolizer::new(),
+            stages: StageTimes::default(),
         }
+    }
+
+    /// How long each stage of the last report took.
+    pub fn last_stages(&self) -> StageTimes {
+        self.stages
     }
 
     /// Makes the report for `pid`, in oslo's section order (Package,
@@ -74,8 +82,9 @@ impl Reporter {
     /// inside the report.
     pub fn report(&mut self, pid: u32, trigger: Trigger, plan: &ReportPlan) -> Report {
         let generated_at = UtcTime::from(SystemTime::now()).rfc3339();
+        let mut stages = StageTimes::default();
         // Capture first, as close to the trigger as possible.
-        let capture = self.capturer.capture(pid);
+        let capture = StageTimes::time(&mut stages.capture, || self.capturer.capture(pid));
         // Sections that only need the pid run meanwhile, each with a deadline.
         let processes = spawn_section("Processes", SECTION_BUDGET, move || {
             processes(pid).map(SectionData::Processes)
@@ -96,18 +105,25 @@ impl Reporter {
             .collect();
         let threads = section("Threads", || {
             let capture = capture.map_err(|e| format!("{e:#}"))?;
-            let modules = self.modules.modules_for(pid).map_err(|e| e.to_string())?;
+            let modules = StageTimes::time(&mut stages.modules, || {
+                self.modules.modules_for(pid).map_err(|e| e.to_string())
+            })?;
             Ok(SectionData::Threads(sections::threads::threads(
                 &capture,
                 &modules,
                 &self.symbolizer,
+                &mut stages,
             )))
         });
-        let package = section("Package", || {
-            package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
+        let sections = StageTimes::time(&mut stages.sections, || {
+            let package = section("Package", || {
+                package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
+            });
+            let mut sections = vec![package, threads, processes.finish(), configuration.finish()];
+            sections.extend(custom.into_iter().map(PendingSection::finish));
+            sections
         });
-        let mut sections = vec![package, threads, processes.finish(), configuration.finish()];
-        sections.extend(custom.into_iter().map(PendingSection::finish));
+        self.stages = stages;
         Report {
             target: target(pid),
             trigger,

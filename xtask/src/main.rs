@@ -1,5 +1,6 @@
 //! gmr's build, run and test orchestration: `cargo xtask <command>`.
 
+mod bench;
 mod build;
 mod cmd;
 mod demo;
@@ -26,6 +27,8 @@ enum Command {
     Demo,
     /// Build, then run every test (unit and integration; needs root).
     Test,
+    /// Build, then time gmr against gdb and eu-stack and print the tables (needs root).
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +37,6 @@ fn main() -> anyhow::Result<()> {
         Command::Build => build::run().map(drop),
         Command::Demo => demo::run(),
         Command::Test => test::run(),
+        Command::Bench(args) => bench::run(&args),
     }
 }

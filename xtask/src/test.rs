@@ -21,7 +21,7 @@ pub fn run() -> Result<()> {
         );
     }
     let agent = build::run()?;
-    install_missing_packages()?;
+    install_missing_packages(&TEST_PACKAGES)?;
     cmd::run(
         Command::new("cargo")
             .current_dir(cmd::workspace_root())
@@ -30,10 +30,11 @@ pub fn run() -> Result<()> {
     )
 }
 
-/// apt-get installs whichever of [`TEST_PACKAGES`] are missing.
-fn install_missing_packages() -> Result<()> {
-    let missing: Vec<&str> = TEST_PACKAGES
-        .into_iter()
+/// apt-get installs whichever of `packages` are missing.
+pub fn install_missing_packages(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
         .filter(|p| {
             !cmd::stdout(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
                 .is_some_and(|s| s.ends_with("installed"))

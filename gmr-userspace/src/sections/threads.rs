@@ -8,6 +8,7 @@
 
 use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
+use crate::stage_times::StageTimes;
 use crate::symbolize::Symbolizer;
 use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwoundStack};
 
@@ -46,32 +47,40 @@ const STATE_NAMES: [&str; 9] = [
     "I (idle)",
 ];
 
-/// Builds the Threads section from a capture.
+/// Builds the Threads section from a capture, adding the time spent
+/// unwinding and symbolizing to `stages`.
 pub fn threads(
     capture: &ProcessCapture,
     modules: &ProcessModules,
     symbolizer: &Symbolizer,
+    stages: &mut StageTimes,
 ) -> Threads {
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
-    let unwound = capture
-        .threads
-        .iter()
-        .map(|thread| {
-            (!thread.kernel_thread)
-                .then(|| unwind::unwind(modules, &thread.regs, &thread.user_stack, &mut read_code))
-        })
-        .collect::<Vec<_>>();
+    let unwound = StageTimes::time(&mut stages.unwind, || {
+        capture
+            .threads
+            .iter()
+            .map(|thread| {
+                (!thread.kernel_thread).then(|| {
+                    unwind::unwind(modules, &thread.regs, &thread.user_stack, &mut read_code)
+                })
+            })
+            .collect::<Vec<_>>()
+    });
     let user_stacks = unwound
         .iter()
         .map(|stack| stack.as_ref().map_or(&[][..], |s| &s.frames[..]))
         .collect::<Vec<&[Frame]>>();
-    let user = symbolizer.symbolize_user_stacks(capture.pid, &user_stacks, modules);
-    let kernel_addrs = capture
-        .threads
-        .iter()
-        .flat_map(|thread| thread.kernel_stack.iter().copied())
-        .collect::<Vec<_>>();
-    let mut kernel = symbolizer.symbolize_kernel(&kernel_addrs).into_iter();
+    let (user, kernel) = StageTimes::time(&mut stages.symbolize, || {
+        let user = symbolizer.symbolize_user_stacks(capture.pid, &user_stacks, modules);
+        let kernel_addrs = capture
+            .threads
+            .iter()
+            .flat_map(|thread| thread.kernel_stack.iter().copied())
+            .collect::<Vec<_>>();
+        (user, symbolizer.symbolize_kernel(&kernel_addrs))
+    });
+    let mut kernel = kernel.into_iter();
     let threads = capture
         .threads
         .iter()
@@ -197,6 +206,7 @@ mod tests {
 
     use super::{state_name, threads};
     use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
+    use crate::stage_times::StageTimes;
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
 
@@ -247,7 +257,12 @@ mod tests {
                 },
             ],
         };
-        let section = threads(&capture, &ProcessModules::default(), &Symbolizer::new());
+        let section = threads(
+            &capture,
+            &ProcessModules::default(),
+            &Symbolizer::new(),
+            &mut StageTimes::default(),
+        );
         let notes = section
             .threads
             .iter()

@@ -401,7 +401,12 @@ fn threads_section_covers_every_thread() {
         threads: tids.iter().map(|&tid| capture_thread(pid, tid)).collect(),
     };
     let modules = ModuleCache::new().modules_for(pid).expect("modules");
-    let section = threads(&capture, &modules, &Symbolizer::new());
+    let section = threads(
+        &capture,
+        &modules,
+        &Symbolizer::new(),
+        &mut crate::stage_times::StageTimes::default(),
+    );
 
     assert_eq!(section.threads.len(), 2);
     for thread in &section.threads {

@@ -1,0 +1,153 @@
+//! What a loaded agent costs everyone else: the hot paths its hooks sit on
+//! (signal generation, inode ctime updates) timed with and without it, and
+//! its own CPU and memory while idle.
+
+use std::{
+    ffi::CString,
+    os::unix::ffi::OsStrExt as _,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::timing::median;
+
+/// kill + utimensat pairs per timing.
+const ITERATIONS: u32 = 50_000;
+/// Rounds, each timing the loop without the agent, then with a freshly
+/// started one, so slow drifts of the machine's load hit both alike.
+const ROUNDS: usize = 5;
+/// Timings per phase of a round.
+const TIMINGS: usize = 3;
+
+/// The hot loop's time per iteration without and with the agent.
+pub struct HookCost {
+    /// Median per iteration with no agent.
+    pub without: Duration,
+    /// Median per iteration with the agent running.
+    pub with: Duration,
+}
+
+impl HookCost {
+    /// The agent's overhead in percent of `without`.
+    pub fn overhead_percent(&self) -> f64 {
+        (self.with.as_secs_f64() / self.without.as_secs_f64() - 1.0) * 100.0
+    }
+}
+
+/// Times the hot loop without and with the agent, alternating over
+/// [`ROUNDS`]; `start_agent` starts it, and the guard it returns stops it
+/// when dropped.
+pub fn hook_cost<G>(
+    scratch: &Path,
+    mut start_agent: impl FnMut() -> Result<G>,
+) -> Result<HookCost> {
+    let file = scratch.join("utime-target");
+    std::fs::write(&file, b"gmr bench\n").with_context(|| format!("create {}", file.display()))?;
+    let path = CString::new(file.as_os_str().as_bytes())?;
+    hot_loop(&path)?;
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        without.extend(timings(&path)?);
+        let _agent = start_agent()?;
+        with.extend(timings(&path)?);
+    }
+    Ok(HookCost {
+        without: median(&without).context("no timings")?,
+        with: median(&with).context("no timings")?,
+    })
+}
+
+/// [`TIMINGS`] timings of the hot loop, per iteration.
+fn timings(path: &CString) -> Result<Vec<Duration>> {
+    (0..TIMINGS).map(|_| hot_loop(path)).collect()
+}
+
+/// [`ITERATIONS`] times: a signal gmr does not trigger on (SIGURG, ignored
+/// by default) to ourselves, and a timestamp update of `path` (which
+/// changes its ctime). Returns the time per iteration.
+fn hot_loop(path: &CString) -> Result<Duration> {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    let started = Instant::now();
+    for _ in 0..ITERATIONS {
+        // SAFETY: SIGURG is ignored by default; path is a valid C string.
+        let (killed, touched) = unsafe {
+            (
+                libc::kill(me, libc::SIGURG),
+                libc::utimensat(libc::AT_FDCWD, path.as_ptr(), std::ptr::null(), 0),
+            )
+        };
+        if killed != 0 || touched != 0 {
+            bail!("hot loop: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(started.elapsed() / ITERATIONS)
+}
+
+/// An idle process's CPU use and memory.
+pub struct Idle {
+    /// CPU time over wall time, in percent.
+    pub cpu_percent: f64,
+    /// Resident memory at the end, in KiB.
+    pub rss_kib: u64,
+}
+
+/// Watches process `pid` for `window`.
+pub fn idle(pid: u32, window: Duration) -> Result<Idle> {
+    let before = cpu_ticks(pid)?;
+    std::thread::sleep(window);
+    let ticks = cpu_ticks(pid)? - before;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok(Idle {
+        cpu_percent: ticks as f64 / per_second / window.as_secs_f64() * 100.0,
+        rss_kib: memory_kib(pid, "VmRSS")?,
+    })
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised comm; utime and stime are 14 and 15.
+    let after_comm = stat.rsplit_once(')').context("bad /proc/PID/stat")?.1;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let field = |n: usize| -> Result<u64> {
+        Ok(fields.get(n - 3).context("short /proc/PID/stat")?.parse()?)
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+/// A `Vm*` line of `/proc/PID/status` (e.g. `VmRSS`, `VmHWM`), in KiB.
+pub fn memory_kib(pid: u32, key: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse().ok())
+        .with_context(|| format!("no {key} in /proc/{pid}/status"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_cpu_and_memory() {
+        let me = std::process::id();
+        assert!(memory_kib(me, "VmRSS").expect("VmRSS") > 0);
+        assert!(memory_kib(me, "VmHWM").expect("VmHWM") > 0);
+        cpu_ticks(me).expect("cpu ticks");
+        assert!(memory_kib(me, "NoSuchKey").is_err());
+    }
+
+    #[test]
+    fn overhead_is_relative_to_the_run_without() {
+        let cost = HookCost {
+            without: Duration::from_nanos(1000),
+            with: Duration::from_nanos(1010),
+        };
+        assert!((cost.overhead_percent() - 1.0).abs() < 1e-9);
+    }
+}
