@@ -10,7 +10,7 @@ use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
 use crate::stage_times::StageTimes;
 use crate::symbolize::Symbolizer;
-use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwoundStack};
+use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwindCache, UnwoundStack};
 
 // `task_struct.__state` and `exit_state` bits (include/linux/sched.h).
 const TASK_INTERRUPTIBLE: u32 = 0x1;
@@ -56,13 +56,15 @@ pub fn threads(
     stages: &mut StageTimes,
 ) -> Threads {
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
+    let mut cache = UnwindCache::default();
     let unwound = StageTimes::time(&mut stages.unwind, || {
         capture
             .threads
             .iter()
             .map(|thread| {
                 (!thread.kernel_thread).then(|| {
-                    unwind::unwind(modules, &thread.regs, &thread.user_stack, &mut read_code)
+                    let (regs, stack) = (&thread.regs, &thread.user_stack);
+                    unwind::unwind_cached(&mut cache, modules, regs, stack, &mut read_code)
                 })
             })
             .collect::<Vec<_>>()

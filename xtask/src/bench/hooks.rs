@@ -13,19 +13,45 @@ use anyhow::{Context as _, Result, bail};
 
 use super::timing::median;
 
-/// kill + utimensat pairs per timing.
-const ITERATIONS: u32 = 50_000;
-/// Rounds, each timing the loop without the agent, then with a freshly
+/// Calls per timing.
+const ITERATIONS: u32 = 100_000;
+/// Rounds, each timing the loops without the agent, then with a freshly
 /// started one, so slow drifts of the machine's load hit both alike.
 const ROUNDS: usize = 5;
-/// Timings per phase of a round.
+/// Timings per loop and phase of a round.
 const TIMINGS: usize = 3;
 
-/// The hot loop's time per iteration without and with the agent.
+/// A hot path one of the agent's hooks sits on.
+#[derive(Clone, Copy, Debug)]
+pub enum HotPath {
+    /// `kill(self, SIGURG)`: a signal gmr does not trigger on (ignored by
+    /// default) still passes the `signal_generate` tracepoint.
+    Signal,
+    /// `utimensat(file, NULL)`: changes the file's ctime, which passes the
+    /// timestamp tracepoints the file trigger watches.
+    Ctime,
+}
+
+impl HotPath {
+    /// Both, in table order.
+    pub const ALL: [HotPath; 2] = [HotPath::Signal, HotPath::Ctime];
+
+    /// The row label.
+    pub fn label(self) -> &'static str {
+        match self {
+            HotPath::Signal => "kill(self, SIGURG)",
+            HotPath::Ctime => "utimensat(file, NULL)",
+        }
+    }
+}
+
+/// One hot path's time per call without and with the agent.
 pub struct HookCost {
-    /// Median per iteration with no agent.
+    /// The path.
+    pub path: HotPath,
+    /// Median per call with no agent.
     pub without: Duration,
-    /// Median per iteration with the agent running.
+    /// Median per call with the agent running.
     pub with: Duration,
 }
 
@@ -36,51 +62,64 @@ impl HookCost {
     }
 }
 
-/// Times the hot loop without and with the agent, alternating over
+/// Times each hot path without and with the agent, alternating over
 /// [`ROUNDS`]; `start_agent` starts it, and the guard it returns stops it
 /// when dropped.
-pub fn hook_cost<G>(
+pub fn hook_costs<G>(
     scratch: &Path,
     mut start_agent: impl FnMut() -> Result<G>,
-) -> Result<HookCost> {
+) -> Result<Vec<HookCost>> {
     let file = scratch.join("utime-target");
     std::fs::write(&file, b"gmr bench\n").with_context(|| format!("create {}", file.display()))?;
-    let path = CString::new(file.as_os_str().as_bytes())?;
-    hot_loop(&path)?;
-    let (mut without, mut with) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        without.extend(timings(&path)?);
-        let _agent = start_agent()?;
-        with.extend(timings(&path)?);
+    let file = CString::new(file.as_os_str().as_bytes())?;
+    let mut samples = HotPath::ALL.map(|_| (Vec::new(), Vec::new()));
+    for path in HotPath::ALL {
+        hot_loop(path, &file)?;
     }
-    Ok(HookCost {
-        without: median(&without).context("no timings")?,
-        with: median(&with).context("no timings")?,
-    })
+    for _ in 0..ROUNDS {
+        for (path, (without, _)) in HotPath::ALL.into_iter().zip(&mut samples) {
+            without.extend(timings(path, &file)?);
+        }
+        let _agent = start_agent()?;
+        for (path, (_, with)) in HotPath::ALL.into_iter().zip(&mut samples) {
+            with.extend(timings(path, &file)?);
+        }
+    }
+    HotPath::ALL
+        .into_iter()
+        .zip(samples)
+        .map(|(path, (without, with))| {
+            Ok(HookCost {
+                path,
+                without: median(&without).context("no timings")?,
+                with: median(&with).context("no timings")?,
+            })
+        })
+        .collect()
 }
 
-/// [`TIMINGS`] timings of the hot loop, per iteration.
-fn timings(path: &CString) -> Result<Vec<Duration>> {
-    (0..TIMINGS).map(|_| hot_loop(path)).collect()
+/// [`TIMINGS`] timings of one hot loop, per call.
+fn timings(path: HotPath, file: &CString) -> Result<Vec<Duration>> {
+    (0..TIMINGS).map(|_| hot_loop(path, file)).collect()
 }
 
-/// [`ITERATIONS`] times: a signal gmr does not trigger on (SIGURG, ignored
-/// by default) to ourselves, and a timestamp update of `path` (which
-/// changes its ctime). Returns the time per iteration.
-fn hot_loop(path: &CString) -> Result<Duration> {
+/// [`ITERATIONS`] calls on `path`; returns the time per call.
+fn hot_loop(path: HotPath, file: &CString) -> Result<Duration> {
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
     let started = Instant::now();
     for _ in 0..ITERATIONS {
-        // SAFETY: SIGURG is ignored by default; path is a valid C string.
-        let (killed, touched) = unsafe {
-            (
-                libc::kill(me, libc::SIGURG),
-                libc::utimensat(libc::AT_FDCWD, path.as_ptr(), std::ptr::null(), 0),
-            )
+        // SAFETY: SIGURG is ignored by default; file is a valid C string.
+        let rc = unsafe {
+            match path {
+                HotPath::Signal => libc::kill(me, libc::SIGURG),
+                HotPath::Ctime => {
+                    libc::utimensat(libc::AT_FDCWD, file.as_ptr(), std::ptr::null(), 0)
+                }
+            }
         };
-        if killed != 0 || touched != 0 {
-            bail!("hot loop: {}", std::io::Error::last_os_error());
+        if rc != 0 {
+            bail!("{}: {}", path.label(), std::io::Error::last_os_error());
         }
     }
     Ok(started.elapsed() / ITERATIONS)
@@ -145,6 +184,7 @@ mod tests {
     #[test]
     fn overhead_is_relative_to_the_run_without() {
         let cost = HookCost {
+            path: HotPath::Signal,
             without: Duration::from_nanos(1000),
             with: Duration::from_nanos(1010),
         };

@@ -37,7 +37,7 @@ const SERIES_BUDGET: Duration = Duration::from_secs(20);
 /// How long gmr may take for one report.
 const GMR_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the probe watches an idle target for the noise level.
-const NOISE_WINDOW: Duration = Duration::from_secs(1);
+const NOISE_WINDOW: Duration = Duration::from_secs(3);
 /// How long the idle agent is watched.
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
 
@@ -109,7 +109,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     eprintln!("xtask: bench of the hooks and the idle agent");
     let hook_group = TestCgroup::create();
-    let hooks = hooks::hook_cost(&scratch, || {
+    let hooks = hooks::hook_costs(&scratch, || {
         Daemon::start(hook_group.path(), &scratch.join("reports-hooks"))
     })?;
     let idle = {

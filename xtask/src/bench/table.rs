@@ -9,25 +9,26 @@ use super::{
 };
 
 /// Prints every table.
-pub fn print(rows: &[Row], hooks: &HookCost, idle: &Idle) {
+pub fn print(rows: &[Row], hooks: &[HookCost], idle: &Idle) {
     print_times(rows);
     print_stalls(rows);
     print_stages(rows);
     print_memory(rows, idle);
-    println!("\n### Hook overhead\n");
+    println!("\n### Hook overhead (per call, median)\n");
+    let lines: Vec<Vec<String>> = hooks
+        .iter()
+        .map(|cost| {
+            vec![
+                cost.path.label().to_owned(),
+                format!("{} ns", cost.without.as_nanos()),
+                format!("{} ns", cost.with.as_nanos()),
+                format!("{:+.1} %", cost.overhead_percent()),
+            ]
+        })
+        .collect();
     markdown(
-        &[
-            "hot loop (kill SIGURG + utimensat)",
-            "without agent",
-            "with agent",
-            "overhead",
-        ],
-        &[vec![
-            "per iteration, median".to_owned(),
-            format!("{} ns", hooks.without.as_nanos()),
-            format!("{} ns", hooks.with.as_nanos()),
-            format!("{:+.1} %", hooks.overhead_percent()),
-        ]],
+        &["hot path", "without agent", "with agent", "overhead"],
+        &lines,
     );
 }
 
