@@ -125,15 +125,19 @@ impl Capturer {
             if chunk.status != 0 || index >= USER_STACK_PAGES as usize {
                 continue;
             }
-            // Each page goes straight to its place in the thread's stack.
-            let stack = pages.entry(chunk.tid).or_insert_with(|| StackSnapshot {
-                base: 0,
-                bytes: vec![0; USER_STACK_PAGES as usize * STACK_PAGE_SIZE],
-                page_valid: vec![false; USER_STACK_PAGES as usize],
-            });
+            // Each page goes straight to its place in the thread's stack;
+            // pages come in order, so the buffer grows only as far as needed.
+            let stack = pages.entry(chunk.tid).or_default();
             let start = index * STACK_PAGE_SIZE;
-            stack.bytes[start..start + STACK_PAGE_SIZE].copy_from_slice(chunk.data);
-            stack.page_valid[index] = true;
+            if stack.bytes.len() <= start {
+                stack.bytes.resize(start, 0);
+                stack.bytes.extend_from_slice(chunk.data);
+                stack.page_valid.resize(index, false);
+                stack.page_valid.push(true);
+            } else {
+                stack.bytes[start..start + STACK_PAGE_SIZE].copy_from_slice(chunk.data);
+                stack.page_valid[index] = true;
+            }
         }
         Ok(())
     }

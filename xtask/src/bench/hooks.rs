@@ -142,7 +142,7 @@ pub fn idle(pid: u32, window: Duration) -> Result<Idle> {
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Ok(Idle {
         cpu_percent: ticks as f64 / per_second / window.as_secs_f64() * 100.0,
-        rss_kib: memory_kib(pid, "VmRSS")?,
+        rss_kib: rss_kib(pid)?,
     })
 }
 
@@ -158,7 +158,18 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     Ok(field(14)? + field(15)?)
 }
 
-/// A `Vm*` line of `/proc/PID/status` (e.g. `VmRSS`, `VmHWM`), in KiB.
+/// Resident memory of `pid` right now, in KiB, from `smaps_rollup`: exact,
+/// where `VmRSS` may lag behind a large free by a while.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Rss:"))
+        .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse().ok())
+        .with_context(|| format!("no Rss in /proc/{pid}/smaps_rollup"))
+}
+
+/// A `Vm*` line of `/proc/PID/status` (e.g. `VmHWM`), in KiB.
 pub fn memory_kib(pid: u32, key: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
@@ -175,7 +186,7 @@ mod tests {
     #[test]
     fn reads_our_own_cpu_and_memory() {
         let me = std::process::id();
-        assert!(memory_kib(me, "VmRSS").expect("VmRSS") > 0);
+        assert!(rss_kib(me).expect("Rss") > 0);
         assert!(memory_kib(me, "VmHWM").expect("VmHWM") > 0);
         cpu_ticks(me).expect("cpu ticks");
         assert!(memory_kib(me, "NoSuchKey").is_err());

@@ -38,6 +38,8 @@ const SERIES_BUDGET: Duration = Duration::from_secs(20);
 const GMR_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the probe watches an idle target for the noise level.
 const NOISE_WINDOW: Duration = Duration::from_secs(3);
+/// How long the agent gets to free a report's memory before it is measured.
+const SETTLE: Duration = Duration::from_secs(2);
 /// How long the idle agent is watched.
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
 
@@ -155,7 +157,9 @@ fn measure(
             Ok(Some(took))
         })
     })?;
-    let agent_rss_kib = hooks::memory_kib(daemon.pid(), "VmRSS")?;
+    // The agent frees a report's memory after answering.
+    std::thread::sleep(SETTLE);
+    let agent_rss_kib = hooks::rss_kib(daemon.pid())?;
     let agent_peak_kib = hooks::memory_kib(daemon.pid(), "VmHWM")?;
     drop(daemon);
     let timeout = Duration::from_secs(args.peer_timeout);
