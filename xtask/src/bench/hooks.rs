@@ -138,16 +138,14 @@ pub fn idle(pid: u32, window: Duration) -> Result<Idle> {
     let before = cpu_ticks(pid)?;
     std::thread::sleep(window);
     let ticks = cpu_ticks(pid)? - before;
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Ok(Idle {
-        cpu_percent: ticks as f64 / per_second / window.as_secs_f64() * 100.0,
+        cpu_percent: ticks_to_duration(ticks).as_secs_f64() / window.as_secs_f64() * 100.0,
         rss_kib: rss_kib(pid)?,
     })
 }
 
 /// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64> {
+pub fn cpu_ticks(pid: u32) -> Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the parenthesised comm; utime and stime are 14 and 15.
     let after_comm = stat.rsplit_once(')').context("bad /proc/PID/stat")?.1;
@@ -167,6 +165,13 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .find_map(|line| line.strip_prefix("Rss:"))
         .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse().ok())
         .with_context(|| format!("no Rss in /proc/{pid}/smaps_rollup"))
+}
+
+/// `ticks` clock ticks as a duration.
+pub fn ticks_to_duration(ticks: u64) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64(ticks as f64 / per_second)
 }
 
 /// A `Vm*` line of `/proc/PID/status` (e.g. `VmHWM`), in KiB.

@@ -67,6 +67,9 @@ pub struct Row {
     pub first_warm: Duration,
     /// `gmr-agent trigger` on a running agent, end to end.
     pub warm: Series,
+    /// The agent's CPU time (user + system) per warm report: what the
+    /// report costs whatever the machine's load.
+    pub warm_cpu: Duration,
     /// The agent's account of each warm report.
     pub agent: Vec<AgentTimes>,
     /// Each peer's runs.
@@ -150,6 +153,7 @@ fn measure(
     let mut daemon = Daemon::start(cgroup.path(), &scratch.join(format!("reports-{threads}")))?;
     let (first_warm, _) = daemon.report(pid, GMR_TIMEOUT)?;
     let mut agent_times = Vec::new();
+    let cpu_before = hooks::cpu_ticks(daemon.pid())?;
     let (warm, warm_stall) = probe.during(|| {
         series(args.reps, SERIES_BUDGET, GMR_TIMEOUT, || {
             let (took, times) = daemon.report(pid, GMR_TIMEOUT)?;
@@ -157,6 +161,8 @@ fn measure(
             Ok(Some(took))
         })
     })?;
+    let warm_cpu = hooks::ticks_to_duration(hooks::cpu_ticks(daemon.pid())? - cpu_before)
+        / u32::try_from(warm.samples.len().max(1))?;
     // The agent frees a report's memory after answering.
     std::thread::sleep(SETTLE);
     let agent_rss_kib = hooks::rss_kib(daemon.pid())?;
@@ -179,6 +185,7 @@ fn measure(
         cold,
         first_warm,
         warm,
+        warm_cpu,
         agent: agent_times,
         peers,
         stalls: Stalls {

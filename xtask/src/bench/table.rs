@@ -35,7 +35,13 @@ pub fn print(rows: &[Row], hooks: &[HookCost], idle: &Idle) {
 /// Report times and the peers' time as a multiple of gmr's.
 fn print_times(rows: &[Row]) {
     println!("\n### Report time (median; ratio = peer time / gmr time)\n");
-    let mut headers = vec!["threads", "gmr cold", "gmr first warm", "gmr warm"];
+    let mut headers = vec![
+        "threads",
+        "gmr cold",
+        "gmr first warm",
+        "gmr warm",
+        "agent CPU per warm report",
+    ];
     headers.extend(Peer::ALL.map(Peer::name));
     let ratio_headers: Vec<String> = Peer::ALL
         .iter()
@@ -55,6 +61,7 @@ fn print_times(rows: &[Row]) {
                 row.cold.cell(),
                 format_duration(row.first_warm),
                 row.warm.cell(),
+                format_duration(row.warm_cpu),
             ];
             cells.extend(row.peers.iter().map(|(_, s)| s.cell()));
             for (_, peer) in &row.peers {
@@ -107,7 +114,7 @@ fn print_stages(rows: &[Row]) {
     println!("\n### Where a warm report's time goes (agent's log, median ms)\n");
     let mut headers = vec!["threads"];
     headers.extend(STAGES);
-    headers.extend(["render + write", "made (capture..sections)"]);
+    headers.extend(["other", "made", "render + write"]);
     let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -115,8 +122,11 @@ fn print_stages(rows: &[Row]) {
             for stage in 0..STAGES.len() {
                 cells.push(median_ms(&row.agent, |t| t.stages[stage]));
             }
-            cells.push(median_ms(&row.agent, |t| t.written));
+            cells.push(median_ms(&row.agent, |t| {
+                t.made - t.stages.iter().sum::<f64>()
+            }));
             cells.push(median_ms(&row.agent, |t| t.made));
+            cells.push(median_ms(&row.agent, |t| t.written));
             cells
         })
         .collect();
