@@ -332,7 +332,7 @@ mod tests {
     fn repeated_frames_get_the_same_symbols_in_every_stack() {
         let pid = std::process::id();
         let modules = ProcessModules::load(pid).expect("our own modules");
-        let here = repeated_frames_get_the_same_symbols_in_every_stack as usize as u64;
+        let here = repeated_frames_get_the_same_symbols_in_every_stack as *const () as u64;
         let exact = Frame {
             address: here,
             is_return_address: false,
