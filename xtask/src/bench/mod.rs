@@ -13,7 +13,7 @@ mod timing;
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Result, bail};
@@ -90,6 +90,9 @@ pub struct Stalls {
     pub cold: Duration,
     /// While warm gmr reports ran.
     pub warm: Duration,
+    /// While one CPU was kept busy as long as the warm reports took: the
+    /// gap that CPU contention alone causes, to tell it from a stall.
+    pub hog: Duration,
     /// While each peer ran, in [`Peer::ALL`] order.
     pub peers: Vec<Duration>,
 }
@@ -161,6 +164,10 @@ fn measure(
             Ok(Some(took))
         })
     })?;
+    let ((), hog) = probe.during(|| {
+        busy(warm.samples.iter().sum());
+        Ok(())
+    })?;
     let warm_cpu = hooks::ticks_to_duration(hooks::cpu_ticks(daemon.pid())? - cpu_before)
         / u32::try_from(warm.samples.len().max(1))?;
     // The agent frees a report's memory after answering.
@@ -192,11 +199,20 @@ fn measure(
             idle,
             cold: cold_stall,
             warm: warm_stall,
+            hog,
             peers: peer_stalls,
         },
         agent_rss_kib,
         agent_peak_kib,
     })
+}
+
+/// Keeps this thread's CPU busy for `span`.
+fn busy(span: Duration) {
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
 }
 
 /// `/proc/loadavg`'s first three fields.

@@ -91,17 +91,28 @@ fn print_stalls(rows: &[Row]) {
     println!(
         "\n### Target stall (largest gap between 1 ms probe ticks while reports were taken)\n"
     );
-    let mut headers = vec!["threads", "idle (noise)", "gmr cold", "gmr warm"];
+    let mut headers = vec![
+        "threads",
+        "idle (noise)",
+        "gmr cold",
+        "gmr warm",
+        "CPU hog as long as warm",
+    ];
     headers.extend(Peer::ALL.map(Peer::name));
     let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
             let mut cells = vec![row.threads.to_string()];
             cells.extend(
-                [row.stalls.idle, row.stalls.cold, row.stalls.warm]
-                    .into_iter()
-                    .chain(row.stalls.peers.iter().copied())
-                    .map(format_duration),
+                [
+                    row.stalls.idle,
+                    row.stalls.cold,
+                    row.stalls.warm,
+                    row.stalls.hog,
+                ]
+                .into_iter()
+                .chain(row.stalls.peers.iter().copied())
+                .map(format_duration),
             );
             cells
         })
