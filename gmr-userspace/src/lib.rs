@@ -22,6 +22,7 @@ pub mod report;
 pub mod sections;
 pub mod signal;
 pub mod sink;
+pub mod stage_times;
 pub mod symbolize;
 pub mod targets;
 #[cfg(test)]

@@ -98,10 +98,12 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         anyhow::bail!("process {pid} does not exist");
     }
+    let started = std::time::Instant::now();
     let mut ebpf = load(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
     })?;
     let mut reporter = Reporter::new(Capturer::new(&mut ebpf)?);
+    log::debug!("eBPF programs loaded in {:.1?}", started.elapsed());
     let me = std::process::id();
     let trigger = Trigger {
         kind: TriggerKind::Request,
@@ -117,10 +119,9 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     };
     let mut plan = plan_for(pid, args.config);
     plan.freeze |= args.freeze;
-    print!(
-        "{}",
-        render(&reporter.report(pid, trigger, &plan), args.format)
-    );
+    let report = reporter.report(pid, trigger, &plan);
+    log::debug!("report stages: {}", reporter.last_stages());
+    print!("{}", render(&report, args.format));
     Ok(())
 }
 

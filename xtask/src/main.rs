@@ -1,5 +1,6 @@
 //! gmr's build, run and test orchestration: `cargo xtask <command>`.
 
+mod bench;
 mod build;
 mod cmd;
 mod demo;
@@ -30,6 +31,8 @@ enum Command {
     Test,
     /// Build, then boot Debian's 6.1 and 6.12 kernels in QEMU and run the signal guard tests in each.
     VmTest,
+    /// Build, then time gmr against gdb and eu-stack and print the tables (needs root).
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +42,6 @@ fn main() -> anyhow::Result<()> {
         Command::Demo => demo::run(),
         Command::Test => test::run(),
         Command::VmTest => vm::run(),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -67,9 +67,13 @@ pub static TRIGGER_FILES: HashMap<TriggerFileKey, TriggerFileState> =
 #[map]
 pub static TRIGGERS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
-/// User-stack pages of the thread being captured.
+/// User-stack pages of the thread being captured. Userspace drains it after
+/// every read of the iterator, and one read returns at most one seq_file
+/// buffer (32 KiB, about 44 thread records): at most 44 × 8 pages, 1.4 MiB.
+/// 4 MiB leaves room for nearly three times that; every MiB more is kernel
+/// memory the agent holds, and resident in it once a big report used it.
 #[map]
-pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
 /// Slot 0: the process id the capture iterator records (others are skipped).
 #[map]

@@ -1,6 +1,8 @@
 //! Decodes the raw bytes the capture iterator emits. Pure, so it can be
 //! tested (and fuzzed) from byte arrays.
 
+use std::mem::offset_of;
+
 use gmr_common::{StackChunk, THREAD_RECORD_MAGIC, ThreadRecord};
 
 /// A decoding failure naming the offset and what was wrong.
@@ -58,8 +60,22 @@ pub fn thread_records(bytes: &[u8]) -> Result<Vec<ThreadRecord>, DecodeError> {
         .collect()
 }
 
+/// One stack page as it sits in a ring-buffer item: the [`StackChunk`]
+/// header fields, and its bytes borrowed, not copied.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StackPage<'a> {
+    /// Thread id the page belongs to.
+    pub tid: u32,
+    /// Index of the page above the thread's stack base.
+    pub page: u32,
+    /// 0 when `data` holds the page, else the negative errno of the copy.
+    pub status: i32,
+    /// The page's bytes.
+    pub data: &'a [u8],
+}
+
 /// Decodes one stack chunk from a ring-buffer item.
-pub fn stack_chunk(bytes: &[u8]) -> Result<Box<StackChunk>, DecodeError> {
+pub fn stack_chunk(bytes: &[u8]) -> Result<StackPage<'_>, DecodeError> {
     let expected = size_of::<StackChunk>();
     if bytes.len() != expected {
         return Err(DecodeError::ChunkSize {
@@ -67,10 +83,17 @@ pub fn stack_chunk(bytes: &[u8]) -> Result<Box<StackChunk>, DecodeError> {
             expected,
         });
     }
-    // SAFETY: `bytes` holds exactly one chunk; every bit pattern is valid.
-    Ok(Box::new(unsafe {
-        std::ptr::read_unaligned(bytes.as_ptr().cast())
-    }))
+    let word = |offset: usize| -> [u8; 4] {
+        bytes[offset..offset + 4]
+            .try_into()
+            .expect("a 4-byte field inside a checked length")
+    };
+    Ok(StackPage {
+        tid: u32::from_ne_bytes(word(offset_of!(StackChunk, tid))),
+        page: u32::from_ne_bytes(word(offset_of!(StackChunk, page))),
+        status: i32::from_ne_bytes(word(offset_of!(StackChunk, status))),
+        data: &bytes[offset_of!(StackChunk, data)..],
+    })
 }
 
 /// The NUL-terminated `comm` as a string.
@@ -81,6 +104,8 @@ pub fn comm_string(comm: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use gmr_common::STACK_PAGE_SIZE;
+
     use super::*;
 
     fn record_bytes(magic: u32) -> Vec<u8> {
@@ -113,6 +138,29 @@ mod tests {
     fn chunk_size_is_checked() {
         assert!(stack_chunk(&[0; 10]).is_err());
         assert!(stack_chunk(&vec![0; size_of::<StackChunk>()]).is_ok());
+    }
+
+    #[test]
+    fn chunk_fields_and_bytes_are_read_in_place() {
+        let chunk = StackChunk {
+            tid: 42,
+            page: 3,
+            status: -14,
+            reserved: 0,
+            address: 0x7fff_0000,
+            data: [0xab; STACK_PAGE_SIZE],
+        };
+        // SAFETY: StackChunk is plain data without padding.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&chunk as *const StackChunk).cast::<u8>(),
+                size_of::<StackChunk>(),
+            )
+        };
+        let page = stack_chunk(bytes).expect("a whole chunk");
+        assert_eq!((page.tid, page.page, page.status), (42, 3, -14));
+        assert_eq!(page.data.len(), STACK_PAGE_SIZE);
+        assert!(page.data.iter().all(|&b| b == 0xab));
     }
 
     #[test]

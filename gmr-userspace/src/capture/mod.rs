@@ -24,7 +24,7 @@ use aya::{
     maps::{Array, MapData, RingBuf},
     programs::{Iter, ProgramFd},
 };
-use gmr_common::{STACK_PAGE_SIZE, StackChunk, THREAD_FLAG_KERNEL, ThreadRecord};
+use gmr_common::{STACK_PAGE_SIZE, THREAD_FLAG_KERNEL, ThreadRecord, USER_STACK_PAGES};
 
 use self::{
     iter_link::{IterScope, open_task_iter},
@@ -78,7 +78,7 @@ impl Capturer {
         while self.stack_pages.next().is_some() {}
         let mut iter = self.open(pid)?;
         let mut records = Vec::new();
-        let mut pages: HashMap<(u32, u32), Box<StackChunk>> = HashMap::new();
+        let mut pages: HashMap<u32, StackSnapshot> = HashMap::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut pending = Vec::new();
         loop {
@@ -132,11 +132,28 @@ impl Capturer {
             .context("opening the capture iterator")
     }
 
-    /// Moves every queued stack page into `pages`, keyed by (tid, page).
-    fn drain_pages(&mut self, pages: &mut HashMap<(u32, u32), Box<StackChunk>>) -> Result<()> {
+    /// Copies every queued stack page that was read into its thread's stack
+    /// in `pages` (keyed by tid); pages that could not be read stay invalid.
+    fn drain_pages(&mut self, pages: &mut HashMap<u32, StackSnapshot>) -> Result<()> {
         while let Some(item) = self.stack_pages.next() {
             let chunk = decode::stack_chunk(&item)?;
-            pages.insert((chunk.tid, chunk.page), chunk);
+            let index = chunk.page as usize;
+            if chunk.status != 0 || index >= USER_STACK_PAGES as usize {
+                continue;
+            }
+            // Each page goes straight to its place in the thread's stack;
+            // pages come in order, so the buffer grows only as far as needed.
+            let stack = pages.entry(chunk.tid).or_default();
+            let start = index * STACK_PAGE_SIZE;
+            if stack.bytes.len() <= start {
+                stack.bytes.resize(start, 0);
+                stack.bytes.extend_from_slice(chunk.data);
+                stack.page_valid.resize(index, false);
+                stack.page_valid.push(true);
+            } else {
+                stack.bytes[start..start + STACK_PAGE_SIZE].copy_from_slice(chunk.data);
+                stack.page_valid[index] = true;
+            }
         }
         Ok(())
     }
@@ -183,28 +200,13 @@ fn gone(pid: u32) -> String {
     format!("process {pid} does not exist any more: it exited before its threads could be captured")
 }
 
-/// Joins a record with its stack pages.
-fn thread_capture(
-    record: &ThreadRecord,
-    pages: &mut HashMap<(u32, u32), Box<StackChunk>>,
-) -> ThreadCapture {
-    let mut stack = StackSnapshot {
-        base: record.stack_base,
-        bytes: Vec::with_capacity(record.stack_pages as usize * STACK_PAGE_SIZE),
-        page_valid: Vec::with_capacity(record.stack_pages as usize),
-    };
-    for page in 0..record.stack_pages {
-        match pages.remove(&(record.tid, page)) {
-            Some(chunk) if chunk.status == 0 => {
-                stack.bytes.extend_from_slice(&chunk.data);
-                stack.page_valid.push(true);
-            }
-            _ => {
-                stack.bytes.resize(stack.bytes.len() + STACK_PAGE_SIZE, 0);
-                stack.page_valid.push(false);
-            }
-        }
-    }
+/// One thread's capture from its record and the stack pages sent for it.
+fn thread_capture(record: &ThreadRecord, pages: &mut HashMap<u32, StackSnapshot>) -> ThreadCapture {
+    let sent = (record.stack_pages as usize).min(USER_STACK_PAGES as usize);
+    let mut stack = pages.remove(&record.tid).unwrap_or_default();
+    stack.base = record.stack_base;
+    stack.bytes.resize(sent * STACK_PAGE_SIZE, 0);
+    stack.page_valid.resize(sent, false);
     let (kernel_stack, kernel_stack_error) = match usize::try_from(record.kernel_stack_bytes) {
         Ok(bytes) => (
             record.kernel_stack[..(bytes / 8).min(record.kernel_stack.len())].to_vec(),

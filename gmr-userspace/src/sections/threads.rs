@@ -11,8 +11,9 @@
 use super::python_stacks::{add_python_stacks, read_python};
 use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
+use crate::stage_times::StageTimes;
 use crate::symbolize::Symbolizer;
-use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwoundStack};
+use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwindCache, UnwoundStack};
 
 // `task_struct.__state` and `exit_state` bits (include/linux/sched.h).
 const TASK_INTERRUPTIBLE: u32 = 0x1;
@@ -49,33 +50,43 @@ const STATE_NAMES: [&str; 9] = [
     "I (idle)",
 ];
 
-/// Builds the Threads section from a capture.
+/// Builds the Threads section from a capture, adding the time spent
+/// unwinding and symbolizing to `stages`.
 pub fn threads(
     capture: &ProcessCapture,
     modules: &ProcessModules,
     symbolizer: &Symbolizer,
+    stages: &mut StageTimes,
 ) -> Threads {
     let python = read_python(capture.pid);
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
-    let unwound = capture
-        .threads
-        .iter()
-        .map(|thread| {
-            (!thread.kernel_thread)
-                .then(|| unwind::unwind(modules, &thread.regs, &thread.user_stack, &mut read_code))
-        })
-        .collect::<Vec<_>>();
+    let mut cache = UnwindCache::default();
+    let unwound = StageTimes::time(&mut stages.unwind, || {
+        capture
+            .threads
+            .iter()
+            .map(|thread| {
+                (!thread.kernel_thread).then(|| {
+                    let (regs, stack) = (&thread.regs, &thread.user_stack);
+                    unwind::unwind_cached(&mut cache, modules, regs, stack, &mut read_code)
+                })
+            })
+            .collect::<Vec<_>>()
+    });
     let user_stacks = unwound
         .iter()
         .map(|stack| stack.as_ref().map_or(&[][..], |s| &s.frames[..]))
         .collect::<Vec<&[Frame]>>();
-    let user = symbolizer.symbolize_user_stacks(capture.pid, &user_stacks, modules);
-    let kernel_addrs = capture
-        .threads
-        .iter()
-        .flat_map(|thread| thread.kernel_stack.iter().copied())
-        .collect::<Vec<_>>();
-    let mut kernel = symbolizer.symbolize_kernel(&kernel_addrs).into_iter();
+    let (user, kernel) = StageTimes::time(&mut stages.symbolize, || {
+        let user = symbolizer.symbolize_user_stacks(capture.pid, &user_stacks, modules);
+        let kernel_addrs = capture
+            .threads
+            .iter()
+            .flat_map(|thread| thread.kernel_stack.iter().copied())
+            .collect::<Vec<_>>();
+        (user, symbolizer.symbolize_kernel(&kernel_addrs))
+    });
+    let mut kernel = kernel.into_iter();
     let threads = capture
         .threads
         .iter()
@@ -167,8 +178,9 @@ pub fn threads_without_modules(
     capture: &ProcessCapture,
     symbolizer: &Symbolizer,
     maps_error: &str,
+    stages: &mut StageTimes,
 ) -> Threads {
-    let mut section = threads(capture, &ProcessModules::default(), symbolizer);
+    let mut section = threads(capture, &ProcessModules::default(), symbolizer, stages);
     for (thread, captured) in section.threads.iter_mut().zip(&capture.threads) {
         if !captured.kernel_thread && !captured.has_exited() {
             thread.user_stack_note = Some(format!(
@@ -279,6 +291,7 @@ mod tests {
 
     use super::{state_name, threads, threads_without_modules};
     use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
+    use crate::stage_times::StageTimes;
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
 
@@ -330,7 +343,12 @@ mod tests {
             ],
             ..ProcessCapture::default()
         };
-        let section = threads(&capture, &ProcessModules::default(), &Symbolizer::new());
+        let section = threads(
+            &capture,
+            &ProcessModules::default(),
+            &Symbolizer::new(),
+            &mut StageTimes::default(),
+        );
         let notes = section
             .threads
             .iter()
@@ -377,13 +395,15 @@ mod tests {
         };
         let symbolizer = Symbolizer::new();
         let modules = ProcessModules::default();
-        let note = threads(&capture, &modules, &symbolizer).note.unwrap();
+        let note = threads(&capture, &modules, &symbolizer, &mut StageTimes::default())
+            .note
+            .unwrap();
         assert_eq!(
             note,
             "2 thread(s) of the 5 it had when capture began were captured; the others exited meanwhile"
         );
         capture.exited_during_capture = true;
-        let section = threads(&capture, &modules, &symbolizer);
+        let section = threads(&capture, &modules, &symbolizer, &mut StageTimes::default());
         assert!(
             section
                 .note
@@ -396,9 +416,17 @@ mod tests {
         );
         capture.threads_at_start = Some(2);
         capture.exited_during_capture = false;
-        assert_eq!(threads(&capture, &modules, &symbolizer).note, None);
+        assert_eq!(
+            threads(&capture, &modules, &symbolizer, &mut StageTimes::default()).note,
+            None
+        );
 
-        let bare = threads_without_modules(&capture, &symbolizer, "could not read /proc/1/maps");
+        let bare = threads_without_modules(
+            &capture,
+            &symbolizer,
+            "could not read /proc/1/maps",
+            &mut StageTimes::default(),
+        );
         let first = bare.threads[0].user_stack_note.as_deref().unwrap();
         assert!(
             first.starts_with("could not read /proc/1/maps: "),
@@ -414,7 +442,7 @@ mod tests {
         );
 
         capture.threads.remove(0);
-        let zombie = threads(&capture, &modules, &symbolizer);
+        let zombie = threads(&capture, &modules, &symbolizer, &mut StageTimes::default());
         assert_eq!(
             zombie.note.as_deref(),
             Some("the process has exited: only its zombie is left, not yet reaped by its parent")

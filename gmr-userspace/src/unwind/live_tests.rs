@@ -402,7 +402,12 @@ fn threads_section_covers_every_thread() {
         ..ProcessCapture::default()
     };
     let modules = ModuleCache::new().modules_for(pid).expect("modules");
-    let section = threads(&capture, &modules, &Symbolizer::new());
+    let section = threads(
+        &capture,
+        &modules,
+        &Symbolizer::new(),
+        &mut crate::stage_times::StageTimes::default(),
+    );
 
     assert_eq!(section.threads.len(), 2);
     for thread in &section.threads {

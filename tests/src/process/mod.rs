@@ -152,6 +152,28 @@ impl Fixture {
         is_alive(self.pid)
     }
 
+    /// Waits until the fixture has printed `count` stdout lines starting
+    /// with `prefix` and returns the last of them; `None` if `timeout`
+    /// passes (or the fixture exits) first.
+    pub fn wait_for_stdout_line(
+        &self,
+        prefix: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Option<String> {
+        let index = count.checked_sub(1)?;
+        let mut found = None;
+        self.stdout.wait_until(timeout, |lines| {
+            found = lines
+                .iter()
+                .filter(|line| line.starts_with(prefix))
+                .nth(index)
+                .cloned();
+            found.is_some()
+        });
+        found
+    }
+
     /// Everything the fixture wrote to stderr so far, decoded lossily.
     pub fn stderr_contents(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().data).into_owned()
