@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use gmr_common::{STACK_PAGE_SIZE, StackChunk, ThreadRecord};
 use gmr_userspace::{
-    capture::decode::{stack_chunk, thread_capture, thread_records},
+    capture::decode::{stack_chunk, store_page, thread_capture, thread_records},
     trigger::decode_event,
 };
 use libfuzzer_sys::fuzz_target;
@@ -28,12 +28,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut pages = HashMap::new();
     for header in headers.chunks_exact(12) {
-        let word = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().unwrap());
         let mut bytes = vec![0u8; size_of::<StackChunk>()];
         bytes[..12].copy_from_slice(header);
         bytes[size_of::<StackChunk>() - STACK_PAGE_SIZE..].fill(0xa5);
         let chunk = stack_chunk(&bytes).expect("a chunk-sized item decodes");
-        pages.insert((word(0), word(4)), chunk);
+        store_page(&mut pages, &chunk);
     }
     for record in &records {
         let thread = thread_capture(record, &mut pages);

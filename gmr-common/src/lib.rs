@@ -60,9 +60,31 @@ pub struct KernelOffsets {
     pub kernfs_node_id: u32,
 }
 
+/// Where the guard finds a task's disposition for a signal:
+/// `task->sighand->action[sig - 1].sa.sa_handler`.
+///
+/// Read from the running kernel's BTF at load time, like [`KernelOffsets`];
+/// kept apart so a kernel lacking one of them loses only the guard.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuardOffsets {
+    /// `task_struct.sighand` (a `sighand_struct *`).
+    pub task_sighand: u32,
+    /// `sighand_struct.action` (array of `struct k_sigaction`, by signal - 1).
+    pub sighand_action: u32,
+    /// `sizeof(struct k_sigaction)`: the stride of that array.
+    pub k_sigaction_size: u32,
+    /// `k_sigaction.sa.sa_handler` (`SIG_DFL` 0, `SIG_IGN` 1, else a handler).
+    pub k_sigaction_handler: u32,
+}
+
 /// `TriggerEvent::kind`: the trigger signal was generated for a task in a
 /// tagged cgroup.
 pub const TRIGGER_KIND_SIGNAL: u32 = 0;
+/// `TriggerEvent::result` of a signal the guard refused (`-EPERM` to the
+/// sender) because the target's disposition for it was the default and the
+/// default would have killed it. Outside the tracepoint's results (0-4).
+pub const TRIGGER_RESULT_REFUSED: u32 = 0x100;
 /// `TriggerEvent::kind`: a tag's trigger file had its ctime changed (touched,
 /// written, chmod-ed).
 pub const TRIGGER_KIND_FILE: u32 = 1;
@@ -72,7 +94,8 @@ pub const TRIGGER_KIND_FILE: u32 = 1;
 pub const FILE_TRIGGER_MIN_INTERVAL_NS: u64 = 100_000_000;
 
 /// A trigger seen in the kernel, in the requester's context: the trigger
-/// signal generated for a task in a tagged cgroup (`signal_generate`), or a
+/// signal generated for a task in a tagged cgroup (`signal_generate`) or
+/// refused for it (the `task_kill` guard), or a
 /// tag's trigger file changed (`timestamp` tracepoints).
 ///
 /// The `sender_*` fields describe the requester: the signal's sender, or the
@@ -101,7 +124,8 @@ pub struct TriggerEvent {
     /// Signal: the signal number. File: zero.
     pub signal: u32,
     /// Signal: the tracepoint's `result` (0 delivered, 1 ignored, 2 already
-    /// pending, ...). File: zero.
+    /// pending, ...), or [`TRIGGER_RESULT_REFUSED`] from the guard. File:
+    /// zero.
     pub result: u32,
     /// [`TRIGGER_KIND_SIGNAL`] or [`TRIGGER_KIND_FILE`].
     pub kind: u32,
@@ -256,6 +280,8 @@ mod pod {
 
     // SAFETY: all are `#[repr(C)]` integers and arrays with no padding.
     unsafe impl aya::Pod for KernelOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for GuardOffsets {}
     // SAFETY: as above.
     unsafe impl aya::Pod for TriggerEvent {}
     // SAFETY: as above.

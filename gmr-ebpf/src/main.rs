@@ -1,9 +1,13 @@
 //! gmr's kernel programs.
 //!
-//! Two small programs, each doing only what must happen in the kernel:
+//! Small programs, each doing only what must happen in the kernel:
 //! - `signal_generate` (raw tracepoint, sender context) notices the trigger
 //!   signal being generated for a task in a tagged cgroup and emits a
 //!   [`gmr_common::TriggerEvent`];
+//! - `task_kill` (LSM, optional: only where the BPF LSM is active) refuses
+//!   the trigger signal to a tagged task that would die of it, emitting the
+//!   same event;
+//! - the `timestamp` tracepoints notice a tag's trigger file being touched;
 //! - `capture_threads` (sleepable task iterator) records every thread of one
 //!   process: registers, kernel stack, and user-stack pages.
 //!

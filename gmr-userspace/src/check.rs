@@ -8,10 +8,13 @@ use crate::{
     capture::Capturer,
     cgroup::cgroup2_mount,
     kernel::{
-        loader::{LoadOptions, SIGNAL_PROGRAM, load},
+        loader::{LoadOptions, SIGNAL_PROGRAM, load_object},
         offsets::running_kernel_offsets,
     },
-    trigger::tracefs::timestamp_offsets,
+    trigger::{
+        guard::{GuardState, attach_guard},
+        tracefs::timestamp_offsets,
+    },
 };
 
 /// The outcome of one probe.
@@ -77,22 +80,16 @@ pub fn run() -> Vec<Probe> {
         ),
     ];
     probes.extend(program_probes());
-    probes.push(probe(
-        "lsm signal guard",
-        false,
-        "the trigger signal cannot be refused: a target without a handler for it dies; use trigger files, `gmr-agent trigger`, or a signal ignored by default (SIGURG)",
-        lsm_status,
-    ));
     probes
 }
 
 /// Loads the real programs: the capture iterator (and a capture of this
-/// process), then the signal tracepoint attached.
+/// process), then the signal tracepoint and the guard attached.
 fn program_probes() -> Vec<Probe> {
-    let mut ebpf = match load(LoadOptions {
+    let (mut ebpf, guard_layout) = match load_object(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
     }) {
-        Ok(ebpf) => ebpf,
+        Ok(loaded) => (loaded.ebpf, loaded.guard_layout),
         Err(e) => {
             let detail = format!("{e:#}");
             return vec![
@@ -106,8 +103,15 @@ fn program_probes() -> Vec<Probe> {
                 Probe {
                     feature: "signal trigger",
                     ok: false,
-                    detail,
+                    detail: detail.clone(),
                     cost: SIGNAL_COST,
+                    essential: false,
+                },
+                Probe {
+                    feature: "lsm signal guard",
+                    ok: false,
+                    detail,
+                    cost: GUARD_COST,
                     essential: false,
                 },
             ];
@@ -140,33 +144,19 @@ fn program_probes() -> Vec<Probe> {
             .map_err(|e| e.to_string())?;
         Ok("raw tracepoint signal_generate loaded and attached".into())
     });
-    vec![capture, signal]
+    let guard = probe("lsm signal guard", false, GUARD_COST, || {
+        match attach_guard(&mut ebpf, libc::SIGUSR2 as u32, &guard_layout) {
+            GuardState::Active => Ok("LSM task_kill program attached, bpf LSM active: SIGUSR2 is refused (and reported) for tagged processes it would kill".into()),
+            state => Err(state.to_string()),
+        }
+    });
+    vec![capture, signal, guard]
 }
 
 const CAPTURE_COST: &str = "no stacks can be captured: no report can be made";
 const SIGNAL_COST: &str =
     "the trigger signal is not noticed: use trigger files or `gmr-agent trigger`";
-
-/// The BPF LSM state; gmr has no guard program yet, so this is never ok.
-fn lsm_status() -> Result<String, String> {
-    let lsms = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
-    let active = lsms.split(',').any(|l| l.trim() == "bpf");
-    let loads = aya::sys::is_program_supported(aya::programs::ProgramType::Lsm(
-        aya::programs::LsmAttachType::Mac,
-    ))
-    .unwrap_or(false);
-    Err(format!(
-        "gmr has no task_kill guard yet (bpf LSM active: {}, LSM programs load: {})",
-        if active {
-            "yes"
-        } else if lsms.is_empty() {
-            "unknown, securityfs not mounted"
-        } else {
-            "no"
-        },
-        if loads { "yes" } else { "no" },
-    ))
-}
+const GUARD_COST: &str = "the trigger signal cannot be refused: a target without a handler for it dies; use trigger files, `gmr-agent trigger`, or a signal ignored by default (SIGURG)";
 
 /// `uname -r`.
 fn kernel_release() -> String {
@@ -246,11 +236,17 @@ mod tests {
             "{text}"
         );
         assert!(find("btf").ok && find("signal trigger").ok, "{text}");
-        assert!(!find("lsm signal guard").ok, "no guard exists yet: {text}");
-        assert!(
-            text.contains("→ the trigger signal cannot be refused"),
-            "{text}"
-        );
+        let lsm_loads =
+            aya::sys::is_program_supported(aya::programs::Lsm::PROGRAM_TYPE).unwrap_or(false);
+        let bpf_active = crate::trigger::guard::bpf_lsm_active().unwrap_or(false);
+        let guard = find("lsm signal guard");
+        assert_eq!(guard.ok, lsm_loads && bpf_active, "{text}");
+        if !guard.ok {
+            assert!(
+                text.contains("→ the trigger signal cannot be refused"),
+                "{text}"
+            );
+        }
         assert!(reports_work(&probes));
     }
 

@@ -33,6 +33,9 @@ pub enum Command {
     List(ListArgs),
     /// Probe what this kernel and host allow; exits non-zero if reports cannot work.
     Check(CheckArgs),
+    /// Internal: thaws a cgroup the agent froze if the agent dies or overruns.
+    #[command(name = crate::freeze::watchdog::SUBCOMMAND, hide = true)]
+    FreezeWatchdog(FreezeWatchdogArgs),
     /// Print a shell completion script (bash, zsh, fish, …) on stdout.
     #[command(hide = true)]
     Completions {
@@ -45,6 +48,17 @@ pub enum Command {
         /// Directory to write the pages into.
         dir: PathBuf,
     },
+}
+
+/// Flags of the hidden `gmr-agent freeze-watchdog`.
+#[derive(Debug, clap::Args)]
+pub struct FreezeWatchdogArgs {
+    /// The `cgroup.freeze` file to write `0` to.
+    #[arg(long, value_name = "FILE")]
+    pub freeze_file: PathBuf,
+    /// Milliseconds after which it thaws even if the agent is alive.
+    #[arg(long, value_name = "MS")]
+    pub deadline_ms: u64,
 }
 
 /// Writes `shell`'s completion script for gmr-agent to `out`.
@@ -131,6 +145,10 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, default_value = "text")]
     pub format: Format,
+    /// Freeze the process's cgroup while its threads are captured (exact
+    /// registers for running threads), as the tag setting `freeze: true` does.
+    #[arg(long)]
+    pub freeze: bool,
 }
 
 #[cfg(test)]

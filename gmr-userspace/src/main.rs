@@ -51,6 +51,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             agent::run(overrides, &args.control_socket, control_group)
         }
         Command::Report(args) => report(args),
+        Command::FreezeWatchdog(args) => gmr_userspace::freeze::watchdog::run(
+            &args.freeze_file,
+            std::time::Duration::from_millis(args.deadline_ms),
+        ),
         Command::Trigger(args) => {
             let request = Request::Trigger {
                 target: args.target,
@@ -100,14 +104,17 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         anyhow::bail!("process {pid} does not exist");
     }
+    let started = std::time::Instant::now();
     let mut ebpf = load(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
     })?;
     let mut reporter = Reporter::new(Capturer::new(&mut ebpf)?);
+    log::debug!("eBPF programs loaded in {:.1?}", started.elapsed());
     let me = std::process::id();
     let trigger = Trigger {
         kind: TriggerKind::Request,
         signal: None,
+        delivery: None,
         file: None,
         requester: Some(Requester {
             pid: me,
@@ -116,13 +123,11 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
             comm: gmr_userspace::proc_files::comm(me),
         }),
     };
-    print!(
-        "{}",
-        render(
-            &reporter.report(pid, trigger, &plan_for(pid, args.config)),
-            args.format
-        )
-    );
+    let mut plan = plan_for(pid, args.config);
+    plan.freeze |= args.freeze;
+    let report = reporter.report(pid, trigger, &plan);
+    log::debug!("report stages: {}", reporter.last_stages());
+    print!("{}", render(&report, args.format));
     Ok(())
 }
 

@@ -7,6 +7,49 @@ pub fn comm(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// Why `/proc/PID` has nothing on `pid`: the process does not exist, or it
+/// does (the kernel accepts a null signal for it) but is hidden from this
+/// procfs (`hidepid`, a procfs of another pid namespace, an overmount).
+pub fn missing_process(pid: u32) -> String {
+    let Ok(target) = libc::pid_t::try_from(pid) else {
+        return format!("process {pid} does not exist");
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(target, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if exists {
+        format!("process {pid} exists but /proc/{pid} is hidden from the agent")
+    } else {
+        format!("process {pid} does not exist")
+    }
+}
+
+/// Where the process's program image lies: `startcode` and `startstack`
+/// from `/proc/PID/stat` (fields 26 and 28). An `exec` replaces both (with
+/// address-space randomization), so a change between two reads means the
+/// process ran another program image in between. `None` if unreadable or
+/// if the process has no address space (a zombie, a kernel thread), which
+/// the kernel shows as zeros.
+pub fn program_image(pid: u32) -> Option<(u64, u64)> {
+    let fields = stat_fields(pid)?;
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some((field(26)?, field(28)?)).filter(|&image| image != (0, 0))
+}
+
+/// The fields of `/proc/PID/stat` after the parenthesized comm (which may
+/// hold spaces), starting with the state, field 3.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// How many threads the process has (`num_threads` in `/proc/PID/stat`),
+/// if that can be read.
+pub fn thread_count(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(20 - 3)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -14,5 +57,38 @@ mod tests {
         let own = std::fs::read_to_string("/proc/self/comm").unwrap();
         assert_eq!(super::comm(std::process::id()), own.trim_end());
         assert_eq!(super::comm(u32::MAX - 1), "");
+    }
+
+    #[test]
+    fn counts_own_threads() {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap().count() as u32;
+        let counted = super::thread_count(std::process::id()).unwrap();
+        // The test harness may start or end threads meanwhile.
+        assert!(
+            counted >= 1 && counted.abs_diff(tasks) <= 2,
+            "{counted} vs {tasks}"
+        );
+        assert_eq!(super::thread_count(u32::MAX - 1), None);
+        let (code, stack) = super::program_image(std::process::id()).unwrap();
+        let here = counts_own_threads as *const () as u64;
+        assert!(code > 0 && code <= here, "{code:#x} vs {here:#x}");
+        assert!(stack > code, "{stack:#x}");
+        if super::comm(2) == "kthreadd" {
+            assert_eq!(
+                super::program_image(2),
+                None,
+                "kthreadd has no address space"
+            );
+        }
+    }
+
+    #[test]
+    fn tells_a_missing_process_from_a_hidden_one() {
+        assert_eq!(
+            super::missing_process(u32::MAX - 1),
+            "process 4294967294 does not exist"
+        );
+        let own = std::process::id();
+        assert!(super::missing_process(own).contains("is hidden from the agent"));
     }
 }

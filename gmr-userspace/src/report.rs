@@ -14,6 +14,7 @@ use std::{
 use crate::{
     capture::Capturer,
     config::Tag,
+    freeze,
     model::{Report, SectionData, Target, Trigger},
     proc_files,
     sections::{
@@ -21,10 +22,12 @@ use crate::{
         configuration::configuration,
         custom::{self, CustomSection, CustomSource},
         deadline::{PendingSection, spawn_section},
+        green_threads,
         package::{PackageDb, package},
         processes::processes,
         section,
     },
+    stage_times::StageTimes,
     symbolize::Symbolizer,
     time::UtcTime,
     unwind::modules::ModuleCache,
@@ -37,6 +40,8 @@ pub struct ReportPlan {
     pub config_files: Vec<PathBuf>,
     /// Custom sections, in report order after the standard ones.
     pub sections: Vec<CustomSection>,
+    /// Freeze the process's cgroup for the capture (see [`crate::freeze`]).
+    pub freeze: bool,
 }
 
 impl ReportPlan {
@@ -45,6 +50,7 @@ impl ReportPlan {
         Self {
             config_files: tag.config_files.clone(),
             sections: tag.sections.clone(),
+            freeze: tag.freeze,
         }
     }
 }
@@ -55,6 +61,7 @@ pub struct Reporter {
     packages: PackageDb,
     modules: ModuleCache,
     symbolizer: Symbolizer,
+    stages: StageTimes,
 }
 
 impl Reporter {
@@ -65,7 +72,13 @@ impl Reporter {
             packages: PackageDb::new(),
             modules: ModuleCache::new(),
             symbolizer: Symbolizer::new(),
+            stages: StageTimes::default(),
         }
+    }
+
+    /// How long each stage of the last report took.
+    pub fn last_stages(&self) -> StageTimes {
+        self.stages
     }
 
     /// Makes the report for `pid`, in oslo's section order (Package,
@@ -74,8 +87,18 @@ impl Reporter {
     /// inside the report.
     pub fn report(&mut self, pid: u32, trigger: Trigger, plan: &ReportPlan) -> Report {
         let generated_at = UtcTime::from(SystemTime::now()).rfc3339();
-        // Capture first, as close to the trigger as possible.
-        let capture = self.capturer.capture(pid);
+        let mut stages = StageTimes::default();
+        // Capture first, as close to the trigger as possible; only the
+        // capture runs frozen, everything after it runs thawed.
+        let capturer = &mut self.capturer;
+        let (capture, freeze) = StageTimes::time(&mut stages.capture, || {
+            if plan.freeze {
+                let (capture, freeze) = freeze::frozen_capture(pid, || capturer.capture(pid));
+                (capture, Some(freeze))
+            } else {
+                (capturer.capture(pid), None)
+            }
+        });
         // Sections that only need the pid run meanwhile, each with a deadline.
         let processes = spawn_section("Processes", SECTION_BUDGET, move || {
             processes(pid).map(SectionData::Processes)
@@ -94,24 +117,38 @@ impl Reporter {
                 })
             })
             .collect();
+        let green_threads = green_threads::spawn(pid);
         let threads = section("Threads", || {
             let capture = capture.map_err(|e| format!("{e:#}"))?;
-            let modules = self.modules.modules_for(pid).map_err(|e| e.to_string())?;
-            Ok(SectionData::Threads(sections::threads::threads(
-                &capture,
-                &modules,
-                &self.symbolizer,
-            )))
+            let modules = StageTimes::time(&mut stages.modules, || self.modules.modules_for(pid));
+            Ok(SectionData::Threads(match modules {
+                Ok(modules) => {
+                    sections::threads::threads(&capture, &modules, &self.symbolizer, &mut stages)
+                }
+                Err(e) => sections::threads::threads_without_modules(
+                    &capture,
+                    &self.symbolizer,
+                    &e.to_string(),
+                    &mut stages,
+                ),
+            }))
         });
-        let package = section("Package", || {
-            package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
+        let sections = StageTimes::time(&mut stages.sections, || {
+            let package = section("Package", || {
+                package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
+            });
+            let mut sections = vec![package, threads];
+            sections.extend(green_threads.map(PendingSection::finish));
+            sections.extend([processes.finish(), configuration.finish()]);
+            sections.extend(custom.into_iter().map(PendingSection::finish));
+            sections
         });
-        let mut sections = vec![package, threads, processes.finish(), configuration.finish()];
-        sections.extend(custom.into_iter().map(PendingSection::finish));
+        self.stages = stages;
         Report {
             target: target(pid),
             trigger,
             generated_at,
+            freeze,
             sections,
         }
     }

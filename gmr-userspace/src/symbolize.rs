@@ -11,14 +11,16 @@
 //! an address.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::path::PathBuf;
 
 use blazesym::MaybeDefault;
 use blazesym::symbolize::source::{Kernel, Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
 
-use crate::model::{KernelFrame, UserFrame};
+use crate::model::{FrameKind, KernelFrame, UserFrame};
 use crate::unwind::{Frame, ProcessModules};
 
 /// Processes whose files stay cached; older ones are evicted, so a
@@ -89,9 +91,16 @@ impl Symbolizer {
         stacks: &[&[Frame]],
         modules: &ProcessModules,
     ) -> Vec<Vec<UserFrame>> {
-        let lookups = stacks
+        // Most threads of a service wait in the same few places: each
+        // distinct frame is looked up and built once, then copied.
+        let mut distinct = Distinct::default();
+        for frame in stacks.iter().flat_map(|stack| stack.iter()) {
+            distinct.add(*frame);
+        }
+        let lookups = distinct
+            .items
             .iter()
-            .flat_map(|stack| stack.iter().map(Frame::lookup_address))
+            .map(Frame::lookup_address)
             .collect::<Vec<_>>();
         // blazesym reads pid 0 as "this process", never what is meant here.
         let resolve = pid != 0 && !lookups.is_empty();
@@ -111,15 +120,23 @@ impl Symbolizer {
             Vec::new()
         };
         let mut symbolized = symbolized.into_iter().map(Symbolized::into_sym);
+        let built = distinct
+            .items
+            .iter()
+            .map(|frame| {
+                let mut out = Vec::new();
+                let sym = symbolized.next().flatten();
+                push_user_frames(&mut out, frame, sym.as_ref(), modules);
+                out
+            })
+            .collect::<Vec<_>>();
         stacks
             .iter()
             .map(|stack| {
-                let mut out = Vec::new();
-                for frame in *stack {
-                    let sym = symbolized.next().flatten();
-                    push_user_frames(&mut out, frame, sym.as_ref(), modules);
-                }
-                out
+                stack
+                    .iter()
+                    .flat_map(|frame| built[distinct.index[frame]].iter().cloned())
+                    .collect()
             })
             .collect()
     }
@@ -140,25 +157,32 @@ impl Symbolizer {
             debug_syms: false,
             ..Kernel::default()
         });
+        let mut distinct = Distinct::default();
+        for &address in addrs {
+            distinct.add(address);
+        }
         let inner = self.inner.borrow();
-        let symbolized = match inner.symbolize(&source, Input::AbsAddr(addrs)) {
+        let symbolized = match inner.symbolize(&source, Input::AbsAddr(&distinct.items)) {
             Ok(symbolized) => symbolized,
             Err(e) => {
                 log::debug!("could not symbolize kernel addresses: {e}");
                 return addrs.iter().copied().map(unknown).collect();
             }
         };
+        let names = symbolized
+            .into_iter()
+            .map(|s| {
+                s.into_sym()
+                    .map(|sym| format!("{}+{:#x}", sym.name, sym.offset))
+            })
+            .chain(std::iter::repeat(None))
+            .take(distinct.items.len())
+            .collect::<Vec<_>>();
         addrs
             .iter()
-            .zip(
-                symbolized
-                    .into_iter()
-                    .map(Symbolized::into_sym)
-                    .chain(std::iter::repeat(None)),
-            )
-            .map(|(&address, sym)| KernelFrame {
+            .map(|&address| KernelFrame {
                 address,
-                function: sym.map(|sym| format!("{}+{:#x}", sym.name, sym.offset)),
+                function: names[distinct.index[&address]].clone(),
             })
             .collect()
     }
@@ -212,6 +236,31 @@ impl Symbolizer {
     }
 }
 
+/// Distinct items in first-seen order, each with its position.
+struct Distinct<T> {
+    items: Vec<T>,
+    index: HashMap<T, usize>,
+}
+
+impl<T> Default for Distinct<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Copy + Eq + Hash> Distinct<T> {
+    /// Adds `item` unless it was seen before.
+    fn add(&mut self, item: T) {
+        if let Entry::Vacant(slot) = self.index.entry(item) {
+            slot.insert(self.items.len());
+            self.items.push(item);
+        }
+    }
+}
+
 /// Appends the frames for `frame`: its inlined functions innermost first,
 /// then the function the code belongs to.
 fn push_user_frames(
@@ -226,6 +275,7 @@ fn push_user_frames(
             .map(|m| m.to_string_lossy().into_owned())
     });
     let base = UserFrame {
+        kind: FrameKind::Native,
         address: frame.address,
         function: None,
         module: module_path,
@@ -233,6 +283,7 @@ fn push_user_frames(
         file: None,
         line: None,
         inlined: false,
+        source: None,
     };
     let Some(sym) = sym else {
         out.push(UserFrame {
@@ -262,5 +313,65 @@ fn located(base: &UserFrame, code_info: Option<&CodeInfo<'_>>) -> UserFrame {
         file: code_info.map(|info| info.to_path().to_string_lossy().into_owned()),
         line: code_info.and_then(|info| info.line),
         ..base.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_keeps_first_seen_order_and_positions() {
+        let mut distinct = Distinct::default();
+        for item in [7u64, 3, 7, 9, 3] {
+            distinct.add(item);
+        }
+        assert_eq!(distinct.items, [7, 3, 9]);
+        assert_eq!(distinct.index[&9], 2);
+    }
+
+    #[test]
+    fn repeated_frames_get_the_same_symbols_in_every_stack() {
+        let pid = std::process::id();
+        let modules = ProcessModules::load(pid).expect("our own modules");
+        let here = repeated_frames_get_the_same_symbols_in_every_stack as *const () as u64;
+        let exact = Frame {
+            address: here,
+            is_return_address: false,
+            is_signal_trampoline: false,
+        };
+        let ret = Frame {
+            address: here + 1,
+            is_return_address: true,
+            ..exact
+        };
+        let stacks = [&[exact, ret][..], &[ret][..], &[exact, ret][..]];
+        let out = Symbolizer::new().symbolize_user_stacks(pid, &stacks, &modules);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0], out[2]);
+        assert!(out[0].ends_with(&out[1]), "{out:#?}");
+        let name = out[0][0].function.as_deref().expect("a function name");
+        assert!(
+            name.ends_with("repeated_frames_get_the_same_symbols_in_every_stack"),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn repeated_kernel_addresses_get_the_same_symbol() {
+        let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let Some(address) = kallsyms
+            .lines()
+            .filter_map(|line| u64::from_str_radix(line.split(' ').next()?, 16).ok())
+            .find(|&address| address != 0)
+        else {
+            println!("SKIP: /proc/kallsyms shows no addresses (needs root)");
+            return;
+        };
+        let frames = Symbolizer::new().symbolize_kernel(&[address, address + 1, address]);
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0], frames[2]);
+        assert_eq!(frames[1].address, address + 1);
+        assert!(frames[0].function.is_some(), "{frames:?}");
     }
 }

@@ -115,6 +115,14 @@ impl RunningAgent {
         static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let socket = std::env::temp_dir().join(format!("gmr-test-{}-{n}.sock", std::process::id()));
+        Self::start_at(&socket, args)
+    }
+
+    /// Like [`RunningAgent::start`], with the control socket at `socket`
+    /// (e.g. the one a killed agent left behind).
+    #[track_caller]
+    pub fn start_at(socket: &std::path::Path, args: &[&str]) -> Self {
+        let socket = socket.to_path_buf();
         let mut child = Command::new(agent_binary())
             .arg("run")
             .arg("--control-socket")
@@ -159,6 +167,31 @@ impl RunningAgent {
         self.log.lock().expect("log").clone()
     }
 
+    /// Sends `{"trigger":{"target":TARGET}}` to the control socket and
+    /// returns the agent's parsed answer (it comes once the reports are
+    /// written, or at once when the request was merged or refused).
+    #[track_caller]
+    pub fn trigger(&self, target: &str) -> Value {
+        control_trigger(&self.socket, target)
+            .unwrap_or_else(|e| panic!("control request trigger {target}: {e}\n{}", self.log()))
+    }
+
+    /// Whether the agent process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the agent with SIGKILL (no cleanup on its side) and reaps it.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(needle)).count()
+    }
+
     /// Waits until the log contains `needle`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         let start = Instant::now();
@@ -186,4 +219,21 @@ impl Drop for RunningAgent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One `trigger TARGET` request on the control socket at `socket`: the
+/// agent's JSON answer, parsed.
+pub fn control_trigger(socket: &std::path::Path, target: &str) -> std::io::Result<Value> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    let request = serde_json::json!({"trigger": {"target": target}});
+    stream.write_all(format!("{request}\n").as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    serde_json::from_str(&answer).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bad answer {answer:?}: {e}"),
+        )
+    })
 }

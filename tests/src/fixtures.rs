@@ -75,6 +75,39 @@ pub fn build_c_fixture(variant: CVariant) -> PathBuf {
     binary
 }
 
+/// Compiles the one-file C fixture `tests/fixtures/c/<name>.c` with
+/// `-O2 -g -fno-omit-frame-pointer -pthread` into `target/fixtures/<name>`
+/// and returns the binary's path. Rebuilds only when the source is newer.
+#[track_caller]
+pub fn build_c_program(name: &str) -> PathBuf {
+    let _guard = BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    let source = workspace_root().join(format!("tests/fixtures/c/{name}.c"));
+    let dir = fixtures_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let binary = dir.join(name);
+    if is_up_to_date(&binary, &source) {
+        return binary;
+    }
+    let staging = dir.join(format!("{name}.tmp-{}", std::process::id()));
+    let output = Command::new("gcc")
+        .args(["-O2", "-g", "-fno-omit-frame-pointer", "-pthread", "-o"])
+        .arg(&staging)
+        .arg(&source)
+        .output()
+        .unwrap_or_else(|e| panic!("run gcc (is it installed?): {e}"));
+    assert!(
+        output.status.success(),
+        "gcc failed to build {}:\n{}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::rename(&staging, &binary)
+        .unwrap_or_else(|e| panic!("rename {} to {}: {e}", staging.display(), binary.display()));
+    binary
+}
+
 /// Builds `tests/fixtures/rust-parked` in release mode with cargo (into
 /// `<workspace>/target/fixtures/rust`) and returns the binary's path.
 #[track_caller]

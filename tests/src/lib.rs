@@ -1,11 +1,13 @@
 //! Test support for gmr's integration tests.
 //!
 //! - [`agent`] runs the real `gmr-agent` and reads its reports.
-//! - [`fixtures`] builds the parked C and Rust fixture programs.
+//! - [`fixtures`] builds the parked C and Rust fixture programs and the
+//!   one-file C fault fixtures.
 //! - [`process`] runs a fixture and follows its stdout/stderr protocol.
 //! - [`cgroup`] makes throwaway cgroup v2 groups that kill what they hold.
 //! - [`expect`] says where each fixture's threads are parked.
 //! - [`scratch`] makes throwaway directories and finds report files in them.
+//! - [`python`] finds the CPython interpreters to test against.
 //! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
 
 pub mod agent;
@@ -14,12 +16,13 @@ pub mod expect;
 pub mod fixtures;
 pub mod gdb;
 pub mod process;
+pub mod python;
 pub mod scratch;
 
 pub use cgroup::{TestCgroup, cgroup2_mount};
-pub use fixtures::{CVariant, build_c_fixture, build_rust_fixture};
+pub use fixtures::{CVariant, build_c_fixture, build_c_program, build_rust_fixture};
 pub use gdb::{GdbThread, MatchReport, ThreadMatch, gdb_backtraces, match_ratio, normalize_name};
-pub use process::Fixture;
+pub use process::{Fixture, spawn_when_not_busy};
 
 use std::path::PathBuf;
 

@@ -14,7 +14,7 @@ use std::{
 
 use gmr_tests::{
     agent::{report_json, run_agent, section},
-    require_root, workspace_root,
+    require_root, spawn_when_not_busy, workspace_root,
 };
 
 /// A child process killed and reaped when the test ends, with the other
@@ -246,19 +246,8 @@ fn deleted_binary_says_so() {
         return;
     }
     let copy = sleep_copy("deleted");
-    // A test thread forking while the copy was open for writing can make
-    // exec fail with ETXTBSY for a moment; retry briefly.
-    let mut attempts = 0;
-    let child = loop {
-        match Command::new(&copy).arg("60").spawn() {
-            Ok(child) => break child,
-            Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(error) => panic!("spawn the copy of sleep: {error}"),
-        }
-    };
+    let child = spawn_when_not_busy(Command::new(&copy).arg("60"))
+        .unwrap_or_else(|e| panic!("spawn the copy of sleep: {e}"));
     let sleep = Running::new(child);
     fs::remove_file(&copy).expect("delete the copy");
     let report = report_json(sleep.pid());

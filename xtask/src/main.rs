@@ -1,12 +1,15 @@
 //! gmr's build, run and test orchestration: `cargo xtask <command>`.
 
+mod bench;
 mod build;
 mod cmd;
 mod demo;
 mod fuzz;
 mod package;
+mod packages;
 mod setup;
 mod test;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -26,7 +29,7 @@ enum Command {
     Build,
     /// Build, then run the agent on a demo service in a fresh cgroup and print its report.
     Demo,
-    /// Build, then run every test (unit and integration; needs root).
+    /// Build, then run every test (unit and integration; needs root) and the kernel matrix.
     Test,
     /// Run the fuzz targets in fuzz/ (nightly, cargo-fuzz), N seconds each.
     Fuzz {
@@ -39,6 +42,10 @@ enum Command {
     /// Build the release agent and its .deb (binary, systemd unit, example
     /// configuration, man pages, completions), check it, print its path.
     Package,
+    /// Build, then boot Debian's 6.1 and 6.12 kernels in QEMU and run the signal guard tests in each.
+    VmTest,
+    /// Build, then time gmr against gdb and eu-stack and print the tables (needs root).
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,5 +61,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", deb.display());
             Ok(())
         }
+        Command::VmTest => vm::run(),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -1,22 +1,25 @@
 //! `cargo xtask test`: builds everything, installs the test tools the
-//! fixtures need, and runs every test of the workspace as root.
+//! fixtures need, runs the kernel matrix in QEMU when this machine can,
+//! every test of the workspace as root, the .deb check and a short run of
+//! each fuzz target.
 
 use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{build, cmd, fuzz, package};
-
-/// Seconds each fuzz target runs in the test suite; `cargo xtask fuzz`
-/// runs longer.
-const FUZZ_SECONDS: u64 = 15;
+use crate::{build, cmd, fuzz, package, packages, vm};
 
 /// Debian packages the tests use: gcc builds the C fixtures, gdb is the
 /// reference the stacks are compared with, libc6-dbg gives both sides
 /// libc's full symbol names.
 const TEST_PACKAGES: [&str; 3] = ["gcc", "gdb", "libc6-dbg"];
 
-/// Runs all tests.
+/// Seconds each fuzz target runs in the test suite; `cargo xtask fuzz`
+/// runs longer.
+const FUZZ_SECONDS: u64 = 15;
+
+/// Runs all tests. Every step runs even when an earlier one fails; the
+/// command fails if any did, naming each.
 pub fn run() -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -25,38 +28,49 @@ pub fn run() -> Result<()> {
         );
     }
     let agent = build::run()?;
-    install_missing_packages()?;
-    cmd::run(
+    packages::install_missing(&TEST_PACKAGES)?;
+    let matrix = match vm::matrix(&agent) {
+        Ok(vm::Outcome::Skipped(reason)) => {
+            eprintln!("xtask: SKIP the kernel matrix: {reason}");
+            Ok(())
+        }
+        Ok(vm::Outcome::Ran { failed: 0 }) => Ok(()),
+        Ok(vm::Outcome::Ran { failed }) => Err(anyhow::anyhow!(
+            "{failed} kernel matrix test(s) failed (consoles in target/vm/)"
+        )),
+        Err(e) => Err(e.context("the kernel matrix could not run")),
+    };
+    let cargo = cmd::run(
         Command::new("cargo")
             .current_dir(cmd::workspace_root())
             .args(["test", "--workspace", "--no-fail-fast"])
             .env("GMR_AGENT", &agent),
-    )?;
+    );
+    let deb = package_check();
+    let fuzz = fuzz::run(FUZZ_SECONDS, None);
+    let failed: Vec<String> = [
+        ("the kernel matrix", matrix),
+        ("the cargo tests", cargo),
+        ("the .deb check", deb),
+        ("the fuzz run", fuzz),
+    ]
+    .into_iter()
+    .filter_map(|(step, result)| result.err().map(|e| format!("{step}: {e:#}")))
+    .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", failed.join("\n"))
+    }
+}
+
+/// Builds and checks the .deb; on CI (a throwaway machine) also installs,
+/// runs and purges it for real.
+fn package_check() -> Result<()> {
     let deb = package::run()?;
     package::check(&deb, env!("CARGO_PKG_VERSION"))?;
     if std::env::var_os("CI").is_some_and(|ci| ci == "true") {
         package::install_and_remove(&deb)?;
     }
-    fuzz::run(FUZZ_SECONDS, None)
-}
-
-/// apt-get installs whichever of [`TEST_PACKAGES`] are missing.
-fn install_missing_packages() -> Result<()> {
-    let missing: Vec<&str> = TEST_PACKAGES
-        .into_iter()
-        .filter(|p| {
-            !cmd::stdout(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
-                .is_some_and(|s| s.ends_with("installed"))
-        })
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    cmd::run(Command::new("apt-get").arg("update"))?;
-    cmd::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    Ok(())
 }

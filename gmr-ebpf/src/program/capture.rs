@@ -5,7 +5,8 @@
 //! with `bpf_copy_from_user_task`. Per thread it writes one
 //! [`ThreadRecord`] to the iterator's seq_file and up to
 //! [`USER_STACK_PAGES`] [`StackChunk`]s to the stack ring buffer, one page
-//! each, so an unreadable page loses only itself.
+//! each. The pages above the stack's own mapping are not the thread's
+//! stack, so the first page that cannot be read is the last one sent.
 
 use core::{ffi::c_void, mem::size_of};
 
@@ -126,7 +127,8 @@ fn fill_record(record: &mut ThreadRecord, task: *mut task_struct) {
     record.stack_base = record.regs.sp & !(STACK_PAGE_SIZE as u64 - 1);
 }
 
-/// Sends the user-stack pages from `base` upwards; returns how many were sent.
+/// Sends the user-stack pages from `base` upwards, up to and including the
+/// first one that cannot be read; returns how many were sent.
 #[inline(always)]
 fn copy_user_stack(tid: u32, base: u64, task: *mut task_struct) -> u32 {
     if base == 0 {
@@ -140,7 +142,7 @@ fn copy_user_stack(tid: u32, base: u64, task: *mut task_struct) -> u32 {
         let chunk = entry.as_mut_ptr();
         let address = base + page as u64 * STACK_PAGE_SIZE as u64;
         // SAFETY: `chunk` points at a reserved ring-buffer record.
-        unsafe {
+        let status = unsafe {
             (*chunk).tid = tid;
             (*chunk).page = page;
             (*chunk).reserved = 0;
@@ -152,9 +154,13 @@ fn copy_user_stack(tid: u32, base: u64, task: *mut task_struct) -> u32 {
                 task,
                 0,
             ) as i32;
-        }
+            (*chunk).status
+        };
         entry.submit(0);
         sent += 1;
+        if status != 0 {
+            break;
+        }
     }
     sent
 }

@@ -8,7 +8,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use gmr_common::{
-    KernelOffsets, ThreadRecord, TimestampFields, TimestampOffsets, TriggerFileKey,
+    GuardOffsets, KernelOffsets, ThreadRecord, TimestampFields, TimestampOffsets, TriggerFileKey,
     TriggerFileState,
 };
 
@@ -32,6 +32,15 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
     cgroup_level: 0,
     cgroup_ancestors: 0,
     kernfs_node_id: 0,
+};
+
+/// Where the guard reads a task's signal disposition, from BTF at load time.
+#[unsafe(no_mangle)]
+static GUARD_OFFSETS: GuardOffsets = GuardOffsets {
+    task_sighand: 0,
+    sighand_action: 0,
+    k_sigaction_size: 0,
+    k_sigaction_handler: 0,
 };
 
 /// Record layouts of the `timestamp` tracepoints, read from tracefs at load
@@ -58,9 +67,13 @@ pub static TRIGGER_FILES: HashMap<TriggerFileKey, TriggerFileState> =
 #[map]
 pub static TRIGGERS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
-/// User-stack pages of the thread being captured.
+/// User-stack pages of the thread being captured. Userspace drains it after
+/// every read of the iterator, and one read returns at most one seq_file
+/// buffer (32 KiB, about 44 thread records): at most 44 × 8 pages, 1.4 MiB.
+/// 4 MiB leaves room for nearly three times that; every MiB more is kernel
+/// memory the agent holds, and resident in it once a big report used it.
 #[map]
-pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
 /// Slot 0: the process id the capture iterator records (others are skipped).
 #[map]
@@ -80,6 +93,12 @@ pub fn trigger_signal() -> u32 {
 pub fn offsets() -> KernelOffsets {
     // SAFETY: a plain read of an immutable global.
     unsafe { core::ptr::read_volatile(&KERNEL_OFFSETS) }
+}
+
+/// Where the guard reads a task's signal disposition.
+pub fn guard_offsets() -> GuardOffsets {
+    // SAFETY: a plain read of an immutable global.
+    unsafe { core::ptr::read_volatile(&GUARD_OFFSETS) }
 }
 
 /// The `timestamp` tracepoints' record layouts.

@@ -2,6 +2,7 @@
 
 mod capture;
 mod file_trigger;
+mod guard;
 mod kernel;
 mod maps;
 mod trigger;

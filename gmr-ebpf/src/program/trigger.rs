@@ -8,7 +8,7 @@ use aya_ebpf::{
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
-use gmr_common::{TRIGGER_KIND_SIGNAL, TriggerEvent};
+use gmr_common::{COMM_LEN, TRIGGER_KIND_SIGNAL, TriggerEvent};
 
 use crate::program::{
     kernel::{read, tagged_cgroup_of, task_comm, task_tgid},
@@ -27,9 +27,18 @@ pub fn signal_generate(ctx: RawTracePointContext) -> i32 {
     let Some(tagged_cgroup_id) = tagged_cgroup_of(task) else {
         return 0;
     };
+    emit_signal_event(task, tagged_cgroup_id, signal, ctx.arg::<u64>(4) as u32);
+    0
+}
+
+/// Sends a [`TRIGGER_KIND_SIGNAL`] event for `signal` to `task` (in
+/// `tagged_cgroup_id`) with the current task as sender. Shared with the
+/// guard, which runs in the sender's context too.
+#[inline(always)]
+pub fn emit_signal_event(task: *const u8, tagged_cgroup_id: u64, signal: u32, result: u32) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let Some(mut entry) = TRIGGERS.reserve::<TriggerEvent>(0) else {
-        return 0;
+        return;
     };
     entry.write(TriggerEvent {
         // SAFETY: no preconditions.
@@ -42,13 +51,12 @@ pub fn signal_generate(ctx: RawTracePointContext) -> i32 {
         sender_tid: pid_tgid as u32,
         sender_uid: bpf_get_current_uid_gid() as u32,
         signal,
-        result: ctx.arg::<u64>(4) as u32,
+        result,
         kind: TRIGGER_KIND_SIGNAL,
         tag_index: 0,
         file_dev: 0,
         target_comm: task_comm(task),
-        sender_comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        sender_comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
     });
     entry.submit(0);
-    0
 }

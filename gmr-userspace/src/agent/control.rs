@@ -10,9 +10,10 @@ use crate::{
     cgroup::{cgroup2_mount, processes_below},
     config::Tag,
     control::{
-        protocol::{Outcome, Request, Response, TagStatus},
+        protocol::{Outcome, ProcessStatus, Request, Response, TagStatus},
         server::{peer, read_request, write_response},
     },
+    disposition::SignalPolicy,
     model::{Requester, Trigger, TriggerKind},
     proc_files,
 };
@@ -21,12 +22,17 @@ use crate::{
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Answers one client.
-pub async fn serve(mut stream: UnixStream, dispatch: Dispatch, last_reports: Arc<LastReports>) {
+pub async fn serve(
+    mut stream: UnixStream,
+    dispatch: Dispatch,
+    last_reports: Arc<LastReports>,
+    policy: SignalPolicy,
+) {
     let response = match (peer(&stream), read_request(&mut stream).await) {
         (Ok(requester), Ok(Request::Trigger { target })) => {
             trigger(&dispatch, &target, requester).await
         }
-        (Ok(_), Ok(Request::List)) => list(&dispatch, &last_reports),
+        (Ok(_), Ok(Request::List)) => list(&dispatch, &last_reports, &policy),
         (Err(e), _) | (_, Err(e)) => Response::Error {
             message: format!("{e:#}"),
         },
@@ -55,6 +61,7 @@ async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Res
         let trigger = Trigger {
             kind: TriggerKind::Request,
             signal: None,
+            delivery: None,
             file: None,
             requester: Some(requester.clone()),
         };
@@ -136,8 +143,9 @@ fn resolve(dispatch: &Dispatch, target: &str) -> Result<(Tag, Vec<u32>), String>
     ))
 }
 
-/// Every tag with its processes, trigger file and newest report.
-fn list(dispatch: &Dispatch, last_reports: &LastReports) -> Response {
+/// Every tag with its processes (and whether the trigger signal is safe for
+/// each under `policy`), trigger file and newest report.
+fn list(dispatch: &Dispatch, last_reports: &LastReports, policy: &SignalPolicy) -> Response {
     let last = last_reports.lock().expect("last reports");
     let tags = dispatch
         .config()
@@ -148,7 +156,15 @@ fn list(dispatch: &Dispatch, last_reports: &LastReports) -> Response {
             cgroup: tag.cgroup.path.clone(),
             processes: processes_below(&tag.cgroup.path)
                 .into_iter()
-                .map(|pid| (pid, proc_files::comm(pid)))
+                .map(|pid| {
+                    let (signal_safety, signal_note) = policy.of_process(pid);
+                    ProcessStatus {
+                        pid,
+                        comm: proc_files::comm(pid),
+                        signal_safety,
+                        signal_note,
+                    }
+                })
                 .collect(),
             trigger_file: tag.trigger_file.as_ref().map(|f| f.path.clone()),
             last_report: last.get(&tag.name).cloned(),

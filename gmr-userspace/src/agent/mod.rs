@@ -8,6 +8,7 @@
 mod control;
 mod dispatch;
 mod queue;
+mod safety;
 mod worker;
 
 use std::{
@@ -23,6 +24,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use self::{
     dispatch::Dispatch,
     queue::Admission,
+    safety::UnsafeTargets,
     worker::{LastReports, work},
 };
 use crate::{
@@ -30,11 +32,15 @@ use crate::{
     cgroup::{main_process, processes_below},
     config::{AgentConfig, Overrides, TriggerScope, require_tags},
     control::server::ControlSocket,
-    kernel::loader::{LoadOptions, load},
+    disposition::SignalPolicy,
+    kernel::loader::{LoadOptions, load_object},
     model::{Requester, Trigger, TriggerKind},
     report::Reporter,
     signal::name as signal_name,
-    trigger::{FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name},
+    trigger::{
+        FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name,
+        guard::{GuardState, attach_guard, unguarded_warning},
+    },
 };
 
 /// Runs until SIGINT or SIGTERM with the configuration `overrides` make;
@@ -44,9 +50,26 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
     let config = AgentConfig::load(&overrides)?;
     require_tags(&config)?;
     ignore_sigpipe();
-    let mut ebpf = load(LoadOptions {
+    let loaded = load_object(LoadOptions {
         trigger_signal: config.signal,
     })?;
+    let mut ebpf = loaded.ebpf;
+    let guard = attach_guard(&mut ebpf, config.signal, &loaded.guard_layout);
+    match &guard {
+        GuardState::Active => log::info!(
+            "signal guard active: {} is refused (and reported) for tagged processes it would kill",
+            signal_name(config.signal)
+        ),
+        GuardState::NotNeeded => {}
+        GuardState::Unavailable(reason) => {
+            log::warn!("{}", unguarded_warning(config.signal, reason))
+        }
+    }
+    let policy = SignalPolicy {
+        signal: config.signal,
+        guarded: guard.is_active(),
+    };
+    let mut unsafe_targets = UnsafeTargets::new(policy);
     let capturer = Capturer::new(&mut ebpf)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -56,6 +79,7 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
         let files = trigger_files(&config);
         let mut triggers =
             Triggers::attach(&mut ebpf, &config.tags, &files, FileHook::Tracepoints)?;
+        unsafe_targets.warn_new(&config);
         let listener = ControlSocket::bind(control_socket, control_group)?;
         let admission = Arc::new(Admission::default());
         let last_reports = Arc::new(LastReports::default());
@@ -91,11 +115,14 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
                 }
                 client = listener.accept() => match client {
                     Ok(stream) => {
-                        tokio::spawn(control::serve(stream, dispatch.clone(), last_reports.clone()));
+                        tokio::spawn(control::serve(stream, dispatch.clone(), last_reports.clone(), policy));
                     }
                     Err(e) => log::warn!("control socket: {e:#}"),
                 },
-                _ = hup.recv() => reload(&overrides, &dispatch, &mut triggers),
+                _ = hup.recv() => {
+                    reload(&overrides, &dispatch, &mut triggers);
+                    unsafe_targets.warn_new(&dispatch.config());
+                }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
@@ -144,6 +171,7 @@ fn on_signal(dispatch: &Dispatch, event: &TriggerEvent) {
     let trigger = Trigger {
         kind: TriggerKind::Signal,
         signal: Some(signal),
+        delivery: Some(delivery_name(event.result).to_owned()),
         file: None,
         requester: Some(Requester {
             pid: event.sender_tgid,
@@ -195,6 +223,7 @@ fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
         let trigger = Trigger {
             kind: TriggerKind::File,
             signal: None,
+            delivery: None,
             file: Some(event.path.display().to_string()),
             requester: requester.clone(),
         };

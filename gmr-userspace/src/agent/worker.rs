@@ -58,15 +58,16 @@ pub fn work(
         let made_in = started.elapsed();
         admission.finished(job.pid);
         let text = render_text(&report);
-        let files = write_files(
-            config,
-            &job.tag,
+        let files = write_files(config, &job.tag, job.pid, |format| match format {
+            Format::Text => text.clone(),
+            other => render(&report, other),
+        });
+        log::info!(
+            "report for {} made in {:.1} ms ({}), rendered and written in {:.1} ms",
             job.pid,
-            |format| match format {
-                Format::Text => text.clone(),
-                other => render(&report, other),
-            },
-            made_in,
+            made_in.as_secs_f64() * 1e3,
+            reporter.last_stages(),
+            (started.elapsed() - made_in).as_secs_f64() * 1e3
         );
         if let Some(first) = files.first() {
             last_reports
@@ -89,6 +90,19 @@ pub fn work(
                 Err(e) => log::warn!("report not written to the target's stderr: {e}"),
             }
         }
+        drop((report, text));
+        release_freed_memory();
+    }
+}
+
+/// Hands the heap memory a report freed back to the system: a report on
+/// thousands of threads holds hundreds of MiB of stack copies for a moment,
+/// and without this the idle agent would keep that much resident.
+fn release_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -99,7 +113,6 @@ fn write_files(
     tag: &str,
     pid: u32,
     rendered: impl Fn(Format) -> String,
-    made_in: Duration,
 ) -> Vec<PathBuf> {
     let at = SystemTime::now();
     let mut written = Vec::new();
@@ -107,12 +120,7 @@ fn write_files(
         let ext = format.extension();
         match write_report_file(&config.report_dir, tag, pid, at, ext, &rendered(format)) {
             Ok(path) => {
-                log::info!(
-                    "report for {} made in {:.1} ms, written to {}",
-                    pid,
-                    made_in.as_secs_f64() * 1e3,
-                    path.display()
-                );
+                log::info!("report for {} written to {}", pid, path.display());
                 written.push(path);
             }
             Err(e) => log::error!(

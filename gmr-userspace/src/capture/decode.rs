@@ -1,7 +1,7 @@
 //! Decodes the raw bytes the capture iterator emits. Pure, so it can be
 //! tested (and fuzzed) from byte arrays.
 
-use std::{collections::HashMap, io};
+use std::{collections::HashMap, io, mem::offset_of};
 
 use gmr_common::{
     STACK_PAGE_SIZE, StackChunk, THREAD_FLAG_KERNEL, THREAD_RECORD_MAGIC, ThreadRecord,
@@ -65,8 +65,22 @@ pub fn thread_records(bytes: &[u8]) -> Result<Vec<ThreadRecord>, DecodeError> {
         .collect()
 }
 
+/// One stack page as it sits in a ring-buffer item: the [`StackChunk`]
+/// header fields, and its bytes borrowed, not copied.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StackPage<'a> {
+    /// Thread id the page belongs to.
+    pub tid: u32,
+    /// Index of the page above the thread's stack base.
+    pub page: u32,
+    /// 0 when `data` holds the page, else the negative errno of the copy.
+    pub status: i32,
+    /// The page's bytes.
+    pub data: &'a [u8],
+}
+
 /// Decodes one stack chunk from a ring-buffer item.
-pub fn stack_chunk(bytes: &[u8]) -> Result<Box<StackChunk>, DecodeError> {
+pub fn stack_chunk(bytes: &[u8]) -> Result<StackPage<'_>, DecodeError> {
     let expected = size_of::<StackChunk>();
     if bytes.len() != expected {
         return Err(DecodeError::ChunkSize {
@@ -74,38 +88,54 @@ pub fn stack_chunk(bytes: &[u8]) -> Result<Box<StackChunk>, DecodeError> {
             expected,
         });
     }
-    // SAFETY: `bytes` holds exactly one chunk; every bit pattern is valid.
-    Ok(Box::new(unsafe {
-        std::ptr::read_unaligned(bytes.as_ptr().cast())
-    }))
+    let word = |offset: usize| -> [u8; 4] {
+        bytes[offset..offset + 4]
+            .try_into()
+            .expect("a 4-byte field inside a checked length")
+    };
+    Ok(StackPage {
+        tid: u32::from_ne_bytes(word(offset_of!(StackChunk, tid))),
+        page: u32::from_ne_bytes(word(offset_of!(StackChunk, page))),
+        status: i32::from_ne_bytes(word(offset_of!(StackChunk, status))),
+        data: &bytes[offset_of!(StackChunk, data)..],
+    })
 }
 
-/// Joins a record with its stack pages, taking them out of `pages`
-/// (keyed by tid and page index); a missing or failed page reads as zeros.
-/// A record claiming more pages than the capture program copies
-/// ([`USER_STACK_PAGES`]) gets only those: no chunk can exist beyond them.
+/// Copies a page that was read into its place in its thread's stack in
+/// `pages` (keyed by tid); a page that could not be read, or lies beyond
+/// the [`USER_STACK_PAGES`] the program copies, is left out (reads as
+/// invalid). Pages come in order, so a stack grows only as far as needed.
+pub fn store_page(pages: &mut HashMap<u32, StackSnapshot>, page: &StackPage<'_>) {
+    let index = page.page as usize;
+    if page.status != 0 || index >= USER_STACK_PAGES as usize {
+        return;
+    }
+    let stack = pages.entry(page.tid).or_default();
+    let start = index * STACK_PAGE_SIZE;
+    if stack.bytes.len() <= start {
+        stack.bytes.resize(start, 0);
+        stack.bytes.extend_from_slice(page.data);
+        stack.page_valid.resize(index, false);
+        stack.page_valid.push(true);
+    } else {
+        stack.bytes[start..start + STACK_PAGE_SIZE].copy_from_slice(page.data);
+        stack.page_valid[index] = true;
+    }
+}
+
+/// One thread's capture from its record and the stack pages sent for it,
+/// taken out of `pages` (keyed by tid); pages that never came read as
+/// zeros. A record claiming more pages than the capture program copies
+/// ([`USER_STACK_PAGES`]) gets only those: no page can exist beyond them.
 pub fn thread_capture(
     record: &ThreadRecord,
-    pages: &mut HashMap<(u32, u32), Box<StackChunk>>,
+    pages: &mut HashMap<u32, StackSnapshot>,
 ) -> ThreadCapture {
-    let stack_pages = record.stack_pages.min(USER_STACK_PAGES);
-    let mut stack = StackSnapshot {
-        base: record.stack_base,
-        bytes: Vec::with_capacity(stack_pages as usize * STACK_PAGE_SIZE),
-        page_valid: Vec::with_capacity(stack_pages as usize),
-    };
-    for page in 0..stack_pages {
-        match pages.remove(&(record.tid, page)) {
-            Some(chunk) if chunk.status == 0 => {
-                stack.bytes.extend_from_slice(&chunk.data);
-                stack.page_valid.push(true);
-            }
-            _ => {
-                stack.bytes.resize(stack.bytes.len() + STACK_PAGE_SIZE, 0);
-                stack.page_valid.push(false);
-            }
-        }
-    }
+    let sent = (record.stack_pages as usize).min(USER_STACK_PAGES as usize);
+    let mut stack = pages.remove(&record.tid).unwrap_or_default();
+    stack.base = record.stack_base;
+    stack.bytes.resize(sent * STACK_PAGE_SIZE, 0);
+    stack.page_valid.resize(sent, false);
     let (kernel_stack, kernel_stack_error) = match usize::try_from(record.kernel_stack_bytes) {
         Ok(bytes) => (
             record.kernel_stack[..(bytes / 8).min(record.kernel_stack.len())].to_vec(),
@@ -146,6 +176,8 @@ pub fn comm_string(comm: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use gmr_common::STACK_PAGE_SIZE;
+
     use super::*;
 
     fn record_bytes(magic: u32) -> Vec<u8> {
@@ -189,9 +221,13 @@ mod tests {
         bytes[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
         let record = thread_records(&bytes).unwrap()[0];
         assert_eq!(record.stack_pages, u32::MAX);
-        let mut chunk = stack_chunk(&vec![0; size_of::<StackChunk>()]).unwrap();
-        (chunk.tid, chunk.page, chunk.data[0]) = (100, 1, 0xa5);
-        let mut pages = HashMap::from([((100, 1), chunk)]);
+        let mut sent = StackSnapshot {
+            base: 0,
+            bytes: vec![0; 2 * STACK_PAGE_SIZE],
+            page_valid: vec![false, true],
+        };
+        sent.bytes[STACK_PAGE_SIZE] = 0xa5;
+        let mut pages = HashMap::from([(100, sent)]);
         let thread = thread_capture(&record, &mut pages);
         let stack = &thread.user_stack;
         assert_eq!(stack.page_valid.len(), USER_STACK_PAGES as usize);
@@ -221,6 +257,29 @@ mod tests {
             let error = thread.kernel_stack_error.expect("an error");
             assert!(error.starts_with(expected), "{error}");
         }
+    }
+
+    #[test]
+    fn chunk_fields_and_bytes_are_read_in_place() {
+        let chunk = StackChunk {
+            tid: 42,
+            page: 3,
+            status: -14,
+            reserved: 0,
+            address: 0x7fff_0000,
+            data: [0xab; STACK_PAGE_SIZE],
+        };
+        // SAFETY: StackChunk is plain data without padding.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&chunk as *const StackChunk).cast::<u8>(),
+                size_of::<StackChunk>(),
+            )
+        };
+        let page = stack_chunk(bytes).expect("a whole chunk");
+        assert_eq!((page.tid, page.page, page.status), (42, 3, -14));
+        assert_eq!(page.data.len(), STACK_PAGE_SIZE);
+        assert!(page.data.iter().all(|&b| b == 0xab));
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub mod model;
 use std::{
     collections::HashMap,
     io::{self, Read as _},
-    os::fd::AsFd as _,
+    os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd},
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result, bail};
@@ -23,13 +24,17 @@ use aya::{
     maps::{Array, MapData, RingBuf},
     programs::{Iter, ProgramFd},
 };
-use gmr_common::{StackChunk, ThreadRecord};
+use gmr_common::ThreadRecord;
 
 use self::{
     iter_link::{IterScope, open_task_iter},
-    model::ProcessCapture,
+    model::{ProcessCapture, StackSnapshot, ThreadCapture},
 };
-use crate::kernel::loader::CAPTURE_PROGRAM;
+use crate::{kernel::loader::CAPTURE_PROGRAM, proc_files};
+
+/// How long a capture that found fewer threads than the process had waits
+/// to see whether the process is exiting.
+const EXIT_SETTLE: Duration = Duration::from_millis(100);
 
 /// Runs captures; one at a time (it owns the stack ring buffer).
 pub struct Capturer {
@@ -59,18 +64,21 @@ impl Capturer {
         })
     }
 
-    /// Captures every thread of `pid`.
+    /// Captures every thread of `pid`. Needs nothing from `/proc`, so a
+    /// process hidden there (hidepid, another pid namespace's procfs) is
+    /// captured too.
     pub fn capture(&mut self, pid: u32) -> Result<ProcessCapture> {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            bail!("process {pid} does not exist");
-        }
+        // Taken first, so an exit at any point of the capture shows on it.
+        let watch = ExitWatch::open(pid)?;
+        let threads_at_start = proc_files::thread_count(pid);
+        let program_image = proc_files::program_image(pid);
         self.target
             .set(0, pid, 0)
             .context("setting the capture target")?;
         while self.stack_pages.next().is_some() {}
         let mut iter = self.open(pid)?;
         let mut records = Vec::new();
-        let mut pages: HashMap<(u32, u32), Box<StackChunk>> = HashMap::new();
+        let mut pages: HashMap<u32, StackSnapshot> = HashMap::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut pending = Vec::new();
         loop {
@@ -88,13 +96,23 @@ impl Capturer {
         }
         self.drain_pages(&mut pages)?;
         if records.is_empty() {
-            bail!("process {pid} has no threads left to capture (it exited)");
+            bail!(gone(pid));
         }
-        let threads = records
+        let threads: Vec<ThreadCapture> = records
             .iter()
             .map(|r| decode::thread_capture(r, &mut pages))
             .collect();
-        Ok(ProcessCapture { pid, threads })
+        // Threads missing: if the whole process is on its way out, give it a
+        // moment to finish exiting, so the report can say so.
+        let missing = threads_at_start.is_some_and(|n| threads.len() < n as usize);
+        let settle = if missing { EXIT_SETTLE } else { Duration::ZERO };
+        Ok(ProcessCapture {
+            pid,
+            exited_during_capture: watch.has_exited(settle),
+            threads,
+            threads_at_start,
+            program_image,
+        })
     }
 
     /// Opens a process-scoped iterator, or an all-tasks one on old kernels.
@@ -106,9 +124,7 @@ impl Capturer {
                     log::info!("kernel refuses process-scoped task iterators; filtering all tasks");
                     self.scoped = false;
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-                    bail!("process {pid} does not exist")
-                }
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => bail!(gone(pid)),
                 Err(e) => return Err(e).context(format!("opening the capture iterator for {pid}")),
             }
         }
@@ -116,14 +132,55 @@ impl Capturer {
             .context("opening the capture iterator")
     }
 
-    /// Moves every queued stack page into `pages`, keyed by (tid, page).
-    fn drain_pages(&mut self, pages: &mut HashMap<(u32, u32), Box<StackChunk>>) -> Result<()> {
+    /// Copies every queued stack page that was read into its thread's stack
+    /// in `pages` (keyed by tid); pages that could not be read stay invalid.
+    fn drain_pages(&mut self, pages: &mut HashMap<u32, StackSnapshot>) -> Result<()> {
         while let Some(item) = self.stack_pages.next() {
-            let chunk = decode::stack_chunk(&item)?;
-            pages.insert((chunk.tid, chunk.page), chunk);
+            decode::store_page(pages, &decode::stack_chunk(&item)?);
         }
         Ok(())
     }
+}
+
+/// A pidfd on the captured process: readable once the process has exited.
+struct ExitWatch(Option<OwnedFd>);
+
+impl ExitWatch {
+    /// Watches `pid`; fails if it is already gone. Without pidfds (before
+    /// Linux 5.3) nothing is watched.
+    fn open(pid: u32) -> Result<Self> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd >= 0 {
+            // SAFETY: the kernel returned a new fd that we now own.
+            return Ok(Self(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })));
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::ESRCH) => bail!(gone(pid)),
+            _ => Ok(Self(None)),
+        }
+    }
+
+    /// Whether the process has exited since [`ExitWatch::open`], waiting
+    /// up to `wait` for it to.
+    fn has_exited(&self, wait: Duration) -> bool {
+        let Some(fd) = &self.0 else { return false };
+        let mut poll = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let timeout = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd, for at most `timeout` ms.
+        let ready = unsafe { libc::poll(&mut poll, 1, timeout) };
+        ready > 0 && poll.revents & libc::POLLIN != 0
+    }
+}
+
+/// Why a process that was there when its report was asked for has no
+/// threads to capture.
+fn gone(pid: u32) -> String {
+    format!("process {pid} does not exist any more: it exited before its threads could be captured")
 }
 
 #[cfg(test)]

@@ -9,6 +9,15 @@ pub struct ProcessCapture {
     pub pid: u32,
     /// Threads in the kernel's order (main thread first).
     pub threads: Vec<ThreadCapture>,
+    /// How many threads the process had when the capture began
+    /// (`/proc/PID/stat`), if that could be read.
+    pub threads_at_start: Option<u32>,
+    /// Where its program image lay when the capture began
+    /// ([`crate::proc_files::program_image`]), to tell an `exec` since.
+    pub program_image: Option<(u64, u64)>,
+    /// True when the process exited while (or just after) it was captured:
+    /// threads that were gone before the iterator reached them are missing.
+    pub exited_during_capture: bool,
 }
 
 /// One thread as the capture iterator saw it.
@@ -32,6 +41,18 @@ pub struct ThreadCapture {
     pub kernel_stack_error: Option<String>,
     /// The user stack from the page holding `sp` upwards.
     pub user_stack: StackSnapshot,
+}
+
+impl ThreadCapture {
+    /// True when the thread was exiting or already gone when captured
+    /// (`TASK_DEAD`, `EXIT_ZOMBIE` or `EXIT_DEAD`): its memory is released,
+    /// so it has no user stack left.
+    pub fn has_exited(&self) -> bool {
+        const EXIT_DEAD: u32 = 0x10;
+        const EXIT_ZOMBIE: u32 = 0x20;
+        const TASK_DEAD: u32 = 0x80;
+        self.state & (EXIT_DEAD | EXIT_ZOMBIE | TASK_DEAD) != 0
+    }
 }
 
 /// Copied user-stack memory: consecutive pages starting at `base`.

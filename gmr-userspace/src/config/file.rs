@@ -99,6 +99,7 @@ pub(super) struct TagSettings {
     pub trigger_file: Option<PathBuf>,
     pub trigger_group: Option<String>,
     pub trigger_scope: Option<TriggerScope>,
+    pub freeze: bool,
 }
 
 /// A `tags:` entry as written, with its three possible targets.
@@ -117,6 +118,8 @@ struct RawTag {
     trigger_file: Option<PathBuf>,
     trigger_group: Option<String>,
     trigger_scope: Option<TriggerScope>,
+    #[serde(default)]
+    freeze: bool,
 }
 
 impl TryFrom<RawTag> for FileTag {
@@ -140,6 +143,7 @@ impl TryFrom<RawTag> for FileTag {
                 trigger_file: raw.trigger_file,
                 trigger_group: raw.trigger_group,
                 trigger_scope: raw.trigger_scope,
+                freeze: raw.freeze,
             },
         })
     }

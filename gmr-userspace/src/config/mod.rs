@@ -24,6 +24,7 @@
 //!     trigger_file: /run/gmr/mogan-api.trigger # default /run/gmr/<name>.trigger
 //!     trigger_group: adm                       # group allowed to touch it (mode 0660)
 //!     trigger_scope: all                       # all: every process of the tag; main: the main one
+//!     freeze: false                            # true: freeze the cgroup for the capture (exact registers)
 //!     sections:                                # custom sections, in this order
 //!       - title: Open Files
 //!         builtin: open_files                  # open_files, memory_maps, limits, cgroup, namespaces

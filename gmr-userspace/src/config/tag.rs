@@ -25,6 +25,8 @@ pub struct Tag {
     pub sections: Vec<CustomSection>,
     /// The trigger file, unless disabled for this tag.
     pub trigger_file: Option<TriggerFile>,
+    /// Freeze the process's cgroup while its threads are captured.
+    pub freeze: bool,
 }
 
 /// A tag's trigger file: touching it asks for reports on the tag's processes.
@@ -60,6 +62,7 @@ pub(super) fn build(entry: FileTag, mount: &Path) -> Result<Tag> {
         config_files: settings.config_files,
         sections,
         trigger_file,
+        freeze: settings.freeze,
     })
 }
 

@@ -264,6 +264,7 @@ fn the_dist_example_is_valid_and_shows_every_key() {
         "file_trigger:",
         "trigger_file:",
         "trigger_group:",
+        "freeze:",
     ] {
         assert!(text.contains(key), "dist/agent.yaml does not show {key}");
     }

@@ -60,8 +60,11 @@ pub fn describe(response: &Response) -> Result<String> {
                     "  last report: {}\n",
                     last.as_deref().unwrap_or("none")
                 ));
-                for (pid, comm) in &tag.processes {
-                    out.push_str(&format!("  {pid} {comm}\n"));
+                for process in &tag.processes {
+                    out.push_str(&format!(
+                        "  {} {}  [{}]\n",
+                        process.pid, process.comm, process.signal_note
+                    ));
                 }
             }
         }

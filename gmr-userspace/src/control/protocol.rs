@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::disposition::SignalSafety;
+
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,10 +58,23 @@ pub struct TagStatus {
     pub name: String,
     /// Its cgroup directory.
     pub cgroup: PathBuf,
-    /// Its processes: pid and name.
-    pub processes: Vec<(u32, String)>,
+    /// Its processes.
+    pub processes: Vec<ProcessStatus>,
     /// Its trigger file, if any.
     pub trigger_file: Option<PathBuf>,
     /// The newest report written for it by this agent, if any.
     pub last_report: Option<PathBuf>,
+}
+
+/// One process of a tag as `list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessStatus {
+    /// Process id.
+    pub pid: u32,
+    /// Process name.
+    pub comm: String,
+    /// Whether the trigger signal is safe to send to it.
+    pub signal_safety: SignalSafety,
+    /// That, in words: e.g. `handles SIGUSR2`, or what to use instead.
+    pub signal_note: String,
 }

@@ -1,5 +1,6 @@
 //! A minimal reader of the kernel's BTF: just enough to find the byte offset
-//! of a struct member, looking through anonymous structs and unions.
+//! of a struct member (looking through anonymous structs and unions, and
+//! along a path of named members) and the size of a struct.
 //!
 //! The format is the kernel's `Documentation/bpf/btf.rst`: a header, a type
 //! section of variable-length records (ids from 1), and a string section.
@@ -48,8 +49,9 @@ struct Member {
 #[derive(Clone, Debug)]
 struct Type {
     kind: u32,
-    /// Referenced type for typedef/const/volatile/restrict/type-tag.
-    target: u32,
+    /// Size in bytes for struct/union/int/enum; referenced type for
+    /// typedef/const/volatile/restrict/type-tag.
+    size_or_target: u32,
     members: Vec<Member>,
 }
 
@@ -94,7 +96,7 @@ impl Btf {
         // Id 0 is `void`.
         let mut types = vec![Type {
             kind: 0,
-            target: 0,
+            size_or_target: 0,
             members: Vec::new(),
         }];
         let mut structs_by_name = HashMap::new();
@@ -111,7 +113,7 @@ impl Btf {
             let kind_flag = info >> 31 == 1;
             let mut ty = Type {
                 kind,
-                target: size_or_type,
+                size_or_target: size_or_type,
                 members: Vec::new(),
             };
             match kind {
@@ -152,32 +154,48 @@ impl Btf {
     }
 
     /// Byte offset of `member` in `struct name`, searching anonymous nested
-    /// structs and unions.
+    /// structs and unions. A dotted path (`sa.sa_handler`) goes through
+    /// named members: the offset is from the start of `struct name`.
     pub fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
-        let id = *self
-            .structs_by_name
-            .get(name)
-            .ok_or_else(|| BtfError(format!("struct {name} not found in kernel BTF")))?;
-        self.find_member(id, member)
-            .map(|bits| bits / 8)
-            .ok_or_else(|| {
+        let mut id = self.struct_id(name)?;
+        let mut bits = 0;
+        for part in member.split('.') {
+            let (offset, type_id) = self.find_member(id, part).ok_or_else(|| {
                 BtfError(format!(
                     "struct {name} has no member {member} in kernel BTF"
                 ))
-            })
+            })?;
+            bits += offset;
+            id = type_id;
+        }
+        Ok(bits / 8)
     }
 
-    /// Bit offset of `member` inside type `id`, or `None`.
-    fn find_member(&self, id: u32, member: &str) -> Option<u32> {
+    /// Size in bytes of `struct name` (the stride of an array of them).
+    pub fn struct_size(&self, name: &str) -> Result<u32, BtfError> {
+        let id = self.struct_id(name)?;
+        Ok(self.types[id as usize].size_or_target)
+    }
+
+    /// The type id of `struct name`.
+    fn struct_id(&self, name: &str) -> Result<u32, BtfError> {
+        self.structs_by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| BtfError(format!("struct {name} not found in kernel BTF")))
+    }
+
+    /// Bit offset and type id of `member` inside type `id`, or `None`.
+    fn find_member(&self, id: u32, member: &str) -> Option<(u32, u32)> {
         let ty = self.types.get(self.resolve(id) as usize)?;
         for m in &ty.members {
             if m.name == member {
-                return Some(m.bit_offset);
+                return Some((m.bit_offset, m.type_id));
             }
             if m.name.is_empty()
-                && let Some(inner) = self.find_member(m.type_id, member)
+                && let Some((inner, type_id)) = self.find_member(m.type_id, member)
             {
-                return Some(m.bit_offset + inner);
+                return Some((m.bit_offset + inner, type_id));
             }
         }
         None
@@ -193,7 +211,7 @@ impl Btf {
                         KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
                     ) =>
                 {
-                    id = t.target
+                    id = t.size_or_target
                 }
                 _ => break,
             }
@@ -261,6 +279,118 @@ mod tests {
             .member_offset("task_struct", "no_such_member")
             .unwrap_err();
         assert!(err.to_string().contains("no_such_member"), "{err}");
+    }
+
+    /// A BTF blob with `struct sigaction { long sa_handler; long sa_flags; }`
+    /// (16 bytes) and `struct outer { long pad; struct sigaction sa; long
+    /// tail; }` (32 bytes).
+    fn sample_btf() -> Vec<u8> {
+        let names = [
+            "long",
+            "sigaction",
+            "sa_handler",
+            "sa_flags",
+            "outer",
+            "pad",
+            "sa",
+            "tail",
+        ];
+        let mut strings = vec![0u8];
+        let mut name_off = HashMap::new();
+        for name in names {
+            name_off.insert(name, strings.len() as u32);
+            strings.extend_from_slice(name.as_bytes());
+            strings.push(0);
+        }
+        let mut types = Vec::new();
+        let mut push = |words: &[u32]| {
+            for w in words {
+                types.extend_from_slice(&w.to_le_bytes());
+            }
+        };
+        // 1: long (8 bytes, signed, 64 bits).
+        push(&[name_off["long"], KIND_INT << 24, 8, (1 << 24) | 64]);
+        // 2: struct sigaction.
+        push(&[name_off["sigaction"], (KIND_STRUCT << 24) | 2, 16]);
+        push(&[name_off["sa_handler"], 1, 0, name_off["sa_flags"], 1, 64]);
+        // 3: struct outer.
+        push(&[name_off["outer"], (KIND_STRUCT << 24) | 3, 32]);
+        push(&[
+            name_off["pad"],
+            1,
+            0,
+            name_off["sa"],
+            2,
+            64,
+            name_off["tail"],
+            1,
+            192,
+        ]);
+        let mut data = Vec::new();
+        data.extend_from_slice(&MAGIC.to_le_bytes());
+        data.extend_from_slice(&[1, 0]);
+        for word in [
+            24,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            data.extend_from_slice(&word.to_le_bytes());
+        }
+        data.extend_from_slice(&types);
+        data.extend_from_slice(&strings);
+        data
+    }
+
+    #[test]
+    fn reads_struct_sizes_and_member_paths() {
+        let btf = Btf::parse(&sample_btf()).unwrap();
+        assert_eq!(btf.struct_size("outer").unwrap(), 32);
+        assert_eq!(btf.struct_size("sigaction").unwrap(), 16);
+        assert_eq!(btf.member_offset("outer", "tail").unwrap(), 24);
+        assert_eq!(btf.member_offset("outer", "sa").unwrap(), 8);
+        assert_eq!(btf.member_offset("outer", "sa.sa_flags").unwrap(), 16);
+        assert_eq!(btf.member_offset("outer", "sa.sa_handler").unwrap(), 8);
+        let err = btf.member_offset("outer", "sa.nope").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("struct outer has no member sa.nope"),
+            "{err}"
+        );
+        let err = btf.struct_size("k_sigaction").unwrap_err();
+        assert!(
+            err.to_string().contains("struct k_sigaction not found"),
+            "{err}"
+        );
+        let truncated = &sample_btf()[..40];
+        assert!(Btf::parse(truncated).is_err());
+    }
+
+    #[test]
+    fn finds_the_guards_signal_disposition_in_running_kernel() {
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        if !path.exists() {
+            eprintln!(
+                "SKIP: {} missing (kernel built without BTF)",
+                path.display()
+            );
+            return;
+        }
+        let btf = Btf::from_file(path).expect("parse vmlinux BTF");
+        let stride = btf.struct_size("k_sigaction").unwrap();
+        let action = btf.member_offset("sighand_struct", "action").unwrap();
+        assert_eq!(
+            btf.member_offset("k_sigaction", "sa.sa_handler").unwrap(),
+            0
+        );
+        assert!(stride > btf.member_offset("k_sigaction", "sa.sa_mask").unwrap());
+        // `action[_NSIG]` is the last member: the struct ends after 64 of them.
+        assert_eq!(
+            btf.struct_size("sighand_struct").unwrap(),
+            action + 64 * stride
+        );
+        assert!(btf.member_offset("task_struct", "sighand").unwrap() > 0);
     }
 
     #[test]

@@ -5,10 +5,15 @@
 //! One straight line, as libbpf-tools do it: open → set globals → load.
 //! Attaching is the job of `trigger` and `capture`.
 
+use std::path::Path;
+
 use anyhow::{Context as _, Result};
 use aya::{Btf, Ebpf, EbpfLoader, programs::Iter};
 
-use super::offsets::running_kernel_offsets;
+use super::{
+    btf::{self, BtfError},
+    offsets::{VMLINUX_BTF, guard_offsets_from, offsets_from},
+};
 use crate::trigger::tracefs::timestamp_offsets;
 
 /// The eBPF object built by `build.rs`.
@@ -18,6 +23,8 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 pub const CAPTURE_PROGRAM: &str = "capture_threads";
 /// Name of the signal trigger program.
 pub const SIGNAL_PROGRAM: &str = "signal_generate";
+/// Name of the signal guard program (LSM `task_kill`).
+pub const GUARD_PROGRAM: &str = "task_kill";
 
 /// Options that become the programs' read-only globals.
 #[derive(Clone, Copy, Debug)]
@@ -26,11 +33,30 @@ pub struct LoadOptions {
     pub trigger_signal: u32,
 }
 
+/// The loaded object and what the guard needs to know about it.
+pub struct Loaded {
+    /// The object, with the capture iterator loaded.
+    pub ebpf: Ebpf,
+    /// Why the guard cannot read signal dispositions on this kernel (its
+    /// offsets were not all in BTF), if it cannot.
+    pub guard_layout: Result<(), BtfError>,
+}
+
 /// Loads the object with `options`, the running kernel's offsets and
 /// tracepoint layouts, and loads the capture iterator (the trigger programs
 /// are loaded by `trigger`).
 pub fn load(options: LoadOptions) -> Result<Ebpf> {
-    let offsets = running_kernel_offsets().context("reading kernel struct offsets")?;
+    load_object(options).map(|loaded| loaded.ebpf)
+}
+
+/// [`load`], also telling whether the guard's offsets were found (the
+/// object loads either way: the guard is optional).
+pub fn load_object(options: LoadOptions) -> Result<Loaded> {
+    let kernel_btf =
+        btf::Btf::from_file(Path::new(VMLINUX_BTF)).context("reading kernel struct offsets")?;
+    let offsets = offsets_from(&kernel_btf).context("reading kernel struct offsets")?;
+    let guard = guard_offsets_from(&kernel_btf);
+    let guard_offsets = guard.as_ref().copied().unwrap_or_default();
     // Without them the file trigger does not attach its tracepoints (it
     // reads the same files then, and falls back to inotify), so zeros are
     // never used.
@@ -38,6 +64,7 @@ pub fn load(options: LoadOptions) -> Result<Ebpf> {
     let mut ebpf = EbpfLoader::new()
         .override_global("TRIGGER_SIGNAL", &options.trigger_signal, true)
         .override_global("KERNEL_OFFSETS", &offsets, true)
+        .override_global("GUARD_OFFSETS", &guard_offsets, true)
         .override_global("TIMESTAMP_OFFSETS", &timestamp, true)
         .load(EBPF_OBJECT)
         .context("loading gmr's eBPF object (are you root, with BPF enabled?)")?;
@@ -48,5 +75,8 @@ pub fn load(options: LoadOptions) -> Result<Ebpf> {
         .try_into()?;
     iter.load("task", &btf)
         .context("loading the capture iterator (needs sleepable task iterators, Linux 5.18+)")?;
-    Ok(ebpf)
+    Ok(Loaded {
+        ebpf,
+        guard_layout: guard.map(|_| ()),
+    })
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use gmr_common::KernelOffsets;
+use gmr_common::{GuardOffsets, KernelOffsets};
 
 use super::btf::{Btf, BtfError};
 
@@ -15,7 +15,22 @@ pub fn running_kernel_offsets() -> Result<KernelOffsets, BtfError> {
     offsets_from(&Btf::from_file(Path::new(VMLINUX_BTF))?)
 }
 
-/// Looks up every offset the programs use.
+/// Reads the guard's offsets from `/sys/kernel/btf/vmlinux`.
+pub fn running_kernel_guard_offsets() -> Result<GuardOffsets, BtfError> {
+    guard_offsets_from(&Btf::from_file(Path::new(VMLINUX_BTF))?)
+}
+
+/// Looks up where the guard finds a task's handler for a signal.
+pub fn guard_offsets_from(btf: &Btf) -> Result<GuardOffsets, BtfError> {
+    Ok(GuardOffsets {
+        task_sighand: btf.member_offset("task_struct", "sighand")?,
+        sighand_action: btf.member_offset("sighand_struct", "action")?,
+        k_sigaction_size: btf.struct_size("k_sigaction")?,
+        k_sigaction_handler: btf.member_offset("k_sigaction", "sa.sa_handler")?,
+    })
+}
+
+/// Looks up every offset the programs use (but the guard's).
 pub fn offsets_from(btf: &Btf) -> Result<KernelOffsets, BtfError> {
     // `__state` replaced `state` in 5.14.
     let task_state = btf

@@ -5,6 +5,8 @@
 
 pub mod configuration;
 pub mod custom;
+pub mod freeze;
+pub mod green_threads;
 pub mod package;
 pub mod processes;
 pub mod threads;
@@ -14,9 +16,11 @@ use serde::Serialize;
 pub use self::{
     configuration::Configuration,
     custom::{Table, TextBlock},
+    freeze::{Freeze, FreezeStatus},
+    green_threads::{AsyncTask, GreenFrame, GreenThreads, Greenlet},
     package::Package,
     processes::{ProcessEntry, Processes},
-    threads::{KernelFrame, Thread, Threads, UserFrame},
+    threads::{FrameKind, KernelFrame, PythonRuntime, Thread, Threads, UserFrame},
 };
 
 /// One Guru Meditation Report for one process.
@@ -28,6 +32,9 @@ pub struct Report {
     pub trigger: Trigger,
     /// UTC time the report was generated, RFC 3339 with microseconds.
     pub generated_at: String,
+    /// Whether the target's cgroup was frozen for the capture; `None` when
+    /// no freeze was asked for (the default).
+    pub freeze: Option<Freeze>,
     /// Sections in report order; a failed section is kept with its error.
     pub sections: Vec<Section>,
 }
@@ -51,6 +58,9 @@ pub struct Trigger {
     pub kind: TriggerKind,
     /// Signal name, for signal triggers.
     pub signal: Option<String>,
+    /// What became of the signal, for signal triggers: `delivered`,
+    /// `ignored`, `refused by the guard: ...` (the target would have died).
+    pub delivery: Option<String>,
     /// The trigger file, for file triggers.
     pub file: Option<String>,
     /// Who sent the signal or made the request, when known.
@@ -114,6 +124,8 @@ pub enum SectionData {
     Package(Box<Package>),
     /// The Threads section.
     Threads(Threads),
+    /// The Green Threads section.
+    GreenThreads(GreenThreads),
     /// The Processes section.
     Processes(Processes),
     /// The Configuration section.

@@ -7,6 +7,21 @@ use serde::Serialize;
 pub struct Threads {
     /// One entry per thread, in the kernel's order (main thread first).
     pub threads: Vec<Thread>,
+    /// Why the list may be incomplete (the process exited during capture).
+    pub note: Option<String>,
+    /// The CPython interpreter the process runs, if it runs one.
+    pub python: Option<PythonRuntime>,
+    /// Why Python stacks are missing or incomplete, if they are.
+    pub python_note: Option<String>,
+}
+
+/// The CPython interpreter of a process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PythonRuntime {
+    /// Its version, e.g. `3.11.2` (`3.9` when only the file name says).
+    pub version: String,
+    /// The binary holding the interpreter (executable or `libpython`).
+    pub binary: String,
 }
 
 /// One OS thread with its stacks.
@@ -28,6 +43,25 @@ pub struct Thread {
     pub user_stack: Vec<UserFrame>,
     /// Why the user stack ends early or is missing, if it does.
     pub user_stack_note: Option<String>,
+    /// The thread's Python frames alone, innermost first; `None` when the
+    /// thread runs no Python.
+    pub python_frames: Option<Vec<UserFrame>>,
+    /// Why the Python frames are missing, or how they were merged into the
+    /// user stack when that was not clean.
+    pub python_note: Option<String>,
+    /// Whether it holds the GIL; `None` when unknown or not Python.
+    pub holds_gil: Option<bool>,
+}
+
+/// What a user frame is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameKind {
+    /// Machine code.
+    #[default]
+    Native,
+    /// A Python function run by the interpreter.
+    Python,
 }
 
 /// One kernel frame.
@@ -42,7 +76,10 @@ pub struct KernelFrame {
 /// One user frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UserFrame {
-    /// Program counter (innermost) or return address.
+    /// Native or Python.
+    pub kind: FrameKind,
+    /// Program counter (innermost) or return address; for a Python frame,
+    /// the frame's address in the target.
     pub address: u64,
     /// Function name, demangled.
     pub function: Option<String>,
@@ -56,4 +93,6 @@ pub struct UserFrame {
     pub line: Option<u32>,
     /// True for a frame that was inlined into the next one.
     pub inlined: bool,
+    /// The source line's text, for Python frames whose file is readable.
+    pub source: Option<String>,
 }

@@ -6,8 +6,10 @@
 pub mod configuration;
 pub mod custom;
 pub mod deadline;
+pub mod green_threads;
 pub mod package;
 pub mod processes;
+pub mod python_stacks;
 pub mod threads;
 
 use std::any::Any;
@@ -75,6 +77,9 @@ mod tests {
         let ok = section("Threads", || {
             Ok(SectionData::Threads(Threads {
                 threads: Vec::new(),
+                python: None,
+                python_note: None,
+                note: None,
             }))
         });
         assert_eq!(ok.title, "Threads");

@@ -32,7 +32,7 @@ pub fn processes(pid: u32) -> Result<Processes, String> {
     let target = i32::try_from(pid).map_err(|_| format!("process {pid} does not exist"))?;
     let (stats, children) = scan()?;
     if !stats.contains_key(&target) {
-        return Err(format!("process {pid} does not exist"));
+        return Err(crate::proc_files::missing_process(pid));
     }
     let clock = Clock::new();
     let mut users = UserNames::default();

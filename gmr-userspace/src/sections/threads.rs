@@ -4,12 +4,16 @@
 //! Stacks of all threads are symbolized in one batch each (user, kernel), so
 //! the process's memory map and kallsyms are consulted once per report. A
 //! thread whose stack cannot be followed keeps the frames found so far and
-//! a note saying why it ends there.
+//! a note saying why it ends there. In a CPython process, Python frames
+//! take the place of the interpreter's eval-loop frames (see
+//! `python_stacks`).
 
+use super::python_stacks::{add_python_stacks, read_python};
 use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
+use crate::stage_times::StageTimes;
 use crate::symbolize::Symbolizer;
-use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwoundStack};
+use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwindCache, UnwoundStack};
 
 // `task_struct.__state` and `exit_state` bits (include/linux/sched.h).
 const TASK_INTERRUPTIBLE: u32 = 0x1;
@@ -46,32 +50,43 @@ const STATE_NAMES: [&str; 9] = [
     "I (idle)",
 ];
 
-/// Builds the Threads section from a capture.
+/// Builds the Threads section from a capture, adding the time spent
+/// unwinding and symbolizing to `stages`.
 pub fn threads(
     capture: &ProcessCapture,
     modules: &ProcessModules,
     symbolizer: &Symbolizer,
+    stages: &mut StageTimes,
 ) -> Threads {
+    let python = read_python(capture.pid);
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
-    let unwound = capture
-        .threads
-        .iter()
-        .map(|thread| {
-            (!thread.kernel_thread)
-                .then(|| unwind::unwind(modules, &thread.regs, &thread.user_stack, &mut read_code))
-        })
-        .collect::<Vec<_>>();
+    let mut cache = UnwindCache::default();
+    let unwound = StageTimes::time(&mut stages.unwind, || {
+        capture
+            .threads
+            .iter()
+            .map(|thread| {
+                (!thread.kernel_thread).then(|| {
+                    let (regs, stack) = (&thread.regs, &thread.user_stack);
+                    unwind::unwind_cached(&mut cache, modules, regs, stack, &mut read_code)
+                })
+            })
+            .collect::<Vec<_>>()
+    });
     let user_stacks = unwound
         .iter()
         .map(|stack| stack.as_ref().map_or(&[][..], |s| &s.frames[..]))
         .collect::<Vec<&[Frame]>>();
-    let user = symbolizer.symbolize_user_stacks(capture.pid, &user_stacks, modules);
-    let kernel_addrs = capture
-        .threads
-        .iter()
-        .flat_map(|thread| thread.kernel_stack.iter().copied())
-        .collect::<Vec<_>>();
-    let mut kernel = symbolizer.symbolize_kernel(&kernel_addrs).into_iter();
+    let (user, kernel) = StageTimes::time(&mut stages.symbolize, || {
+        let user = symbolizer.symbolize_user_stacks(capture.pid, &user_stacks, modules);
+        let kernel_addrs = capture
+            .threads
+            .iter()
+            .flat_map(|thread| thread.kernel_stack.iter().copied())
+            .collect::<Vec<_>>();
+        (user, symbolizer.symbolize_kernel(&kernel_addrs))
+    });
+    let mut kernel = kernel.into_iter();
     let threads = capture
         .threads
         .iter()
@@ -95,9 +110,85 @@ pub fn threads(
             kernel_stack_note: thread.kernel_stack_error.clone(),
             user_stack,
             user_stack_note: user_stack_note(thread, unwound.as_ref(), modules),
+            python_frames: None,
+            python_note: None,
+            holds_gil: None,
         })
         .collect();
-    Threads { threads }
+    let notes: Vec<String> = [completeness_note(capture), exec_note(capture)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut threads = Threads {
+        threads,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+        python: None,
+        python_note: None,
+    };
+    if let Some(python) = python {
+        add_python_stacks(&mut threads, python);
+    }
+    threads
+}
+
+/// Whether the process ran another program since the capture began, which
+/// makes its memory map (read after the capture) describe another image.
+fn exec_note(capture: &ProcessCapture) -> Option<String> {
+    let before = capture.program_image?;
+    let now = crate::proc_files::program_image(capture.pid)?;
+    (now != before).then(|| {
+        "the process exec'd another program during the report: its stacks were captured \
+         from one image and symbolized against the next, so frames may be unsymbolized or wrong"
+            .to_owned()
+    })
+}
+
+/// Why the thread list may lack threads the process had.
+fn completeness_note(capture: &ProcessCapture) -> Option<String> {
+    if capture.threads.iter().all(ThreadCapture::has_exited) {
+        return Some(
+            "the process has exited: only its zombie is left, not yet reaped by its parent"
+                .to_owned(),
+        );
+    }
+    let captured = capture.threads.len();
+    let of = capture
+        .threads_at_start
+        .filter(|&n| n as usize > captured)
+        .map(|n| format!(" of the {n} it had when capture began"))
+        .unwrap_or_default();
+    if capture.exited_during_capture {
+        Some(format!(
+            "the process exited during capture: {captured} thread(s){of} were captured before it did"
+        ))
+    } else if !of.is_empty() {
+        Some(format!(
+            "{captured} thread(s){of} were captured; the others exited meanwhile"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The Threads section when the process's memory map cannot be read (a
+/// hidden or unreadable `/proc/PID/maps`): names, states and kernel stacks
+/// as captured, user stacks unwound by frame pointers alone and left
+/// unsymbolized, each thread saying why.
+pub fn threads_without_modules(
+    capture: &ProcessCapture,
+    symbolizer: &Symbolizer,
+    maps_error: &str,
+    stages: &mut StageTimes,
+) -> Threads {
+    let mut section = threads(capture, &ProcessModules::default(), symbolizer, stages);
+    for (thread, captured) in section.threads.iter_mut().zip(&capture.threads) {
+        if !captured.kernel_thread && !captured.has_exited() {
+            thread.user_stack_note = Some(format!(
+                "{maps_error}: user frames are unsymbolized frame-pointer guesses"
+            ));
+        }
+    }
+    section
 }
 
 /// The `/proc/PID/status` state of a task, following the kernel's
@@ -132,6 +223,9 @@ fn user_stack_note(
     let Some(unwound) = unwound else {
         return Some("kernel thread: no user stack".to_owned());
     };
+    if thread.has_exited() {
+        return Some("the thread has exited: no user stack left".to_owned());
+    }
     let mut notes = Vec::new();
     if thread.on_cpu {
         notes.push("running on CPU: registers may be up to one tick old".to_owned());
@@ -195,8 +289,9 @@ fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
 mod tests {
     use gmr_common::UserRegs;
 
-    use super::{state_name, threads};
+    use super::{state_name, threads, threads_without_modules};
     use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
+    use crate::stage_times::StageTimes;
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
 
@@ -246,8 +341,14 @@ mod tests {
                     ..thread(4, false, false, copied)
                 },
             ],
+            ..ProcessCapture::default()
         };
-        let section = threads(&capture, &ProcessModules::default(), &Symbolizer::new());
+        let section = threads(
+            &capture,
+            &ProcessModules::default(),
+            &Symbolizer::new(),
+            &mut StageTimes::default(),
+        );
         let notes = section
             .threads
             .iter()
@@ -272,6 +373,79 @@ mod tests {
             notes[3].contains("outside every mapped file"),
             "{}",
             notes[3]
+        );
+    }
+
+    #[test]
+    fn the_section_note_says_why_threads_are_missing() {
+        let copied = StackSnapshot {
+            base: 0x7ffd_0000_0000,
+            bytes: vec![0; 4096],
+            page_valid: vec![true],
+        };
+        let dying = ThreadCapture {
+            state: 0x80,
+            ..thread(2, false, false, copied.clone())
+        };
+        let mut capture = ProcessCapture {
+            pid: 0,
+            threads: vec![thread(1, false, false, copied), dying],
+            threads_at_start: Some(5),
+            ..ProcessCapture::default()
+        };
+        let symbolizer = Symbolizer::new();
+        let modules = ProcessModules::default();
+        let note = threads(&capture, &modules, &symbolizer, &mut StageTimes::default())
+            .note
+            .unwrap();
+        assert_eq!(
+            note,
+            "2 thread(s) of the 5 it had when capture began were captured; the others exited meanwhile"
+        );
+        capture.exited_during_capture = true;
+        let section = threads(&capture, &modules, &symbolizer, &mut StageTimes::default());
+        assert!(
+            section
+                .note
+                .unwrap()
+                .starts_with("the process exited during capture: 2 thread(s) of the 5")
+        );
+        assert_eq!(
+            section.threads[1].user_stack_note.as_deref(),
+            Some("the thread has exited: no user stack left")
+        );
+        capture.threads_at_start = Some(2);
+        capture.exited_during_capture = false;
+        assert_eq!(
+            threads(&capture, &modules, &symbolizer, &mut StageTimes::default()).note,
+            None
+        );
+
+        let bare = threads_without_modules(
+            &capture,
+            &symbolizer,
+            "could not read /proc/1/maps",
+            &mut StageTimes::default(),
+        );
+        let first = bare.threads[0].user_stack_note.as_deref().unwrap();
+        assert!(
+            first.starts_with("could not read /proc/1/maps: "),
+            "{first}"
+        );
+        assert!(
+            bare.threads[1]
+                .user_stack_note
+                .as_deref()
+                .unwrap()
+                .starts_with("the thread has exited"),
+            "an exited thread keeps its own reason"
+        );
+
+        capture.threads.remove(0);
+        let zombie = threads(&capture, &modules, &symbolizer, &mut StageTimes::default());
+        assert_eq!(
+            zombie.note.as_deref(),
+            Some("the process has exited: only its zombie is left, not yet reaped by its parent")
         );
     }
 

@@ -6,6 +6,7 @@
 pub mod report_dir;
 pub mod retention;
 pub mod target_stderr;
+pub mod unnamed_file;
 
 pub use report_dir::{sanitize_name, write_report_file};
 pub use target_stderr::{StderrError, StderrOutcome, write_to_target_stderr};

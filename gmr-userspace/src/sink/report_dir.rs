@@ -5,7 +5,9 @@
 //! where `<name>` is usually a systemd unit or cgroup name. Reports can hold
 //! secrets (paths, arguments, symbols), so the per-name directory is 0700
 //! and files are 0600, created exclusively and flushed to disk before
-//! returning so a report written just before a crash survives it.
+//! returning so a report written just before a crash survives it. Where the
+//! filesystem allows, the file is written unnamed and linked in once whole
+//! ([`UnnamedFile`]), so an agent killed mid-write leaves no truncated report.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write as _};
@@ -13,6 +15,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::unnamed_file::UnnamedFile;
 use crate::time::UtcTime;
 
 /// How many `-N` suffixes to try before giving up on a free file name.
@@ -47,7 +50,50 @@ pub fn write_report_file(
         "{name}_gurumeditation_{}_{pid}",
         UtcTime::from(at).compact()
     );
-    let (path, mut file) = create_unique(&subdir, &stem, ext)?;
+    let path = match UnnamedFile::write(&subdir, 0o600, contents.as_bytes())? {
+        Some(file) => file
+            .link(candidates(&subdir, &stem, ext))
+            .map_err(|e| all_taken(e, &subdir, &stem, ext))?,
+        None => write_named(&subdir, &stem, ext, contents)?,
+    };
+    // The new directory entry is only durable once the directory is synced.
+    File::open(&subdir)?.sync_all()?;
+    Ok(path)
+}
+
+/// `<dir>/<stem>.<ext>`, then `<stem>-1.<ext>`, `<stem>-2.<ext>`, …
+fn candidates<'a>(
+    dir: &'a Path,
+    stem: &'a str,
+    ext: &'a str,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    (0..=MAX_SUFFIX).map(move |suffix| {
+        dir.join(if suffix == 0 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}-{suffix}.{ext}")
+        })
+    })
+}
+
+/// Names the report when every candidate name was taken.
+fn all_taken(error: io::Error, dir: &Path, stem: &str, ext: &str) -> io::Error {
+    if error.kind() != io::ErrorKind::AlreadyExists {
+        return error;
+    }
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{}/{stem}.{ext} and {MAX_SUFFIX} numbered variants already exist",
+            dir.display()
+        ),
+    )
+}
+
+/// Writes the report to a new named file, for filesystems without unnamed
+/// files; removes it again if the write fails.
+fn write_named(dir: &Path, stem: &str, ext: &str, contents: &str) -> io::Result<PathBuf> {
+    let (path, mut file) = create_unique(dir, stem, ext)?;
     if let Err(error) = file
         .write_all(contents.as_bytes())
         .and_then(|()| file.sync_all())
@@ -56,20 +102,12 @@ pub fn write_report_file(
         let _ = fs::remove_file(&path);
         return Err(error);
     }
-    // The new directory entry is only durable once the directory is synced.
-    File::open(&subdir)?.sync_all()?;
     Ok(path)
 }
 
 /// Creates `<dir>/<stem>.<ext>`, or the first free `<stem>-N.<ext>`.
 fn create_unique(dir: &Path, stem: &str, ext: &str) -> io::Result<(PathBuf, File)> {
-    for suffix in 0..=MAX_SUFFIX {
-        let file_name = if suffix == 0 {
-            format!("{stem}.{ext}")
-        } else {
-            format!("{stem}-{suffix}.{ext}")
-        };
-        let path = dir.join(file_name);
+    for path in candidates(dir, stem, ext) {
         // create_new is O_CREAT|O_EXCL: never clobbers a report and never
         // follows a symlink planted at the name.
         match OpenOptions::new()
@@ -83,12 +121,11 @@ fn create_unique(dir: &Path, stem: &str, ext: &str) -> io::Result<(PathBuf, File
             Err(error) => return Err(error),
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        format!(
-            "{}/{stem}.{ext} and {MAX_SUFFIX} numbered variants already exist",
-            dir.display()
-        ),
+    Err(all_taken(
+        io::ErrorKind::AlreadyExists.into(),
+        dir,
+        stem,
+        ext,
     ))
 }
 

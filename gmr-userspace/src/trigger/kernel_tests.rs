@@ -465,6 +465,7 @@ impl ScratchCgroup {
             config_files: Vec::new(),
             sections: Vec::new(),
             trigger_file: None,
+            freeze: false,
         }
     }
 }

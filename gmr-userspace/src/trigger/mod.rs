@@ -7,6 +7,7 @@
 
 pub mod file;
 mod file_setup;
+pub mod guard;
 mod identity;
 mod inotify;
 pub mod signal;

@@ -12,12 +12,16 @@ use aya::{
     programs::RawTracePoint,
 };
 
+use gmr_common::TRIGGER_RESULT_REFUSED;
+
 use crate::{config::Tag, kernel::loader::SIGNAL_PROGRAM};
 
-/// What the kernel reported about the signal's delivery.
+/// What the kernel reported about the signal's delivery, or that the guard
+/// refused it.
 pub fn delivery_name(result: u32) -> &'static str {
     // `enum trace_signal_result` in include/trace/events/signal.h.
     match result {
+        TRIGGER_RESULT_REFUSED => "refused by the guard: the target does not handle it",
         0 => "delivered",
         1 => "ignored",
         2 => "already pending",

@@ -399,9 +399,15 @@ fn threads_section_covers_every_thread() {
     let capture = ProcessCapture {
         pid,
         threads: tids.iter().map(|&tid| capture_thread(pid, tid)).collect(),
+        ..ProcessCapture::default()
     };
     let modules = ModuleCache::new().modules_for(pid).expect("modules");
-    let section = threads(&capture, &modules, &Symbolizer::new());
+    let section = threads(
+        &capture,
+        &modules,
+        &Symbolizer::new(),
+        &mut crate::stage_times::StageTimes::default(),
+    );
 
     assert_eq!(section.threads.len(), 2);
     for thread in &section.threads {

@@ -18,6 +18,7 @@ mod live_tests;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 
@@ -28,6 +29,7 @@ use gmr_common::UserRegs;
 use crate::capture::model::StackSnapshot;
 
 pub use modules::{ModuleCache, ModuleInfo, ModulesError, ProcessModules, SkippedModule};
+pub(crate) use remote::read_memory;
 
 /// Frames kept per stack; deeper stacks end with [`StackEnd::MaxDepth`].
 pub const MAX_FRAMES: usize = 256;
@@ -38,7 +40,7 @@ const USER_SPACE_END: u64 = 0x0000_8000_0000_0000;
 const USER_SPACE_START: u64 = 0x1000;
 
 /// One frame of an unwound stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Frame {
     /// The program counter (innermost frame, or the interrupted code after a
     /// signal frame) or a return address.
@@ -110,6 +112,17 @@ pub struct UnwoundStack {
     pub end: StackEnd,
 }
 
+/// What unwinding learns about code addresses, shared by the threads of one
+/// report: most of them pass through the same few functions, so each
+/// unwind rule is worked out, and each frame checked for a signal
+/// trampoline, once. Valid for one [`ProcessModules`] only.
+#[derive(Default)]
+pub struct UnwindCache {
+    rules: CacheX86_64,
+    /// Keyed by address and whether it is a return address.
+    trampolines: HashMap<(u64, bool), bool>,
+}
+
 /// Unwinds one thread from its saved registers and captured stack.
 ///
 /// `code` fills a buffer with the code bytes at an address and returns false
@@ -117,6 +130,17 @@ pub struct UnwoundStack {
 /// Unwinding stops after [`MAX_FRAMES`] frames, at a zero or non-user return
 /// address, or when the stack pointer does not move up.
 pub fn unwind(
+    modules: &ProcessModules,
+    regs: &UserRegs,
+    stack: &StackSnapshot,
+    code: &mut impl FnMut(u64, &mut [u8]) -> bool,
+) -> UnwoundStack {
+    unwind_cached(&mut UnwindCache::default(), modules, regs, stack, code)
+}
+
+/// [`unwind`] with a cache shared by the threads of one process.
+pub fn unwind_cached(
+    cache: &mut UnwindCache,
     modules: &ProcessModules,
     regs: &UserRegs,
     stack: &StackSnapshot,
@@ -133,7 +157,6 @@ pub fn unwind(
         };
     }
     let unwinder = modules.unwinder();
-    let mut cache = CacheX86_64::new();
     let mut unwind_regs = unwind_regs(regs);
     let mut read_stack = |address: u64| stack.read_u64(address).ok_or(());
     let mut address = FrameAddress::from_instruction_pointer(regs.ip);
@@ -141,7 +164,11 @@ pub fn unwind(
         if frames.len() == MAX_FRAMES {
             break StackEnd::MaxDepth;
         }
-        if signal::is_trampoline(address, code) {
+        let is_trampoline = *cache
+            .trampolines
+            .entry((address.address(), address.is_return_address()))
+            .or_insert_with(|| signal::is_trampoline(address, code));
+        if is_trampoline {
             frames.push(Frame {
                 address: address.address(),
                 is_return_address: false,
@@ -168,7 +195,7 @@ pub fn unwind(
         // CFA below 8, from garbage registers); where that panics (builds
         // with overflow checks) it ends this stack, not the report.
         let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            unwinder.unwind_frame(address, &mut unwind_regs, &mut cache, &mut read_stack)
+            unwinder.unwind_frame(address, &mut unwind_regs, &mut cache.rules, &mut read_stack)
         }));
         let Ok(step) = step else {
             break StackEnd::UnwindError(format!(

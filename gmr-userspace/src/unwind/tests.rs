@@ -4,7 +4,7 @@
 
 use gmr_common::UserRegs;
 
-use super::{Frame, MAX_FRAMES, ProcessModules, StackEnd, unwind};
+use super::{Frame, MAX_FRAMES, ProcessModules, StackEnd, UnwindCache, unwind, unwind_cached};
 use crate::capture::model::StackSnapshot;
 
 const BASE: u64 = 0x7ffd_1234_0000;
@@ -128,6 +128,29 @@ fn reading_past_the_captured_pages_is_truncation() {
     );
     assert_eq!(addresses(&out.frames), [0x40_1000, 0x40_2000]);
     assert_eq!(out.end, StackEnd::TruncatedStack(beyond));
+}
+
+#[test]
+fn a_shared_cache_gives_the_same_frames_and_reads_code_once() {
+    let stack = StackBuilder::new(2)
+        .frame(BASE + 0x100, BASE + 0x200, 0x40_2000)
+        .frame(BASE + 0x200, 0, 0x40_3000)
+        .build();
+    let regs = regs(0x40_1000, BASE + 0x10, BASE + 0x100);
+    let modules = ProcessModules::default();
+    let alone = unwind(&modules, &regs, &stack, &mut no_code);
+    let mut cache = UnwindCache::default();
+    let mut reads = 0;
+    let mut counting = |address: u64, buf: &mut [u8]| {
+        reads += 1;
+        no_code(address, buf)
+    };
+    let first = unwind_cached(&mut cache, &modules, &regs, &stack, &mut counting);
+    let second = unwind_cached(&mut cache, &modules, &regs, &stack, &mut counting);
+    assert_eq!(first, alone);
+    assert_eq!(second, alone);
+    // Three frames; the innermost is checked at three trampoline offsets.
+    assert_eq!(reads, 5, "the second thread's frames came from the cache");
 }
 
 #[test]

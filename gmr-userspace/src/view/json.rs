@@ -36,6 +36,7 @@ mod tests {
             json!({
                 "kind": "signal",
                 "signal": "SIGUSR2",
+                "delivery": null,
                 "file": null,
                 "requester": {"pid": 4242, "uid": 1000, "comm": "kill"}
             })
@@ -75,15 +76,20 @@ mod tests {
         assert_eq!(
             threads[0]["user_stack"][0],
             json!({
+                "kind": "native",
                 "address": 0x7f3a_0001_2345_u64,
                 "function": "epoll_wait",
                 "module": "/usr/lib/libc.so.6",
                 "module_offset": 0x12_2345,
                 "file": "epoll_wait.c",
                 "line": 30,
-                "inlined": false
+                "inlined": false,
+                "source": null
             })
         );
         assert_eq!(threads[1]["on_cpu"], true);
+        assert_eq!(threads[0]["python_frames"], Value::Null);
+        assert_eq!(threads[0]["holds_gil"], Value::Null);
+        assert_eq!(value["sections"][2]["data"]["python"], Value::Null);
     }
 }

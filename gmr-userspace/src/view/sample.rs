@@ -2,8 +2,8 @@
 //! section, a failed section, and a Threads section with every frame shape.
 
 use crate::model::{
-    KernelFrame, Package, Report, Requester, Section, SectionData, Target, Thread, Threads,
-    Trigger, TriggerKind, UserFrame,
+    FrameKind, KernelFrame, Package, Report, Requester, Section, SectionData, Target, Thread,
+    Threads, Trigger, TriggerKind, UserFrame,
 };
 
 /// Sample report: a signal trigger, a Package section, a failed
@@ -18,6 +18,7 @@ pub fn sample_report() -> Report {
         trigger: Trigger {
             kind: TriggerKind::Signal,
             signal: Some("SIGUSR2".to_owned()),
+            delivery: None,
             file: None,
             requester: Some(Requester {
                 pid: 4242,
@@ -26,6 +27,7 @@ pub fn sample_report() -> Report {
             }),
         },
         generated_at: "2026-11-26T17:48:46.123456Z".to_owned(),
+        freeze: None,
         sections: vec![
             Section {
                 title: "Package".to_owned(),
@@ -63,6 +65,7 @@ pub fn sample_report() -> Report {
                             ],
                             user_stack: vec![
                                 UserFrame {
+                                    kind: FrameKind::Native,
                                     address: 0x7f3a_0001_2345,
                                     function: Some("epoll_wait".to_owned()),
                                     module: Some("/usr/lib/libc.so.6".to_owned()),
@@ -70,8 +73,10 @@ pub fn sample_report() -> Report {
                                     file: Some("epoll_wait.c".to_owned()),
                                     line: Some(30),
                                     inlined: false,
+                                    source: None,
                                 },
                                 UserFrame {
+                                    kind: FrameKind::Native,
                                     address: 0x5555_0000_1000,
                                     function: Some("poll_once".to_owned()),
                                     module: Some("/usr/bin/python3.12".to_owned()),
@@ -79,8 +84,10 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: true,
+                                    source: None,
                                 },
                                 UserFrame {
+                                    kind: FrameKind::Native,
                                     address: 0x7f3a_0005_0000,
                                     function: None,
                                     module: Some("/usr/lib/libfoo.so".to_owned()),
@@ -88,8 +95,10 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: false,
+                                    source: None,
                                 },
                                 UserFrame {
+                                    kind: FrameKind::Native,
                                     address: 0x7f3a_dead_beef,
                                     function: None,
                                     module: None,
@@ -97,10 +106,14 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: false,
+                                    source: None,
                                 },
                             ],
                             kernel_stack_note: None,
                             user_stack_note: Some("unwinding stopped: no CFI".to_owned()),
+                            python_frames: None,
+                            python_note: None,
+                            holds_gil: None,
                         },
                         Thread {
                             tid: 8676,
@@ -111,8 +124,14 @@ pub fn sample_report() -> Report {
                             user_stack: Vec::new(),
                             kernel_stack_note: None,
                             user_stack_note: None,
+                            python_frames: None,
+                            python_note: None,
+                            holds_gil: None,
                         },
                     ],
+                    python: None,
+                    python_note: None,
+                    note: None,
                 })),
             },
         ],

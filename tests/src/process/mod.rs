@@ -46,8 +46,7 @@ impl Fixture {
         if let Some(cgroup) = cgroup {
             join_cgroup_before_exec(&mut command, cgroup);
         }
-        let mut child = command
-            .spawn()
+        let mut child = spawn_when_not_busy(&mut command)
             .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
         let stdout = Stream::lines(child.stdout.take().expect("stdout is piped"));
         let stderr = Stream::bytes(child.stderr.take().expect("stderr is piped"));
@@ -126,6 +125,54 @@ impl Fixture {
             .wait_until(timeout, |lines| latest_usr2_count(lines) >= count)
     }
 
+    /// Every line the fixture wrote to stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().data.clone()
+    }
+
+    /// Waits up to `timeout` for the process to exit and reaps it; its exit
+    /// status, or `None` if it is still running.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Whether the process is alive: it exists and is neither a zombie nor
+    /// dead (see [`is_alive`]).
+    pub fn is_alive(&self) -> bool {
+        is_alive(self.pid)
+    }
+
+    /// Waits until the fixture has printed `count` stdout lines starting
+    /// with `prefix` and returns the last of them; `None` if `timeout`
+    /// passes (or the fixture exits) first.
+    pub fn wait_for_stdout_line(
+        &self,
+        prefix: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Option<String> {
+        let index = count.checked_sub(1)?;
+        let mut found = None;
+        self.stdout.wait_until(timeout, |lines| {
+            found = lines
+                .iter()
+                .filter(|line| line.starts_with(prefix))
+                .nth(index)
+                .cloned();
+            found.is_some()
+        });
+        found
+    }
+
     /// Everything the fixture wrote to stderr so far, decoded lossily.
     pub fn stderr_contents(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().data).into_owned()
@@ -147,6 +194,19 @@ impl Drop for Fixture {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether process `pid` exists and is neither a zombie nor dead, from the
+/// state letter in `/proc/PID/stat`.
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesized comm, which may hold spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z' | 'X' | 'x'))
 }
 
 /// Makes the child write `0` (itself) to the group's `cgroup.procs` between
@@ -218,5 +278,22 @@ mod tests {
         let lines = ["ready pid=1", "usr2 count=1", "usr2 count=3"].map(String::from);
         assert_eq!(latest_usr2_count(&lines), 3);
         assert_eq!(latest_usr2_count(&[]), 0);
+    }
+}
+
+/// Spawns `command`, retrying for up to a second while exec fails with
+/// ETXTBSY: a program file just written by a test (a copy of a fixture) can
+/// still be open for writing in a child another test thread forked
+/// meanwhile, until that child execs.
+pub fn spawn_when_not_busy(command: &mut Command) -> std::io::Result<Child> {
+    let mut attempts = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
     }
 }

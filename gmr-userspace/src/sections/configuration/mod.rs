@@ -83,7 +83,7 @@ fn read_command_line(pid: u32) -> Result<Vec<String>, String> {
     match fs::read(&path) {
         Ok(bytes) => Ok(split_nul(&bytes)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            Err(format!("process {pid} does not exist"))
+            Err(crate::proc_files::missing_process(pid))
         }
         Err(error) => Err(format!("cannot read {path}: {}", describe_io_error(&error))),
     }

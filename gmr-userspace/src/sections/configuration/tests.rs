@@ -122,10 +122,12 @@ fn report_of(pid: u32, configuration: Configuration) -> Report {
         trigger: Trigger {
             kind: TriggerKind::Request,
             signal: None,
+            delivery: None,
             file: None,
             requester: None,
         },
         generated_at: "2026-01-01T00:00:00.000000Z".to_owned(),
+        freeze: None,
         sections: vec![Section {
             title: TITLE.to_owned(),
             body: Ok(SectionData::Configuration(configuration)),

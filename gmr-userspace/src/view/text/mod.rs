@@ -16,6 +16,8 @@ use crate::model::{Report, Requester, SectionData, Trigger, TriggerKind};
 
 mod configuration;
 mod custom;
+mod freeze;
+mod green_threads;
 mod package;
 mod processes;
 mod threads;
@@ -50,6 +52,7 @@ impl Display for TextReport<'_> {
             match &section.body {
                 Ok(SectionData::Package(data)) => package::write(f, data)?,
                 Ok(SectionData::Threads(data)) => threads::write(f, data)?,
+                Ok(SectionData::GreenThreads(data)) => green_threads::write(f, data)?,
                 Ok(SectionData::Processes(data)) => processes::write(f, data)?,
                 Ok(SectionData::Configuration(data)) => configuration::write(f, data)?,
                 Ok(SectionData::Table(data)) => custom::write_table(f, data)?,
@@ -96,13 +99,24 @@ fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
         "requester = {}",
         requester_text(report.trigger.requester.as_ref())
     )?;
-    writeln!(f, "generated_at = {}", clean(&report.generated_at))
+    writeln!(f, "generated_at = {}", clean(&report.generated_at))?;
+    match &report.freeze {
+        Some(data) => freeze::write(f, data),
+        None => Ok(()),
+    }
 }
 
-/// `signal SIGUSR2`, `signal <unknown>` or `request`.
+/// `signal SIGUSR2`, `signal SIGUSR2 (delivered)`, `signal <unknown>` or
+/// `request`.
 fn trigger_text(trigger: &Trigger) -> String {
     match trigger.kind {
-        TriggerKind::Signal => format!("signal {}", or_unknown(trigger.signal.as_deref())),
+        TriggerKind::Signal => {
+            let signal = or_unknown(trigger.signal.as_deref());
+            match &trigger.delivery {
+                Some(delivery) => format!("signal {signal} ({})", clean(delivery)),
+                None => format!("signal {signal}"),
+            }
+        }
         TriggerKind::File => format!("file {}", or_unknown(trigger.file.as_deref())),
         TriggerKind::Request => "request".to_owned(),
     }
@@ -268,6 +282,7 @@ User stack: (none)
         report.trigger = Trigger {
             kind: TriggerKind::Request,
             signal: None,
+            delivery: None,
             file: None,
             requester: None,
         };
@@ -287,6 +302,20 @@ User stack: (none)
         assert!(text.contains("\ntrigger = request\nrequester = <unknown>\n"));
         assert!(text.contains("\nbuild_id = <unknown>\n"));
         assert!(text.contains("\nexecutable = <unknown>\n"));
+    }
+
+    #[test]
+    fn a_refused_signal_says_so() {
+        let mut report = sample_report();
+        report.trigger.delivery =
+            Some("refused by the guard: the target does not handle it".to_owned());
+        let text = render_text(&report);
+        assert!(
+            text.contains(
+                "\ntrigger = signal SIGUSR2 (refused by the guard: the target does not handle it)\nrequester = pid 4242,"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

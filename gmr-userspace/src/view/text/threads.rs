@@ -3,13 +3,27 @@
 use std::fmt::{self, Formatter};
 
 use super::{WIDTH, center, clean};
-use crate::model::{KernelFrame, Thread, Threads, UserFrame};
+use crate::model::{FrameKind, KernelFrame, Thread, Threads, UserFrame};
 
 /// Width the thread title is centred in, between the two `------` marks.
 const THREAD_TITLE_WIDTH: usize = WIDTH - 12;
 
 /// Writes every thread, with one blank line between thread blocks.
 pub(super) fn write(f: &mut Formatter<'_>, threads: &Threads) -> fmt::Result {
+    if let Some(note) = &threads.note {
+        writeln!(f, "note: {}", clean(note))?;
+    }
+    if let Some(python) = &threads.python {
+        writeln!(
+            f,
+            "Python {} ({})",
+            clean(&python.version),
+            clean(&python.binary)
+        )?;
+    }
+    if let Some(note) = &threads.python_note {
+        writeln!(f, "note: {}", clean(note))?;
+    }
     if threads.threads.is_empty() {
         return writeln!(f, "(no threads)");
     }
@@ -27,6 +41,9 @@ fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
     let title = format!("Thread #{} (\"{}\")", thread.tid, clean(&thread.name));
     writeln!(f, "------{}------", center(&title, THREAD_TITLE_WIDTH))?;
     writeln!(f, "state = {}", clean(&thread.state))?;
+    if thread.holds_gil == Some(true) {
+        writeln!(f, "gil = held")?;
+    }
     if thread.on_cpu {
         // The registers were sampled while the thread ran, not at a stop.
         writeln!(f, "on_cpu = yes (registers may be a tick old)")?;
@@ -51,6 +68,42 @@ fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
         }
     }
     if let Some(note) = &thread.user_stack_note {
+        writeln!(f, "  note: {}", clean(note))?;
+    }
+    write_python_stack(f, thread)
+}
+
+/// Writes the thread's Python stack as tracebacks show frames, innermost
+/// first, when the thread runs Python.
+fn write_python_stack(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
+    let Some(frames) = &thread.python_frames else {
+        return Ok(());
+    };
+    let gil = match thread.holds_gil {
+        Some(true) => "holds the GIL",
+        Some(false) => "does not hold the GIL",
+        None => "GIL holder unknown",
+    };
+    if frames.is_empty() {
+        writeln!(f, "Python stack ({gil}): (none)")?;
+    } else {
+        writeln!(f, "Python stack ({gil}), innermost first:")?;
+    }
+    for frame in frames {
+        let line = frame
+            .line
+            .map_or_else(|| "?".to_owned(), |line| line.to_string());
+        writeln!(
+            f,
+            "  File \"{}\", line {line}, in {}",
+            clean(frame.file.as_deref().unwrap_or("?")),
+            clean(frame.function.as_deref().unwrap_or("?"))
+        )?;
+        if let Some(source) = &frame.source {
+            writeln!(f, "    {}", clean(source))?;
+        }
+    }
+    if let Some(note) = &thread.python_note {
         writeln!(f, "  note: {}", clean(note))?;
     }
     Ok(())
@@ -95,5 +148,83 @@ fn user_frame_text(frame: &UserFrame) -> String {
     if frame.inlined {
         text.push_str(" [inlined]");
     }
+    if frame.kind == FrameKind::Python {
+        text.push_str(" [python]");
+    }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use super::write;
+    use crate::model::{FrameKind, PythonRuntime, Thread, Threads, UserFrame};
+
+    struct Text<'a>(&'a Threads);
+
+    impl fmt::Display for Text<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write(f, self.0)
+        }
+    }
+
+    fn python_frame(function: &str, line: u32, source: Option<&str>) -> UserFrame {
+        UserFrame {
+            kind: FrameKind::Python,
+            address: 0x7f00_0000_1000,
+            function: Some(function.to_owned()),
+            module: None,
+            module_offset: None,
+            file: Some("/srv/app.py".to_owned()),
+            line: Some(line),
+            inlined: false,
+            source: source.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn python_frames_in_the_user_stack_and_on_their_own() {
+        let frames = vec![
+            python_frame("wait", 12, Some("event.wait()")),
+            python_frame("<module>", 30, None),
+        ];
+        let threads = Threads {
+            threads: vec![Thread {
+                tid: 7,
+                name: "python3".to_owned(),
+                state: "S (sleeping)".to_owned(),
+                on_cpu: false,
+                kernel_stack: Vec::new(),
+                kernel_stack_note: None,
+                user_stack: frames.clone(),
+                user_stack_note: None,
+                python_frames: Some(frames),
+                python_note: Some("merged in order".to_owned()),
+                holds_gil: Some(true),
+            }],
+            python: Some(PythonRuntime {
+                version: "3.11.2".to_owned(),
+                binary: "/usr/bin/python3.11".to_owned(),
+            }),
+            python_note: None,
+            note: None,
+        };
+        let text = Text(&threads).to_string();
+        let expected = "Python 3.11.2 (/usr/bin/python3.11)
+------                   Thread #7 (\"python3\")                    ------
+state = S (sleeping)
+gil = held
+Kernel stack: (none)
+User stack:
+  wait (/srv/app.py:12) [python]
+  <module> (/srv/app.py:30) [python]
+Python stack (holds the GIL), innermost first:
+  File \"/srv/app.py\", line 12, in wait
+    event.wait()
+  File \"/srv/app.py\", line 30, in <module>
+  note: merged in order
+";
+        assert_eq!(text, expected);
+    }
 }

@@ -1,0 +1,132 @@
+//! The Green Threads section: every greenlet and asyncio task of a CPython
+//! process, read from its memory while it runs (see `python::green`).
+//!
+//! The section exists only for CPython processes: the report leaves it out
+//! for any other process, where it would have nothing to say.
+
+use std::time::Duration;
+
+use super::deadline::{PendingSection, spawn_section};
+use crate::model::{AsyncTask, FrameKind, GreenFrame, GreenThreads, Greenlet, SectionData};
+use crate::python::Interpreter;
+use crate::python::frames::PythonFrame;
+use crate::python::green::asyncio::{TaskInfo, TaskState};
+use crate::python::green::gc_walk::WalkLimits;
+use crate::python::green::greenlet::{GreenletInfo, GreenletState};
+
+/// The section's title.
+pub const TITLE: &str = "Green Threads";
+
+/// How much of the heap one report walks: a few hundred thousand objects
+/// take well under a second; the cap keeps a huge heap from holding the
+/// report (the section's own deadline is the last resort).
+pub const LIMITS: WalkLimits = WalkLimits {
+    max_objects: 4_000_000,
+    max_time: Duration::from_secs(5),
+};
+
+/// How long the section may take, walk and frame reading together.
+const BUDGET: Duration = Duration::from_secs(10);
+
+/// Starts the section for process `pid` on its own thread, or `None` when
+/// the process runs no CPython. A CPython that cannot be read makes a
+/// failed section saying why.
+pub fn spawn(pid: u32) -> Option<PendingSection> {
+    match Interpreter::detect(pid) {
+        Ok(None) => None,
+        Ok(Some(interpreter)) => Some(spawn_section(TITLE, BUDGET, move || {
+            green_threads(&interpreter, LIMITS).map(SectionData::GreenThreads)
+        })),
+        Err(error) => {
+            let error = error.to_string();
+            Some(spawn_section(TITLE, BUDGET, move || Err(error)))
+        }
+    }
+}
+
+/// Builds the section for the process `interpreter` runs in.
+///
+/// # Errors
+///
+/// When the interpreter's lists cannot be read consistently, or its
+/// greenlet package is not one this reader knows.
+pub fn green_threads(
+    interpreter: &Interpreter,
+    limits: WalkLimits,
+) -> Result<GreenThreads, String> {
+    let found = interpreter
+        .green_threads(limits)
+        .map_err(|e| e.to_string())?;
+    let note = match (found.incomplete, found.restarts) {
+        (Some(reason), _) => Some(reason),
+        (None, 0) => None,
+        (None, restarts) => Some(format!(
+            "the garbage collector's lists changed while being read; walked again {restarts} time(s)"
+        )),
+    };
+    Ok(GreenThreads {
+        python: interpreter.version.to_string(),
+        greenlet: found.greenlet_version,
+        greenlets: found.greenlets.into_iter().map(greenlet).collect(),
+        tasks: found.tasks.into_iter().map(task).collect(),
+        objects_walked: found.objects_walked,
+        walk_restarts: found.restarts,
+        elapsed_us: u64::try_from(found.elapsed.as_micros()).unwrap_or(u64::MAX),
+        note,
+    })
+}
+
+fn greenlet(info: GreenletInfo) -> Greenlet {
+    let state = match info.state {
+        GreenletState::Suspended => "suspended",
+        GreenletState::Running => "running",
+        GreenletState::NotStarted => "not_started",
+        GreenletState::Dead => "dead",
+    };
+    Greenlet {
+        address: info.address,
+        class: info.class,
+        main: info.main,
+        state: state.to_owned(),
+        frames: info.frames.into_iter().map(frame).collect(),
+        note: info.unreliable,
+    }
+}
+
+fn task(info: TaskInfo) -> AsyncTask {
+    let state = match info.state {
+        TaskState::Pending => "pending",
+        TaskState::Running => "running",
+        TaskState::NotStarted => "not_started",
+        TaskState::Done => "done",
+    };
+    AsyncTask {
+        address: info.address,
+        class: info.class,
+        name: info.name,
+        state: state.to_owned(),
+        frames: info.frames.into_iter().map(frame).collect(),
+        awaiting: info.awaiting,
+        note: info.unreliable,
+    }
+}
+
+fn frame(frame: PythonFrame) -> GreenFrame {
+    GreenFrame {
+        kind: FrameKind::Python,
+        function: frame.function,
+        file: frame.file,
+        line: frame.line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spawn;
+
+    #[test]
+    fn left_out_for_a_process_without_python() {
+        // The test binary is Rust: no CPython to read.
+        assert!(spawn(std::process::id()).is_none());
+    }
+}

@@ -1,0 +1,76 @@
+//! The CPython interpreters Python stack tests run against: the newest
+//! pyenv build of each of 3.9 to 3.13 (else `python3.X` on PATH), and the
+//! distribution's `/usr/bin/python3`. A missing one is skipped with a
+//! printed reason.
+
+use std::path::{Path, PathBuf};
+
+/// The first and last minor versions of Python 3 gmr reads stacks of.
+pub const MINORS: std::ops::RangeInclusive<u32> = 9..=13;
+
+/// One interpreter to test.
+#[derive(Clone, Debug)]
+pub struct PythonUnderTest {
+    /// What the test output calls it: `3.12 (pyenv)`, `/usr/bin/python3`.
+    pub label: String,
+    /// The executable.
+    pub path: PathBuf,
+}
+
+/// Every interpreter found; prints `SKIP: <reason>` for each one missing.
+pub fn python_interpreters() -> Vec<PythonUnderTest> {
+    let mut found = Vec::new();
+    for minor in MINORS {
+        match find_python3(minor) {
+            Some(python) => found.push(python),
+            None => println!("SKIP: Python 3.{minor}: no python3.{minor} in pyenv or on PATH"),
+        }
+    }
+    let system = Path::new("/usr/bin/python3");
+    if system.exists() {
+        found.push(PythonUnderTest {
+            label: system.display().to_string(),
+            path: system.to_path_buf(),
+        });
+    } else {
+        println!("SKIP: the distribution's Python: no /usr/bin/python3");
+    }
+    found
+}
+
+/// Python 3.`minor`: the newest pyenv build, else `python3.<minor>` on PATH.
+pub fn find_python3(minor: u32) -> Option<PythonUnderTest> {
+    let name = format!("python3.{minor}");
+    if let Some(path) = newest_in_pyenv(&name) {
+        return Some(PythonUnderTest {
+            label: format!("3.{minor} (pyenv)"),
+            path,
+        });
+    }
+    on_path(&name).map(|path| PythonUnderTest {
+        label: format!("3.{minor} ({})", path.display()),
+        path,
+    })
+}
+
+/// `$PYENV_ROOT` (or `~/.pyenv`) `/versions/*/bin/<name>`, newest version
+/// directory first by name.
+fn newest_in_pyenv(name: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| Some(Path::new(&std::env::var_os("HOME")?).join(".pyenv")))?;
+    let mut candidates = std::fs::read_dir(root.join("versions"))
+        .ok()?
+        .filter_map(|entry| Some(entry.ok()?.path().join("bin").join(name)))
+        .filter(|path| path.exists())
+        .collect::<Vec<_>>();
+    candidates.sort();
+    candidates.pop()
+}
+
+/// `<name>` in a directory of `$PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.exists())
+}

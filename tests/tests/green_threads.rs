@@ -1,0 +1,439 @@
+//! The Green Threads section against real interpreters: an eventlet service
+//! with greenlets parked in known functions and an asyncio service with
+//! pending tasks, each printing its own stacks (gr_frame, cr_await), are
+//! reported on with `gmr-agent report`, and every greenlet and task the
+//! fixture printed must be in the report with the same frames (function,
+//! file, line), found by its address.
+//!
+//! Every CPython 3.9 to 3.13 under pyenv and the system's python3 is tried;
+//! greenlet and eventlet are installed per interpreter with pip into
+//! `target/pydeps/<interpreter>` once (later runs reuse it). An interpreter
+//! that is missing, or that cannot install the packages, is skipped with
+//! the reason printed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use gmr_tests::agent::{report_json, section};
+use gmr_tests::{Fixture, require_root, workspace_root};
+use serde_json::Value;
+
+const TITLE: &str = "Green Threads";
+
+/// `(label, python)` for every interpreter found.
+fn interpreters() -> Vec<(String, PathBuf)> {
+    let pyenv = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")));
+    let mut found = Vec::new();
+    for minor in 9..=13 {
+        let name = format!("python3.{minor}");
+        let newest = pyenv.as_ref().and_then(|root| {
+            let mut versions = std::fs::read_dir(root.join("versions"))
+                .ok()?
+                .filter_map(|entry| Some(entry.ok()?.path()))
+                .map(|dir| dir.join("bin").join(&name))
+                .filter(|path| path.exists())
+                .collect::<Vec<_>>();
+            versions.sort();
+            versions.pop()
+        });
+        match newest {
+            Some(path) => found.push((format!("pyenv-3.{minor}"), path)),
+            None => println!("SKIP: Python 3.{minor}: no {name} under pyenv"),
+        }
+    }
+    let system = PathBuf::from("/usr/bin/python3");
+    if system.exists() {
+        found.push(("system".to_owned(), system));
+    } else {
+        println!("SKIP: system Python: no /usr/bin/python3");
+    }
+    found
+}
+
+/// The fixture script `name`.
+fn fixture(name: &str) -> String {
+    workspace_root()
+        .join("tests/fixtures/python")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A directory with greenlet and eventlet for `python`, installed with pip
+/// on first use; `None` (with the reason printed) when pip cannot.
+fn green_deps(label: &str, python: &Path) -> Option<PathBuf> {
+    // Tests run in parallel: one install at a time, each into a scratch
+    // directory renamed into place, so no test sees half an install.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
+    let dir = workspace_root().join("target/pydeps").join(label);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let scratch = dir.with_extension(format!("partial-{}", std::process::id()));
+    let out = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg("--target")
+        .arg(&scratch)
+        .args(["greenlet", "eventlet"])
+        .output()
+        .expect("run pip");
+    if !out.status.success() {
+        println!(
+            "SKIP: {label}: pip cannot install greenlet and eventlet: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let _ = std::fs::remove_dir_all(&scratch);
+        return None;
+    }
+    std::fs::rename(&scratch, &dir).expect("move the installed packages into place");
+    Some(dir)
+}
+
+/// Says so when a test found no interpreter with greenlet and eventlet.
+fn skip_unless_tested(tested: usize) {
+    if tested == 0 {
+        println!("SKIP: no interpreter could install greenlet and eventlet");
+    }
+}
+
+/// What the fixture printed about itself on its `stacks` line.
+#[track_caller]
+fn printed_stacks(fixture: &Fixture) -> Value {
+    let lines = fixture.stdout_lines();
+    let line = lines
+        .iter()
+        .find_map(|line| line.strip_prefix("stacks "))
+        .unwrap_or_else(|| panic!("the fixture printed no stacks line: {lines:?}"));
+    serde_json::from_str(line).expect("the stacks line is JSON")
+}
+
+/// `(function, file, line)` of each frame, innermost first.
+fn frames(frames: &Value) -> Vec<(String, String, u64)> {
+    frames
+        .as_array()
+        .expect("frames array")
+        .iter()
+        .map(|f| {
+            (
+                f["function"].as_str().unwrap_or("?").to_owned(),
+                f["file"].as_str().unwrap_or("?").to_owned(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// The entry of `list` whose address is `address`.
+#[track_caller]
+fn by_address<'a>(list: &'a Value, address: &Value, what: &str) -> &'a Value {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .find(|entry| entry["address"] == *address)
+        .unwrap_or_else(|| panic!("{what} at {address} missing from the report: {list}"))
+}
+
+/// Runs `gmr-agent report` on the fixture and returns the section.
+#[track_caller]
+fn green_section(fixture: &Fixture, label: &str) -> Value {
+    let started = Instant::now();
+    let report = report_json(fixture.pid());
+    let data = section(&report, TITLE).clone();
+    println!(
+        "{label}: report in {:?}; section: {} objects walked in {} us, {} greenlets, {} tasks",
+        started.elapsed(),
+        data["objects_walked"],
+        data["elapsed_us"],
+        data["greenlets"].as_array().map_or(0, Vec::len),
+        data["tasks"].as_array().map_or(0, Vec::len),
+    );
+    for frame in data["greenlets"]
+        .as_array()
+        .into_iter()
+        .chain(data["tasks"].as_array())
+        .flatten()
+        .flat_map(|entry| entry["frames"].as_array().into_iter().flatten())
+    {
+        assert_eq!(frame["kind"], "python", "{frame}");
+    }
+    data
+}
+
+#[test]
+fn greenlets_match_what_each_greenlet_sees() {
+    if !require_root() {
+        return;
+    }
+    let mut tested = 0;
+    for (label, python) in interpreters() {
+        let Some(deps) = green_deps(&label, &python) else {
+            continue;
+        };
+        let service = Fixture::spawn(
+            &python,
+            &[
+                &fixture("green_service.py"),
+                "--deps",
+                &deps.display().to_string(),
+                "--lifetime",
+                "60",
+            ],
+            None,
+        );
+        let printed = printed_stacks(&service);
+        let data = green_section(&service, &label);
+        assert_eq!(
+            data["greenlet"], printed["greenlet"],
+            "{label}: greenlet version"
+        );
+        let expected = printed["greenlets"].as_array().expect("greenlets");
+        assert_eq!(
+            expected.len(),
+            4,
+            "{label}: the fixture parks four greenlets"
+        );
+        for greenlet in expected {
+            let found = by_address(&data["greenlets"], &greenlet["address"], "greenlet");
+            assert_eq!(found["state"], "suspended", "{label}: {found}");
+            assert_eq!(
+                frames(&found["frames"]),
+                frames(&greenlet["frames"]),
+                "{label}: frames of greenlet {}",
+                greenlet["address"]
+            );
+        }
+        for (key, state) in [("unstarted", "not_started"), ("finished", "dead")] {
+            let found = by_address(&data["greenlets"], &printed[key], key);
+            assert_eq!(found["state"], state, "{label}: {found}");
+            assert_eq!(found["frames"], serde_json::json!([]), "{label}: {found}");
+        }
+        let all = data["greenlets"].as_array().expect("greenlets");
+        // The hub runs (in epoll) while the main greenlet waits on it.
+        assert!(
+            all.iter().any(|g| g["state"] == "running"),
+            "{label}: no running greenlet (the hub): {all:?}"
+        );
+        let main = all
+            .iter()
+            .find(|g| g["main"] == true)
+            .unwrap_or_else(|| panic!("{label}: no main greenlet: {all:?}"));
+        let main_functions = frames(&main["frames"])
+            .into_iter()
+            .map(|(function, ..)| function)
+            .collect::<Vec<_>>();
+        assert!(
+            main_functions.ends_with(&["main".to_owned(), "<module>".to_owned()]),
+            "{label}: main greenlet frames: {main_functions:?}"
+        );
+        tested += 1;
+    }
+    skip_unless_tested(tested);
+}
+
+#[test]
+fn asyncio_tasks_match_their_coroutine_chains() {
+    if !require_root() {
+        return;
+    }
+    let mut tested = 0;
+    for (label, python) in interpreters() {
+        let service = Fixture::spawn(
+            &python,
+            &[&fixture("asyncio_service.py"), "--lifetime", "60"],
+            None,
+        );
+        let printed = printed_stacks(&service);
+        let data = green_section(&service, &label);
+        // Before 3.11 the patch level is not always known from outside.
+        let minor = |v: &Value| {
+            v.as_str()
+                .unwrap_or("")
+                .splitn(3, '.')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        assert_eq!(
+            minor(&data["python"]),
+            minor(&printed["python"]),
+            "{label}: Python version"
+        );
+        let expected = printed["tasks"].as_array().expect("tasks");
+        // Four tasks, and gather's two children.
+        assert_eq!(expected.len(), 6, "{label}: {expected:?}");
+        for task in expected {
+            let found = by_address(&data["tasks"], &task["address"], "task");
+            assert_eq!(found["state"], "pending", "{label}: {found}");
+            assert_eq!(found["name"], task["name"], "{label}: task name");
+            assert_eq!(
+                frames(&found["frames"]),
+                frames(&task["coroutines"]),
+                "{label}: coroutines of task {}",
+                task["name"]
+            );
+            assert!(found["awaiting"].is_string(), "{label}: {found}");
+        }
+        let gather = by_address(&data["tasks"], &expected_gather(expected), "gather task");
+        assert_eq!(gather["awaiting"], "_GatheringFuture", "{label}: {gather}");
+        tested += 1;
+    }
+    assert!(tested > 0, "no interpreter could run the asyncio fixture");
+}
+
+/// The address of the task parked in `gather_children`.
+#[track_caller]
+fn expected_gather(tasks: &[Value]) -> Value {
+    tasks
+        .iter()
+        .find(|t| t["coroutines"][0]["function"] == "gather_children")
+        .map(|t| t["address"].clone())
+        .expect("the fixture has a gather_children task")
+}
+
+/// Every frame of a greenlet under churn must be a real frame: a function
+/// defined in its file, and a chain that starts where eventlet starts
+/// greenlets (or at the script, for the main greenlet).
+#[track_caller]
+fn assert_plausible(label: &str, greenlet: &Value) {
+    let chain = frames(&greenlet["frames"]);
+    let Some((outermost, ..)) = chain.last() else {
+        return;
+    };
+    let starts = if greenlet["main"] == true {
+        &["<module>"][..]
+    } else {
+        &["main", "run"][..]
+    };
+    assert!(
+        starts.contains(&outermost.as_str()),
+        "{label}: greenlet starts in {outermost}: {greenlet}"
+    );
+    for (function, file, line) in &chain {
+        let source = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("{label}: frame file {file}: {e}: {greenlet}"));
+        let lines = source.lines().count() as u64;
+        assert!(
+            *line >= 1 && *line <= lines,
+            "{label}: {file}:{line} is past its end ({lines} lines): {greenlet}"
+        );
+        assert!(
+            function == "<module>" || source.contains(&format!("def {function}(")),
+            "{label}: {function} is not defined in {file}: {greenlet}"
+        );
+    }
+}
+
+#[test]
+fn churning_greenlets_give_real_stacks_or_say_why_not() {
+    if !require_root() {
+        return;
+    }
+    let mut tested = 0;
+    for (label, python) in interpreters() {
+        let Some(deps) = green_deps(&label, &python) else {
+            continue;
+        };
+        let service = Fixture::spawn(
+            &python,
+            &[
+                &fixture("green_service.py"),
+                "--deps",
+                &deps.display().to_string(),
+                "--churn",
+                "8",
+                "--lifetime",
+                "60",
+            ],
+            None,
+        );
+        let printed = printed_stacks(&service);
+        for round in 0..2 {
+            let label = format!("{label} under churn, report {round}");
+            let report = report_json(service.pid());
+            let status = report["sections"]
+                .as_array()
+                .expect("sections")
+                .iter()
+                .find(|s| s["title"] == TITLE)
+                .unwrap_or_else(|| panic!("{label}: no {TITLE} section"));
+            if status["status"] != "ok" {
+                // Failing is allowed only for lists that kept changing.
+                let error = status["error"].as_str().unwrap_or("");
+                assert!(error.contains("kept changing"), "{label}: {error}");
+                println!("{label}: section failed as allowed: {error}");
+                continue;
+            }
+            let data = &status["data"];
+            println!(
+                "{label}: {} objects, {} restarts, {} us",
+                data["objects_walked"], data["walk_restarts"], data["elapsed_us"]
+            );
+            for greenlet in data["greenlets"].as_array().expect("greenlets") {
+                assert_plausible(&label, greenlet);
+            }
+            // The parked greenlets do not move, whatever else does.
+            for greenlet in printed["greenlets"].as_array().expect("greenlets") {
+                let found = by_address(&data["greenlets"], &greenlet["address"], "greenlet");
+                assert_eq!(
+                    frames(&found["frames"]),
+                    frames(&greenlet["frames"]),
+                    "{label}: parked greenlet {}",
+                    greenlet["address"]
+                );
+            }
+        }
+        tested += 1;
+    }
+    skip_unless_tested(tested);
+}
+
+#[test]
+fn a_thousand_greenlets_are_all_found() {
+    if !require_root() {
+        return;
+    }
+    let Some((label, python)) = interpreters().into_iter().find(|(l, _)| l == "system") else {
+        println!("SKIP: no system Python for the scale test");
+        return;
+    };
+    let Some(deps) = green_deps(&label, &python) else {
+        return;
+    };
+    let service = Fixture::spawn(
+        &python,
+        &[
+            &fixture("green_service.py"),
+            "--deps",
+            &deps.display().to_string(),
+            "--extra",
+            "1000",
+            "--lifetime",
+            "60",
+        ],
+        None,
+    );
+    let data = green_section(&service, &format!("{label} with 1000 extra greenlets"));
+    let sleepers = data["greenlets"]
+        .as_array()
+        .expect("greenlets")
+        .iter()
+        .filter(|g| {
+            g["state"] == "suspended"
+                && frames(&g["frames"])
+                    .iter()
+                    .any(|(function, ..)| function == "tick_forever")
+        })
+        .count();
+    assert_eq!(sleepers, 1001, "every sleeping greenlet is reported");
+}

@@ -1,0 +1,209 @@
+//! What a loaded agent costs everyone else: the hot paths its hooks sit on
+//! (signal generation, inode ctime updates) timed with and without it, and
+//! its own CPU and memory while idle.
+
+use std::{
+    ffi::CString,
+    os::unix::ffi::OsStrExt as _,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::timing::median;
+
+/// Calls per timing.
+const ITERATIONS: u32 = 100_000;
+/// Rounds, each timing the loops without the agent, then with a freshly
+/// started one, so slow drifts of the machine's load hit both alike.
+const ROUNDS: usize = 5;
+/// Timings per loop and phase of a round.
+const TIMINGS: usize = 3;
+
+/// A hot path one of the agent's hooks sits on.
+#[derive(Clone, Copy, Debug)]
+pub enum HotPath {
+    /// `kill(self, SIGURG)`: a signal gmr does not trigger on (ignored by
+    /// default) still passes the `signal_generate` tracepoint.
+    Signal,
+    /// `utimensat(file, NULL)`: changes the file's ctime, which passes the
+    /// timestamp tracepoints the file trigger watches.
+    Ctime,
+}
+
+impl HotPath {
+    /// Both, in table order.
+    pub const ALL: [HotPath; 2] = [HotPath::Signal, HotPath::Ctime];
+
+    /// The row label.
+    pub fn label(self) -> &'static str {
+        match self {
+            HotPath::Signal => "kill(self, SIGURG)",
+            HotPath::Ctime => "utimensat(file, NULL)",
+        }
+    }
+}
+
+/// One hot path's time per call without and with the agent.
+pub struct HookCost {
+    /// The path.
+    pub path: HotPath,
+    /// Median per call with no agent.
+    pub without: Duration,
+    /// Median per call with the agent running.
+    pub with: Duration,
+}
+
+impl HookCost {
+    /// The agent's overhead in percent of `without`.
+    pub fn overhead_percent(&self) -> f64 {
+        (self.with.as_secs_f64() / self.without.as_secs_f64() - 1.0) * 100.0
+    }
+}
+
+/// Times each hot path without and with the agent, alternating over
+/// [`ROUNDS`]; `start_agent` starts it, and the guard it returns stops it
+/// when dropped.
+pub fn hook_costs<G>(
+    scratch: &Path,
+    mut start_agent: impl FnMut() -> Result<G>,
+) -> Result<Vec<HookCost>> {
+    let file = scratch.join("utime-target");
+    std::fs::write(&file, b"gmr bench\n").with_context(|| format!("create {}", file.display()))?;
+    let file = CString::new(file.as_os_str().as_bytes())?;
+    let mut samples = HotPath::ALL.map(|_| (Vec::new(), Vec::new()));
+    for path in HotPath::ALL {
+        hot_loop(path, &file)?;
+    }
+    for _ in 0..ROUNDS {
+        for (path, (without, _)) in HotPath::ALL.into_iter().zip(&mut samples) {
+            without.extend(timings(path, &file)?);
+        }
+        let _agent = start_agent()?;
+        for (path, (_, with)) in HotPath::ALL.into_iter().zip(&mut samples) {
+            with.extend(timings(path, &file)?);
+        }
+    }
+    HotPath::ALL
+        .into_iter()
+        .zip(samples)
+        .map(|(path, (without, with))| {
+            Ok(HookCost {
+                path,
+                without: median(&without).context("no timings")?,
+                with: median(&with).context("no timings")?,
+            })
+        })
+        .collect()
+}
+
+/// [`TIMINGS`] timings of one hot loop, per call.
+fn timings(path: HotPath, file: &CString) -> Result<Vec<Duration>> {
+    (0..TIMINGS).map(|_| hot_loop(path, file)).collect()
+}
+
+/// [`ITERATIONS`] calls on `path`; returns the time per call.
+fn hot_loop(path: HotPath, file: &CString) -> Result<Duration> {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    let started = Instant::now();
+    for _ in 0..ITERATIONS {
+        // SAFETY: SIGURG is ignored by default; file is a valid C string.
+        let rc = unsafe {
+            match path {
+                HotPath::Signal => libc::kill(me, libc::SIGURG),
+                HotPath::Ctime => {
+                    libc::utimensat(libc::AT_FDCWD, file.as_ptr(), std::ptr::null(), 0)
+                }
+            }
+        };
+        if rc != 0 {
+            bail!("{}: {}", path.label(), std::io::Error::last_os_error());
+        }
+    }
+    Ok(started.elapsed() / ITERATIONS)
+}
+
+/// An idle process's CPU use and memory.
+pub struct Idle {
+    /// CPU time over wall time, in percent.
+    pub cpu_percent: f64,
+    /// Resident memory at the end, in KiB.
+    pub rss_kib: u64,
+}
+
+/// Watches process `pid` for `window`.
+pub fn idle(pid: u32, window: Duration) -> Result<Idle> {
+    let before = cpu_ticks(pid)?;
+    std::thread::sleep(window);
+    let ticks = cpu_ticks(pid)? - before;
+    Ok(Idle {
+        cpu_percent: ticks_to_duration(ticks).as_secs_f64() / window.as_secs_f64() * 100.0,
+        rss_kib: rss_kib(pid)?,
+    })
+}
+
+/// utime + stime of `pid`, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised comm; utime and stime are 14 and 15.
+    let after_comm = stat.rsplit_once(')').context("bad /proc/PID/stat")?.1;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let field = |n: usize| -> Result<u64> {
+        Ok(fields.get(n - 3).context("short /proc/PID/stat")?.parse()?)
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+/// Resident memory of `pid` right now, in KiB, from `smaps_rollup`: exact,
+/// where `VmRSS` may lag behind a large free by a while.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Rss:"))
+        .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse().ok())
+        .with_context(|| format!("no Rss in /proc/{pid}/smaps_rollup"))
+}
+
+/// `ticks` clock ticks as a duration.
+pub fn ticks_to_duration(ticks: u64) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64(ticks as f64 / per_second)
+}
+
+/// A `Vm*` line of `/proc/PID/status` (e.g. `VmHWM`), in KiB.
+pub fn memory_kib(pid: u32, key: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse().ok())
+        .with_context(|| format!("no {key} in /proc/{pid}/status"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_cpu_and_memory() {
+        let me = std::process::id();
+        assert!(rss_kib(me).expect("Rss") > 0);
+        assert!(memory_kib(me, "VmHWM").expect("VmHWM") > 0);
+        cpu_ticks(me).expect("cpu ticks");
+        assert!(memory_kib(me, "NoSuchKey").is_err());
+    }
+
+    #[test]
+    fn overhead_is_relative_to_the_run_without() {
+        let cost = HookCost {
+            path: HotPath::Signal,
+            without: Duration::from_nanos(1000),
+            with: Duration::from_nanos(1010),
+        };
+        assert!((cost.overhead_percent() - 1.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,273 @@
+//! `cargo xtask bench`: gmr against gdb and eu-stack on the same processes
+//! in the same run: report time (cold and warm), how long the target is
+//! stalled, what the agent's hooks cost other processes, the agent's idle
+//! CPU and memory, and where a report's time goes. Prints Markdown tables.
+
+mod gmr;
+mod hooks;
+mod peers;
+mod probe;
+mod table;
+mod timing;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Result, bail};
+use gmr_tests::{CVariant, Fixture, TestCgroup, build_c_fixture};
+
+use crate::{build, cmd, packages};
+use gmr::{AgentTimes, Daemon};
+use peers::Peer;
+use probe::Probe;
+use timing::{Series, series};
+
+/// Debian packages the bench runs: gcc builds the fixture, gdb and
+/// elfutils (eu-stack) are the peers, libc6-dbg gives all of them libc's
+/// debug info.
+const BENCH_PACKAGES: [&str; 4] = ["gcc", "gdb", "elfutils", "libc6-dbg"];
+/// Threads the fixture has besides its `--threads` extras: main, probe,
+/// sleeper, reader, waiter, spinner.
+const BASE_THREADS: usize = 6;
+/// Most time one series of repeats may take before it stops repeating.
+const SERIES_BUDGET: Duration = Duration::from_secs(20);
+/// How long gmr may take for one report.
+const GMR_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the probe watches an idle target for the noise level.
+const NOISE_WINDOW: Duration = Duration::from_secs(3);
+/// How long the agent gets to free a report's memory before it is measured.
+const SETTLE: Duration = Duration::from_secs(2);
+/// How long the idle agent is watched.
+const IDLE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Flags of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Fixture sizes, in threads.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 200, 2_000, 10_000])]
+    threads: Vec<usize>,
+    /// Repeats per measurement (fewer when a series passes 20 s).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Seconds gdb or eu-stack may take for one run before it is stopped.
+    #[arg(long, default_value_t = 60)]
+    peer_timeout: u64,
+}
+
+/// Everything measured on one fixture.
+pub struct Row {
+    /// Threads in the fixture.
+    pub threads: usize,
+    /// `gmr-agent report --pid`, end to end.
+    pub cold: Series,
+    /// The running agent's first report on the process.
+    pub first_warm: Duration,
+    /// `gmr-agent trigger` on a running agent, end to end.
+    pub warm: Series,
+    /// The agent's CPU time (user + system) per warm report: what the
+    /// report costs whatever the machine's load.
+    pub warm_cpu: Duration,
+    /// The agent's account of each warm report.
+    pub agent: Vec<AgentTimes>,
+    /// Each peer's runs.
+    pub peers: Vec<(Peer, Series)>,
+    /// The target's largest stall per tool.
+    pub stalls: Stalls,
+    /// The agent's resident memory after the warm reports, in KiB.
+    pub agent_rss_kib: u64,
+    /// The agent's peak resident memory, in KiB.
+    pub agent_peak_kib: u64,
+}
+
+/// The largest gap between the target's probe ticks.
+pub struct Stalls {
+    /// With nothing looking at the target: the noise level.
+    pub idle: Duration,
+    /// While cold gmr reports ran.
+    pub cold: Duration,
+    /// While warm gmr reports ran.
+    pub warm: Duration,
+    /// While one CPU was kept busy as long as the warm reports took: the
+    /// gap that CPU contention alone causes, to tell it from a stall.
+    pub hog: Duration,
+    /// While each peer ran, in [`Peer::ALL`] order.
+    pub peers: Vec<Duration>,
+}
+
+/// Runs the bench.
+pub fn run(args: &Args) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the bench loads eBPF programs and ptraces: run it as root (sudo cargo xtask bench)");
+    }
+    let agent = build::run()?;
+    packages::install_missing(&BENCH_PACKAGES)?;
+    let fixture = build_c_fixture(CVariant::NoFramePointer);
+    let scratch = scratch_dir();
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let load_before = load_average();
+    let mut rows = Vec::new();
+    for &threads in &args.threads {
+        eprintln!("xtask: bench on {threads} threads");
+        rows.push(measure(&agent, &fixture, threads, args, &scratch)?);
+    }
+    eprintln!("xtask: bench of the hooks and the idle agent");
+    let hook_group = TestCgroup::create();
+    let hooks = hooks::hook_costs(&scratch, || {
+        Daemon::start(hook_group.path(), &scratch.join("reports-hooks"))
+    })?;
+    let idle = {
+        let daemon = Daemon::start(hook_group.path(), &scratch.join("reports-idle"))?;
+        std::thread::sleep(Duration::from_secs(1));
+        hooks::idle(daemon.pid(), IDLE_WINDOW)?
+    };
+    print_machine(&load_before);
+    table::print(&rows, &hooks, &idle);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// Measures every tool on a fresh fixture of `threads` threads.
+fn measure(
+    agent: &Path,
+    binary: &Path,
+    threads: usize,
+    args: &Args,
+    scratch: &Path,
+) -> Result<Row> {
+    let cgroup = TestCgroup::create();
+    let extra = threads.saturating_sub(BASE_THREADS).to_string();
+    let fixture = Fixture::spawn(binary, &["--probe", "--threads", &extra], Some(&cgroup));
+    let pid = fixture.pid();
+    let mut probe = Probe::new(&fixture);
+    let ((), idle) = probe.during(|| {
+        std::thread::sleep(NOISE_WINDOW);
+        Ok(())
+    })?;
+    let (cold, cold_stall) = probe.during(|| {
+        series(args.reps, SERIES_BUDGET, GMR_TIMEOUT, || {
+            gmr::cold(agent, pid, GMR_TIMEOUT)
+        })
+    })?;
+    let mut daemon = Daemon::start(cgroup.path(), &scratch.join(format!("reports-{threads}")))?;
+    let (first_warm, _) = daemon.report(pid, GMR_TIMEOUT)?;
+    let mut agent_times = Vec::new();
+    let cpu_before = hooks::cpu_ticks(daemon.pid())?;
+    let (warm, warm_stall) = probe.during(|| {
+        series(args.reps, SERIES_BUDGET, GMR_TIMEOUT, || {
+            let (took, times) = daemon.report(pid, GMR_TIMEOUT)?;
+            agent_times.push(times);
+            Ok(Some(took))
+        })
+    })?;
+    let ((), hog) = probe.during(|| {
+        busy(warm.samples.iter().sum());
+        Ok(())
+    })?;
+    let warm_cpu = hooks::ticks_to_duration(hooks::cpu_ticks(daemon.pid())? - cpu_before)
+        / u32::try_from(warm.samples.len().max(1))?;
+    // The agent frees a report's memory after answering.
+    std::thread::sleep(SETTLE);
+    let agent_rss_kib = hooks::rss_kib(daemon.pid())?;
+    let agent_peak_kib = hooks::memory_kib(daemon.pid(), "VmHWM")?;
+    drop(daemon);
+    let timeout = Duration::from_secs(args.peer_timeout);
+    let mut peers = Vec::new();
+    let mut peer_stalls = Vec::new();
+    for peer in Peer::ALL {
+        let (runs, stall) = probe.during(|| {
+            series(args.reps, SERIES_BUDGET, timeout, || {
+                peer.backtraces(pid, timeout)
+            })
+        })?;
+        peers.push((peer, runs));
+        peer_stalls.push(stall);
+    }
+    Ok(Row {
+        threads,
+        cold,
+        first_warm,
+        warm,
+        warm_cpu,
+        agent: agent_times,
+        peers,
+        stalls: Stalls {
+            idle,
+            cold: cold_stall,
+            warm: warm_stall,
+            hog,
+            peers: peer_stalls,
+        },
+        agent_rss_kib,
+        agent_peak_kib,
+    })
+}
+
+/// Keeps this thread's CPU busy for `span`.
+fn busy(span: Duration) {
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
+}
+
+/// `/proc/loadavg`'s first three fields.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The machine the numbers come from.
+fn print_machine(load_before: &str) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, m)| m.trim().to_owned())
+            })
+        })
+        .unwrap_or_default();
+    let kernel = cmd::stdout(Command::new("uname").arg("-r")).unwrap_or_default();
+    let tool = |name: &str, arg: &str| {
+        cmd::stdout(Command::new(name).arg(arg))
+            .and_then(|v| v.lines().next().map(str::to_owned))
+            .unwrap_or_else(|| format!("{name} ?"))
+    };
+    println!("\n### Machine\n");
+    println!(
+        "{} CPUs ({cpu}), {} MiB RAM, kernel {kernel}; load average {load_before} before, {} after; {}; {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        total_memory_mib(),
+        load_average(),
+        tool("gdb", "--version"),
+        tool("eu-stack", "--version"),
+    );
+}
+
+/// MemTotal, in MiB.
+fn total_memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let kib = m
+                .lines()
+                .next()?
+                .strip_prefix("MemTotal:")?
+                .trim()
+                .strip_suffix(" kB")?;
+            kib.trim().parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
+/// Where the bench writes its scratch files.
+fn scratch_dir() -> PathBuf {
+    cmd::workspace_root().join("target/bench")
+}

@@ -1,0 +1,228 @@
+//! Prints the results as Markdown tables, ready for docs/performance.md.
+
+use super::{
+    Row,
+    gmr::{AgentTimes, STAGES},
+    hooks::{HookCost, Idle},
+    peers::Peer,
+    timing::{Series, format_duration},
+};
+
+/// Prints every table.
+pub fn print(rows: &[Row], hooks: &[HookCost], idle: &Idle) {
+    print_times(rows);
+    print_stalls(rows);
+    print_stages(rows);
+    print_memory(rows, idle);
+    println!("\n### Hook overhead (per call, median)\n");
+    let lines: Vec<Vec<String>> = hooks
+        .iter()
+        .map(|cost| {
+            vec![
+                cost.path.label().to_owned(),
+                format!("{} ns", cost.without.as_nanos()),
+                format!("{} ns", cost.with.as_nanos()),
+                format!("{:+.1} %", cost.overhead_percent()),
+            ]
+        })
+        .collect();
+    markdown(
+        &["hot path", "without agent", "with agent", "overhead"],
+        &lines,
+    );
+}
+
+/// Report times and the peers' time as a multiple of gmr's.
+fn print_times(rows: &[Row]) {
+    println!("\n### Report time (median; ratio = peer time / gmr time)\n");
+    let mut headers = vec![
+        "threads",
+        "gmr cold",
+        "gmr first warm",
+        "gmr warm",
+        "agent CPU per warm report",
+    ];
+    headers.extend(Peer::ALL.map(Peer::name));
+    let ratio_headers: Vec<String> = Peer::ALL
+        .iter()
+        .flat_map(|p| {
+            [
+                format!("{} / cold", p.name()),
+                format!("{} / warm", p.name()),
+            ]
+        })
+        .collect();
+    headers.extend(ratio_headers.iter().map(String::as_str));
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![
+                row.threads.to_string(),
+                row.cold.cell(),
+                format_duration(row.first_warm),
+                row.warm.cell(),
+                format_duration(row.warm_cpu),
+            ];
+            cells.extend(row.peers.iter().map(|(_, s)| s.cell()));
+            for (_, peer) in &row.peers {
+                cells.push(ratio(peer, &row.cold));
+                cells.push(ratio(peer, &row.warm));
+            }
+            cells
+        })
+        .collect();
+    markdown(&headers, &lines);
+}
+
+/// `peer / gmr` as `23.4×`, a lower bound when the peer timed out.
+fn ratio(peer: &Series, gmr: &Series) -> String {
+    let Some(gmr) = gmr.median() else {
+        return "-".to_owned();
+    };
+    match (peer.timed_out, peer.median()) {
+        (Some(limit), _) => format!(">{:.0}×", limit.as_secs_f64() / gmr.as_secs_f64()),
+        (None, Some(peer)) => format!("{:.1}×", peer.as_secs_f64() / gmr.as_secs_f64()),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+/// The largest gap of the target's 1 ms probe while each tool ran.
+fn print_stalls(rows: &[Row]) {
+    println!(
+        "\n### Target stall (largest gap between 1 ms probe ticks while reports were taken)\n"
+    );
+    let mut headers = vec![
+        "threads",
+        "idle (noise)",
+        "gmr cold",
+        "gmr warm",
+        "CPU hog as long as warm",
+    ];
+    headers.extend(Peer::ALL.map(Peer::name));
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.threads.to_string()];
+            cells.extend(
+                [
+                    row.stalls.idle,
+                    row.stalls.cold,
+                    row.stalls.warm,
+                    row.stalls.hog,
+                ]
+                .into_iter()
+                .chain(row.stalls.peers.iter().copied())
+                .map(format_duration),
+            );
+            cells
+        })
+        .collect();
+    markdown(&headers, &lines);
+}
+
+/// The agent's own account of warm reports, stage by stage (medians).
+fn print_stages(rows: &[Row]) {
+    println!("\n### Where a warm report's time goes (agent's log, median ms)\n");
+    let mut headers = vec!["threads"];
+    headers.extend(STAGES);
+    headers.extend(["other", "made", "render + write"]);
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.threads.to_string()];
+            for stage in 0..STAGES.len() {
+                cells.push(median_ms(&row.agent, |t| t.stages[stage]));
+            }
+            cells.push(median_ms(&row.agent, |t| {
+                t.made - t.stages.iter().sum::<f64>()
+            }));
+            cells.push(median_ms(&row.agent, |t| t.made));
+            cells.push(median_ms(&row.agent, |t| t.written));
+            cells
+        })
+        .collect();
+    markdown(&headers, &lines);
+}
+
+/// The median of one field over the warm reports.
+fn median_ms(times: &[AgentTimes], field: impl Fn(&AgentTimes) -> f64) -> String {
+    let mut values: Vec<f64> = times.iter().map(field).collect();
+    values.sort_by(f64::total_cmp);
+    values
+        .get(values.len().saturating_sub(1) / 2)
+        .map_or("-".to_owned(), |v| format!("{v:.1}"))
+}
+
+/// The agent's memory after each fixture's reports, and idle.
+fn print_memory(rows: &[Row], idle: &Idle) {
+    println!("\n### Agent CPU and memory\n");
+    let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
+    let mut lines = vec![vec![
+        "idle, no report yet".to_owned(),
+        format!("{:.2} %", idle.cpu_percent),
+        mib(idle.rss_kib),
+        "-".to_owned(),
+    ]];
+    lines.extend(rows.iter().map(|row| {
+        vec![
+            format!("after reports on {} threads", row.threads),
+            "-".to_owned(),
+            mib(row.agent_rss_kib),
+            mib(row.agent_peak_kib),
+        ]
+    }));
+    markdown(&["agent", "CPU", "RSS", "peak RSS"], &lines);
+}
+
+/// A Markdown table with aligned columns.
+fn markdown(headers: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .chain([headers[c].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell:<w$}"))
+            .collect();
+        println!("| {} |", padded.join(" | "));
+    };
+    line(headers.to_vec());
+    let rules: Vec<String> = widths.iter().map(|&w| "-".repeat(w.max(3))).collect();
+    line(rules.iter().map(String::as_str).collect());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn ratio_is_a_lower_bound_after_a_timeout() {
+        let gmr = Series {
+            samples: vec![Duration::from_millis(100)],
+            timed_out: None,
+        };
+        let slow = Series {
+            samples: vec![],
+            timed_out: Some(Duration::from_secs(60)),
+        };
+        let peer = Series {
+            samples: vec![Duration::from_secs(2)],
+            timed_out: None,
+        };
+        assert_eq!(ratio(&slow, &gmr), ">600×");
+        assert_eq!(ratio(&peer, &gmr), "20.0×");
+    }
+}
