@@ -40,11 +40,14 @@ fn freeze_setting(cgroup: &TestCgroup) -> String {
         .to_owned()
 }
 
-/// Waits up to `timeout` for the group to be thawed; returns how long it took.
+/// Waits up to `timeout` for the group to be thawed (its setting back to 0
+/// and no task frozen); returns how long it took. The setting, not only the
+/// state: a group whose tasks are still stopping is not frozen yet, though
+/// nothing has thawed it.
 fn wait_thawed(cgroup: &TestCgroup, timeout: Duration) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < timeout {
-        if !frozen(cgroup) {
+        if freeze_setting(cgroup) == "0" && !frozen(cgroup) {
             return Some(start.elapsed());
         }
         std::thread::sleep(Duration::from_millis(1));
