@@ -4,54 +4,67 @@
 //! Every ctime change of any inode passes one of three `timestamp`
 //! tracepoints (Linux 6.13+): `ctime_ns_xchg` or `ctime_xchg_skip` on
 //! multigrain filesystems (ext4, xfs, btrfs, tmpfs), `inode_set_ctime_to_ts`
-//! on the others. Each program only looks its (device, inode) up in
-//! `TRIGGER_FILES`, so untouched files cost one hash lookup. A hit emits a
-//! [`TriggerEvent`] of kind [`TRIGGER_KIND_FILE`] with the current task as
-//! requester, at most once per [`FILE_TRIGGER_MIN_INTERVAL_NS`] per file.
+//! on the others. The programs are raw tracepoints: they get the
+//! tracepoint's arguments as they are, so the kernel builds no trace record
+//! for the millions of ctime changes that are not trigger files. Each reads
+//! the inode's (device, inode number), as the tracepoints' records would
+//! hold them, and looks it up in `TRIGGER_FILES`, so untouched files cost
+//! two kernel reads and one hash lookup. A hit emits a [`TriggerEvent`] of
+//! kind [`TRIGGER_KIND_FILE`] with the current task as requester, at most
+//! once per [`FILE_TRIGGER_MIN_INTERVAL_NS`] per file.
 
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
         bpf_ktime_get_boot_ns,
     },
-    macros::tracepoint,
-    programs::TracePointContext,
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
 };
 use gmr_common::{
-    COMM_LEN, FILE_TRIGGER_MIN_INTERVAL_NS, TRIGGER_KIND_FILE, TimestampFields, TriggerEvent,
-    TriggerFileKey,
+    COMM_LEN, FILE_TRIGGER_MIN_INTERVAL_NS, TRIGGER_KIND_FILE, TriggerEvent, TriggerFileKey,
 };
 
-use crate::program::maps::{TRIGGER_FILES, TRIGGERS, timestamp_offsets};
+use crate::program::{
+    kernel::read,
+    maps::{TRIGGER_FILES, TRIGGERS, offsets},
+};
 
-/// `timestamp:ctime_ns_xchg`: a multigrain inode got a new ctime.
-#[tracepoint(category = "timestamp", name = "ctime_ns_xchg")]
-pub fn file_ctime_ns_xchg(ctx: TracePointContext) -> u32 {
-    ctime_changed(&ctx, timestamp_offsets().ctime_ns_xchg)
+/// `timestamp:ctime_ns_xchg`, `TP_PROTO(struct inode *inode, u32 old,
+/// u32 new, u32 cur)`: a multigrain inode got a new ctime.
+#[raw_tracepoint(tracepoint = "ctime_ns_xchg")]
+pub fn file_ctime_ns_xchg(ctx: RawTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<u64>(0) as *const u8)
 }
 
-/// `timestamp:ctime_xchg_skip`: a multigrain inode's ctime was set to the
-/// value it already had (a second touch within one clock tick).
-#[tracepoint(category = "timestamp", name = "ctime_xchg_skip")]
-pub fn file_ctime_xchg_skip(ctx: TracePointContext) -> u32 {
-    ctime_changed(&ctx, timestamp_offsets().ctime_xchg_skip)
+/// `timestamp:ctime_xchg_skip`, `TP_PROTO(struct inode *inode, struct
+/// timespec64 *ctime)`: a multigrain inode's ctime was set to the value it
+/// already had (a second touch within one clock tick).
+#[raw_tracepoint(tracepoint = "ctime_xchg_skip")]
+pub fn file_ctime_xchg_skip(ctx: RawTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<u64>(0) as *const u8)
 }
 
-/// `timestamp:inode_set_ctime_to_ts`: any other inode got a new ctime.
-#[tracepoint(category = "timestamp", name = "inode_set_ctime_to_ts")]
-pub fn file_inode_set_ctime_to_ts(ctx: TracePointContext) -> u32 {
-    ctime_changed(&ctx, timestamp_offsets().inode_set_ctime_to_ts)
+/// `timestamp:inode_set_ctime_to_ts`, `TP_PROTO(struct inode *inode,
+/// struct timespec64 *ctime)`: any other inode got a new ctime.
+#[raw_tracepoint(tracepoint = "inode_set_ctime_to_ts")]
+pub fn file_inode_set_ctime_to_ts(ctx: RawTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<u64>(0) as *const u8)
 }
 
-/// Emits an event when the record's (dev, ino) is an armed trigger file and
-/// its last event is old enough.
+/// Emits an event when `inode` (`inode->i_sb->s_dev`, `inode->i_ino`, as
+/// the tracepoints' records have them) is an armed trigger file and its
+/// last event is old enough.
 #[inline(always)]
-fn ctime_changed(ctx: &TracePointContext, fields: TimestampFields) -> u32 {
-    // SAFETY: `read_at` goes through bpf_probe_read_kernel, which tolerates
-    // any offset; a failed read just means no event.
-    let (Ok(dev), Ok(ino)) = (unsafe { ctx.read_at::<u32>(fields.dev as usize) }, unsafe {
-        ctx.read_at::<u64>(fields.ino as usize)
-    }) else {
+fn ctime_changed(inode: *const u8) -> i32 {
+    let off = offsets();
+    let Some(ino) = read::<u64>(inode, off.inode_ino) else {
+        return 0;
+    };
+    let Some(sb) = read::<*const u8>(inode, off.inode_sb) else {
+        return 0;
+    };
+    let Some(dev) = read::<u32>(sb, off.super_block_dev) else {
         return 0;
     };
     let key = TriggerFileKey {

@@ -7,10 +7,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use gmr_common::{
-    GuardOffsets, KernelOffsets, ThreadRecord, TimestampFields, TimestampOffsets, TriggerFileKey,
-    TriggerFileState,
-};
+use gmr_common::{GuardOffsets, KernelOffsets, ThreadRecord, TriggerFileKey, TriggerFileState};
 
 /// The trigger signal number (default SIGUSR2).
 #[unsafe(no_mangle)]
@@ -32,6 +29,9 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
     cgroup_level: 0,
     cgroup_ancestors: 0,
     kernfs_node_id: 0,
+    inode_ino: 0,
+    inode_sb: 0,
+    super_block_dev: 0,
 };
 
 /// Where the guard reads a task's signal disposition, from BTF at load time.
@@ -41,16 +41,6 @@ static GUARD_OFFSETS: GuardOffsets = GuardOffsets {
     sighand_action: 0,
     k_sigaction_size: 0,
     k_sigaction_handler: 0,
-};
-
-/// Record layouts of the `timestamp` tracepoints, read from tracefs at load
-/// time (all zero when tracefs lacks them; the file programs are then not
-/// attached).
-#[unsafe(no_mangle)]
-static TIMESTAMP_OFFSETS: TimestampOffsets = TimestampOffsets {
-    ctime_ns_xchg: TimestampFields { dev: 0, ino: 0 },
-    ctime_xchg_skip: TimestampFields { dev: 0, ino: 0 },
-    inode_set_ctime_to_ts: TimestampFields { dev: 0, ino: 0 },
 };
 
 /// Tagged cgroup ids (the cgroup directory's inode number) → tag index.
@@ -99,10 +89,4 @@ pub fn offsets() -> KernelOffsets {
 pub fn guard_offsets() -> GuardOffsets {
     // SAFETY: a plain read of an immutable global.
     unsafe { core::ptr::read_volatile(&GUARD_OFFSETS) }
-}
-
-/// The `timestamp` tracepoints' record layouts.
-pub fn timestamp_offsets() -> TimestampOffsets {
-    // SAFETY: a plain read of an immutable global.
-    unsafe { core::ptr::read_volatile(&TIMESTAMP_OFFSETS) }
 }

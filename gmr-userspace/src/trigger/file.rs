@@ -3,9 +3,10 @@
 //!
 //! The agent creates each file (root-owned; mode 0660 with the configured
 //! group, else 0600; its directory 0755 if missing) and arms it: the file's
-//! (device, inode) goes into the kernel's `TRIGGER_FILES` map, and the
-//! `timestamp` tracepoints (Linux 6.13+) report its ctime changes with the
-//! toucher's pid, uid and name. The kernel sends at most one event per file
+//! (device, inode) goes into the kernel's `TRIGGER_FILES` map, and raw
+//! tracepoints on the `timestamp` ctime events (Linux 6.13+, see
+//! [`super::ctime`]) report its ctime changes with the toucher's pid, uid
+//! and name. The kernel sends at most one event per file
 //! per [`FILE_TRIGGER_MIN_INTERVAL_NS`] (100 ms) and drops the rest, so a
 //! burst of touches costs a handful of ring-buffer records; merging
 //! triggers per process is the agent's job.
@@ -18,7 +19,7 @@
 //! kernel event counts only if it is newer than the arming of its file and
 //! that file is still at the path when the agent reads the event.
 //!
-//! Where the tracepoints are missing (older kernels, tracefs not mounted)
+//! Where the tracepoints are missing (kernels before 6.13)
 //! the same watch also reports touches, as `IN_ATTRIB`, `IN_MODIFY` or
 //! `IN_CLOSE_WRITE` on the file's name, rate-limited the same way; the
 //! requester is then unknown.
@@ -34,16 +35,15 @@ use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf,
     maps::{HashMap, MapData},
-    programs::TracePoint,
 };
 use gmr_common::{FILE_TRIGGER_MIN_INTERVAL_NS, TriggerEvent, TriggerFileKey, TriggerFileState};
 use tokio::io::unix::AsyncFd;
 
 use super::{
+    ctime::attach_ctime_programs,
     file_setup::{Ownership, create, ensure_dir, fix_existing},
     identity::{FileIdentity, file_identity},
     inotify::{Inotify, InotifyEvent},
-    tracefs::{TIMESTAMP_CATEGORY, TIMESTAMP_EVENTS, timestamp_offsets},
 };
 use crate::capture::decode::comm_string;
 
@@ -185,7 +185,7 @@ impl FileTrigger {
             files.push(prepare(spec, specs)?);
         }
         let kernel = match hook {
-            FileHook::Tracepoints if !files.is_empty() => match attach_tracepoints(ebpf) {
+            FileHook::Tracepoints if !files.is_empty() => match attach_ctime_programs(ebpf) {
                 Ok(map) => Some(map),
                 Err(e) => {
                     log::warn!(
@@ -701,45 +701,6 @@ fn check<'a>(spec: &'a TriggerFileSpec, all: &[TriggerFileSpec]) -> Result<(&'a 
         );
     }
     Ok((dir, name))
-}
-
-/// Loads and attaches the three `timestamp` programs and takes their map;
-/// on failure nothing stays attached.
-fn attach_tracepoints(
-    ebpf: &mut Ebpf,
-) -> Result<HashMap<MapData, TriggerFileKey, TriggerFileState>> {
-    // The loader read the same format files into the programs' globals.
-    timestamp_offsets()?;
-    let map = ebpf
-        .take_map("TRIGGER_FILES")
-        .context("TRIGGER_FILES map missing from the eBPF object")?;
-    let mut loaded = Vec::new();
-    let result = (|| -> Result<()> {
-        for (event, program) in TIMESTAMP_EVENTS {
-            let tracepoint: &mut TracePoint = ebpf
-                .program_mut(program)
-                .with_context(|| format!("program {program} missing from the eBPF object"))?
-                .try_into()?;
-            tracepoint
-                .load()
-                .with_context(|| format!("loading the {program} tracepoint program"))?;
-            loaded.push(program);
-            tracepoint
-                .attach(TIMESTAMP_CATEGORY, event)
-                .with_context(|| format!("attaching to tracepoint {TIMESTAMP_CATEGORY}:{event}"))?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        for program in loaded {
-            if let Some(Ok(tracepoint)) = ebpf.program_mut(program).map(<&mut TracePoint>::try_from)
-            {
-                let _ = tracepoint.unload();
-            }
-        }
-        return Err(e);
-    }
-    Ok(HashMap::try_from(map)?)
 }
 
 /// `CLOCK_BOOTTIME` now, in ns (the clock of `bpf_ktime_get_boot_ns`).
