@@ -160,6 +160,13 @@ pub struct TriggerFileKey {
     pub reserved: u32,
 }
 
+/// The bit of inode number `ino` in the trigger-file inode filter: a
+/// one-word Bloom filter holding every armed file's bit, which the file
+/// programs test before reading the device and looking the file up.
+pub const fn trigger_ino_bit(ino: u64) -> u64 {
+    1 << (ino & 63)
+}
+
 /// Value of the trigger-file map.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -53,6 +53,12 @@ pub static TAGGED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(4096, 0
 pub static TRIGGER_FILES: HashMap<TriggerFileKey, TriggerFileState> =
     HashMap::with_max_entries(1024, 0);
 
+/// Slot 0: [`gmr_common::trigger_ino_bit`] of every inode in
+/// `TRIGGER_FILES` (and maybe a few stale ones), so most ctime changes end
+/// after one read and one bit test.
+#[map]
+pub static TRIGGER_INO_FILTER: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Trigger events (signal and file) for userspace.
 #[map]
 pub static TRIGGERS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);

@@ -12,10 +12,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData},
+    maps::{Array, HashMap, MapData},
     programs::RawTracePoint,
 };
-use gmr_common::{TriggerFileKey, TriggerFileState};
+use gmr_common::{TriggerFileKey, TriggerFileState, trigger_ino_bit};
 
 use crate::kernel::{btf::Btf, offsets::VMLINUX_BTF};
 
@@ -26,6 +26,28 @@ pub const CTIME_TRACEPOINTS: [(&str, &str); 3] = [
     ("ctime_xchg_skip", "file_ctime_xchg_skip"),
     ("inode_set_ctime_to_ts", "file_inode_set_ctime_to_ts"),
 ];
+
+/// The maps the file programs read.
+pub struct CtimeMaps {
+    /// `TRIGGER_FILES`: armed files → tag and rate-limit state.
+    pub files: HashMap<MapData, TriggerFileKey, TriggerFileState>,
+    /// `TRIGGER_INO_FILTER`: the bits of the armed inode numbers.
+    ino_filter: Array<MapData, u64>,
+}
+
+impl CtimeMaps {
+    /// Sets the inode filter to exactly the bits of `inos`. It must hold
+    /// every inode number in [`Self::files`]; a stale bit only costs a hash
+    /// lookup.
+    pub fn set_ino_filter(&mut self, inos: impl IntoIterator<Item = u64>) -> Result<()> {
+        let bits = inos
+            .into_iter()
+            .fold(0, |bits, ino| bits | trigger_ino_bit(ino));
+        self.ino_filter
+            .set(0, bits, 0)
+            .context("cannot update the trigger files' inode filter in the kernel")
+    }
+}
 
 /// Fails, naming the first missing one, unless the running kernel has all
 /// of [`CTIME_TRACEPOINTS`].
@@ -42,13 +64,14 @@ pub fn ctime_tracepoints_present() -> Result<()> {
 }
 
 /// Loads and attaches the programs of [`CTIME_TRACEPOINTS`] and takes their
-/// map; on failure nothing stays attached.
-pub fn attach_ctime_programs(
-    ebpf: &mut Ebpf,
-) -> Result<HashMap<MapData, TriggerFileKey, TriggerFileState>> {
-    let map = ebpf
+/// maps (no file armed); on failure nothing stays attached.
+pub fn attach_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
+    let files = ebpf
         .take_map("TRIGGER_FILES")
         .context("TRIGGER_FILES map missing from the eBPF object")?;
+    let ino_filter = ebpf
+        .take_map("TRIGGER_INO_FILTER")
+        .context("TRIGGER_INO_FILTER map missing from the eBPF object")?;
     let mut loaded = Vec::new();
     let result = (|| -> Result<()> {
         for (tracepoint, program) in CTIME_TRACEPOINTS {
@@ -78,7 +101,10 @@ pub fn attach_ctime_programs(
         }
         return Err(e);
     }
-    Ok(HashMap::try_from(map)?)
+    Ok(CtimeMaps {
+        files: HashMap::try_from(files)?,
+        ino_filter: Array::try_from(ino_filter)?,
+    })
 }
 
 #[cfg(test)]

@@ -32,15 +32,12 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use aya::{
-    Ebpf,
-    maps::{HashMap, MapData},
-};
+use aya::Ebpf;
 use gmr_common::{FILE_TRIGGER_MIN_INTERVAL_NS, TriggerEvent, TriggerFileKey, TriggerFileState};
 use tokio::io::unix::AsyncFd;
 
 use super::{
-    ctime::attach_ctime_programs,
+    ctime::{CtimeMaps, attach_ctime_programs},
     file_setup::{Ownership, create, ensure_dir, fix_existing},
     identity::{FileIdentity, file_identity},
     inotify::{Inotify, InotifyEvent},
@@ -166,8 +163,8 @@ struct Armed {
 
 /// The armed trigger files and the watch that keeps them armed.
 pub struct FileTrigger {
-    /// `TRIGGER_FILES`, present when the tracepoints are attached.
-    kernel: Option<HashMap<MapData, TriggerFileKey, TriggerFileState>>,
+    /// The programs' maps, present when the tracepoints are attached.
+    kernel: Option<CtimeMaps>,
     inotify: AsyncFd<Inotify>,
     files: Vec<Armed>,
     /// Touches read while reconfiguring, for the next caller.
@@ -432,7 +429,8 @@ impl FileTrigger {
     fn retag(&mut self, index: usize, spec: &TriggerFileSpec) {
         let file = &mut self.files[index];
         if file.spec.tag_index != spec.tag_index
-            && let (Some(map), Some(identity)) = (&mut self.kernel, file.identity)
+            && let (Some(CtimeMaps { files: map, .. }), Some(identity)) =
+                (&mut self.kernel, file.identity)
         {
             // The kernel copies the tag into its events, which userspace
             // ignores in favour of the spec: a failure only logs.
@@ -460,10 +458,11 @@ impl FileTrigger {
             .files
             .iter()
             .any(|f| f.identity.is_some_and(|i| i.key == old.key));
-        if let (Some(map), false) = (&mut self.kernel, shared) {
+        if let (Some(kernel), false) = (&mut self.kernel, shared) {
             // An error means the entry is already gone: nothing to undo.
-            let _ = map.remove(&old.key);
+            let _ = kernel.files.remove(&old.key);
         }
+        self.narrow_ino_filter();
         log::info!("trigger file {} disarmed", file.spec.path.display());
     }
 
@@ -617,15 +616,22 @@ impl FileTrigger {
         }
         self.disarm(index);
         let hook = self.hook();
-        let file = &mut self.files[index];
         let key = identity.key;
-        if let Some(map) = &mut self.kernel {
+        let armed: Vec<u64> = self
+            .files
+            .iter()
+            .filter_map(|f| f.identity.map(|i| i.key.ino))
+            .collect();
+        let file = &mut self.files[index];
+        if let Some(kernel) = &mut self.kernel {
             let state = TriggerFileState {
                 last_event_ns: 0,
                 tag_index: file.spec.tag_index,
                 reserved: 0,
             };
-            map.insert(key, state, 0).with_context(|| {
+            // The filter first, so the file passes it once it is in the map.
+            kernel.set_ino_filter(armed.into_iter().chain([key.ino]))?;
+            kernel.files.insert(key, state, 0).with_context(|| {
                 format!(
                     "cannot arm trigger file {} in the kernel",
                     file.spec.path.display()
@@ -650,15 +656,27 @@ impl FileTrigger {
         let Some(old) = file.identity.take() else {
             return;
         };
-        if let Some(map) = &mut self.kernel {
+        if let Some(kernel) = &mut self.kernel {
             // An error means the entry is already gone: nothing to undo.
-            let _ = map.remove(&old.key);
+            let _ = kernel.files.remove(&old.key);
         }
         log::debug!(
             "trigger file {}: inode {} disarmed",
             file.spec.path.display(),
             old.key.ino
         );
+        self.narrow_ino_filter();
+    }
+
+    /// Clears the kernel's inode filter of files no longer armed. A failure
+    /// leaves stale bits, which only cost a hash lookup on those inodes.
+    fn narrow_ino_filter(&mut self) {
+        if let Some(kernel) = &mut self.kernel {
+            let armed = self.files.iter().filter_map(|f| f.identity);
+            if let Err(e) = kernel.set_ino_filter(armed.map(|i| i.key.ino)) {
+                log::debug!("{e:#}");
+            }
+        }
     }
 }
 
