@@ -4,23 +4,24 @@
 //! Every ctime change of any inode passes one of three `timestamp`
 //! tracepoints (Linux 6.13+): `ctime_ns_xchg` or `ctime_xchg_skip` on
 //! multigrain filesystems (ext4, xfs, btrfs, tmpfs), `inode_set_ctime_to_ts`
-//! on the others. The programs are raw tracepoints: they get the
+//! on the others. The programs are BTF tracepoints (`tp_btf`): they get the
 //! tracepoint's arguments as they are, so the kernel builds no trace record
-//! for the millions of ctime changes that are not trigger files. Each reads
-//! the inode number and tests its bit in `TRIGGER_INO_FILTER`, so nearly
-//! every ctime change costs one kernel read and one bit test; on a hit it
-//! reads the device and looks (device, inode number), as the tracepoints'
-//! records would hold them, up in `TRIGGER_FILES`. A hit emits a [`TriggerEvent`] of
-//! kind [`TRIGGER_KIND_FILE`] with the current task as requester, at most
-//! once per [`FILE_TRIGGER_MIN_INTERVAL_NS`] per file.
+//! for the millions of ctime changes that are not trigger files, and the
+//! verifier knows the first is a `struct inode *`, so its inode number is a
+//! plain load. Each tests that number's bit in `TRIGGER_INO_FILTER`, so
+//! nearly every ctime change ends there; on a hit the program reads the
+//! device and looks (device, inode number), as the tracepoints' records
+//! would hold them, up in `TRIGGER_FILES`. A match emits a [`TriggerEvent`]
+//! of kind [`TRIGGER_KIND_FILE`] with the current task as requester, at
+//! most once per [`FILE_TRIGGER_MIN_INTERVAL_NS`] per file.
 
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
         bpf_ktime_get_boot_ns,
     },
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use gmr_common::{
     COMM_LEN, FILE_TRIGGER_MIN_INTERVAL_NS, TRIGGER_KIND_FILE, TriggerEvent, TriggerFileKey,
@@ -34,24 +35,24 @@ use crate::program::{
 
 /// `timestamp:ctime_ns_xchg`, `TP_PROTO(struct inode *inode, u32 old,
 /// u32 new, u32 cur)`: a multigrain inode got a new ctime.
-#[raw_tracepoint(tracepoint = "ctime_ns_xchg")]
-pub fn file_ctime_ns_xchg(ctx: RawTracePointContext) -> i32 {
-    ctime_changed(ctx.arg::<u64>(0) as *const u8)
+#[btf_tracepoint(function = "ctime_ns_xchg")]
+pub fn file_ctime_ns_xchg(ctx: BtfTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<*const u8>(0))
 }
 
 /// `timestamp:ctime_xchg_skip`, `TP_PROTO(struct inode *inode, struct
 /// timespec64 *ctime)`: a multigrain inode's ctime was set to the value it
 /// already had (a second touch within one clock tick).
-#[raw_tracepoint(tracepoint = "ctime_xchg_skip")]
-pub fn file_ctime_xchg_skip(ctx: RawTracePointContext) -> i32 {
-    ctime_changed(ctx.arg::<u64>(0) as *const u8)
+#[btf_tracepoint(function = "ctime_xchg_skip")]
+pub fn file_ctime_xchg_skip(ctx: BtfTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<*const u8>(0))
 }
 
 /// `timestamp:inode_set_ctime_to_ts`, `TP_PROTO(struct inode *inode,
 /// struct timespec64 *ctime)`: any other inode got a new ctime.
-#[raw_tracepoint(tracepoint = "inode_set_ctime_to_ts")]
-pub fn file_inode_set_ctime_to_ts(ctx: RawTracePointContext) -> i32 {
-    ctime_changed(ctx.arg::<u64>(0) as *const u8)
+#[btf_tracepoint(function = "inode_set_ctime_to_ts")]
+pub fn file_inode_set_ctime_to_ts(ctx: BtfTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<*const u8>(0))
 }
 
 /// Emits an event when `inode` (`inode->i_sb->s_dev`, `inode->i_ino`, as
@@ -60,9 +61,10 @@ pub fn file_inode_set_ctime_to_ts(ctx: RawTracePointContext) -> i32 {
 #[inline(always)]
 fn ctime_changed(inode: *const u8) -> i32 {
     let off = offsets();
-    let Some(ino) = read::<u64>(inode, off.inode_ino) else {
-        return 0;
-    };
+    // SAFETY: a tp_btf argument. The offset is a constant to the verifier
+    // (a frozen read-only global), which checks it against `struct inode`
+    // and makes the load one that cannot fault.
+    let ino = unsafe { core::ptr::read_volatile(inode.add(off.inode_ino as usize) as *const u64) };
     match TRIGGER_INO_FILTER.get(0) {
         Some(filter) if filter & trigger_ino_bit(ino) != 0 => {}
         _ => return 0,

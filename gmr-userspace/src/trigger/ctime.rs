@@ -1,9 +1,9 @@
-//! The file trigger's kernel hooks: raw tracepoints on the `timestamp`
-//! ctime events (Linux 6.13+).
+//! The file trigger's kernel hooks: BTF tracepoints (`tp_btf`) on the
+//! `timestamp` ctime events (Linux 6.13+).
 //!
-//! A raw tracepoint gets the event's arguments (the `struct inode *`), not
-//! a formatted record, so it needs no tracefs and costs the kernel no
-//! record per ctime change; the inode's fields are read at offsets from BTF
+//! Such a program gets the event's arguments (the `struct inode *`), not a
+//! formatted record, so it needs no tracefs and costs the kernel no record
+//! per ctime change; the inode's fields are read at offsets from BTF
 //! (`KernelOffsets`). Every tracepoint the kernel has appears in its BTF as
 //! a `btf_trace_<name>` typedef, which tells whether these exist.
 
@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData},
-    programs::RawTracePoint,
+    programs::BtfTracePoint,
 };
 use gmr_common::{TriggerFileKey, TriggerFileState, trigger_ino_bit};
 
@@ -72,19 +72,21 @@ pub fn attach_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
     let ino_filter = ebpf
         .take_map("TRIGGER_INO_FILTER")
         .context("TRIGGER_INO_FILTER map missing from the eBPF object")?;
+    let kernel_btf = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
     let mut loaded = Vec::new();
     let result = (|| -> Result<()> {
         for (tracepoint, program) in CTIME_TRACEPOINTS {
-            let raw: &mut RawTracePoint = ebpf
+            let tp_btf: &mut BtfTracePoint = ebpf
                 .program_mut(program)
                 .with_context(|| format!("program {program} missing from the eBPF object"))?
                 .try_into()?;
-            raw.load()
-                .with_context(|| format!("loading the {program} raw tracepoint program"))?;
+            tp_btf
+                .load(tracepoint, &kernel_btf)
+                .with_context(|| format!("loading the {program} tp_btf program"))?;
             loaded.push(program);
-            raw.attach(tracepoint).with_context(|| {
+            tp_btf.attach().with_context(|| {
                 format!(
-                    "attaching to raw tracepoint {tracepoint} (the ctime tracepoints need Linux 6.13+)"
+                    "attaching to tracepoint {tracepoint} (the ctime tracepoints need Linux 6.13+)"
                 )
             })?;
         }
@@ -92,11 +94,11 @@ pub fn attach_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
     })();
     if let Err(e) = result {
         for program in loaded {
-            if let Some(Ok(raw)) = ebpf
+            if let Some(Ok(tp_btf)) = ebpf
                 .program_mut(program)
-                .map(<&mut RawTracePoint>::try_from)
+                .map(<&mut BtfTracePoint>::try_from)
             {
-                let _ = raw.unload();
+                let _ = tp_btf.unload();
             }
         }
         return Err(e);

@@ -3,7 +3,7 @@
 //!
 //! The agent creates each file (root-owned; mode 0660 with the configured
 //! group, else 0600; its directory 0755 if missing) and arms it: the file's
-//! (device, inode) goes into the kernel's `TRIGGER_FILES` map, and raw
+//! (device, inode) goes into the kernel's `TRIGGER_FILES` map, and BTF
 //! tracepoints on the `timestamp` ctime events (Linux 6.13+, see
 //! [`super::ctime`]) report its ctime changes with the toucher's pid, uid
 //! and name. The kernel sends at most one event per file
