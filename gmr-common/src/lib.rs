@@ -1,8 +1,8 @@
 //! Wire types shared by gmr's eBPF programs and its userspace agent.
 //!
 //! Only `#[repr(C)]` plain data lives here: ring-buffer events, iterator
-//! records, map keys and values, and the kernel struct offsets and
-//! tracepoint record layouts passed to the programs as globals.
+//! records, map keys and values, and the kernel struct offsets passed to
+//! the programs as globals.
 //! Every field is a fixed-width integer laid out without implicit padding, so
 //! both sides agree on the bytes. The register layout is x86_64's `pt_regs`.
 #![no_std]
@@ -58,6 +58,12 @@ pub struct KernelOffsets {
     pub cgroup_ancestors: u32,
     /// `kernfs_node.id` (the cgroup id userspace sees as the inode number).
     pub kernfs_node_id: u32,
+    /// `inode.i_ino` (the inode number, 8 bytes).
+    pub inode_ino: u32,
+    /// `inode.i_sb` (its `super_block *`).
+    pub inode_sb: u32,
+    /// `super_block.s_dev` (the device, kernel encoding, 4 bytes).
+    pub super_block_dev: u32,
 }
 
 /// Where the guard finds a task's disposition for a signal:
@@ -140,18 +146,25 @@ pub struct TriggerEvent {
     pub sender_comm: [u8; COMM_LEN],
 }
 
-/// Key of the trigger-file map: a file as the `timestamp` tracepoints name
-/// it.
+/// Key of the trigger-file map: a file as the kernel names it
+/// (`inode->i_sb->s_dev`, `inode->i_ino`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TriggerFileKey {
     /// Inode number.
     pub ino: u64,
-    /// Device, kernel encoding (`MAJOR << 20 | MINOR`), as in the
-    /// tracepoints' `dev_t dev`.
+    /// Device, kernel encoding (`MAJOR << 20 | MINOR`), as in
+    /// `super_block.s_dev`.
     pub dev: u32,
     /// Zero: the kernel hashes every byte of the key.
     pub reserved: u32,
+}
+
+/// The bit of inode number `ino` in the trigger-file inode filter: a
+/// one-word Bloom filter holding every armed file's bit, which the file
+/// programs test before reading the device and looking the file up.
+pub const fn trigger_ino_bit(ino: u64) -> u64 {
+    1 << (ino & 63)
 }
 
 /// Value of the trigger-file map.
@@ -165,29 +178,6 @@ pub struct TriggerFileState {
     pub tag_index: u32,
     /// Zero.
     pub reserved: u32,
-}
-
-/// Where one `timestamp` tracepoint's record holds the file's identity.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TimestampFields {
-    /// Offset of `dev_t dev` (4 bytes).
-    pub dev: u32,
-    /// Offset of `ino_t ino` (8 bytes).
-    pub ino: u32,
-}
-
-/// Record layouts of the `timestamp` tracepoints the file trigger attaches
-/// to, read from tracefs format files at load time.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TimestampOffsets {
-    /// `timestamp:ctime_ns_xchg` (multigrain filesystems: a new ctime).
-    pub ctime_ns_xchg: TimestampFields,
-    /// `timestamp:ctime_xchg_skip` (multigrain: ctime already current).
-    pub ctime_xchg_skip: TimestampFields,
-    /// `timestamp:inode_set_ctime_to_ts` (other filesystems).
-    pub inode_set_ctime_to_ts: TimestampFields,
 }
 
 /// The user registers a thread saved on its last kernel entry, in x86_64
@@ -288,6 +278,4 @@ mod pod {
     unsafe impl aya::Pod for TriggerFileKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for TriggerFileState {}
-    // SAFETY: as above.
-    unsafe impl aya::Pod for TimestampOffsets {}
 }

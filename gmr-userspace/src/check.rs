@@ -12,8 +12,8 @@ use crate::{
         offsets::running_kernel_offsets,
     },
     trigger::{
+        ctime::ctime_tracepoints_present,
         guard::{GuardState, attach_guard},
-        tracefs::timestamp_offsets,
     },
 };
 
@@ -73,8 +73,8 @@ pub fn run() -> Vec<Probe> {
             false,
             "trigger files fall back to inotify: reports cannot say who touched the file",
             || {
-                timestamp_offsets()
-                    .map(|_| "timestamp:ctime_* events (Linux 6.13+)".into())
+                ctime_tracepoints_present()
+                    .map(|()| "timestamp:ctime_* events in kernel BTF (Linux 6.13+)".into())
                     .map_err(|e| format!("{e:#}"))
             },
         ),

@@ -4,54 +4,75 @@
 //! Every ctime change of any inode passes one of three `timestamp`
 //! tracepoints (Linux 6.13+): `ctime_ns_xchg` or `ctime_xchg_skip` on
 //! multigrain filesystems (ext4, xfs, btrfs, tmpfs), `inode_set_ctime_to_ts`
-//! on the others. Each program only looks its (device, inode) up in
-//! `TRIGGER_FILES`, so untouched files cost one hash lookup. A hit emits a
-//! [`TriggerEvent`] of kind [`TRIGGER_KIND_FILE`] with the current task as
-//! requester, at most once per [`FILE_TRIGGER_MIN_INTERVAL_NS`] per file.
+//! on the others. The programs are BTF tracepoints (`tp_btf`): they get the
+//! tracepoint's arguments as they are, so the kernel builds no trace record
+//! for the millions of ctime changes that are not trigger files, and the
+//! verifier knows the first is a `struct inode *`, so its inode number is a
+//! plain load. Each tests that number's bit in `TRIGGER_INO_FILTER`, so
+//! nearly every ctime change ends there; on a hit the program reads the
+//! device and looks (device, inode number), as the tracepoints' records
+//! would hold them, up in `TRIGGER_FILES`. A match emits a [`TriggerEvent`]
+//! of kind [`TRIGGER_KIND_FILE`] with the current task as requester, at
+//! most once per [`FILE_TRIGGER_MIN_INTERVAL_NS`] per file.
 
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
         bpf_ktime_get_boot_ns,
     },
-    macros::tracepoint,
-    programs::TracePointContext,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use gmr_common::{
-    COMM_LEN, FILE_TRIGGER_MIN_INTERVAL_NS, TRIGGER_KIND_FILE, TimestampFields, TriggerEvent,
-    TriggerFileKey,
+    COMM_LEN, FILE_TRIGGER_MIN_INTERVAL_NS, TRIGGER_KIND_FILE, TriggerEvent, TriggerFileKey,
+    trigger_ino_bit,
 };
 
-use crate::program::maps::{TRIGGER_FILES, TRIGGERS, timestamp_offsets};
+use crate::program::{
+    kernel::read,
+    maps::{TRIGGER_FILES, TRIGGER_INO_FILTER, TRIGGERS, offsets},
+};
 
-/// `timestamp:ctime_ns_xchg`: a multigrain inode got a new ctime.
-#[tracepoint(category = "timestamp", name = "ctime_ns_xchg")]
-pub fn file_ctime_ns_xchg(ctx: TracePointContext) -> u32 {
-    ctime_changed(&ctx, timestamp_offsets().ctime_ns_xchg)
+/// `timestamp:ctime_ns_xchg`, `TP_PROTO(struct inode *inode, u32 old,
+/// u32 new, u32 cur)`: a multigrain inode got a new ctime.
+#[btf_tracepoint(function = "ctime_ns_xchg")]
+pub fn file_ctime_ns_xchg(ctx: BtfTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<*const u8>(0))
 }
 
-/// `timestamp:ctime_xchg_skip`: a multigrain inode's ctime was set to the
-/// value it already had (a second touch within one clock tick).
-#[tracepoint(category = "timestamp", name = "ctime_xchg_skip")]
-pub fn file_ctime_xchg_skip(ctx: TracePointContext) -> u32 {
-    ctime_changed(&ctx, timestamp_offsets().ctime_xchg_skip)
+/// `timestamp:ctime_xchg_skip`, `TP_PROTO(struct inode *inode, struct
+/// timespec64 *ctime)`: a multigrain inode's ctime was set to the value it
+/// already had (a second touch within one clock tick).
+#[btf_tracepoint(function = "ctime_xchg_skip")]
+pub fn file_ctime_xchg_skip(ctx: BtfTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<*const u8>(0))
 }
 
-/// `timestamp:inode_set_ctime_to_ts`: any other inode got a new ctime.
-#[tracepoint(category = "timestamp", name = "inode_set_ctime_to_ts")]
-pub fn file_inode_set_ctime_to_ts(ctx: TracePointContext) -> u32 {
-    ctime_changed(&ctx, timestamp_offsets().inode_set_ctime_to_ts)
+/// `timestamp:inode_set_ctime_to_ts`, `TP_PROTO(struct inode *inode,
+/// struct timespec64 *ctime)`: any other inode got a new ctime.
+#[btf_tracepoint(function = "inode_set_ctime_to_ts")]
+pub fn file_inode_set_ctime_to_ts(ctx: BtfTracePointContext) -> i32 {
+    ctime_changed(ctx.arg::<*const u8>(0))
 }
 
-/// Emits an event when the record's (dev, ino) is an armed trigger file and
-/// its last event is old enough.
+/// Emits an event when `inode` (`inode->i_sb->s_dev`, `inode->i_ino`, as
+/// the tracepoints' records have them) is an armed trigger file and its
+/// last event is old enough; inode numbers not in the filter end first.
 #[inline(always)]
-fn ctime_changed(ctx: &TracePointContext, fields: TimestampFields) -> u32 {
-    // SAFETY: `read_at` goes through bpf_probe_read_kernel, which tolerates
-    // any offset; a failed read just means no event.
-    let (Ok(dev), Ok(ino)) = (unsafe { ctx.read_at::<u32>(fields.dev as usize) }, unsafe {
-        ctx.read_at::<u64>(fields.ino as usize)
-    }) else {
+fn ctime_changed(inode: *const u8) -> i32 {
+    let off = offsets();
+    // SAFETY: a tp_btf argument. The offset is a constant to the verifier
+    // (a frozen read-only global), which checks it against `struct inode`
+    // and makes the load one that cannot fault.
+    let ino = unsafe { core::ptr::read_volatile(inode.add(off.inode_ino as usize) as *const u64) };
+    match TRIGGER_INO_FILTER.get(0) {
+        Some(filter) if filter & trigger_ino_bit(ino) != 0 => {}
+        _ => return 0,
+    }
+    let Some(sb) = read::<*const u8>(inode, off.inode_sb) else {
+        return 0;
+    };
+    let Some(dev) = read::<u32>(sb, off.super_block_dev) else {
         return 0;
     };
     let key = TriggerFileKey {

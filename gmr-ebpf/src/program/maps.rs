@@ -7,10 +7,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use gmr_common::{
-    GuardOffsets, KernelOffsets, ThreadRecord, TimestampFields, TimestampOffsets, TriggerFileKey,
-    TriggerFileState,
-};
+use gmr_common::{GuardOffsets, KernelOffsets, ThreadRecord, TriggerFileKey, TriggerFileState};
 
 /// The trigger signal number (default SIGUSR2).
 #[unsafe(no_mangle)]
@@ -32,6 +29,9 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
     cgroup_level: 0,
     cgroup_ancestors: 0,
     kernfs_node_id: 0,
+    inode_ino: 0,
+    inode_sb: 0,
+    super_block_dev: 0,
 };
 
 /// Where the guard reads a task's signal disposition, from BTF at load time.
@@ -43,16 +43,6 @@ static GUARD_OFFSETS: GuardOffsets = GuardOffsets {
     k_sigaction_handler: 0,
 };
 
-/// Record layouts of the `timestamp` tracepoints, read from tracefs at load
-/// time (all zero when tracefs lacks them; the file programs are then not
-/// attached).
-#[unsafe(no_mangle)]
-static TIMESTAMP_OFFSETS: TimestampOffsets = TimestampOffsets {
-    ctime_ns_xchg: TimestampFields { dev: 0, ino: 0 },
-    ctime_xchg_skip: TimestampFields { dev: 0, ino: 0 },
-    inode_set_ctime_to_ts: TimestampFields { dev: 0, ino: 0 },
-};
-
 /// Tagged cgroup ids (the cgroup directory's inode number) → tag index.
 #[map]
 pub static TAGGED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(4096, 0);
@@ -62,6 +52,12 @@ pub static TAGGED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(4096, 0
 #[map]
 pub static TRIGGER_FILES: HashMap<TriggerFileKey, TriggerFileState> =
     HashMap::with_max_entries(1024, 0);
+
+/// Slot 0: [`gmr_common::trigger_ino_bit`] of every inode in
+/// `TRIGGER_FILES` (and maybe a few stale ones), so most ctime changes end
+/// after one read and one bit test.
+#[map]
+pub static TRIGGER_INO_FILTER: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Trigger events (signal and file) for userspace.
 #[map]
@@ -99,10 +95,4 @@ pub fn offsets() -> KernelOffsets {
 pub fn guard_offsets() -> GuardOffsets {
     // SAFETY: a plain read of an immutable global.
     unsafe { core::ptr::read_volatile(&GUARD_OFFSETS) }
-}
-
-/// The `timestamp` tracepoints' record layouts.
-pub fn timestamp_offsets() -> TimestampOffsets {
-    // SAFETY: a plain read of an immutable global.
-    unsafe { core::ptr::read_volatile(&TIMESTAMP_OFFSETS) }
 }

@@ -1,11 +1,16 @@
 //! A minimal reader of the kernel's BTF: just enough to find the byte offset
 //! of a struct member (looking through anonymous structs and unions, and
-//! along a path of named members) and the size of a struct.
+//! along a path of named members), the size of a struct, and whether a
+//! typedef exists (each tracepoint has one, `btf_trace_<name>`).
 //!
 //! The format is the kernel's `Documentation/bpf/btf.rst`: a header, a type
 //! section of variable-length records (ids from 1), and a string section.
 
-use std::{collections::HashMap, fmt, path::Path};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    path::Path,
+};
 
 const MAGIC: u16 = 0xeb9f;
 
@@ -59,6 +64,7 @@ struct Type {
 pub struct Btf {
     types: Vec<Type>,
     structs_by_name: HashMap<String, u32>,
+    typedef_names: HashSet<String>,
 }
 
 impl Btf {
@@ -100,6 +106,7 @@ impl Btf {
             members: Vec::new(),
         }];
         let mut structs_by_name = HashMap::new();
+        let mut typedef_names = HashSet::new();
         let mut r = Reader {
             data: types_bytes,
             pos: 0,
@@ -141,6 +148,9 @@ impl Btf {
                             .or_insert(types.len() as u32);
                     }
                 }
+                KIND_TYPEDEF => {
+                    typedef_names.insert(name(name_off)?);
+                }
                 KIND_ENUM | KIND_FUNC_PROTO => r.skip(8 * vlen)?,
                 KIND_DATASEC | KIND_ENUM64 => r.skip(12 * vlen)?,
                 _ => {}
@@ -150,6 +160,7 @@ impl Btf {
         Ok(Self {
             types,
             structs_by_name,
+            typedef_names,
         })
     }
 
@@ -175,6 +186,11 @@ impl Btf {
     pub fn struct_size(&self, name: &str) -> Result<u32, BtfError> {
         let id = self.struct_id(name)?;
         Ok(self.types[id as usize].size_or_target)
+    }
+
+    /// True when the BTF has a typedef called `name`.
+    pub fn has_typedef(&self, name: &str) -> bool {
+        self.typedef_names.contains(name)
     }
 
     /// The type id of `struct name`.
@@ -279,6 +295,10 @@ mod tests {
             .member_offset("task_struct", "no_such_member")
             .unwrap_err();
         assert!(err.to_string().contains("no_such_member"), "{err}");
+        assert_eq!(btf.member_offset("inode", "i_ino").unwrap() % 8, 0);
+        // Every tracepoint has a typedef; gmr's signal hook is on this one.
+        assert!(btf.has_typedef("btf_trace_signal_generate"));
+        assert!(!btf.has_typedef("btf_trace_no_such_tracepoint"));
     }
 
     /// A BTF blob with `struct sigaction { long sa_handler; long sa_flags; }`

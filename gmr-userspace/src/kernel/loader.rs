@@ -1,6 +1,5 @@
-//! Loads the embedded eBPF object: offsets, tracepoint record layouts and
-//! options become read-only globals, then programs are loaded (not yet
-//! attached).
+//! Loads the embedded eBPF object: offsets and options become read-only
+//! globals, then programs are loaded (not yet attached).
 //!
 //! One straight line, as libbpf-tools do it: open → set globals → load.
 //! Attaching is the job of `trigger` and `capture`.
@@ -14,7 +13,6 @@ use super::{
     btf::{self, BtfError},
     offsets::{VMLINUX_BTF, guard_offsets_from, offsets_from},
 };
-use crate::trigger::tracefs::timestamp_offsets;
 
 /// The eBPF object built by `build.rs`.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gmr"));
@@ -42,8 +40,8 @@ pub struct Loaded {
     pub guard_layout: Result<(), BtfError>,
 }
 
-/// Loads the object with `options`, the running kernel's offsets and
-/// tracepoint layouts, and loads the capture iterator (the trigger programs
+/// Loads the object with `options` and the running kernel's offsets, and
+/// loads the capture iterator (the trigger programs
 /// are loaded by `trigger`).
 pub fn load(options: LoadOptions) -> Result<Ebpf> {
     load_object(options).map(|loaded| loaded.ebpf)
@@ -57,15 +55,10 @@ pub fn load_object(options: LoadOptions) -> Result<Loaded> {
     let offsets = offsets_from(&kernel_btf).context("reading kernel struct offsets")?;
     let guard = guard_offsets_from(&kernel_btf);
     let guard_offsets = guard.as_ref().copied().unwrap_or_default();
-    // Without them the file trigger does not attach its tracepoints (it
-    // reads the same files then, and falls back to inotify), so zeros are
-    // never used.
-    let timestamp = timestamp_offsets().unwrap_or_default();
     let mut ebpf = EbpfLoader::new()
         .override_global("TRIGGER_SIGNAL", &options.trigger_signal, true)
         .override_global("KERNEL_OFFSETS", &offsets, true)
         .override_global("GUARD_OFFSETS", &guard_offsets, true)
-        .override_global("TIMESTAMP_OFFSETS", &timestamp, true)
         .load(EBPF_OBJECT)
         .context("loading gmr's eBPF object (are you root, with BPF enabled?)")?;
     let btf = Btf::from_sys_fs().context("reading kernel BTF")?;

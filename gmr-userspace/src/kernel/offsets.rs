@@ -50,5 +50,8 @@ pub fn offsets_from(btf: &Btf) -> Result<KernelOffsets, BtfError> {
         cgroup_level: btf.member_offset("cgroup", "level")?,
         cgroup_ancestors: btf.member_offset("cgroup", "ancestors")?,
         kernfs_node_id: btf.member_offset("kernfs_node", "id")?,
+        inode_ino: btf.member_offset("inode", "i_ino")?,
+        inode_sb: btf.member_offset("inode", "i_sb")?,
+        super_block_dev: btf.member_offset("super_block", "s_dev")?,
     })
 }

@@ -3,9 +3,10 @@
 //!
 //! The agent creates each file (root-owned; mode 0660 with the configured
 //! group, else 0600; its directory 0755 if missing) and arms it: the file's
-//! (device, inode) goes into the kernel's `TRIGGER_FILES` map, and the
-//! `timestamp` tracepoints (Linux 6.13+) report its ctime changes with the
-//! toucher's pid, uid and name. The kernel sends at most one event per file
+//! (device, inode) goes into the kernel's `TRIGGER_FILES` map, and BTF
+//! tracepoints on the `timestamp` ctime events (Linux 6.13+, see
+//! [`super::ctime`]) report its ctime changes with the toucher's pid, uid
+//! and name. The kernel sends at most one event per file
 //! per [`FILE_TRIGGER_MIN_INTERVAL_NS`] (100 ms) and drops the rest, so a
 //! burst of touches costs a handful of ring-buffer records; merging
 //! triggers per process is the agent's job.
@@ -18,7 +19,7 @@
 //! kernel event counts only if it is newer than the arming of its file and
 //! that file is still at the path when the agent reads the event.
 //!
-//! Where the tracepoints are missing (older kernels, tracefs not mounted)
+//! Where the tracepoints are missing (kernels before 6.13)
 //! the same watch also reports touches, as `IN_ATTRIB`, `IN_MODIFY` or
 //! `IN_CLOSE_WRITE` on the file's name, rate-limited the same way; the
 //! requester is then unknown.
@@ -31,19 +32,15 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use aya::{
-    Ebpf,
-    maps::{HashMap, MapData},
-    programs::TracePoint,
-};
+use aya::Ebpf;
 use gmr_common::{FILE_TRIGGER_MIN_INTERVAL_NS, TriggerEvent, TriggerFileKey, TriggerFileState};
 use tokio::io::unix::AsyncFd;
 
 use super::{
+    ctime::{CtimeMaps, attach_ctime_programs},
     file_setup::{Ownership, create, ensure_dir, fix_existing},
     identity::{FileIdentity, file_identity},
     inotify::{Inotify, InotifyEvent},
-    tracefs::{TIMESTAMP_CATEGORY, TIMESTAMP_EVENTS, timestamp_offsets},
 };
 use crate::capture::decode::comm_string;
 
@@ -166,8 +163,8 @@ struct Armed {
 
 /// The armed trigger files and the watch that keeps them armed.
 pub struct FileTrigger {
-    /// `TRIGGER_FILES`, present when the tracepoints are attached.
-    kernel: Option<HashMap<MapData, TriggerFileKey, TriggerFileState>>,
+    /// The programs' maps, present when the tracepoints are attached.
+    kernel: Option<CtimeMaps>,
     inotify: AsyncFd<Inotify>,
     files: Vec<Armed>,
     /// Touches read while reconfiguring, for the next caller.
@@ -185,7 +182,7 @@ impl FileTrigger {
             files.push(prepare(spec, specs)?);
         }
         let kernel = match hook {
-            FileHook::Tracepoints if !files.is_empty() => match attach_tracepoints(ebpf) {
+            FileHook::Tracepoints if !files.is_empty() => match attach_ctime_programs(ebpf) {
                 Ok(map) => Some(map),
                 Err(e) => {
                     log::warn!(
@@ -432,7 +429,8 @@ impl FileTrigger {
     fn retag(&mut self, index: usize, spec: &TriggerFileSpec) {
         let file = &mut self.files[index];
         if file.spec.tag_index != spec.tag_index
-            && let (Some(map), Some(identity)) = (&mut self.kernel, file.identity)
+            && let (Some(CtimeMaps { files: map, .. }), Some(identity)) =
+                (&mut self.kernel, file.identity)
         {
             // The kernel copies the tag into its events, which userspace
             // ignores in favour of the spec: a failure only logs.
@@ -460,10 +458,11 @@ impl FileTrigger {
             .files
             .iter()
             .any(|f| f.identity.is_some_and(|i| i.key == old.key));
-        if let (Some(map), false) = (&mut self.kernel, shared) {
+        if let (Some(kernel), false) = (&mut self.kernel, shared) {
             // An error means the entry is already gone: nothing to undo.
-            let _ = map.remove(&old.key);
+            let _ = kernel.files.remove(&old.key);
         }
+        self.narrow_ino_filter();
         log::info!("trigger file {} disarmed", file.spec.path.display());
     }
 
@@ -617,15 +616,22 @@ impl FileTrigger {
         }
         self.disarm(index);
         let hook = self.hook();
-        let file = &mut self.files[index];
         let key = identity.key;
-        if let Some(map) = &mut self.kernel {
+        let armed: Vec<u64> = self
+            .files
+            .iter()
+            .filter_map(|f| f.identity.map(|i| i.key.ino))
+            .collect();
+        let file = &mut self.files[index];
+        if let Some(kernel) = &mut self.kernel {
             let state = TriggerFileState {
                 last_event_ns: 0,
                 tag_index: file.spec.tag_index,
                 reserved: 0,
             };
-            map.insert(key, state, 0).with_context(|| {
+            // The filter first, so the file passes it once it is in the map.
+            kernel.set_ino_filter(armed.into_iter().chain([key.ino]))?;
+            kernel.files.insert(key, state, 0).with_context(|| {
                 format!(
                     "cannot arm trigger file {} in the kernel",
                     file.spec.path.display()
@@ -650,15 +656,27 @@ impl FileTrigger {
         let Some(old) = file.identity.take() else {
             return;
         };
-        if let Some(map) = &mut self.kernel {
+        if let Some(kernel) = &mut self.kernel {
             // An error means the entry is already gone: nothing to undo.
-            let _ = map.remove(&old.key);
+            let _ = kernel.files.remove(&old.key);
         }
         log::debug!(
             "trigger file {}: inode {} disarmed",
             file.spec.path.display(),
             old.key.ino
         );
+        self.narrow_ino_filter();
+    }
+
+    /// Clears the kernel's inode filter of files no longer armed. A failure
+    /// leaves stale bits, which only cost a hash lookup on those inodes.
+    fn narrow_ino_filter(&mut self) {
+        if let Some(kernel) = &mut self.kernel {
+            let armed = self.files.iter().filter_map(|f| f.identity);
+            if let Err(e) = kernel.set_ino_filter(armed.map(|i| i.key.ino)) {
+                log::debug!("{e:#}");
+            }
+        }
     }
 }
 
@@ -701,45 +719,6 @@ fn check<'a>(spec: &'a TriggerFileSpec, all: &[TriggerFileSpec]) -> Result<(&'a 
         );
     }
     Ok((dir, name))
-}
-
-/// Loads and attaches the three `timestamp` programs and takes their map;
-/// on failure nothing stays attached.
-fn attach_tracepoints(
-    ebpf: &mut Ebpf,
-) -> Result<HashMap<MapData, TriggerFileKey, TriggerFileState>> {
-    // The loader read the same format files into the programs' globals.
-    timestamp_offsets()?;
-    let map = ebpf
-        .take_map("TRIGGER_FILES")
-        .context("TRIGGER_FILES map missing from the eBPF object")?;
-    let mut loaded = Vec::new();
-    let result = (|| -> Result<()> {
-        for (event, program) in TIMESTAMP_EVENTS {
-            let tracepoint: &mut TracePoint = ebpf
-                .program_mut(program)
-                .with_context(|| format!("program {program} missing from the eBPF object"))?
-                .try_into()?;
-            tracepoint
-                .load()
-                .with_context(|| format!("loading the {program} tracepoint program"))?;
-            loaded.push(program);
-            tracepoint
-                .attach(TIMESTAMP_CATEGORY, event)
-                .with_context(|| format!("attaching to tracepoint {TIMESTAMP_CATEGORY}:{event}"))?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        for program in loaded {
-            if let Some(Ok(tracepoint)) = ebpf.program_mut(program).map(<&mut TracePoint>::try_from)
-            {
-                let _ = tracepoint.unload();
-            }
-        }
-        return Err(e);
-    }
-    Ok(HashMap::try_from(map)?)
 }
 
 /// `CLOCK_BOOTTIME` now, in ns (the clock of `bpf_ktime_get_boot_ns`).

@@ -20,8 +20,8 @@ use aya::Ebpf;
 use gmr_common::TriggerEvent;
 
 use super::{
-    FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name,
-    file::boot_time_ns, identity::file_identity, tracefs::timestamp_offsets,
+    FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers,
+    ctime::ctime_tracepoints_present, delivery_name, file::boot_time_ns, identity::file_identity,
 };
 use crate::{
     cgroup::{Cgroup, cgroup2_mount},
@@ -55,7 +55,7 @@ fn skip_reason(hook: FileHook) -> Option<String> {
         return Some("loading eBPF programs needs root".into());
     }
     if hook == FileHook::Tracepoints
-        && let Err(e) = timestamp_offsets()
+        && let Err(e) = ctime_tracepoints_present()
     {
         return Some(format!("no timestamp tracepoints: {e:#}"));
     }

@@ -5,13 +5,13 @@
 //! touched (`file`). [`Triggers`] owns the ring buffer and both observers
 //! and hands out [`Triggered`] values of either kind.
 
+pub mod ctime;
 pub mod file;
 mod file_setup;
 pub mod guard;
 mod identity;
 mod inotify;
 pub mod signal;
-pub mod tracefs;
 
 #[cfg(test)]
 mod kernel_tests;

@@ -55,6 +55,9 @@ pub struct Args {
     /// Seconds gdb or eu-stack may take for one run before it is stopped.
     #[arg(long, default_value_t = 60)]
     peer_timeout: u64,
+    /// Measure only the hook overhead (no fixtures, peers or idle agent).
+    #[arg(long)]
+    hooks_only: bool,
 }
 
 /// Everything measured on one fixture.
@@ -104,6 +107,14 @@ pub fn run(args: &Args) -> Result<()> {
         bail!("the bench loads eBPF programs and ptraces: run it as root (sudo cargo xtask bench)");
     }
     let agent = build::run()?;
+    if args.hooks_only {
+        let load_before = load_average();
+        let hooks = hook_costs()?;
+        print_machine(&load_before);
+        table::print_hooks(&hooks);
+        let _ = std::fs::remove_dir_all(scratch_dir());
+        return Ok(());
+    }
     packages::install_missing(&BENCH_PACKAGES)?;
     let fixture = build_c_fixture(CVariant::NoFramePointer);
     let scratch = scratch_dir();
@@ -115,11 +126,8 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("xtask: bench on {threads} threads");
         rows.push(measure(&agent, &fixture, threads, args, &scratch)?);
     }
-    eprintln!("xtask: bench of the hooks and the idle agent");
+    let hooks = hook_costs()?;
     let hook_group = TestCgroup::create();
-    let hooks = hooks::hook_costs(&scratch, || {
-        Daemon::start(hook_group.path(), &scratch.join("reports-hooks"))
-    })?;
     let idle = {
         let daemon = Daemon::start(hook_group.path(), &scratch.join("reports-idle"))?;
         std::thread::sleep(Duration::from_secs(1));
@@ -129,6 +137,18 @@ pub fn run(args: &Args) -> Result<()> {
     table::print(&rows, &hooks, &idle);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// Times the hot paths the agent's hooks sit on, without and with an agent
+/// tagging a cgroup of its own (and so arming its trigger file).
+fn hook_costs() -> Result<Vec<hooks::HookCost>> {
+    eprintln!("xtask: bench of the hooks");
+    let scratch = scratch_dir();
+    std::fs::create_dir_all(&scratch)?;
+    let hook_group = TestCgroup::create();
+    hooks::hook_costs(&scratch, || {
+        Daemon::start(hook_group.path(), &scratch.join("reports-hooks"))
+    })
 }
 
 /// Measures every tool on a fresh fixture of `threads` threads.

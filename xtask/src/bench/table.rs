@@ -14,6 +14,11 @@ pub fn print(rows: &[Row], hooks: &[HookCost], idle: &Idle) {
     print_stalls(rows);
     print_stages(rows);
     print_memory(rows, idle);
+    print_hooks(hooks);
+}
+
+/// The hook overhead table.
+pub fn print_hooks(hooks: &[HookCost]) {
     println!("\n### Hook overhead (per call, median)\n");
     let lines: Vec<Vec<String>> = hooks
         .iter()
