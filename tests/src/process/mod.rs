@@ -256,6 +256,23 @@ fn latest_usr2_count(lines: &[String]) -> u32 {
         .unwrap_or(0)
 }
 
+/// Spawns `command`, retrying for up to a second while exec fails with
+/// ETXTBSY: a program file just written by a test (a copy of a fixture) can
+/// still be open for writing in a child another test thread forked
+/// meanwhile, until that child execs.
+pub fn spawn_when_not_busy(command: &mut Command) -> std::io::Result<Child> {
+    let mut attempts = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,22 +295,5 @@ mod tests {
         let lines = ["ready pid=1", "usr2 count=1", "usr2 count=3"].map(String::from);
         assert_eq!(latest_usr2_count(&lines), 3);
         assert_eq!(latest_usr2_count(&[]), 0);
-    }
-}
-
-/// Spawns `command`, retrying for up to a second while exec fails with
-/// ETXTBSY: a program file just written by a test (a copy of a fixture) can
-/// still be open for writing in a child another test thread forked
-/// meanwhile, until that child execs.
-pub fn spawn_when_not_busy(command: &mut Command) -> std::io::Result<Child> {
-    let mut attempts = 0;
-    loop {
-        match command.spawn() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            result => return result,
-        }
     }
 }
