@@ -95,10 +95,11 @@ pub fn work(
     }
 }
 
-/// Hands the heap memory a report freed back to the system: a report on
-/// thousands of threads holds hundreds of MiB of stack copies for a moment,
-/// and without this the idle agent would keep that much resident.
-fn release_freed_memory() {
+/// Hands freed heap memory back to the system: a report on thousands of
+/// threads holds hundreds of MiB of stack copies for a moment, and loading
+/// the programs parses the kernel's BTF (about 25 MiB freed at start);
+/// without this the idle agent would keep that much resident.
+pub(super) fn release_freed_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
