@@ -5,7 +5,8 @@
 //! fixture printed must be in the report with the same frames (function,
 //! file, line), found by its address.
 //!
-//! Every CPython 3.9 to 3.13 under pyenv and the system's python3 is tried;
+//! Every CPython 3.9 to 3.13 (pyenv, else on PATH) and the system's
+//! python3 is tried;
 //! greenlet and eventlet are installed per interpreter with pip into
 //! `target/pydeps/<interpreter>` once (later runs reuse it). An interpreter
 //! that is missing, or that cannot install the packages, is skipped with
@@ -17,42 +18,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use gmr_tests::agent::{report_json, section};
+use gmr_tests::python::{PythonUnderTest, python_interpreters};
 use gmr_tests::{Fixture, require_root, workspace_root};
 use serde_json::Value;
 
 const TITLE: &str = "Green Threads";
-
-/// `(label, python)` for every interpreter found.
-fn interpreters() -> Vec<(String, PathBuf)> {
-    let pyenv = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")));
-    let mut found = Vec::new();
-    for minor in 9..=13 {
-        let name = format!("python3.{minor}");
-        let newest = pyenv.as_ref().and_then(|root| {
-            let mut versions = std::fs::read_dir(root.join("versions"))
-                .ok()?
-                .filter_map(|entry| Some(entry.ok()?.path()))
-                .map(|dir| dir.join("bin").join(&name))
-                .filter(|path| path.exists())
-                .collect::<Vec<_>>();
-            versions.sort();
-            versions.pop()
-        });
-        match newest {
-            Some(path) => found.push((format!("pyenv-3.{minor}"), path)),
-            None => println!("SKIP: Python 3.{minor}: no {name} under pyenv"),
-        }
-    }
-    let system = PathBuf::from("/usr/bin/python3");
-    if system.exists() {
-        found.push(("system".to_owned(), system));
-    } else {
-        println!("SKIP: system Python: no /usr/bin/python3");
-    }
-    found
-}
 
 /// The fixture script `name`.
 fn fixture(name: &str) -> String {
@@ -66,11 +36,23 @@ fn fixture(name: &str) -> String {
 /// A directory with greenlet and eventlet for `python`, installed with pip
 /// on first use; `None` (with the reason printed) when pip cannot.
 fn green_deps(label: &str, python: &Path) -> Option<PathBuf> {
+    let dir_name: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     // Tests run in parallel: one install at a time, each into a scratch
     // directory renamed into place, so no test sees half an install.
     static INSTALLING: Mutex<()> = Mutex::new(());
     let _one_at_a_time = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
-    let dir = workspace_root().join("target/pydeps").join(label);
+    let dir = workspace_root()
+        .join("target/pydeps")
+        .join(dir_name.trim_matches('-'));
     if dir.is_dir() {
         return Some(dir);
     }
@@ -176,7 +158,11 @@ fn greenlets_match_what_each_greenlet_sees() {
         return;
     }
     let mut tested = 0;
-    for (label, python) in interpreters() {
+    for PythonUnderTest {
+        label,
+        path: python,
+    } in python_interpreters()
+    {
         let Some(deps) = green_deps(&label, &python) else {
             continue;
         };
@@ -247,7 +233,11 @@ fn asyncio_tasks_match_their_coroutine_chains() {
         return;
     }
     let mut tested = 0;
-    for (label, python) in interpreters() {
+    for PythonUnderTest {
+        label,
+        path: python,
+    } in python_interpreters()
+    {
         let service = Fixture::spawn(
             &python,
             &[&fixture("asyncio_service.py"), "--lifetime", "60"],
@@ -340,7 +330,11 @@ fn churning_greenlets_give_real_stacks_or_say_why_not() {
         return;
     }
     let mut tested = 0;
-    for (label, python) in interpreters() {
+    for PythonUnderTest {
+        label,
+        path: python,
+    } in python_interpreters()
+    {
         let Some(deps) = green_deps(&label, &python) else {
             continue;
         };
@@ -403,7 +397,13 @@ fn a_thousand_greenlets_are_all_found() {
     if !require_root() {
         return;
     }
-    let Some((label, python)) = interpreters().into_iter().find(|(l, _)| l == "system") else {
+    let Some(PythonUnderTest {
+        label,
+        path: python,
+    }) = python_interpreters()
+        .into_iter()
+        .find(|python| python.path == Path::new("/usr/bin/python3"))
+    else {
         println!("SKIP: no system Python for the scale test");
         return;
     };

@@ -21,44 +21,14 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/python/parked_threads.py")
 }
 
-/// Interpreters to try: `python3.X` for 3.9 to 3.13 under pyenv or on
-/// PATH, then the system's `python3`.
+/// Interpreters to try: the support library's list (the newest pyenv
+/// build of each of 3.9 to 3.13, else `python3.X` on PATH, then the
+/// system's `python3`).
 fn interpreters() -> Vec<PathBuf> {
-    let pyenv = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")));
-    let mut found = Vec::new();
-    for minor in 9..=13 {
-        let name = format!("python3.{minor}");
-        let in_pyenv = pyenv.as_ref().and_then(|root| {
-            let mut versions = std::fs::read_dir(root.join("versions"))
-                .ok()?
-                .filter_map(|entry| Some(entry.ok()?.path()))
-                .map(|dir| dir.join("bin").join(&name))
-                .filter(|path| path.exists())
-                .collect::<Vec<_>>();
-            versions.sort();
-            versions.pop()
-        });
-        let on_path = || {
-            std::env::var_os("PATH").and_then(|path| {
-                std::env::split_paths(&path)
-                    .map(|dir| dir.join(&name))
-                    .find(|path| path.exists())
-            })
-        };
-        match in_pyenv.or_else(on_path) {
-            Some(path) => found.push(path),
-            None => eprintln!("skipping Python 3.{minor}: no {name} under pyenv or on PATH"),
-        }
-    }
-    let system = PathBuf::from("/usr/bin/python3");
-    if system.exists() {
-        found.push(system);
-    } else {
-        eprintln!("skipping the system Python: no /usr/bin/python3");
-    }
-    found
+    gmr_tests::python::python_interpreters()
+        .into_iter()
+        .map(|python| python.path)
+        .collect()
 }
 
 /// Runs the fixture and returns it with what it printed about itself and
