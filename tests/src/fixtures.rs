@@ -43,36 +43,11 @@ pub fn fixtures_dir() -> PathBuf {
 /// the binary's path. Rebuilds only when the source is newer than the binary.
 #[track_caller]
 pub fn build_c_fixture(variant: CVariant) -> PathBuf {
-    let _guard = BUILD_LOCK
-        .lock()
-        .unwrap_or_else(|poison| poison.into_inner());
-    let source = workspace_root().join("tests/fixtures/c/parked.c");
-    let dir = fixtures_dir();
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    let binary = dir.join(variant.binary_name());
-    if is_up_to_date(&binary, &source) {
-        return binary;
-    }
-    let staging = dir.join(format!(
-        "{}.tmp-{}",
+    compile_c(
+        "parked",
         variant.binary_name(),
-        std::process::id()
-    ));
-    let output = Command::new("gcc")
-        .args(["-O2", "-g", variant.frame_pointer_flag(), "-pthread", "-o"])
-        .arg(&staging)
-        .arg(&source)
-        .output()
-        .unwrap_or_else(|e| panic!("run gcc (is it installed?): {e}"));
-    assert!(
-        output.status.success(),
-        "gcc failed to build {} ({variant:?}):\n{}",
-        source.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::rename(&staging, &binary)
-        .unwrap_or_else(|e| panic!("rename {} to {}: {e}", staging.display(), binary.display()));
-    binary
+        variant.frame_pointer_flag(),
+    )
 }
 
 /// Compiles the one-file C fixture `tests/fixtures/c/<name>.c` with
@@ -80,26 +55,35 @@ pub fn build_c_fixture(variant: CVariant) -> PathBuf {
 /// and returns the binary's path. Rebuilds only when the source is newer.
 #[track_caller]
 pub fn build_c_program(name: &str) -> PathBuf {
+    compile_c(name, name, "-fno-omit-frame-pointer")
+}
+
+/// Compiles `tests/fixtures/c/<source>.c` with `-O2 -g <frame_pointer_flag>
+/// -pthread` into `target/fixtures/<binary_name>`, unless that is already
+/// newer than the source; built under another name and renamed, so a test
+/// never runs a half-written binary.
+#[track_caller]
+fn compile_c(source: &str, binary_name: &str, frame_pointer_flag: &str) -> PathBuf {
     let _guard = BUILD_LOCK
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
-    let source = workspace_root().join(format!("tests/fixtures/c/{name}.c"));
+    let source = workspace_root().join(format!("tests/fixtures/c/{source}.c"));
     let dir = fixtures_dir();
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    let binary = dir.join(name);
+    let binary = dir.join(binary_name);
     if is_up_to_date(&binary, &source) {
         return binary;
     }
-    let staging = dir.join(format!("{name}.tmp-{}", std::process::id()));
+    let staging = dir.join(format!("{binary_name}.tmp-{}", std::process::id()));
     let output = Command::new("gcc")
-        .args(["-O2", "-g", "-fno-omit-frame-pointer", "-pthread", "-o"])
+        .args(["-O2", "-g", frame_pointer_flag, "-pthread", "-o"])
         .arg(&staging)
         .arg(&source)
         .output()
         .unwrap_or_else(|e| panic!("run gcc (is it installed?): {e}"));
     assert!(
         output.status.success(),
-        "gcc failed to build {}:\n{}",
+        "gcc failed to build {} ({frame_pointer_flag}):\n{}",
         source.display(),
         String::from_utf8_lossy(&output.stderr)
     );
