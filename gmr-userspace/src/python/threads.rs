@@ -194,8 +194,8 @@ impl Interpreter {
         })
     }
 
-    /// The holder of the GIL `interp` runs under, read twice to catch a
-    /// change in between.
+    /// The holder of the GIL `interp` runs under: two consecutive reads
+    /// that agree, within [`ATTEMPTS`] reads.
     fn gil_state(&self, interp: u64) -> GilState {
         let read = || -> Result<GilState, ReadError> {
             let memory = &self.memory;
@@ -221,10 +221,19 @@ impl Interpreter {
                 _ => GilState::Unknown,
             })
         };
-        match (read(), read()) {
-            (Ok(first), Ok(second)) if first == second => first,
-            _ => GilState::Unknown,
+        // The GIL changes hands every few milliseconds between busy threads:
+        // a handover between two reads is retried, not reported as unknown.
+        let mut previous = read();
+        for _ in 1..ATTEMPTS {
+            let current = read();
+            if let (Ok(first), Ok(second)) = (&previous, &current)
+                && first == second
+            {
+                return *second;
+            }
+            previous = current;
         }
+        GilState::Unknown
     }
 }
 
