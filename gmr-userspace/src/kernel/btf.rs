@@ -6,11 +6,7 @@
 //! The format is the kernel's `Documentation/bpf/btf.rst`: a header, a type
 //! section of variable-length records (ids from 1), and a string section.
 
-use std::{
-    collections::{HashMap, HashSet},
-    fmt,
-    path::Path,
-};
+use std::{fmt, path::Path};
 
 const MAGIC: u16 = 0xeb9f;
 
@@ -30,6 +26,9 @@ const KIND_DECL_TAG: u32 = 17;
 const KIND_TYPE_TAG: u32 = 18;
 const KIND_ENUM64: u32 = 19;
 
+/// Bytes of one struct or union member record.
+const MEMBER_LEN: usize = 12;
+
 /// A BTF read error, naming the source and what was malformed.
 #[derive(Debug)]
 pub struct BtfError(String);
@@ -42,29 +41,33 @@ impl fmt::Display for BtfError {
 
 impl std::error::Error for BtfError {}
 
-/// One struct or union member.
-#[derive(Clone, Debug)]
-struct Member {
-    name: String,
-    type_id: u32,
-    bit_offset: u32,
-}
-
-/// The parts of one type record that member lookup needs.
-#[derive(Clone, Debug)]
+/// Where one type record is and the fields lookups need. Names and members
+/// stay in the raw bytes until a lookup reads them: the kernel's BTF has
+/// over a hundred thousand types, and gmr asks about a dozen.
+#[derive(Clone, Copy, Debug)]
 struct Type {
     kind: u32,
+    name_off: u32,
     /// Size in bytes for struct/union/int/enum; referenced type for
     /// typedef/const/volatile/restrict/type-tag.
     size_or_target: u32,
-    members: Vec<Member>,
+    /// Member count of a struct or union.
+    vlen: u32,
+    /// Member offsets carry a bitfield size in their top byte.
+    kind_flag: bool,
+    /// Where a struct's or union's member records start in the type section.
+    members_at: usize,
 }
 
 /// Parsed kernel BTF.
 pub struct Btf {
+    data: Vec<u8>,
+    /// The type section's range in `data`.
+    type_section: std::ops::Range<usize>,
+    /// The string section's range in `data`.
+    string_section: std::ops::Range<usize>,
+    /// Indexed by type id (0 is `void`).
     types: Vec<Type>,
-    structs_by_name: HashMap<String, u32>,
-    typedef_names: HashSet<String>,
 }
 
 impl Btf {
@@ -72,11 +75,17 @@ impl Btf {
     pub fn from_file(path: &Path) -> Result<Self, BtfError> {
         let data = std::fs::read(path)
             .map_err(|e| BtfError(format!("cannot read {}: {e}", path.display())))?;
-        Self::parse(&data).map_err(|BtfError(e)| BtfError(format!("{}: {e}", path.display())))
+        Self::parse_owned(data)
+            .map_err(|BtfError(e)| BtfError(format!("{}: {e}", path.display())))
     }
 
     /// Parses BTF bytes (little-endian).
     pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+        Self::parse_owned(data.to_vec())
+    }
+
+    /// Indexes the type records of `data`, which the [`Btf`] keeps.
+    fn parse_owned(data: Vec<u8>) -> Result<Self, BtfError> {
         let u16_at = |at: usize| {
             data.get(at..at + 2)
                 .map(|b| u16::from_le_bytes([b[0], b[1]]))
@@ -84,29 +93,25 @@ impl Btf {
         if u16_at(0) != Some(MAGIC) {
             return Err(BtfError("not BTF (bad magic)".into()));
         }
-        let hdr_len = le_u32(data, 4)? as usize;
-        let type_off = le_u32(data, 8)? as usize;
-        let type_len = le_u32(data, 12)? as usize;
-        let str_off = le_u32(data, 16)? as usize;
-        let str_len = le_u32(data, 20)? as usize;
-        let types_bytes = slice(data, hdr_len + type_off, type_len)?;
-        let strings = slice(data, hdr_len + str_off, str_len)?;
-        let name = |off: u32| -> Result<String, BtfError> {
-            let tail = strings
-                .get(off as usize..)
-                .ok_or_else(|| BtfError(format!("string offset {off} out of range")))?;
-            let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-            Ok(String::from_utf8_lossy(&tail[..end]).into_owned())
-        };
+        let hdr_len = le_u32(&data, 4)? as usize;
+        let type_off = le_u32(&data, 8)? as usize;
+        let type_len = le_u32(&data, 12)? as usize;
+        let str_off = le_u32(&data, 16)? as usize;
+        let str_len = le_u32(&data, 20)? as usize;
+        let type_section = range(&data, hdr_len + type_off, type_len)?;
+        let string_section = range(&data, hdr_len + str_off, str_len)?;
+        let types_bytes = &data[type_section.clone()];
 
-        // Id 0 is `void`.
-        let mut types = vec![Type {
+        // Id 0 is `void`. Most records are 16 bytes or more.
+        let mut types = Vec::with_capacity(type_len / 16 + 1);
+        types.push(Type {
             kind: 0,
+            name_off: 0,
             size_or_target: 0,
-            members: Vec::new(),
-        }];
-        let mut structs_by_name = HashMap::new();
-        let mut typedef_names = HashSet::new();
+            vlen: 0,
+            kind_flag: false,
+            members_at: 0,
+        });
         let mut r = Reader {
             data: types_bytes,
             pos: 0,
@@ -114,43 +119,22 @@ impl Btf {
         while r.pos < types_bytes.len() {
             let name_off = r.u32()?;
             let info = r.u32()?;
-            let size_or_type = r.u32()?;
+            let size_or_target = r.u32()?;
             let kind = (info >> 24) & 0x1f;
-            let vlen = (info & 0xffff) as usize;
-            let kind_flag = info >> 31 == 1;
-            let mut ty = Type {
+            let vlen = info & 0xffff;
+            let ty = Type {
                 kind,
-                size_or_target: size_or_type,
-                members: Vec::new(),
+                name_off,
+                size_or_target,
+                vlen,
+                kind_flag: info >> 31 == 1,
+                members_at: r.pos,
             };
+            let vlen = vlen as usize;
             match kind {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => r.skip(4)?,
                 KIND_ARRAY => r.skip(12)?,
-                KIND_STRUCT | KIND_UNION => {
-                    for _ in 0..vlen {
-                        let member_name = name(r.u32()?)?;
-                        let type_id = r.u32()?;
-                        let offset = r.u32()?;
-                        let bit_offset = if kind_flag {
-                            offset & 0xff_ffff
-                        } else {
-                            offset
-                        };
-                        ty.members.push(Member {
-                            name: member_name,
-                            type_id,
-                            bit_offset,
-                        });
-                    }
-                    if kind == KIND_STRUCT && name_off != 0 {
-                        structs_by_name
-                            .entry(name(name_off)?)
-                            .or_insert(types.len() as u32);
-                    }
-                }
-                KIND_TYPEDEF => {
-                    typedef_names.insert(name(name_off)?);
-                }
+                KIND_STRUCT | KIND_UNION => r.skip(MEMBER_LEN * vlen)?,
                 KIND_ENUM | KIND_FUNC_PROTO => r.skip(8 * vlen)?,
                 KIND_DATASEC | KIND_ENUM64 => r.skip(12 * vlen)?,
                 _ => {}
@@ -158,9 +142,10 @@ impl Btf {
             types.push(ty);
         }
         Ok(Self {
+            data,
+            type_section,
+            string_section,
             types,
-            structs_by_name,
-            typedef_names,
         })
     }
 
@@ -190,28 +175,59 @@ impl Btf {
 
     /// True when the BTF has a typedef called `name`.
     pub fn has_typedef(&self, name: &str) -> bool {
-        self.typedef_names.contains(name)
+        self.find_named(KIND_TYPEDEF, name).is_some()
     }
 
     /// The type id of `struct name`.
     fn struct_id(&self, name: &str) -> Result<u32, BtfError> {
-        self.structs_by_name
-            .get(name)
-            .copied()
+        self.find_named(KIND_STRUCT, name)
             .ok_or_else(|| BtfError(format!("struct {name} not found in kernel BTF")))
+    }
+
+    /// The first type of `kind` called `name`.
+    fn find_named(&self, kind: u32, name: &str) -> Option<u32> {
+        let name = name.as_bytes();
+        (1..self.types.len())
+            .find(|&id| {
+                let ty = &self.types[id];
+                ty.kind == kind && ty.name_off != 0 && self.name(ty.name_off) == name
+            })
+            .map(|id| id as u32)
+    }
+
+    /// The string at `off` in the string section (empty when out of range).
+    fn name(&self, off: u32) -> &[u8] {
+        let strings = &self.data[self.string_section.clone()];
+        let tail = strings.get(off as usize..).unwrap_or_default();
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        &tail[..end]
     }
 
     /// Bit offset and type id of `member` inside type `id`, or `None`.
     fn find_member(&self, id: u32, member: &str) -> Option<(u32, u32)> {
-        let ty = self.types.get(self.resolve(id) as usize)?;
-        for m in &ty.members {
-            if m.name == member {
-                return Some((m.bit_offset, m.type_id));
+        let ty = *self.types.get(self.resolve(id) as usize)?;
+        if !matches!(ty.kind, KIND_STRUCT | KIND_UNION) {
+            return None;
+        }
+        let types_bytes = &self.data[self.type_section.clone()];
+        for index in 0..ty.vlen as usize {
+            let at = ty.members_at + index * MEMBER_LEN;
+            let name_off = le_u32(types_bytes, at).ok()?;
+            let type_id = le_u32(types_bytes, at + 4).ok()?;
+            let offset = le_u32(types_bytes, at + 8).ok()?;
+            let bit_offset = if ty.kind_flag {
+                offset & 0xff_ffff
+            } else {
+                offset
+            };
+            let name = self.name(name_off);
+            if name == member.as_bytes() {
+                return Some((bit_offset, type_id));
             }
-            if m.name.is_empty()
-                && let Some((inner, type_id)) = self.find_member(m.type_id, member)
+            if name.is_empty()
+                && let Some((inner, type_id)) = self.find_member(type_id, member)
             {
-                return Some((m.bit_offset + inner, type_id));
+                return Some((bit_offset + inner, type_id));
             }
         }
         None
@@ -234,6 +250,11 @@ impl Btf {
         }
         id
     }
+}
+
+/// The range of `len` bytes of `data` from `start`, or an error naming it.
+fn range(data: &[u8], start: usize, len: usize) -> Result<std::ops::Range<usize>, BtfError> {
+    slice(data, start, len).map(|_| start..start + len)
 }
 
 /// `len` bytes of `data` from `start`, or an error naming the range.
@@ -274,6 +295,8 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
