@@ -76,6 +76,14 @@ impl Reporter {
         }
     }
 
+    /// Drops what the caches hold (parsed debug info and kernel symbols,
+    /// module maps, package indexes): the next report builds them again.
+    pub fn drop_caches(&mut self) {
+        self.packages = PackageDb::new();
+        self.modules = ModuleCache::new();
+        self.symbolizer = Symbolizer::new();
+    }
+
     /// How long each stage of the last report took.
     pub fn last_stages(&self) -> StageTimes {
         self.stages

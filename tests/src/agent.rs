@@ -100,6 +100,33 @@ pub fn in_order(names: &[String], wanted: &[&str]) -> bool {
     wanted.iter().all(|w| names.any(|n| n == w))
 }
 
+/// The files of the one report a `trigger` answer names for `pid`.
+#[track_caller]
+pub fn files_for(answer: &Value, pid: u32) -> Vec<PathBuf> {
+    let outcome = answer["triggered"]["outcomes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a trigger answer: {answer}"))
+        .iter()
+        .find(|o| o["pid"] == pid)
+        .unwrap_or_else(|| panic!("no outcome for {pid}: {answer}"));
+    outcome["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| PathBuf::from(f.as_str().unwrap()))
+        .collect()
+}
+
+/// The JSON report among `files`, parsed.
+#[track_caller]
+pub fn json_report(files: &[PathBuf]) -> Value {
+    let json = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "json"))
+        .unwrap_or_else(|| panic!("no JSON report among {files:?}"));
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
 /// A `gmr-agent run` in the background, stopped on drop.
 pub struct RunningAgent {
     child: Child,

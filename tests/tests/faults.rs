@@ -12,7 +12,7 @@ use std::{
 
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
-    agent::{RunningAgent, report_json, section, thread, user_functions},
+    agent::{RunningAgent, files_for, json_report, report_json, section, thread, user_functions},
     build_c_fixture, build_c_program, require_root,
     scratch::{REPORT_TIMEOUT, Scratch, report_files, wait_for_report_files},
 };
@@ -46,33 +46,6 @@ fn write_config(scratch: &Scratch, cgroup: &TestCgroup) -> PathBuf {
 
 fn reports_dir(scratch: &Scratch) -> PathBuf {
     scratch.path().join("reports")
-}
-
-/// The files of the one report a `trigger` answer names for `pid`.
-#[track_caller]
-fn files_for(answer: &Value, pid: u32) -> Vec<PathBuf> {
-    let outcome = answer["triggered"]["outcomes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a trigger answer: {answer}"))
-        .iter()
-        .find(|o| o["pid"] == pid)
-        .unwrap_or_else(|| panic!("no outcome for {pid}: {answer}"));
-    outcome["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| PathBuf::from(f.as_str().unwrap()))
-        .collect()
-}
-
-/// The JSON report among `files`, parsed.
-#[track_caller]
-fn json_report(files: &[PathBuf]) -> Value {
-    let json = files
-        .iter()
-        .find(|f| f.extension().is_some_and(|e| e == "json"))
-        .unwrap_or_else(|| panic!("no JSON report among {files:?}"));
-    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
 }
 
 /// The section titled `title`, whatever its status.

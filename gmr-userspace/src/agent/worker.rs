@@ -5,7 +5,10 @@
 use std::{
     collections::HashMap,
     path::PathBuf,
-    sync::{Arc, Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        mpsc::{self, RecvTimeoutError},
+    },
     time::{Duration, Instant, SystemTime},
 };
 
@@ -44,14 +47,34 @@ pub struct Job {
 /// The newest report file per tag, for `gmr-agent list`.
 pub type LastReports = Mutex<HashMap<String, PathBuf>>;
 
-/// Makes and delivers reports until the queue closes.
+/// Makes and delivers reports until the queue closes. The reporter's
+/// caches are dropped once no report came for the configured
+/// `cache_idle_seconds`.
 pub fn work(
     mut reporter: Reporter,
     queue: mpsc::Receiver<Job>,
     admission: &Admission,
     last_reports: &LastReports,
 ) {
-    for job in queue {
+    let mut caches_kept_for = None;
+    loop {
+        let idle = caches_kept_for.take();
+        let next = match idle {
+            Some(idle) => queue.recv_timeout(idle),
+            None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let job = match next {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                let idle = idle.unwrap_or_default();
+                reporter.drop_caches();
+                release_freed_memory();
+                log::info!("no report for {idle:?}: caches dropped");
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        caches_kept_for = Some(job.config.cache_idle);
         let config = job.config.as_ref();
         let started = Instant::now();
         let report = reporter.report(job.pid, job.trigger, &job.plan);

@@ -25,6 +25,7 @@ pub(super) struct FileConfig {
     pub target_stderr: Option<bool>,
     pub formats: Option<Vec<String>>,
     pub min_interval_seconds: Option<f64>,
+    pub cache_idle_seconds: Option<f64>,
     pub retention: Option<Retention>,
     #[serde(default)]
     pub tags: Vec<FileTag>,

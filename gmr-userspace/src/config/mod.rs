@@ -10,6 +10,7 @@
 //! formats: [text, json]            # files written per report (text always)
 //! target_stderr: true              # also write each report to the target's stderr
 //! min_interval_seconds: 5          # at most one report per process per interval
+//! cache_idle_seconds: 60           # parsed debug info and symbols kept while reports come
 //! retention:                       # per tag directory; oldest reports go first
 //!   max_reports: 100
 //!   max_bytes: 104857600
@@ -60,6 +61,9 @@ pub const DEFAULT_REPORT_DIR: &str = "/var/lib/gmr/reports";
 
 /// Default minimum time between two reports on one process.
 const DEFAULT_MIN_INTERVAL: f64 = 5.0;
+/// Default `cache_idle_seconds`: how long parsed debug info outlives the
+/// last report.
+const DEFAULT_CACHE_IDLE: f64 = 60.0;
 
 /// Settings given on the command line; they override the file.
 #[derive(Clone, Debug, Default)]
@@ -116,6 +120,9 @@ pub struct AgentConfig {
     pub formats: Vec<Format>,
     /// Least time between two reports on one process.
     pub min_interval: std::time::Duration,
+    /// How long the report caches (parsed debug info, kernel symbols,
+    /// package indexes) are kept after the last report.
+    pub cache_idle: std::time::Duration,
     /// How many reports each tag directory keeps.
     pub retention: Retention,
     /// Tagged cgroups.
@@ -172,7 +179,8 @@ impl AgentConfig {
                 .unwrap_or_else(|| DEFAULT_REPORT_DIR.into()),
             target_stderr: !overrides.no_target_stderr && file.target_stderr.unwrap_or(true),
             formats,
-            min_interval: interval(file.min_interval_seconds.unwrap_or(DEFAULT_MIN_INTERVAL))?,
+            min_interval: min_interval(file.min_interval_seconds)?,
+            cache_idle: cache_idle(file.cache_idle_seconds)?,
             retention: file.retention.unwrap_or_default(),
             tags,
         })
@@ -191,10 +199,24 @@ impl AgentConfig {
     }
 }
 
-/// Seconds as a duration, refusing negative or absurd values.
-fn interval(seconds: f64) -> Result<std::time::Duration> {
+/// `min_interval_seconds` (or its default) as a duration.
+fn min_interval(seconds: Option<f64>) -> Result<std::time::Duration> {
+    duration(
+        "min_interval_seconds",
+        seconds.unwrap_or(DEFAULT_MIN_INTERVAL),
+    )
+}
+
+/// `cache_idle_seconds` (or its default) as a duration.
+fn cache_idle(seconds: Option<f64>) -> Result<std::time::Duration> {
+    duration("cache_idle_seconds", seconds.unwrap_or(DEFAULT_CACHE_IDLE))
+}
+
+/// Seconds of the setting `key` as a duration, refusing negative or absurd
+/// values.
+fn duration(key: &str, seconds: f64) -> Result<std::time::Duration> {
     if !(0.0..=86_400.0).contains(&seconds) {
-        bail!("min_interval_seconds must be between 0 and 86400, not {seconds}");
+        bail!("{key} must be between 0 and 86400, not {seconds}");
     }
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
@@ -224,7 +246,8 @@ pub fn check_text_for_fuzzing(text: &str) -> Result<()> {
         signal::parse(text).map_err(anyhow::Error::msg)?;
     }
     parse_formats(file.formats.unwrap_or_default())?;
-    interval(file.min_interval_seconds.unwrap_or(DEFAULT_MIN_INTERVAL))?;
+    min_interval(file.min_interval_seconds)?;
+    cache_idle(file.cache_idle_seconds)?;
     for tag in &file.tags {
         let _ = tag.target.to_string();
     }

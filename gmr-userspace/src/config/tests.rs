@@ -54,6 +54,16 @@ fn unknown_keys_and_wrong_types_name_line_and_column() {
     assert!(err.contains(":1:"), "{err}");
     let err = load_file("signal: SIGBOGUS\n").unwrap_err().to_string();
     assert!(err.contains("SIGBOGUS"), "{err}");
+    for key in ["min_interval_seconds", "cache_idle_seconds"] {
+        let err = load_file(&format!("{key}: -1\n")).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains("-1"), "{err}");
+    }
+    let config = load_file("cache_idle_seconds: 0.5\n").unwrap();
+    assert_eq!(config.cache_idle, std::time::Duration::from_millis(500));
+    assert_eq!(
+        load_file("").unwrap().cache_idle,
+        std::time::Duration::from_secs(60)
+    );
     let err = load_file("tags:\n  - cgroup: /nonexistent/gmr\n").unwrap_err();
     assert!(format!("{err:#}").contains("/nonexistent/gmr"), "{err:#}");
 }
@@ -246,6 +256,7 @@ fn the_dist_example_is_valid_and_shows_every_key() {
         "formats:",
         "target_stderr:",
         "min_interval_seconds:",
+        "cache_idle_seconds:",
         "retention:",
         "max_reports:",
         "max_bytes:",
@@ -273,7 +284,8 @@ fn the_dist_example_is_valid_and_shows_every_key() {
     let config = file::read(&path).unwrap();
     signal::parse(config.signal.as_deref().unwrap()).unwrap();
     parse_formats(config.formats.unwrap()).unwrap();
-    interval(config.min_interval_seconds.unwrap()).unwrap();
+    min_interval(config.min_interval_seconds).unwrap();
+    cache_idle(config.cache_idle_seconds).unwrap();
     assert!(config.retention.is_some());
     assert!(
         config

@@ -75,8 +75,7 @@ impl Btf {
     pub fn from_file(path: &Path) -> Result<Self, BtfError> {
         let data = std::fs::read(path)
             .map_err(|e| BtfError(format!("cannot read {}: {e}", path.display())))?;
-        Self::parse_owned(data)
-            .map_err(|BtfError(e)| BtfError(format!("{}: {e}", path.display())))
+        Self::parse_owned(data).map_err(|BtfError(e)| BtfError(format!("{}: {e}", path.display())))
     }
 
     /// Parses BTF bytes (little-endian).

@@ -19,6 +19,11 @@ use super::timing::run_timed;
 
 /// The agent's log line for one report (see agent/worker.rs).
 const MADE_IN: &str = " made in ";
+/// The agent's log line once it dropped its caches (see agent/worker.rs).
+const CACHES_DROPPED: &str = "caches dropped";
+/// The bench agent's `cache_idle_seconds`: longer than the bench's pause
+/// before it reads the agent's memory with the caches.
+pub const CACHE_IDLE_SECONDS: u64 = 5;
 
 /// Makes one cold report of `pid`; `None` on timeout.
 pub fn cold(agent: &Path, pid: u32, timeout: Duration) -> Result<Option<Duration>> {
@@ -50,13 +55,14 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `gmr-agent run` tagging `cgroup`, writing reports to
-    /// `report_dir`, with no minimum interval between reports (its
-    /// configuration file is written there too).
+    /// `report_dir`, with no minimum interval between reports and caches
+    /// kept [`CACHE_IDLE_SECONDS`] (its configuration file is written there
+    /// too).
     pub fn start(cgroup: &Path, report_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(report_dir)?;
         let config = report_dir.join("agent.yaml");
-        std::fs::write(&config, "min_interval_seconds: 0\n")
-            .with_context(|| format!("write {}", config.display()))?;
+        let text = format!("min_interval_seconds: 0\ncache_idle_seconds: {CACHE_IDLE_SECONDS}\n");
+        std::fs::write(&config, text).with_context(|| format!("write {}", config.display()))?;
         let running = RunningAgent::start(&[
             "--config",
             &config.to_string_lossy(),
@@ -75,6 +81,18 @@ impl Daemon {
     /// The agent's process id.
     pub fn pid(&self) -> u32 {
         self.running.pid()
+    }
+
+    /// Waits until the agent, idle, drops its caches.
+    pub fn wait_for_dropped_caches(&self) -> Result<()> {
+        let wait = Duration::from_secs(CACHE_IDLE_SECONDS + 10);
+        if !self.running.wait_for_log(CACHES_DROPPED, wait) {
+            bail!(
+                "the agent did not drop its caches within {wait:?}; its log:\n{}",
+                self.running.log()
+            );
+        }
+        Ok(())
     }
 
     /// Asks for a report on `pid` over the control socket (as `gmr-agent

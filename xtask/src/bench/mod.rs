@@ -83,6 +83,8 @@ pub struct Row {
     pub agent_rss_kib: u64,
     /// The agent's peak resident memory, in KiB.
     pub agent_peak_kib: u64,
+    /// The agent's resident memory once it dropped its caches, in KiB.
+    pub agent_idle_rss_kib: u64,
 }
 
 /// The largest gap between the target's probe ticks.
@@ -194,6 +196,8 @@ fn measure(
     std::thread::sleep(SETTLE);
     let agent_rss_kib = hooks::rss_kib(daemon.pid())?;
     let agent_peak_kib = hooks::memory_kib(daemon.pid(), "VmHWM")?;
+    daemon.wait_for_dropped_caches()?;
+    let agent_idle_rss_kib = hooks::rss_kib(daemon.pid())?;
     drop(daemon);
     let timeout = Duration::from_secs(args.peer_timeout);
     let mut peers = Vec::new();
@@ -224,6 +228,7 @@ fn measure(
         },
         agent_rss_kib,
         agent_peak_kib,
+        agent_idle_rss_kib,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use super::{
     Row,
-    gmr::{AgentTimes, STAGES},
+    gmr::{AgentTimes, CACHE_IDLE_SECONDS, STAGES},
     hooks::{HookCost, Idle},
     peers::Peer,
     timing::{Series, format_duration},
@@ -168,12 +168,20 @@ fn print_memory(rows: &[Row], idle: &Idle) {
         mib(idle.rss_kib),
         "-".to_owned(),
     ]];
-    lines.extend(rows.iter().map(|row| {
-        vec![
-            format!("after reports on {} threads", row.threads),
-            "-".to_owned(),
-            mib(row.agent_rss_kib),
-            mib(row.agent_peak_kib),
+    lines.extend(rows.iter().flat_map(|row| {
+        [
+            vec![
+                format!("after reports on {} threads", row.threads),
+                "-".to_owned(),
+                mib(row.agent_rss_kib),
+                mib(row.agent_peak_kib),
+            ],
+            vec![
+                format!("then idle {CACHE_IDLE_SECONDS} s (caches dropped)"),
+                "-".to_owned(),
+                mib(row.agent_idle_rss_kib),
+                "-".to_owned(),
+            ],
         ]
     }));
     markdown(&["agent", "CPU", "RSS", "peak RSS"], &lines);

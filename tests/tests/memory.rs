@@ -1,0 +1,90 @@
+//! The agent hands back the memory of its report caches (parsed debug info,
+//! kernel symbols, package indexes) once no report came for
+//! `cache_idle_seconds`, and reports as well afterwards.
+
+use std::time::Duration;
+
+use gmr_tests::{
+    CVariant, Fixture, TestCgroup,
+    agent::{RunningAgent, files_for, json_report, thread, user_functions},
+    build_c_fixture, require_root,
+    scratch::Scratch,
+};
+
+/// How long the test agent keeps its caches after a report.
+const CACHE_IDLE_SECONDS: u64 = 3;
+
+/// Resident memory of `pid` in KiB, from `smaps_rollup` (exact, where
+/// `VmRSS` may lag behind a large free).
+fn rss_kib(pid: u32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Rss:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("no Rss in smaps_rollup:\n{rollup}"))
+}
+
+/// Asks `agent` for a report on `fixture` and checks its stacks are
+/// symbolized.
+#[track_caller]
+fn assert_symbolized_report(agent: &RunningAgent, fixture: &Fixture) {
+    let answer = agent.trigger(&fixture.pid().to_string());
+    let report = json_report(&files_for(&answer, fixture.pid()));
+    let functions = user_functions(thread(&report, fixture.tid("sleeper")));
+    assert!(
+        functions.iter().any(|f| f == "sleeper_inner"),
+        "{functions:?}\n{}",
+        agent.log()
+    );
+}
+
+#[test]
+fn idle_agent_drops_its_report_caches_and_still_reports_after() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("memory");
+    let cgroup = TestCgroup::create();
+    let fixture = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
+    let config = scratch.path().join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "min_interval_seconds: 0\ncache_idle_seconds: {CACHE_IDLE_SECONDS}\n\
+             formats: [text, json]\nreport_dir: {}\ntags:\n  - cgroup: {}\n    file_trigger: false\n",
+            scratch.path().join("reports").display(),
+            cgroup.path().display()
+        ),
+    )
+    .unwrap();
+    let agent = RunningAgent::start(&["--config", config.to_str().unwrap(), "--no-target-stderr"]);
+
+    assert_symbolized_report(&agent, &fixture);
+    let with_caches = rss_kib(agent.pid());
+    assert_eq!(agent.log_count("caches dropped"), 0, "{}", agent.log());
+    assert!(
+        agent.wait_for_log(
+            "caches dropped",
+            Duration::from_secs(CACHE_IDLE_SECONDS + 10)
+        ),
+        "{}",
+        agent.log()
+    );
+    let dropped = rss_kib(agent.pid());
+    println!("agent RSS: {with_caches} KiB with caches, {dropped} KiB after dropping them");
+    assert!(
+        dropped + 4 * 1024 < with_caches,
+        "dropping the caches handed back under 4 MiB: {with_caches} → {dropped} KiB"
+    );
+
+    assert_symbolized_report(&agent, &fixture);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        agent.log_count("caches dropped"),
+        1,
+        "dropped once per idle spell, not again before the next idle time:\n{}",
+        agent.log()
+    );
+}
