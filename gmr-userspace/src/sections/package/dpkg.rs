@@ -2,18 +2,18 @@
 //! itself sees (`/var/lib/dpkg` through its root), and that package's
 //! installed version.
 //!
-//! `dpkg -S` reads every `info/*.list` file on each call (about 100 ms on a
-//! desktop). [`PackageDb`] instead indexes the lists once per filesystem
-//! root, keeping only a 64-bit hash of each path and the index of its list
-//! file, about 16 bytes a path; a hit is confirmed by reading that one list
-//! file, so a hash collision can never name a wrong package. The index is
-//! rebuilt when `status` changes, which dpkg rewrites on every install or
-//! removal.
+//! A report asks about one file (the executable), so a lookup reads the
+//! `info/*.list` files and searches them for that one line, as `dpkg -S`
+//! does (about 10 MB on a desktop, a few milliseconds from the page cache);
+//! nothing is indexed. [`PackageDb`] remembers each root's parsed `status`
+//! and the answers it gave, until `status` changes, which dpkg rewrites on
+//! every install or removal.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::time::Instant;
+
+use memchr::memmem;
 
 use super::root::RootFs;
 
@@ -26,8 +26,11 @@ const MAX_STATUS_SIZE: u64 = 256 * 1024 * 1024;
 /// Largest single `*.list` file read; the biggest packages list ~100k paths.
 const MAX_LIST_SIZE: u64 = 64 * 1024 * 1024;
 
-/// How many filesystem roots (host, containers) keep an index at once.
+/// How many filesystem roots (host, containers) are remembered at once.
 const MAX_ROOTS: usize = 8;
+
+/// How many answers one root remembers.
+const MAX_ANSWERS: usize = 256;
 
 /// Top-level directories that `/usr`-merged systems make symlinks into
 /// `/usr`, so a file listed as `/bin/x` is found at `/usr/bin/x`.
@@ -48,17 +51,17 @@ pub(super) struct DistroPackage {
     pub(super) maintainer: Option<String>,
 }
 
-/// Cached dpkg indexes, one per filesystem root; the agent keeps one
-/// `PackageDb` for all its reports so only the first lookup in a root pays
-/// for reading the database.
+/// What the agent remembers of dpkg databases, one per filesystem root; it
+/// keeps one `PackageDb` for all its reports, so a service reported again
+/// costs a `stat` of `status`.
 #[derive(Debug, Default)]
 pub struct PackageDb {
     /// Least recently used first.
-    indexes: Vec<DpkgIndex>,
+    roots: Vec<DpkgRoot>,
 }
 
 impl PackageDb {
-    /// An empty cache; indexes are built on first use.
+    /// Remembers nothing yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -76,36 +79,42 @@ impl PackageDb {
                 return None;
             }
         };
-        let index = self.index_for(root, stamp)?;
-        usr_merge_aliases(root, path)
-            .iter()
-            .find_map(|candidate| index.owner(root, candidate))
-    }
-
-    /// The up-to-date index of `root`, built now if missing or stale.
-    fn index_for(&mut self, root: &RootFs, stamp: Stamp) -> Option<&DpkgIndex> {
-        let key = root.identity();
-        if let Some(at) = self.indexes.iter().position(|index| index.root == key) {
-            let index = self.indexes.remove(at);
-            if index.stamp == stamp {
-                self.indexes.push(index);
-                return self.indexes.last();
-            }
+        let db = self.root_for(root, stamp)?;
+        if let Some(answer) = db.answers.get(path) {
+            return answer.clone();
         }
         let started = Instant::now();
-        let index = DpkgIndex::build(root, key, stamp)?;
+        let aliases = usr_merge_aliases(root, path);
+        let answer = db.owner(root, &aliases);
         log::debug!(
-            "indexed {} dpkg paths of {} packages in {} in {:?}",
-            index.paths.len(),
-            index.lists.len(),
+            "dpkg lists of {} searched for {path} in {:?}",
             root.host_view(DPKG_DIR),
             started.elapsed()
         );
-        if self.indexes.len() >= MAX_ROOTS {
-            self.indexes.remove(0);
+        if db.answers.len() >= MAX_ANSWERS {
+            db.answers.clear();
         }
-        self.indexes.push(index);
-        self.indexes.last()
+        db.answers.insert(path.to_owned(), answer.clone());
+        answer
+    }
+
+    /// The up-to-date database of `root`, its `status` read now if missing
+    /// or stale.
+    fn root_for(&mut self, root: &RootFs, stamp: Stamp) -> Option<&mut DpkgRoot> {
+        let key = root.identity();
+        if let Some(at) = self.roots.iter().position(|db| db.root == key) {
+            let db = self.roots.remove(at);
+            if db.stamp == stamp {
+                self.roots.push(db);
+                return self.roots.last_mut();
+            }
+        }
+        let db = DpkgRoot::read(root, key, stamp)?;
+        if self.roots.len() >= MAX_ROOTS {
+            self.roots.remove(0);
+        }
+        self.roots.push(db);
+        self.roots.last_mut()
     }
 }
 
@@ -129,19 +138,17 @@ impl Stamp {
     }
 }
 
-/// One root's dpkg database, indexed.
+/// One root's dpkg database as far as lookups read it.
 #[derive(Debug)]
-struct DpkgIndex {
+struct DpkgRoot {
     /// The root directory's device and inode.
     root: (u64, u64),
-    /// The `status` file this index was built from.
+    /// The `status` file read.
     stamp: Stamp,
-    /// `info/*.list` stems: `coreutils`, `libc6:amd64`.
-    lists: Vec<String>,
-    /// (hash of a listed path, index into `lists`), sorted.
-    paths: Vec<(u64, u32)>,
     /// `status` entries by `name` and by `name:arch`.
     status: HashMap<String, StatusEntry>,
+    /// Owners found (or not) per path asked about.
+    answers: HashMap<String, Option<DistroPackage>>,
 }
 
 /// What `status` says about one package.
@@ -152,17 +159,27 @@ struct StatusEntry {
     installed: bool,
 }
 
-impl DpkgIndex {
-    /// Reads `status` and every `info/*.list` of `root`.
-    fn build(root: &RootFs, key: (u64, u64), stamp: Stamp) -> Option<Self> {
+impl DpkgRoot {
+    /// Reads `status` of `root`.
+    fn read(root: &RootFs, key: (u64, u64), stamp: Stamp) -> Option<Self> {
         let status_path = format!("{DPKG_DIR}/status");
-        let status = match root.read_text(&status_path, MAX_STATUS_SIZE) {
-            Ok(text) => parse_status(&text),
+        match root.read_text(&status_path, MAX_STATUS_SIZE) {
+            Ok(text) => Some(Self {
+                root: key,
+                stamp,
+                status: parse_status(&text),
+                answers: HashMap::new(),
+            }),
             Err(error) => {
                 log::debug!("cannot read {}: {error}", root.host_view(&status_path));
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// The installed package listing one of `paths` (names of one file),
+    /// from the `info/*.list` files.
+    fn owner(&self, root: &RootFs, paths: &[String]) -> Option<DistroPackage> {
         let info = format!("{DPKG_DIR}/info");
         let names = match root.read_dir(&info) {
             Ok(names) => names,
@@ -171,55 +188,28 @@ impl DpkgIndex {
                 return None;
             }
         };
-        let mut lists = Vec::new();
-        let mut paths = Vec::new();
+        let finders = paths
+            .iter()
+            .map(|path| memmem::Finder::new(path.as_bytes()))
+            .collect::<Vec<_>>();
+        let mut owners = Vec::new();
         for name in names {
             let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".list")) else {
                 continue;
             };
             let list_path = format!("{info}/{stem}.list");
-            let text = match root.read(&list_path, MAX_LIST_SIZE) {
-                Ok(text) => text,
-                Err(error) => {
-                    log::debug!("skipping {}: {error}", root.host_view(&list_path));
-                    continue;
+            match root.read(&list_path, MAX_LIST_SIZE) {
+                Ok(text) if finders.iter().any(|finder| has_line(&text, finder)) => {
+                    owners.push((stem.to_owned(), self.status_of(stem)));
                 }
-            };
-            let Ok(list_index) = u32::try_from(lists.len()) else {
-                break;
-            };
-            paths.extend(
-                text.split(|&byte| byte == b'\n')
-                    .filter(|line| !line.is_empty())
-                    .map(|line| (path_hash(line), list_index)),
-            );
-            lists.push(stem.to_owned());
+                Ok(_) => {}
+                Err(error) => log::debug!("skipping {}: {error}", root.host_view(&list_path)),
+            }
         }
-        paths.sort_unstable();
-        Some(Self {
-            root: key,
-            stamp,
-            lists,
-            paths,
-            status,
-        })
-    }
-
-    /// The installed package listing exactly `path`, confirmed by its list.
-    fn owner(&self, root: &RootFs, path: &str) -> Option<DistroPackage> {
-        let hash = path_hash(path.as_bytes());
-        let start = self.paths.partition_point(|&(h, _)| h < hash);
-        let mut owners: Vec<(&str, &StatusEntry)> = self.paths[start..]
-            .iter()
-            .take_while(|&&(h, _)| h == hash)
-            .map(|&(_, list)| self.lists[list as usize].as_str())
-            .filter(|stem| self.lists_path(root, stem, path))
-            .map(|stem| (stem, self.status_of(stem)))
-            .collect();
         // A stale list of a removed package must not win over the real owner.
         owners.sort_by_key(|(_, entry)| !entry.installed);
         let (stem, entry) = owners.into_iter().next()?;
-        let name = stem.split_once(':').map_or(stem, |(name, _)| name);
+        let name = stem.split_once(':').map_or(stem.as_str(), |(name, _)| name);
         Some(DistroPackage {
             manager: "dpkg",
             name: name.to_owned(),
@@ -227,13 +217,6 @@ impl DpkgIndex {
             vendor: None,
             maintainer: entry.maintainer.clone(),
         })
-    }
-
-    /// Whether list `stem` really contains the line `path`.
-    fn lists_path(&self, root: &RootFs, stem: &str, path: &str) -> bool {
-        let list_path = format!("{DPKG_DIR}/info/{stem}.list");
-        root.read(&list_path, MAX_LIST_SIZE)
-            .is_ok_and(|text| text.split(|&b| b == b'\n').any(|l| l == path.as_bytes()))
     }
 
     /// The status entry for a list stem (`name` or `name:arch`).
@@ -251,12 +234,12 @@ impl DpkgIndex {
     }
 }
 
-/// The hash a path is indexed under; stable within one agent run, which is
-/// all the index needs.
-fn path_hash(path: &[u8]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    path.hash(&mut hasher);
-    hasher.finish()
+/// True when `text` has a line that is exactly the `finder`'s needle.
+fn has_line(text: &[u8], finder: &memmem::Finder<'_>) -> bool {
+    let len = finder.needle().len();
+    finder.find_iter(text).any(|at| {
+        (at == 0 || text[at - 1] == b'\n') && text.get(at + len).is_none_or(|&b| b == b'\n')
+    })
 }
 
 /// Parses dpkg's `status` file into entries keyed by `name` and `name:arch`.
@@ -404,18 +387,30 @@ mod tests {
     }
 
     #[test]
-    fn unowned_paths_and_warm_lookups() {
+    fn unowned_paths_and_remembered_answers() {
         let mut db = PackageDb::new();
         let root = own_root();
         let started = Instant::now();
         assert_eq!(db.dpkg_owner(&root, "/nonexistent/gmr-test"), None);
-        let cold = started.elapsed();
-        assert_eq!(db.indexes.len(), 1, "one index per root");
+        let searched = started.elapsed();
+        assert_eq!(db.roots.len(), 1, "one database per root");
+        let owner = db.dpkg_owner(&root, "/usr/bin/sleep");
+        assert!(owner.is_some());
         let started = Instant::now();
-        assert!(db.dpkg_owner(&root, "/usr/bin/sleep").is_some());
-        let warm = started.elapsed();
-        assert_eq!(db.indexes.len(), 1, "the index is reused");
-        println!("dpkg lookups: cold (index build) {cold:?}, warm {warm:?}");
+        assert_eq!(db.dpkg_owner(&root, "/usr/bin/sleep"), owner);
+        let remembered = started.elapsed();
+        assert_eq!(db.roots.len(), 1, "the root's database is reused");
+        assert_eq!(db.roots[0].answers.len(), 2);
+        println!("dpkg lookups: searched {searched:?}, remembered {remembered:?}");
+    }
+
+    #[test]
+    fn only_whole_lines_match() {
+        let finder = memmem::Finder::new(b"/usr/bin/ls");
+        assert!(has_line(b"/usr/bin/ls", &finder));
+        assert!(has_line(b"/.\n/usr/bin/ls\n/usr/bin/lsblk\n", &finder));
+        assert!(!has_line(b"/usr/bin/lsblk\n/usr/bin/ls.d\n", &finder));
+        assert!(!has_line(b"/opt/usr/bin/ls\n", &finder));
     }
 
     #[test]
