@@ -4,8 +4,8 @@
 //! blazesym keeps every ELF and DWARF file it opened, parsed, so a warm
 //! report costs lookups only. User addresses are resolved through
 //! `/proc/PID/map_files/`, which reaches deleted binaries and other mount
-//! namespaces; kernel addresses through kallsyms (and a vmlinux image when
-//! one is installed). Module paths and offsets come from the unwinder's
+//! namespaces; kernel addresses through kallsyms ([`KernelSymbols`], read
+//! again when modules change). Module paths and offsets come from the unwinder's
 //! [`ProcessModules`], so they are filled in even where no symbol is known.
 //! Nothing here fails as a whole: an address blazesym cannot resolve stays
 //! an address.
@@ -16,10 +16,10 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::path::PathBuf;
 
-use blazesym::MaybeDefault;
-use blazesym::symbolize::source::{Kernel, Process, Source};
+use blazesym::symbolize::source::{Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
 
+use crate::kernel::kallsyms::KernelSymbols;
 use crate::model::{FrameKind, KernelFrame, UserFrame};
 use crate::unwind::{Frame, ProcessModules};
 
@@ -43,6 +43,8 @@ pub struct Symbolizer {
     inner: RefCell<blazesym::symbolize::Symbolizer>,
     /// Most recently symbolized first.
     recent: RefCell<VecDeque<CachedProcess>>,
+    /// The kernel's functions, read on first use.
+    kernel: RefCell<Option<KernelSymbols>>,
 }
 
 impl Default for Symbolizer {
@@ -62,6 +64,7 @@ impl Symbolizer {
         Symbolizer {
             inner: RefCell::new(inner),
             recent: RefCell::new(VecDeque::new()),
+            kernel: RefCell::new(None),
         }
     }
 
@@ -141,42 +144,29 @@ impl Symbolizer {
             .collect()
     }
 
-    /// Symbolizes kernel return addresses as `symbol+0xoff`.
+    /// Symbolizes kernel return addresses as `symbol+0xoff` (and
+    /// ` [module]` in a module).
     pub fn symbolize_kernel(&self, addrs: &[u64]) -> Vec<KernelFrame> {
-        let unknown = |address| KernelFrame {
-            address,
-            function: None,
-        };
         if addrs.is_empty() {
             return Vec::new();
         }
-        let source = Source::Kernel(Kernel {
-            kallsyms: MaybeDefault::Default,
-            vmlinux: MaybeDefault::Default,
-            // Names are all a kernel frame shows; vmlinux DWARF is huge.
-            debug_syms: false,
-            ..Kernel::default()
-        });
+        let mut kernel = self.kernel.borrow_mut();
+        if kernel.as_ref().is_none_or(KernelSymbols::is_stale) {
+            *kernel = KernelSymbols::read()
+                .inspect_err(|e| log::debug!("kernel frames stay addresses: {e}"))
+                .ok();
+        }
         let mut distinct = Distinct::default();
         for &address in addrs {
             distinct.add(address);
         }
-        let inner = self.inner.borrow();
-        let symbolized = match inner.symbolize(&source, Input::AbsAddr(&distinct.items)) {
-            Ok(symbolized) => symbolized,
-            Err(e) => {
-                log::debug!("could not symbolize kernel addresses: {e}");
-                return addrs.iter().copied().map(unknown).collect();
-            }
-        };
-        let names = symbolized
-            .into_iter()
-            .map(|s| {
-                s.into_sym()
-                    .map(|sym| format!("{}+{:#x}", sym.name, sym.offset))
+        let names = distinct
+            .items
+            .iter()
+            .map(|&address| {
+                let symbol = kernel.as_ref()?.find(address)?;
+                Some(symbol.to_string())
             })
-            .chain(std::iter::repeat(None))
-            .take(distinct.items.len())
             .collect::<Vec<_>>();
         addrs
             .iter()

@@ -1,6 +1,7 @@
-//! The kernel side, seen from userspace: BTF offsets and loading the
-//! embedded eBPF programs.
+//! The kernel side, seen from userspace: BTF offsets, loading the
+//! embedded eBPF programs, and the kernel's function symbols.
 
 pub mod btf;
+pub mod kallsyms;
 pub mod loader;
 pub mod offsets;
