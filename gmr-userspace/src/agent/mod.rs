@@ -7,6 +7,7 @@
 
 mod control;
 mod dispatch;
+mod idle;
 mod queue;
 mod safety;
 mod worker;
@@ -100,7 +101,7 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
             config.report_dir.display(),
             control_socket.display()
         );
-        worker::release_freed_memory();
+        idle::release_freed_memory();
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;

@@ -12,7 +12,10 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use super::queue::Admission;
+use super::{
+    idle::{Done, IdleWork},
+    queue::Admission,
+};
 use crate::{
     config::AgentConfig,
     model::Trigger,
@@ -47,34 +50,33 @@ pub struct Job {
 /// The newest report file per tag, for `gmr-agent list`.
 pub type LastReports = Mutex<HashMap<String, PathBuf>>;
 
-/// Makes and delivers reports until the queue closes. The reporter's
-/// caches are dropped once no report came for the configured
-/// `cache_idle_seconds`.
+/// Makes and delivers reports until the queue closes. Between reports it
+/// does the [`IdleWork`] due: memory handed back after a burst, caches
+/// dropped after `cache_idle_seconds` without a report.
 pub fn work(
     mut reporter: Reporter,
     queue: mpsc::Receiver<Job>,
     admission: &Admission,
     last_reports: &LastReports,
 ) {
-    let mut caches_kept_for = None;
+    let mut idle = IdleWork::default();
+    let mut cache_idle = Duration::ZERO;
     loop {
-        let idle = caches_kept_for.take();
-        let next = match idle {
-            Some(idle) => queue.recv_timeout(idle),
+        let next = match idle.wait(Instant::now()) {
+            Some(wait) => queue.recv_timeout(wait),
             None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let job = match next {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
-                let idle = idle.unwrap_or_default();
-                reporter.drop_caches();
-                release_freed_memory();
-                log::info!("no report for {idle:?}: caches dropped");
+                if idle.run_due(Instant::now(), &mut reporter) == Done::DroppedCaches {
+                    log::info!("no report for {cache_idle:?}: caches dropped");
+                }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        caches_kept_for = Some(job.config.cache_idle);
+        cache_idle = job.config.cache_idle;
         let config = job.config.as_ref();
         let started = Instant::now();
         let report = reporter.report(job.pid, job.trigger, &job.plan);
@@ -114,19 +116,7 @@ pub fn work(
             }
         }
         drop((report, text));
-        release_freed_memory();
-    }
-}
-
-/// Hands freed heap memory back to the system: a report on thousands of
-/// threads holds hundreds of MiB of stack copies for a moment, and loading
-/// the programs parses the kernel's BTF (about 25 MiB freed at start);
-/// without this the idle agent would keep that much resident.
-pub(super) fn release_freed_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
+        idle.after_report(Instant::now(), cache_idle);
     }
 }
 
