@@ -13,7 +13,10 @@ use gmr_userspace::{
         client::{ask, describe},
         protocol::Request,
     },
-    kernel::loader::{LoadOptions, load},
+    kernel::{
+        kallsyms::KernelSymbols,
+        loader::{LoadOptions, load},
+    },
     model::{Requester, Trigger, TriggerKind},
     report::{ReportPlan, Reporter},
     view::render,
@@ -105,10 +108,11 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         anyhow::bail!("process {pid} does not exist");
     }
     let started = std::time::Instant::now();
+    let kernel_symbols = KernelSymbols::read_in_background();
     let mut ebpf = load(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
     })?;
-    let mut reporter = Reporter::new(Capturer::new(&mut ebpf)?);
+    let mut reporter = Reporter::new(Capturer::new(&mut ebpf)?, kernel_symbols);
     log::debug!("eBPF programs loaded in {:.1?}", started.elapsed());
     let me = std::process::id();
     let trigger = Trigger {

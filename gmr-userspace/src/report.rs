@@ -15,6 +15,7 @@ use crate::{
     capture::Capturer,
     config::Tag,
     freeze,
+    kernel::kallsyms::Loading,
     model::{Report, SectionData, Target, Trigger},
     proc_files,
     sections::{
@@ -65,23 +66,31 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// A reporter capturing with `capturer`, with empty caches.
-    pub fn new(capturer: Capturer) -> Self {
+    /// A reporter capturing with `capturer`, with empty caches but the
+    /// kernel's symbols, which `kernel_symbols` is reading.
+    pub fn new(capturer: Capturer, kernel_symbols: Loading) -> Self {
         Self {
             capturer,
             packages: PackageDb::new(),
             modules: ModuleCache::new(),
-            symbolizer: Symbolizer::new(),
+            symbolizer: Symbolizer::with_kernel_symbols(kernel_symbols),
             stages: StageTimes::default(),
         }
     }
 
-    /// Drops what the caches hold (parsed debug info and kernel symbols,
-    /// module maps, package indexes): the next report builds them again.
+    /// Drops what the caches hold (parsed debug info, module maps,
+    /// package answers): the next report builds them again. The kernel's
+    /// symbols, compact, stay.
     pub fn drop_caches(&mut self) {
         self.packages = PackageDb::new();
         self.modules = ModuleCache::new();
-        self.symbolizer = Symbolizer::new();
+        self.symbolizer.drop_files();
+    }
+
+    /// Waits until the kernel's symbols are read (they are read in the
+    /// background from the start).
+    pub fn load_kernel_symbols(&self) {
+        self.symbolizer.load_kernel_symbols();
     }
 
     /// How long each stage of the last report took.

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use blazesym::symbolize::source::{Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
 
-use crate::kernel::kallsyms::KernelSymbols;
+use crate::kernel::kallsyms::{KernelSymbols, Loading};
 use crate::model::{FrameKind, KernelFrame, UserFrame};
 use crate::unwind::{Frame, ProcessModules};
 
@@ -43,8 +43,16 @@ pub struct Symbolizer {
     inner: RefCell<blazesym::symbolize::Symbolizer>,
     /// Most recently symbolized first.
     recent: RefCell<VecDeque<CachedProcess>>,
-    /// The kernel's functions, read on first use.
-    kernel: RefCell<Option<KernelSymbols>>,
+    /// The kernel's functions.
+    kernel: RefCell<KernelTable>,
+}
+
+/// The kernel's functions, as far as they were read.
+enum KernelTable {
+    /// Being read in the background.
+    Loading(Loading),
+    /// Read (`None`: not yet, or unreadable last time).
+    Read(Option<KernelSymbols>),
 }
 
 impl Default for Symbolizer {
@@ -54,18 +62,31 @@ impl Default for Symbolizer {
 }
 
 impl Symbolizer {
-    /// A symbolizer with source locations, inlined functions and demangling.
+    /// A symbolizer with source locations, inlined functions and
+    /// demangling; it reads the kernel's symbols when first asked.
     pub fn new() -> Self {
-        let inner = blazesym::symbolize::Symbolizer::builder()
-            .enable_code_info(true)
-            .enable_inlined_fns(true)
-            .enable_demangling(true)
-            .build();
+        Self::with_kernel_table(KernelTable::Read(None))
+    }
+
+    /// [`Self::new`], taking the kernel's symbols from `kernel` (started
+    /// earlier, e.g. while the eBPF programs loaded).
+    pub fn with_kernel_symbols(kernel: Loading) -> Self {
+        Self::with_kernel_table(KernelTable::Loading(kernel))
+    }
+
+    fn with_kernel_table(kernel: KernelTable) -> Self {
         Symbolizer {
-            inner: RefCell::new(inner),
+            inner: RefCell::new(blazesym_symbolizer()),
             recent: RefCell::new(VecDeque::new()),
-            kernel: RefCell::new(None),
+            kernel: RefCell::new(kernel),
         }
+    }
+
+    /// Drops the parsed files of every process (the kernel's symbols,
+    /// compact, stay).
+    pub fn drop_files(&mut self) {
+        *self.inner.get_mut() = blazesym_symbolizer();
+        self.recent.get_mut().clear();
     }
 
     /// Symbolizes one unwound stack of process `pid`. See
@@ -144,18 +165,32 @@ impl Symbolizer {
             .collect()
     }
 
+    /// Makes the kernel's symbols ready: waits for a background read,
+    /// reads them if they are missing or modules changed since.
+    pub fn load_kernel_symbols(&self) {
+        let mut table = self.kernel.borrow_mut();
+        let read = match std::mem::replace(&mut *table, KernelTable::Read(None)) {
+            KernelTable::Loading(loading) => loading.wait(),
+            KernelTable::Read(Some(symbols)) if !symbols.is_stale() => Ok(symbols),
+            KernelTable::Read(_) => KernelSymbols::read(),
+        };
+        *table = KernelTable::Read(
+            read.inspect_err(|e| log::debug!("kernel frames stay addresses: {e}"))
+                .ok(),
+        );
+    }
+
     /// Symbolizes kernel return addresses as `symbol+0xoff` (and
     /// ` [module]` in a module).
     pub fn symbolize_kernel(&self, addrs: &[u64]) -> Vec<KernelFrame> {
         if addrs.is_empty() {
             return Vec::new();
         }
-        let mut kernel = self.kernel.borrow_mut();
-        if kernel.as_ref().is_none_or(KernelSymbols::is_stale) {
-            *kernel = KernelSymbols::read()
-                .inspect_err(|e| log::debug!("kernel frames stay addresses: {e}"))
-                .ok();
-        }
+        self.load_kernel_symbols();
+        let table = self.kernel.borrow();
+        let KernelTable::Read(kernel) = &*table else {
+            unreachable!("the table was just loaded");
+        };
         let mut distinct = Distinct::default();
         for &address in addrs {
             distinct.add(address);
@@ -224,6 +259,16 @@ impl Symbolizer {
             }
         }
     }
+}
+
+/// blazesym's symbolizer with source locations, inlined functions and
+/// demangling.
+fn blazesym_symbolizer() -> blazesym::symbolize::Symbolizer {
+    blazesym::symbolize::Symbolizer::builder()
+        .enable_code_info(true)
+        .enable_inlined_fns(true)
+        .enable_demangling(true)
+        .build()
 }
 
 /// Distinct items in first-seen order, each with its position.

@@ -34,7 +34,10 @@ use crate::{
     config::{AgentConfig, Overrides, TriggerScope, require_tags},
     control::server::ControlSocket,
     disposition::SignalPolicy,
-    kernel::loader::{LoadOptions, load_object},
+    kernel::{
+        kallsyms::KernelSymbols,
+        loader::{LoadOptions, load_object},
+    },
     model::{Requester, Trigger, TriggerKind},
     report::Reporter,
     signal::name as signal_name,
@@ -51,6 +54,7 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
     let config = AgentConfig::load(&overrides)?;
     require_tags(&config)?;
     ignore_sigpipe();
+    let kernel_symbols = KernelSymbols::read_in_background();
     let loaded = load_object(LoadOptions {
         trigger_signal: config.signal,
     })?;
@@ -89,7 +93,14 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
             let (admission, last) = (admission.clone(), last_reports.clone());
             thread::Builder::new()
                 .name("gmr-reporter".into())
-                .spawn(move || work(Reporter::new(capturer), queue, &admission, &last))?
+                .spawn(move || {
+                    work(
+                        Reporter::new(capturer, kernel_symbols),
+                        queue,
+                        &admission,
+                        &last,
+                    )
+                })?
         };
         let dispatch = Dispatch::new(Arc::new(config.clone()), admission, jobs);
         log::info!(

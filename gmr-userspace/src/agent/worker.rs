@@ -13,7 +13,7 @@ use std::{
 };
 
 use super::{
-    idle::{Done, IdleWork},
+    idle::{Done, IdleWork, release_freed_memory},
     queue::Admission,
 };
 use crate::{
@@ -59,6 +59,10 @@ pub fn work(
     admission: &Admission,
     last_reports: &LastReports,
 ) {
+    // The kernel's symbols stay for the agent's life: read them now and
+    // hand back the memory their reading freed before the agent idles.
+    reporter.load_kernel_symbols();
+    release_freed_memory();
     let mut idle = IdleWork::default();
     let mut cache_idle = Duration::ZERO;
     loop {

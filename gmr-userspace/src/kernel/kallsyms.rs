@@ -97,6 +97,18 @@ impl KernelSymbols {
         Ok(symbols)
     }
 
+    /// Starts [`Self::read`] on a thread of its own: the kernel takes tens
+    /// of milliseconds to list its symbols, time the caller can spend
+    /// loading its eBPF programs meanwhile.
+    pub fn read_in_background() -> Loading {
+        Loading(
+            std::thread::Builder::new()
+                .name("gmr-kallsyms".into())
+                .spawn(Self::read)
+                .ok(),
+        )
+    }
+
     /// True when the loaded modules changed since the table was read (a
     /// module loaded since has no names here yet).
     pub fn is_stale(&self) -> bool {
@@ -185,6 +197,19 @@ impl KernelSymbols {
                 .get(usize::from(entry.module))
                 .map(String::as_str),
         })
+    }
+}
+
+/// A table being read by [`KernelSymbols::read_in_background`].
+pub struct Loading(Option<std::thread::JoinHandle<Result<KernelSymbols, KallsymsError>>>);
+
+impl Loading {
+    /// Waits for the table; reads it here if the thread could not start.
+    pub fn wait(self) -> Result<KernelSymbols, KallsymsError> {
+        match self.0.map(std::thread::JoinHandle::join) {
+            Some(Ok(read)) => read,
+            Some(Err(_)) | None => KernelSymbols::read(),
+        }
     }
 }
 
