@@ -16,8 +16,9 @@ use super::timing::median;
 /// Calls per timing.
 const ITERATIONS: u32 = 100_000;
 /// Rounds, each timing the loops without the agent, then with a freshly
-/// started one, so slow drifts of the machine's load hit both alike.
-const ROUNDS: usize = 5;
+/// started one, so slow drifts of the machine's load hit both alike; the
+/// overhead is the median of the rounds' own overheads.
+const ROUNDS: usize = 9;
 /// Timings per loop and phase of a round.
 const TIMINGS: usize = 3;
 
@@ -53,12 +54,33 @@ pub struct HookCost {
     pub without: Duration,
     /// Median per call with the agent running.
     pub with: Duration,
+    /// Each round's overhead in percent: its median with the agent against
+    /// its own median without, sorted.
+    pub round_overheads: Vec<f64>,
 }
 
 impl HookCost {
-    /// The agent's overhead in percent of `without`.
+    /// The agent's overhead in percent: the median of the rounds'.
     pub fn overhead_percent(&self) -> f64 {
-        (self.with.as_secs_f64() / self.without.as_secs_f64() - 1.0) * 100.0
+        self.round_overheads
+            .get(self.round_overheads.len().saturating_sub(1) / 2)
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// One round's timings of one path.
+#[derive(Default)]
+struct Round {
+    without: Vec<Duration>,
+    with: Vec<Duration>,
+}
+
+impl Round {
+    /// The agent's overhead in this round, in percent.
+    fn overhead_percent(&self) -> Option<f64> {
+        let (without, with) = (median(&self.without)?, median(&self.with)?);
+        Some((with.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0)
     }
 }
 
@@ -72,27 +94,38 @@ pub fn hook_costs<G>(
     let file = scratch.join("utime-target");
     std::fs::write(&file, b"gmr bench\n").with_context(|| format!("create {}", file.display()))?;
     let file = CString::new(file.as_os_str().as_bytes())?;
-    let mut samples = HotPath::ALL.map(|_| (Vec::new(), Vec::new()));
     for path in HotPath::ALL {
         hot_loop(path, &file)?;
     }
+    let mut rounds = Vec::new();
     for _ in 0..ROUNDS {
-        for (path, (without, _)) in HotPath::ALL.into_iter().zip(&mut samples) {
-            without.extend(timings(path, &file)?);
+        let mut round = HotPath::ALL.map(|_| Round::default());
+        for (path, timed) in HotPath::ALL.into_iter().zip(&mut round) {
+            timed.without = timings(path, &file)?;
         }
         let _agent = start_agent()?;
-        for (path, (_, with)) in HotPath::ALL.into_iter().zip(&mut samples) {
-            with.extend(timings(path, &file)?);
+        for (path, timed) in HotPath::ALL.into_iter().zip(&mut round) {
+            timed.with = timings(path, &file)?;
         }
+        rounds.push(round);
     }
     HotPath::ALL
         .into_iter()
-        .zip(samples)
-        .map(|(path, (without, with))| {
+        .enumerate()
+        .map(|(index, path)| {
+            let of_path = || rounds.iter().map(move |round| &round[index]);
+            let all = |pick: fn(&Round) -> &Vec<Duration>| {
+                of_path().flat_map(pick).copied().collect::<Vec<_>>()
+            };
+            let mut round_overheads = of_path()
+                .filter_map(Round::overhead_percent)
+                .collect::<Vec<_>>();
+            round_overheads.sort_by(f64::total_cmp);
             Ok(HookCost {
                 path,
-                without: median(&without).context("no timings")?,
-                with: median(&with).context("no timings")?,
+                without: median(&all(|r| &r.without)).context("no timings")?,
+                with: median(&all(|r| &r.with)).context("no timings")?,
+                round_overheads,
             })
         })
         .collect()
@@ -198,12 +231,29 @@ mod tests {
     }
 
     #[test]
-    fn overhead_is_relative_to_the_run_without() {
+    fn overhead_is_the_median_of_each_rounds_own() {
+        let ns = |n| Duration::from_nanos(n);
+        let round = |without: u64, with: u64| Round {
+            without: vec![ns(without), ns(without + 500), ns(without - 1)],
+            with: vec![ns(with), ns(with + 500), ns(with - 1)],
+        };
+        // The machine slows down between rounds; each round's agent costs
+        // 1 %, 2 % and 10 % of that round's own time.
+        let rounds = [round(1000, 1010), round(2000, 2040), round(1000, 1100)];
+        let overheads = rounds
+            .iter()
+            .map(|r| r.overhead_percent().unwrap())
+            .collect::<Vec<_>>();
+        for (got, want) in overheads.iter().zip([1.0, 2.0, 10.0]) {
+            assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        }
         let cost = HookCost {
             path: HotPath::Signal,
-            without: Duration::from_nanos(1000),
-            with: Duration::from_nanos(1010),
+            without: ns(1000),
+            with: ns(1100),
+            round_overheads: overheads,
         };
-        assert!((cost.overhead_percent() - 1.0).abs() < 1e-9);
+        assert!((cost.overhead_percent() - 2.0).abs() < 1e-9);
+        assert_eq!(Round::default().overhead_percent(), None);
     }
 }

@@ -19,20 +19,31 @@ pub fn print(rows: &[Row], hooks: &[HookCost], idle: &Idle) {
 
 /// The hook overhead table.
 pub fn print_hooks(hooks: &[HookCost]) {
-    println!("\n### Hook overhead (per call, median)\n");
+    println!("\n### Hook overhead (per call; overhead = median of the rounds' own)\n");
     let lines: Vec<Vec<String>> = hooks
         .iter()
         .map(|cost| {
+            let range = match (cost.round_overheads.first(), cost.round_overheads.last()) {
+                (Some(low), Some(high)) => format!("{low:+.1} to {high:+.1} %"),
+                _ => "-".to_owned(),
+            };
             vec![
                 cost.path.label().to_owned(),
                 format!("{} ns", cost.without.as_nanos()),
                 format!("{} ns", cost.with.as_nanos()),
                 format!("{:+.1} %", cost.overhead_percent()),
+                range,
             ]
         })
         .collect();
     markdown(
-        &["hot path", "without agent", "with agent", "overhead"],
+        &[
+            "hot path",
+            "without agent",
+            "with agent",
+            "overhead",
+            "rounds' range",
+        ],
         &lines,
     );
 }
