@@ -50,6 +50,11 @@ pub fn load(options: LoadOptions) -> Result<Ebpf> {
 /// [`load`], also telling whether the guard's offsets were found (the
 /// object loads either way: the guard is optional).
 pub fn load_object(options: LoadOptions) -> Result<Loaded> {
+    // aya parses the kernel's BTF once in `EbpfLoader::new` and keeps it to
+    // itself; the iterator's load needs another parse, done meanwhile.
+    let aya_btf = std::thread::Builder::new()
+        .name("gmr-btf".into())
+        .spawn(Btf::from_sys_fs);
     let kernel_btf =
         btf::Btf::from_file(Path::new(VMLINUX_BTF)).context("reading kernel struct offsets")?;
     let offsets = offsets_from(&kernel_btf).context("reading kernel struct offsets")?;
@@ -61,7 +66,11 @@ pub fn load_object(options: LoadOptions) -> Result<Loaded> {
         .override_global("GUARD_OFFSETS", &guard_offsets, true)
         .load(EBPF_OBJECT)
         .context("loading gmr's eBPF object (are you root, with BPF enabled?)")?;
-    let btf = Btf::from_sys_fs().context("reading kernel BTF")?;
+    let btf = match aya_btf.map(std::thread::JoinHandle::join) {
+        Ok(Ok(parsed)) => parsed,
+        _ => Btf::from_sys_fs(),
+    }
+    .context("reading kernel BTF")?;
     let iter: &mut Iter = ebpf
         .program_mut(CAPTURE_PROGRAM)
         .context("capture program missing from the eBPF object")?
