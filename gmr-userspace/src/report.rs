@@ -135,25 +135,48 @@ impl Reporter {
             })
             .collect();
         let green_threads = green_threads::spawn(pid);
-        let threads = section("Threads", || {
-            let capture = capture.map_err(|e| format!("{e:#}"))?;
-            let modules = StageTimes::time(&mut stages.modules, || self.modules.modules_for(pid));
-            Ok(SectionData::Threads(match modules {
-                Ok(modules) => {
-                    sections::threads::threads(&capture, &modules, &self.symbolizer, &mut stages)
-                }
-                Err(e) => sections::threads::threads_without_modules(
-                    &capture,
-                    &self.symbolizer,
-                    &e.to_string(),
-                    &mut stages,
-                ),
-            }))
+        // Package (a search of the dpkg lists on first use) runs beside
+        // Threads.
+        let (threads, package) = std::thread::scope(|scope| {
+            let packages = &mut self.packages;
+            let package_section = move || {
+                section("Package", || {
+                    package(pid, packages).map(|p| SectionData::Package(Box::new(p)))
+                })
+            };
+            let package_thread = std::thread::Builder::new()
+                .name("gmr-package".into())
+                .spawn_scoped(scope, package_section);
+            let threads = section("Threads", || {
+                let capture = capture.map_err(|e| format!("{e:#}"))?;
+                let modules =
+                    StageTimes::time(&mut stages.modules, || self.modules.modules_for(pid));
+                Ok(SectionData::Threads(match modules {
+                    Ok(modules) => sections::threads::threads(
+                        &capture,
+                        &modules,
+                        &self.symbolizer,
+                        &mut stages,
+                    ),
+                    Err(e) => sections::threads::threads_without_modules(
+                        &capture,
+                        &self.symbolizer,
+                        &e.to_string(),
+                        &mut stages,
+                    ),
+                }))
+            });
+            let package = StageTimes::time(&mut stages.sections, || match package_thread {
+                Ok(handle) => handle.join().unwrap_or_else(|_| {
+                    section("Package", || Err("the Package thread panicked".into()))
+                }),
+                Err(e) => section("Package", || {
+                    Err(format!("could not start the Package thread: {e}"))
+                }),
+            });
+            (threads, package)
         });
         let sections = StageTimes::time(&mut stages.sections, || {
-            let package = section("Package", || {
-                package(pid, &mut self.packages).map(|p| SectionData::Package(Box::new(p)))
-            });
             let mut sections = vec![package, threads];
             sections.extend(green_threads.map(PendingSection::finish));
             sections.extend([processes.finish(), configuration.finish()]);
