@@ -42,6 +42,8 @@ const NOISE_WINDOW: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_secs(2);
 /// How long the idle agent is watched.
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
+/// Most repeats with an empty page cache per tool: each first empties it.
+const EMPTY_CACHE_REPS: usize = 3;
 
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]
@@ -85,6 +87,9 @@ pub struct Row {
     pub agent_peak_kib: u64,
     /// The agent's resident memory once it dropped its caches, in KiB.
     pub agent_idle_rss_kib: u64,
+    /// Each tool's runs right after the kernel's page cache was emptied
+    /// (gmr's is `report --pid`), in `"gmr"`, [`Peer::ALL`] order.
+    pub empty_cache: Vec<(&'static str, Series)>,
 }
 
 /// The largest gap between the target's probe ticks.
@@ -211,6 +216,21 @@ fn measure(
         peers.push((peer, runs));
         peer_stalls.push(stall);
     }
+    let reps = args.reps.min(EMPTY_CACHE_REPS);
+    let mut empty_cache = vec![(
+        "gmr",
+        series(reps, SERIES_BUDGET, GMR_TIMEOUT, || {
+            empty_page_cache()?;
+            gmr::cold(agent, pid, GMR_TIMEOUT)
+        })?,
+    )];
+    for peer in Peer::ALL {
+        let runs = series(reps, SERIES_BUDGET, timeout, || {
+            empty_page_cache()?;
+            peer.backtraces(pid, timeout)
+        })?;
+        empty_cache.push((peer.name(), runs));
+    }
     Ok(Row {
         threads,
         cold,
@@ -229,7 +249,17 @@ fn measure(
         agent_rss_kib,
         agent_peak_kib,
         agent_idle_rss_kib,
+        empty_cache,
     })
+}
+
+/// Writes dirty pages back and empties the kernel's page cache (and its
+/// dentry and inode caches), so the next run reads every file from disk.
+fn empty_page_cache() -> Result<()> {
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+    std::fs::write("/proc/sys/vm/drop_caches", "3")
+        .map_err(|e| anyhow::anyhow!("emptying the page cache (/proc/sys/vm/drop_caches): {e}"))
 }
 
 /// Keeps this thread's CPU busy for `span`.

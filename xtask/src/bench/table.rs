@@ -11,6 +11,7 @@ use super::{
 /// Prints every table.
 pub fn print(rows: &[Row], hooks: &[HookCost], idle: &Idle) {
     print_times(rows);
+    print_empty_cache(rows);
     print_stalls(rows);
     print_stages(rows);
     print_memory(rows, idle);
@@ -46,6 +47,36 @@ pub fn print_hooks(hooks: &[HookCost]) {
         ],
         &lines,
     );
+}
+
+/// Each tool's first run after the page cache was emptied.
+fn print_empty_cache(rows: &[Row]) {
+    println!("\n### Cold start from an empty page cache (median; ratio = peer time / gmr time)\n");
+    let Some(first) = rows.first() else {
+        return;
+    };
+    let mut headers = vec!["threads".to_owned()];
+    headers.extend(first.empty_cache.iter().map(|(tool, _)| (*tool).to_owned()));
+    headers.extend(
+        first
+            .empty_cache
+            .iter()
+            .skip(1)
+            .map(|(tool, _)| format!("{tool} / gmr")),
+    );
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.threads.to_string()];
+            cells.extend(row.empty_cache.iter().map(|(_, runs)| runs.cell()));
+            if let Some(((_, gmr), peers)) = row.empty_cache.split_first() {
+                cells.extend(peers.iter().map(|(_, peer)| ratio(peer, gmr)));
+            }
+            cells
+        })
+        .collect();
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    markdown(&headers, &lines);
 }
 
 /// Report times and the peers' time as a multiple of gmr's.
