@@ -36,6 +36,21 @@ pub fn program_image(pid: u32) -> Option<(u64, u64)> {
     Some((field(26)?, field(28)?)).filter(|&image| image != (0, 0))
 }
 
+/// True when process `pid` lives (is no zombie) but shows no program
+/// image: it is inside an `exec`, between its old image and the new one.
+/// Only meaningful for a process that had an image before (kernel threads
+/// never have one).
+pub fn is_between_images(pid: u32) -> bool {
+    let Some(fields) = stat_fields(pid) else {
+        return false;
+    };
+    let zero = |n: usize| fields.get(n - 3).is_some_and(|f| f == "0");
+    let dead = fields
+        .first()
+        .is_some_and(|state| matches!(state.as_str(), "Z" | "X" | "x"));
+    !dead && zero(26) && zero(28)
+}
+
 /// The fields of `/proc/PID/stat` after the parenthesized comm (which may
 /// hold spaces), starting with the state, field 3.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
@@ -79,6 +94,29 @@ mod tests {
                 None,
                 "kthreadd has no address space"
             );
+        }
+    }
+
+    #[test]
+    fn a_process_between_images_lives_and_shows_none() {
+        assert!(!super::is_between_images(std::process::id()), "we have one");
+        assert!(!super::is_between_images(u32::MAX - 1), "no such process");
+        // A zombie has no image either, but is not inside an exec.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while super::program_image(pid).is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            !super::is_between_images(pid),
+            "a zombie is not between images"
+        );
+        child.wait().unwrap();
+        if super::comm(2) == "kthreadd" {
+            // Kernel threads never have an image: callers ask only about a
+            // process that had one.
+            assert!(super::is_between_images(2));
         }
     }
 

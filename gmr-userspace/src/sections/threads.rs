@@ -133,10 +133,17 @@ pub fn threads(
 
 /// Whether the process ran another program since the capture began, which
 /// makes its memory map (read after the capture) describe another image.
+/// An exec under way at either end shows as no image at that end.
 fn exec_note(capture: &ProcessCapture) -> Option<String> {
-    let before = capture.program_image?;
-    let now = crate::proc_files::program_image(capture.pid)?;
-    (now != before).then(|| {
+    let now = crate::proc_files::program_image(capture.pid);
+    let exec_seen = match (capture.program_image, now) {
+        (Some(before), Some(now)) => before != now,
+        // No image when the capture began, one now: it was inside an exec.
+        (None, Some(_)) => true,
+        (Some(_), None) => crate::proc_files::is_between_images(capture.pid),
+        (None, None) => false,
+    };
+    exec_seen.then(|| {
         "the process exec'd another program during the report: its stacks were captured \
          from one image and symbolized against the next, so frames may be unsymbolized or wrong"
             .to_owned()
