@@ -69,7 +69,7 @@ pub enum FrameKind {
 pub struct KernelFrame {
     /// Return address (or pc for the innermost frame).
     pub address: u64,
-    /// `symbol+0xoff`, when kallsyms knows it.
+    /// `symbol+0xoff` (with ` [module]` in a module), when kallsyms knows it.
     pub function: Option<String>,
 }
 
