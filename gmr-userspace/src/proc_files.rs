@@ -105,9 +105,15 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while super::program_image(pid).is_some() && std::time::Instant::now() < deadline {
+        let zombie = || {
+            super::stat_fields(pid).is_some_and(|fields| fields.first().is_some_and(|s| s == "Z"))
+        };
+        // Before it is one, it may be between the images of its own exec.
+        while !zombie() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        assert!(zombie(), "`true` exits within 5 s");
+        assert_eq!(super::program_image(pid), None);
         assert!(
             !super::is_between_images(pid),
             "a zombie is not between images"
