@@ -5,8 +5,9 @@
 //! report costs lookups only. User addresses are resolved through
 //! `/proc/PID/map_files/`, which reaches deleted binaries and other mount
 //! namespaces; kernel addresses through kallsyms ([`KernelSymbols`], read
-//! again when modules change). Module paths and offsets come from the unwinder's
-//! [`ProcessModules`], so they are filled in even where no symbol is known.
+//! again when modules change). Module paths and offsets come from the
+//! unwinder's [`ProcessModules`], so they are filled in even where no symbol
+//! is known.
 //! Nothing here fails as a whole: an address blazesym cannot resolve stays
 //! an address.
 
