@@ -298,17 +298,25 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn finds_task_struct_members_in_running_kernel() {
+    /// The running kernel's BTF, or `None` (after saying SKIP) on a kernel
+    /// built without it.
+    fn running_kernel_btf() -> Option<Btf> {
         let path = Path::new("/sys/kernel/btf/vmlinux");
         if !path.exists() {
             eprintln!(
                 "SKIP: {} missing (kernel built without BTF)",
                 path.display()
             );
-            return;
+            return None;
         }
-        let btf = Btf::from_file(path).expect("parse vmlinux BTF");
+        Some(Btf::from_file(path).expect("parse vmlinux BTF"))
+    }
+
+    #[test]
+    fn finds_task_struct_members_in_running_kernel() {
+        let Some(btf) = running_kernel_btf() else {
+            return;
+        };
         let pid = btf.member_offset("task_struct", "pid").unwrap();
         let tgid = btf.member_offset("task_struct", "tgid").unwrap();
         assert_eq!(tgid, pid + 4, "tgid follows pid in task_struct");
@@ -411,15 +419,9 @@ mod tests {
 
     #[test]
     fn finds_the_guards_signal_disposition_in_running_kernel() {
-        let path = Path::new("/sys/kernel/btf/vmlinux");
-        if !path.exists() {
-            eprintln!(
-                "SKIP: {} missing (kernel built without BTF)",
-                path.display()
-            );
+        let Some(btf) = running_kernel_btf() else {
             return;
-        }
-        let btf = Btf::from_file(path).expect("parse vmlinux BTF");
+        };
         let stride = btf.struct_size("k_sigaction").unwrap();
         let action = btf.member_offset("sighand_struct", "action").unwrap();
         assert_eq!(
