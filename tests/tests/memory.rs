@@ -7,23 +7,16 @@ use std::time::Duration;
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, files_for, json_report, thread, user_functions},
-    build_c_fixture, require_root,
+    build_c_fixture, process, require_root,
     scratch::Scratch,
 };
 
 /// How long the test agent keeps its caches after a report.
 const CACHE_IDLE_SECONDS: u64 = 3;
 
-/// Resident memory of `pid` in KiB, from `smaps_rollup` (exact, where
-/// `VmRSS` may lag behind a large free).
+/// Resident memory of `pid` in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
-    rollup
-        .lines()
-        .find_map(|line| line.strip_prefix("Rss:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or_else(|| panic!("no Rss in smaps_rollup:\n{rollup}"))
+    process::rss_kib(pid).unwrap_or_else(|| panic!("no Rss in /proc/{pid}/smaps_rollup"))
 }
 
 /// Asks `agent` for a report on `fixture` and checks its stacks are

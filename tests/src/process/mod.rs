@@ -273,6 +273,17 @@ pub fn spawn_when_not_busy(command: &mut Command) -> std::io::Result<Child> {
     }
 }
 
+/// Resident memory of process `pid` right now, in KiB, from
+/// `/proc/PID/smaps_rollup`: exact, where `VmRSS` may lag behind a large
+/// free by a while. `None` when it cannot be read.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Rss:"))
+        .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

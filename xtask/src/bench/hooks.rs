@@ -192,12 +192,7 @@ pub fn cpu_ticks(pid: u32) -> Result<u64> {
 /// Resident memory of `pid` right now, in KiB, from `smaps_rollup`: exact,
 /// where `VmRSS` may lag behind a large free by a while.
 pub fn rss_kib(pid: u32) -> Result<u64> {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
-    rollup
-        .lines()
-        .find_map(|line| line.strip_prefix("Rss:"))
-        .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse().ok())
-        .with_context(|| format!("no Rss in /proc/{pid}/smaps_rollup"))
+    gmr_tests::process::rss_kib(pid).with_context(|| format!("no Rss in /proc/{pid}/smaps_rollup"))
 }
 
 /// `ticks` clock ticks as a duration.
