@@ -1,7 +1,8 @@
 //! Trigger files through the real agent: a touch by another uid is
 //! attributed to it, unrelated files do nothing, a burst gives a bounded
 //! number of reports, deleting and recreating the file keeps it working,
-//! and retention bounds the report directory.
+//! retention bounds the report directory, and the agent removes the files
+//! it created (not others) when a reload drops their tag and when it stops.
 
 use std::{
     path::{Path, PathBuf},
@@ -228,6 +229,77 @@ fn recreated_trigger_file_keeps_working_and_retention_bounds_the_directory() {
         2,
         "retention keeps 2 reports"
     );
+}
+
+#[test]
+fn the_agent_removes_the_trigger_files_it_created_and_only_those() {
+    if !require_root() {
+        return;
+    }
+    let scratch = Scratch::new("cleanup");
+    let config = scratch.path().join("agent.yaml");
+    let cgroups = [
+        TestCgroup::create(),
+        TestCgroup::create(),
+        TestCgroup::create(),
+    ];
+    let files =
+        ["dropped", "kept", "theirs"].map(|name| scratch.path().join(format!("{name}.trigger")));
+    std::fs::write(&files[2], "put here before the agent").unwrap();
+    let write_config = |tags: &[usize]| {
+        let mut text = String::from("tags:\n");
+        for &tag in tags {
+            text.push_str(&format!(
+                "  - cgroup: {}\n    trigger_file: {}\n",
+                cgroups[tag].path().display(),
+                files[tag].display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
+    };
+    write_config(&[0, 1, 2]);
+    let agent = RunningAgent::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--report-dir",
+        scratch.path().join("reports").to_str().unwrap(),
+        "--no-target-stderr",
+    ]);
+    assert!(files.iter().all(|f| f.exists()), "{}", agent.log());
+
+    // A reload that drops two tags removes the file the agent made, not the
+    // one that was there before it.
+    write_config(&[1]);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
+    assert!(
+        agent.wait_for_log("reloaded", Duration::from_secs(10)),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        !files[0].exists(),
+        "dropped tag's file stays:\n{}",
+        agent.log()
+    );
+    assert!(files[1].exists(), "{}", agent.log());
+    assert_eq!(
+        std::fs::read_to_string(&files[2]).unwrap(),
+        "put here before the agent"
+    );
+
+    // Stopping removes the kept tag's file too.
+    let log = agent.log();
+    drop(agent);
+    let start = Instant::now();
+    while files[1].exists() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !files[1].exists(),
+        "the agent stopped and left its file:\n{log}"
+    );
+    assert!(files[2].exists());
 }
 
 /// `touch FILE` as root (the test recreates the file root-owned, 0644).

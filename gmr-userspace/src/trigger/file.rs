@@ -19,6 +19,13 @@
 //! kernel event counts only if it is newer than the arming of its file and
 //! that file is still at the path when the agent reads the event.
 //!
+//! The agent removes the files it created when it stops or when a reload
+//! drops their tag, so no stale trigger file is left that silently does
+//! nothing when touched. A file it did not create (there before it
+//! started, or put in place of its own) is left alone. A killed agent
+//! (`kill -9`) cannot clean up: the next agent adopts the files its tags
+//! still name.
+//!
 //! Where the tracepoints are missing (kernels before 6.13)
 //! the same watch also reports touches, as `IN_ATTRIB`, `IN_MODIFY` or
 //! `IN_CLOSE_WRITE` on the file's name, rate-limited the same way; the
@@ -38,7 +45,7 @@ use tokio::io::unix::AsyncFd;
 
 use super::{
     ctime::{CtimeMaps, attach_ctime_programs},
-    file_setup::{Ownership, create, ensure_dir, fix_existing},
+    file_setup::{Ownership, create, ensure_dir, fix_existing, remove_if_same},
     identity::{FileIdentity, file_identity},
     inotify::{Inotify, InotifyEvent},
 };
@@ -153,6 +160,9 @@ struct Armed {
     wd: i32,
     /// The armed file; `None` while the path holds no usable file.
     identity: Option<FileIdentity>,
+    /// The last file the agent itself created at the path: removed when
+    /// the agent stops or the tag goes, if it is still there.
+    created: Option<FileIdentity>,
     /// `CLOCK_BOOTTIME` (ns) when it was armed: earlier kernel events are
     /// from its predecessor's removal or replacement, or from the agent
     /// setting it up, even when it reuses its predecessor's inode number.
@@ -389,6 +399,7 @@ impl FileTrigger {
         self.files = kept;
         for file in &removed {
             self.forget(file);
+            remove_created(file);
         }
         self.unwatch_unused(removed.iter().map(|f| f.wd));
         Ok(())
@@ -594,9 +605,15 @@ impl FileTrigger {
         let spec = &self.files[index].spec;
         let identity = match file_identity(&spec.path) {
             Ok(Some(identity)) => Ok(identity),
-            Ok(None) => create(&spec.path, spec.ownership()),
+            Ok(None) => create(&spec.path, spec.ownership()).map(|placed| {
+                if placed.created {
+                    self.files[index].created = Some(placed.identity);
+                }
+                placed.identity
+            }),
             Err(e) => Err(e),
         };
+        let spec = &self.files[index].spec;
         let disarmed = format!("trigger file {} is disarmed", spec.path.display());
         match identity {
             Ok(identity) => self.arm(index, identity),
@@ -680,6 +697,29 @@ impl FileTrigger {
     }
 }
 
+impl Drop for FileTrigger {
+    /// The agent is stopping: the files it created go with it.
+    fn drop(&mut self) {
+        for file in &self.files {
+            remove_created(file);
+        }
+    }
+}
+
+/// Removes `file`'s trigger file if the agent created it and it is still
+/// the one at the path; logs what it did, since an operator may look for it.
+fn remove_created(file: &Armed) {
+    let Some(created) = file.created else {
+        return;
+    };
+    let path = file.spec.path.display();
+    match remove_if_same(&file.spec.path, created) {
+        Ok(true) => log::info!("trigger file {path} removed"),
+        Ok(false) => log::info!("trigger file {path} left in place: the agent did not create it"),
+        Err(e) => log::warn!("trigger file {path} not removed: {e:#}"),
+    }
+}
+
 /// Checks `spec` and sets its file and directory up.
 fn prepare(spec: &TriggerFileSpec, all: &[TriggerFileSpec]) -> Result<Armed> {
     let (dir, name) = check(spec, all)?;
@@ -691,6 +731,7 @@ fn prepare(spec: &TriggerFileSpec, all: &[TriggerFileSpec]) -> Result<Armed> {
         name: name.to_owned(),
         wd: -1,
         identity: None,
+        created: None,
         armed_at: 0,
         last_touch: None,
     })

@@ -67,10 +67,20 @@ pub fn fix_existing(path: &Path, ownership: Ownership) -> Result<bool> {
     Ok(true)
 }
 
-/// Creates the trigger file at `path`, set up as `ownership` asks, and
-/// returns its identity. If another process creates it meanwhile, that file
-/// is kept as it is.
-pub fn create(path: &Path, ownership: Ownership) -> Result<FileIdentity> {
+/// The file at a trigger path once [`create`] returns, and whether the
+/// agent made it: only a file it made is the agent's to remove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// The file now at the path.
+    pub identity: FileIdentity,
+    /// True when this call created it; false when another process created
+    /// a file there meanwhile.
+    pub created: bool,
+}
+
+/// Creates the trigger file at `path`, set up as `ownership` asks. If
+/// another process creates it meanwhile, that file is kept as it is.
+pub fn create(path: &Path, ownership: Ownership) -> Result<Placed> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         bail!("{} is not a path to a file", path.display());
     };
@@ -90,18 +100,30 @@ pub fn create(path: &Path, ownership: Ownership) -> Result<FileIdentity> {
     let owned = set_ownership(&file, &temp, ownership);
     // Closed before the rename, so its IN_CLOSE_WRITE names the temporary.
     drop(file);
-    match owned.and_then(|()| rename_no_replace(&temp, path)) {
-        Ok(true) => file_identity(path)?
-            .with_context(|| format!("{} vanished once created", path.display())),
-        Ok(false) => {
+    let created = owned
+        .and_then(|()| rename_no_replace(&temp, path))
+        .inspect_err(|_| {
             let _ = fs::remove_file(&temp);
-            file_identity(path)?
-                .with_context(|| format!("{} vanished once created", path.display()))
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&temp);
-            Err(e)
-        }
+        })?;
+    if !created {
+        let _ = fs::remove_file(&temp);
+    }
+    let identity = file_identity(path)?
+        .with_context(|| format!("{} vanished once created", path.display()))?;
+    Ok(Placed { identity, created })
+}
+
+/// Removes the file at `path` if it is still `identity` (the one the agent
+/// created); a file someone else put there is left alone. Returns whether
+/// it was removed.
+pub fn remove_if_same(path: &Path, identity: FileIdentity) -> Result<bool> {
+    if file_identity(path)? != Some(identity) {
+        return Ok(false);
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", path.display())),
     }
 }
 
@@ -190,7 +212,9 @@ mod tests {
             );
             return;
         }
-        let identity = create(&path, ownership).unwrap();
+        let placed = create(&path, ownership).unwrap();
+        assert!(placed.created);
+        let identity = placed.identity;
         let meta = fs::symlink_metadata(&path).unwrap();
         assert_eq!(
             (meta.uid(), meta.gid(), meta.mode() & 0o7777),
@@ -208,11 +232,25 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
         assert_eq!(
             create(&path, ownership).unwrap(),
-            identity,
+            Placed {
+                identity,
+                created: false
+            },
             "an existing file is kept"
         );
         assert!(!fix_existing(&dir.join("absent"), ownership).unwrap());
         let err = fix_existing(&dir, ownership).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
+
+        // Only the file the agent made is removed, not one put in its place.
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, "someone else's").unwrap();
+        assert!(!remove_if_same(&path, identity).unwrap());
+        assert!(path.exists());
+        fs::remove_file(&path).unwrap();
+        let placed = create(&path, ownership).unwrap();
+        assert!(remove_if_same(&path, placed.identity).unwrap());
+        assert!(!path.exists());
+        assert!(!remove_if_same(&path, placed.identity).unwrap());
     }
 }

@@ -412,8 +412,15 @@ fn run_reconfigure(hook: FileHook, label: &str) {
         triggers
             .reconfigure(&[], std::slice::from_ref(&b))
             .expect("removing A");
-        assert!(a.path.exists(), "a removed trigger file stays on disk");
+        assert!(
+            !a.path.exists(),
+            "the agent removes the trigger file it created when its tag goes"
+        );
         assert_eq!(armed_inode(&triggers, &a), None);
+        // A file put there by hand is not armed, nor recreated once gone.
+        fs::write(&a.path, "").unwrap();
+        fs::set_permissions(&a.path, fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(collect(&mut triggers, QUIET).await, []);
         tokio::time::sleep(RATE_LIMIT_PASSED).await;
         touch_as_nobody(&a.path);
         assert_eq!(collect(&mut triggers, QUIET).await, [], "A is disarmed");
