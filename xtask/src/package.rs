@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::{build, cmd};
+use crate::{build, cmd, packages::apt_get};
 
 /// The cargo-deb version installed when missing (builds on rustc 1.95).
 const CARGO_DEB_VERSION: &str = "3.8.0";
@@ -159,25 +159,27 @@ pub fn check(deb: &Path, version: &str) -> Result<()> {
     Ok(())
 }
 
-/// Installs `deb` for real with dpkg, runs the installed agent, then purges
-/// it. Only where an install is harmless: CI's throwaway machine, and only
-/// when no gmr-agent package was installed before.
+/// Installs `deb` for real (apt-get on the local file, which runs dpkg and
+/// waits for the package locks another apt holds), runs the installed
+/// agent, then purges it. Only where an install is harmless: CI's throwaway
+/// machine, and only when no gmr-agent package was installed before.
 pub fn install_and_remove(deb: &Path) -> Result<()> {
     if cmd::succeeds(Command::new("dpkg-query").args(["-W", "gmr-agent"])) {
-        eprintln!("xtask: SKIP dpkg -i: a gmr-agent package is already installed here");
+        eprintln!("xtask: SKIP installing the .deb: a gmr-agent package is already installed here");
         return Ok(());
     }
-    cmd::run(Command::new("dpkg").arg("-i").arg(deb))?;
+    let deb = std::path::absolute(deb)?;
+    cmd::run(apt_get(&["install", "-y", "--no-install-recommends"]).arg(&deb))?;
     let installed = stdout_of(Command::new("/usr/bin/gmr-agent").arg("--version"));
     let unit = Path::new("/usr/lib/systemd/system/gmr-agent.service").exists();
-    cmd::run(Command::new("dpkg").args(["--purge", "gmr-agent"]))?;
+    cmd::run(&mut apt_get(&["purge", "-y", "gmr-agent"]))?;
     let shown = installed?;
-    ensure!(unit, "dpkg -i did not install the systemd unit");
+    ensure!(unit, "installing the .deb did not install the systemd unit");
     ensure!(
         !Path::new("/usr/bin/gmr-agent").exists() && !Path::new("/etc/gmr/agent.yaml").exists(),
-        "dpkg --purge left gmr-agent's files behind"
+        "apt-get purge left gmr-agent's files behind"
     );
-    eprintln!("xtask: dpkg -i installed `{shown}`; dpkg --purge removed it");
+    eprintln!("xtask: the .deb installed `{shown}`; apt-get purge removed it");
     Ok(())
 }
 

@@ -12,13 +12,24 @@ pub fn install_missing(packages: &[&str]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    cmd::run(Command::new("apt-get").arg("update"))?;
-    cmd::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    cmd::run(&mut apt_get(&["update"]))?;
+    cmd::run(apt_get(&["install", "-y", "--no-install-recommends"]).args(&missing))
+}
+
+/// apt's option to wait (up to 5 minutes) for the dpkg frontend lock
+/// another apt or dpkg holds, instead of failing at once with "dpkg frontend
+/// lock was locked by another process": a host's unattended upgrade must not
+/// fail the tests.
+const WAIT_FOR_LOCKS: [&str; 2] = ["-o", "DPkg::Lock::Timeout=300"];
+
+/// `apt-get ARGS…`, non-interactive, waiting for the package locks.
+pub fn apt_get(args: &[&str]) -> Command {
+    let mut command = Command::new("apt-get");
+    command
+        .args(WAIT_FOR_LOCKS)
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    command
 }
 
 /// True when dpkg says `package` is installed.
