@@ -2,7 +2,7 @@
 
 use std::{io, path::Path, path::PathBuf};
 
-use clap::{CommandFactory as _, Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
 use crate::{
@@ -71,12 +71,46 @@ pub fn write_man_pages(dir: &Path) -> io::Result<()> {
     clap_mangen::generate_to(Cli::command(), dir)
 }
 
+/// How `check` and `list` print what they found: the same `--format`
+/// flag as `report`, without YAML.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One pretty-printed JSON document for scripts.
+    Json,
+}
+
+/// `--format text|json`, with `--json` kept as a hidden alias of
+/// `--format json` for one release (the flag `check` and `list` had before).
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Deprecated spelling of `--format json`.
+    #[arg(long, hide = true, conflicts_with = "format")]
+    json: bool,
+}
+
+impl OutputArgs {
+    /// The format asked for, by either spelling.
+    pub fn format(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else {
+            self.format
+        }
+    }
+}
+
 /// Flags of `gmr-agent check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Print the probes as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How to print the probes.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Flags of `gmr-agent trigger`.
@@ -95,9 +129,9 @@ pub struct ListArgs {
     /// The agent's control socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
-    /// Print the agent's answer as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How to print the agent's answer.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Flags of `gmr-agent run`.
@@ -124,9 +158,10 @@ pub struct RunArgs {
     /// Do not write reports to the target's own stderr.
     #[arg(long)]
     pub no_target_stderr: bool,
-    /// Control socket for `gmr-agent trigger` and `list`.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
-    pub control_socket: PathBuf,
+    /// Control socket for `gmr-agent trigger` and `list` (`--control-socket`
+    /// is a hidden alias kept for one release).
+    #[arg(long, alias = "control-socket", value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
     /// Group whose members may use the control socket (mode 0660) [default: root only].
     #[arg(long, value_name = "GROUP")]
     pub control_group: Option<String>,
@@ -143,7 +178,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Output format.
-    #[arg(long, default_value = "text")]
+    #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Freeze the process's cgroup while its threads are captured (exact
     /// registers for running threads), as the tag setting `freeze: true` does.
@@ -179,5 +214,49 @@ mod tests {
         assert!(!dir.join("gmr-agent-completions.1").exists());
         assert!(!dir.join("gmr-agent-man.1").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_vocabulary_with_the_old_spellings_as_hidden_aliases() {
+        let parse = |words: &[&str]| Cli::try_parse_from(words).map(|cli| cli.command);
+        for command in ["check", "list"] {
+            let format = |words: &[&str]| match parse(words).unwrap() {
+                Command::Check(args) => args.output.format(),
+                Command::List(args) => args.output.format(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(format(&["gmr-agent", command]), OutputFormat::Text);
+            assert_eq!(
+                format(&["gmr-agent", command, "--format", "json"]),
+                OutputFormat::Json
+            );
+            assert_eq!(
+                format(&["gmr-agent", command, "--json"]),
+                OutputFormat::Json
+            );
+            assert!(parse(&["gmr-agent", command, "--format", "yaml"]).is_err());
+            assert!(parse(&["gmr-agent", command, "--json", "--format", "text"]).is_err());
+        }
+        for flag in ["--socket", "--control-socket"] {
+            match parse(&["gmr-agent", "run", flag, "/tmp/s.sock"]).unwrap() {
+                Command::Run(args) => assert_eq!(args.socket, Path::new("/tmp/s.sock")),
+                other => panic!("{other:?}"),
+            }
+        }
+        match parse(&["gmr-agent", "report", "--pid", "1", "--format", "yaml"]).unwrap() {
+            Command::Report(args) => assert_eq!(args.format, Format::Yaml),
+            other => panic!("{other:?}"),
+        }
+        let mut help = Vec::new();
+        Cli::command()
+            .find_subcommand_mut("run")
+            .unwrap()
+            .write_long_help(&mut help)
+            .unwrap();
+        let help = String::from_utf8(help).unwrap();
+        assert!(
+            help.contains("--socket") && !help.contains("--control-socket <"),
+            "{help}"
+        );
     }
 }

@@ -7,7 +7,7 @@ use clap::Parser as _;
 use gmr_userspace::{
     agent,
     capture::Capturer,
-    cli::{Cli, Command, ReportArgs},
+    cli::{Cli, Command, OutputFormat, ReportArgs},
     config::{AgentConfig, Overrides, group_id},
     control::{
         client::{ask, describe},
@@ -51,7 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            agent::run(overrides, &args.control_socket, control_group)
+            agent::run(overrides, &args.socket, control_group)
         }
         Command::Report(args) => report(args),
         Command::FreezeWatchdog(args) => gmr_userspace::freeze::watchdog::run(
@@ -70,10 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check(args) => {
             let probes = gmr_userspace::check::run();
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&probes)?);
-            } else {
-                print!("{}", gmr_userspace::check::render_text(&probes));
+            match args.output.format() {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&probes)?),
+                OutputFormat::Text => print!("{}", gmr_userspace::check::render_text(&probes)),
             }
             if !gmr_userspace::check::reports_work(&probes) {
                 anyhow::bail!("reports cannot work on this host (see the missing lines above)");
@@ -88,10 +87,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("writing manual pages into {}", dir.display())),
         Command::List(args) => {
             let response = ask(&args.socket, &Request::List, CONTROL_TIMEOUT)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&response)?);
-            } else {
-                print!("{}", describe(&response)?);
+            match args.output.format() {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&response)?),
+                OutputFormat::Text => print!("{}", describe(&response)?),
             }
             Ok(())
         }

@@ -152,7 +152,7 @@ impl RunningAgent {
         let socket = socket.to_path_buf();
         let mut child = Command::new(agent_binary())
             .arg("run")
-            .arg("--control-socket")
+            .arg("--socket")
             .arg(&socket)
             .args(args)
             .env("RUST_LOG", "info")

@@ -12,7 +12,7 @@ fn check_probes_for_real_and_fails_without_privileges() {
     if !require_root() {
         return;
     }
-    let out = run_agent(&["check", "--json"]);
+    let out = run_agent(&["check", "--format", "json"]);
     assert!(
         out.status.success(),
         "{}",

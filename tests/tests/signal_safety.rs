@@ -63,11 +63,12 @@ impl Drop for DefaultSleep {
     }
 }
 
-/// `gmr-agent list --json`: pid → (signal_safety, signal_note).
+/// `gmr-agent list --format json`: pid → (signal_safety, signal_note).
 fn listed(agent: &RunningAgent) -> Vec<(u64, String, String)> {
     let out = run_agent(&[
         "list",
-        "--json",
+        "--format",
+        "json",
         "--socket",
         agent.socket().to_str().unwrap(),
     ]);
@@ -76,7 +77,7 @@ fn listed(agent: &RunningAgent) -> Vec<(u64, String, String)> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let listing: Value = serde_json::from_slice(&out.stdout).expect("list --json parses");
+    let listing: Value = serde_json::from_slice(&out.stdout).expect("list --format json parses");
     listing["listing"]["tags"][0]["processes"]
         .as_array()
         .expect("processes array")

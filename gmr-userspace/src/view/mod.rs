@@ -18,8 +18,10 @@ pub use json::render_json;
 pub use text::render_text;
 pub use yaml::render_yaml;
 
-/// A report output format, spelled `text`, `json` or `yaml` on the command line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// A report output format, spelled `text`, `json` or `yaml` on the command
+/// line (clap's `ValueEnum`, so help and completions list them) and in the
+/// configuration file ([`FromStr`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
     /// oslo.reports-style text for people.
     #[default]

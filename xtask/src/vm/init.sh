@@ -5,7 +5,7 @@
 # host, so the host reads these sentinel lines from the serial console:
 #   GMR-VM-BOOTED <uname -r>
 #   GMR-VM-LSM <active LSMs>
-#   GMR-VM-CHECK <gmr-agent check --json, on one line>
+#   GMR-VM-CHECK <gmr-agent check --format json, on one line>
 #   GMR-VM-RESULT <test> PASS|FAIL <detail>
 #   GMR-VM-DONE
 
@@ -23,7 +23,7 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 
 echo "GMR-VM-BOOTED $(uname -r)"
 echo "GMR-VM-LSM $(cat /sys/kernel/security/lsm)"
-echo "GMR-VM-CHECK $(gmr-agent check --json 2>/dev/null | tr -d '\n')"
+echo "GMR-VM-CHECK $(gmr-agent check --format json 2>/dev/null | tr -d '\n')"
 
 TAG=gmr-vm
 CG=/sys/fs/cgroup/$TAG

@@ -128,7 +128,7 @@ fn test_result(rest: &str) -> Option<TestResult> {
     })
 }
 
-/// The probes of `gmr-agent check --json` (empty when it did not print JSON).
+/// The probes of `gmr-agent check --format json` (empty when it did not print JSON).
 fn probes(json: &str) -> Vec<Probe> {
     let Ok(serde_json::Value::Array(items)) = serde_json::from_str(json) else {
         return Vec::new();
