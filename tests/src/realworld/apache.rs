@@ -12,6 +12,7 @@ pub const SERVICE: Service = Service {
     name: "apache",
     needs: &["/usr/sbin/apache2", "/usr/lib/apache2/modules/mod_wsgi.so"],
     match_floor: 0.8,
+    complete_stacks: true,
     start,
 };
 

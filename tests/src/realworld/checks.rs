@@ -10,7 +10,24 @@ use serde_json::Value;
 
 use super::run::{Corpus, Reports, Running, trigger};
 use super::secrets::{Place, Secret, found_in};
-use crate::{MatchReport, agent::RunningAgent, gdb_backtraces, match_ratio};
+use crate::{
+    MatchReport,
+    agent::{RunningAgent, user_functions},
+    gdb_backtraces, match_ratio, normalize_name,
+};
+
+/// Functions at the outer end of a complete native stack: where glibc
+/// starts a thread (`start_thread`, under `clone3`/`clone`) and where a
+/// program starts (`_start`, `__libc_start_main`, `__libc_start_call_main`).
+/// Compared in [`normalize_name`](crate::normalize_name) form.
+pub const THREAD_ENTRIES: [&str; 6] = [
+    "start_thread",
+    "clone3",
+    "clone",
+    "_start",
+    "__libc_start_main",
+    "__libc_start_call_main",
+];
 
 /// What was found about one process.
 pub struct ProcessCheck {
@@ -43,6 +60,12 @@ pub struct ProcessCheck {
     pub deepest: usize,
     /// Threads whose user stack the report says was cut short.
     pub cut: usize,
+    /// Threads whose user stack reaches where the thread began
+    /// ([`THREAD_ENTRIES`]).
+    pub to_entry: usize,
+    /// The threads that do not: tid, name, frame count and the stack's
+    /// note.
+    pub short_of_entry: Vec<String>,
     /// Its text report (empty when none was written).
     pub text: String,
 }
@@ -194,6 +217,25 @@ fn check_process(
                 .is_some_and(|note| note.contains("truncated"))
         })
         .count();
+    let short_of_entry: Vec<String> = threads
+        .iter()
+        .filter(|t| {
+            let functions = user_functions(t);
+            !THREAD_ENTRIES
+                .iter()
+                .any(|entry| functions.contains(&normalize_name(entry)))
+        })
+        .map(|t| {
+            format!(
+                "{} ({}): {} frames, {}",
+                t["tid"],
+                t["name"].as_str().unwrap_or("?"),
+                t["user_stack"].as_array().map_or(0, Vec::len),
+                t["user_stack_note"].as_str().unwrap_or("no note")
+            )
+        })
+        .collect();
+    let to_entry = threads.len() - short_of_entry.len();
     let (gdb, missing_threads) = match (&json, gdb_backtraces(pid)) {
         (Some(json), Ok(gdb)) => {
             let scored = match_ratio(&gdb, json);
@@ -238,6 +280,8 @@ fn check_process(
         alive: alive(pid),
         deepest,
         cut,
+        to_entry,
+        short_of_entry,
         text,
     }
 }
@@ -268,6 +312,18 @@ fn process_failures(running: &Running, p: &ProcessCheck) -> Vec<String> {
         failures.push(format!(
             "{who}: {} of the {seen} threads gdb saw are missing from the report",
             p.missing_threads
+        ));
+    }
+    if p.stderr_copy.starts_with("no (fd 2 is the test's file)") {
+        failures.push(format!(
+            "{who}: its fd 2 is still the file the test gave it, but the report is not in it"
+        ));
+    }
+    if running.service.complete_stacks && !p.short_of_entry.is_empty() {
+        failures.push(format!(
+            "{who}: {} thread(s) not unwound to where they began: {}",
+            p.short_of_entry.len(),
+            p.short_of_entry.join("; ")
         ));
     }
     if p.cut > 0 {

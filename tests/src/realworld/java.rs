@@ -21,6 +21,7 @@ pub const SERVICE: Service = Service {
     name: "java",
     needs: &[JAVAC, JAVA],
     match_floor: 0.9,
+    complete_stacks: true,
     start,
 };
 

@@ -25,11 +25,21 @@ pub fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("local address: {e}"))
 }
 
-/// Writes `text` to `dir/name` and returns the path.
+/// Writes `text` to `dir/name`, readable by the unprivileged users the
+/// daemons switch to whatever the umask, and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
     let path = dir.join(name);
     std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    open_to_all(&path, 0o644)?;
     Ok(path)
+}
+
+/// Sets `path`'s mode to `mode` (a directory the daemons' users must
+/// traverse, a file they must read).
+pub fn open_to_all(path: &Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("chmod {mode:o} {}: {e}", path.display()))
 }
 
 /// A daemon's output files: `dir/stdout` and `dir/stderr`, opened for

@@ -42,6 +42,9 @@ pub struct Service {
     /// Lowest share of gdb's named frames the report must match over the
     /// service's processes; each module justifies its value.
     pub match_floor: f64,
+    /// Whether every thread's stack in the report must reach where the
+    /// thread began (`start_thread`, `_start`…).
+    pub complete_stacks: bool,
     /// Configures and starts the service in `dir`, inside `cgroup`.
     pub start: fn(&Start) -> Result<Started, String>,
 }

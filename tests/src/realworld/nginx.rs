@@ -11,6 +11,7 @@ pub const SERVICE: Service = Service {
     name: "nginx",
     needs: &["/usr/sbin/nginx"],
     match_floor: 0.9,
+    complete_stacks: true,
     start,
 };
 

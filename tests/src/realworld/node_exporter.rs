@@ -7,11 +7,14 @@ use super::{Service, Start, Started, launch, secrets};
 /// symbol table (`.gopclntab`), so gdb names 1 frame of ~27 (measured)
 /// and gmr names no Go frame yet (a later issue). The ratio is printed as
 /// it is; the report, liveness, thread coverage and secret checks still
-/// apply.
+/// apply. Its stacks are not required to reach a thread entry: Go starts
+/// its threads with its own `clone` and gmr does not unwind Go frames to
+/// them yet (measured: 0 of 5 threads).
 pub const SERVICE: Service = Service {
     name: "node-exporter",
     needs: &["/usr/bin/prometheus-node-exporter"],
     match_floor: 0.0,
+    complete_stacks: false,
     start,
 };
 

@@ -20,6 +20,7 @@ pub const SERVICE: Service = Service {
         "/usr/lib/postgresql/15/bin/initdb",
     ],
     match_floor: 0.8,
+    complete_stacks: true,
     start,
 };
 

@@ -11,6 +11,7 @@ pub const SERVICE: Service = Service {
     name: "redis",
     needs: &["/usr/bin/redis-server"],
     match_floor: 0.9,
+    complete_stacks: true,
     start,
 };
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{Service, Start, Started, secrets};
+use super::{Service, Start, Started, launch, secrets};
 use crate::{
     TestCgroup,
     agent::RunningAgent,
@@ -66,6 +66,7 @@ impl Corpus {
     /// recorded as a failure.
     pub fn start(services: Vec<Service>) -> Corpus {
         let scratch = Scratch::new("corpus");
+        launch::open_to_all(scratch.path(), 0o755).expect("the corpus directory");
         let nonce = secrets::nonce();
         let began = Instant::now();
         let outcomes: Vec<Result<Option<Running>, String>> = std::thread::scope(|scope| {
@@ -166,6 +167,7 @@ fn start_one(service: Service, root: &Path, nonce: &str) -> Result<Option<Runnin
     let dir = root.join(service.name);
     std::fs::create_dir(&dir)
         .map_err(|e| format!("{}: create {}: {e}", service.name, dir.display()))?;
+    launch::open_to_all(&dir, 0o755).map_err(|e| format!("{}: {e}", service.name))?;
     let cgroup = TestCgroup::create();
     let ctx = Start {
         dir: &dir,

@@ -11,8 +11,8 @@ use super::checks::Outcome;
 pub fn render(outcome: &Outcome) -> String {
     let mut out = String::new();
     out.push_str(
-        "| service | pid | role | threads | gdb named | matched | ratio | missing threads | deepest stack | stacks cut | secrets planted | leaked | stderr copy | report ms | alive |\n\
-         | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |\n",
+        "| service | pid | role | threads | gdb named | matched | ratio | missing threads | deepest stack | stacks cut | to thread entry | secrets planted | leaked | stderr copy | report ms | alive |\n\
+         | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |\n",
     );
     for p in &outcome.processes {
         let (named, matched, ratio) = match &p.gdb {
@@ -23,9 +23,10 @@ pub fn render(outcome: &Outcome) -> String {
             ),
             Err(_) => ("-".into(), "-".into(), "gdb failed".into()),
         };
+        let to_entry = format!("{}/{}", p.to_entry, p.threads.unwrap_or(0));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {named} | {matched} | {ratio} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {named} | {matched} | {ratio} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.service,
             p.pid,
             p.role,
@@ -33,6 +34,7 @@ pub fn render(outcome: &Outcome) -> String {
             p.missing_threads,
             p.deepest,
             p.cut,
+            to_entry,
             p.planted,
             p.leaks.len(),
             p.stderr_copy,

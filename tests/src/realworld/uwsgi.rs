@@ -14,6 +14,7 @@ pub const SERVICE: Service = Service {
         "/usr/lib/uwsgi/plugins/python3_plugin.so",
     ],
     match_floor: 0.75,
+    complete_stacks: true,
     start,
 };
 
