@@ -49,7 +49,7 @@ fn start(ctx: &Start) -> Result<Started, String> {
         ctx.cgroup,
         ctx.dir,
         &secrets::environment(&environment),
-        &[JAVA, "-Xss1m", &password, "-cp", dir, "Corpus"],
+        &[JAVA, &password, "-cp", dir, "Corpus"],
     )?;
     launch::wait_until("the Java program prints ready", ctx.dir, || {
         std::fs::read_to_string(ctx.dir.join("stdout")).is_ok_and(|out| out.contains("ready"))
