@@ -14,6 +14,7 @@ use crate::{
     MatchReport,
     agent::{RunningAgent, user_functions},
     gdb_backtraces, match_ratio, normalize_name,
+    process::is_alive,
 };
 
 /// Functions at the outer end of a complete native stack: where glibc
@@ -132,60 +133,76 @@ pub fn check(corpus: &Corpus, agent: &RunningAgent) -> Outcome {
             outcome.processes.push(process);
         }
     }
-    let log = agent.log();
-    let log_leaks: Vec<String> = found_in(&log, &all_secrets)
+    let log_leaks: Vec<Secret> = found_in(&agent.log(), &all_secrets)
         .into_iter()
-        .map(|s| s.value.clone())
+        .cloned()
         .collect();
     for secret in all_secrets {
-        let mut leaked_in: Vec<String> = outcome
-            .processes
+        let mut leaked_in: Vec<String> = stderr_leaks
             .iter()
-            .flat_map(|p| {
-                p.leaks
-                    .iter()
-                    .filter(|(s, _)| s.value == secret.value)
-                    .map(move |(_, format)| format!("{format} report of {} {}", p.service, p.pid))
-            })
+            .filter(|(s, _)| s.value == secret.value)
+            .map(|(_, place)| place.clone())
             .collect();
-        leaked_in.extend(
-            stderr_leaks
-                .iter()
-                .filter(|(s, _)| s.value == secret.value)
-                .map(|(_, place)| place.clone()),
-        );
-        if log_leaks.contains(&secret.value) {
+        if log_leaks.iter().any(|s| s.value == secret.value) {
             leaked_in.push("the agent's log".into());
         }
-        let shown = outcome
-            .processes
-            .iter()
-            .filter(|p| p.service == secret.service)
-            .any(|p| p.text.contains(&secret.place.marker()));
-        if !shown && matches!(secret.place, Place::File(_)) {
-            outcome.failures.push(format!(
-                "{}: {} is not shown in its reports, so the {} secret in it is not tested",
-                secret.service,
-                secret.place.marker(),
-                secret.label
-            ));
-        }
-        if !leaked_in.is_empty() {
-            outcome.failures.push(format!(
-                "secret leaked: {} {} ({}) in {}",
-                secret.service,
-                secret.label,
-                secret.value,
-                leaked_in.join(", ")
-            ));
-        }
-        outcome.secrets.push(SecretCheck {
-            secret,
-            shown,
-            leaked_in,
-        });
+        let checked = check_secret(secret, &outcome.processes, leaked_in);
+        outcome.failures.extend(secret_failures(&checked));
+        outcome.secrets.push(checked);
     }
     outcome
+}
+
+/// Where `secret` leaked: the report files of `processes`, besides
+/// `elsewhere` (stderr copies, the agent's log); and whether its place is
+/// shown at all.
+fn check_secret(secret: Secret, processes: &[ProcessCheck], elsewhere: Vec<String>) -> SecretCheck {
+    let mut leaked_in: Vec<String> = processes
+        .iter()
+        .flat_map(|p| {
+            p.leaks
+                .iter()
+                .filter(|(s, _)| s.value == secret.value)
+                .map(move |(_, format)| format!("{format} report of {} {}", p.service, p.pid))
+        })
+        .collect();
+    leaked_in.extend(elsewhere);
+    let shown = processes
+        .iter()
+        .filter(|p| p.service == secret.service)
+        .any(|p| p.text.contains(&secret.place.marker()));
+    SecretCheck {
+        secret,
+        shown,
+        leaked_in,
+    }
+}
+
+/// The failed checks of one secret, in words: leaked anywhere, or planted
+/// in a file the reports do not show (its absence would prove nothing).
+/// A variable or option not shown is no failure: a daemon that rewrites
+/// its process title overwrites them (the table says so).
+fn secret_failures(checked: &SecretCheck) -> Vec<String> {
+    let secret = &checked.secret;
+    let mut failures = Vec::new();
+    if !checked.shown && matches!(secret.place, Place::File(_)) {
+        failures.push(format!(
+            "{}: {} is not shown in its reports, so the {} secret in it is not tested",
+            secret.service,
+            secret.place.marker(),
+            secret.label
+        ));
+    }
+    if !checked.leaked_in.is_empty() {
+        failures.push(format!(
+            "secret leaked: {} {} ({}) in {}",
+            secret.service,
+            secret.label,
+            secret.value,
+            checked.leaked_in.join(", ")
+        ));
+    }
+    failures
 }
 
 /// Checks one reported process: its report, gdb, its secrets, alive.
@@ -277,7 +294,7 @@ fn check_process(
         leaks,
         stderr_copy: stderr_copy(pid, stderr_after, &running.started.stderr),
         elapsed: report.elapsed,
-        alive: alive(pid),
+        alive: is_alive(pid),
         deepest,
         cut,
         to_entry,
@@ -364,18 +381,8 @@ fn parent(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(1)?.parse().ok()
 }
 
-/// Whether `pid` exists and is neither a zombie nor dead.
-fn alive(pid: u32) -> bool {
-    stat_fields(pid)
-        .and_then(|fields| {
-            fields
-                .first()
-                .map(|state| !matches!(state.as_str(), "Z" | "X"))
-        })
-        .unwrap_or(false)
-}
-
-/// The fields of `/proc/PID/stat` after the command name (state first).
+/// The fields of `/proc/PID/stat` after the command name (state first,
+/// then the parent's pid).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, rest) = stat.rsplit_once(')')?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::TestCgroup;
+use crate::{TestCgroup, process::join_cgroup_before_exec};
 
 /// How long a daemon may take to become ready (javac and initdb included)
 /// on a loaded 2-core machine.
@@ -57,9 +57,9 @@ pub fn output_files(dir: &Path) -> Result<(PathBuf, File, File), String> {
     Ok((dir.join("stderr"), open("stdout")?, open("stderr")?))
 }
 
-/// Spawns `argv` with exactly `env` inside `cgroup`: a shell joins the
-/// group, then execs the daemon, so no instruction of it runs outside.
-/// Its stdout and stderr go to `dir/stdout` and `dir/stderr`.
+/// Spawns `argv` with exactly `env` inside `cgroup` (joined between fork
+/// and exec, so no instruction of the daemon runs outside). Its stdout and
+/// stderr go to `dir/stdout` and `dir/stderr`.
 pub fn spawn_in(
     cgroup: &TestCgroup,
     dir: &Path,
@@ -67,18 +67,18 @@ pub fn spawn_in(
     argv: &[&str],
 ) -> Result<Child, String> {
     let (_, stdout, stderr) = output_files(dir)?;
-    Command::new("/bin/sh")
-        .args(["-c", "echo $$ > \"$0\" && exec \"$@\""])
-        .arg(cgroup.path().join("cgroup.procs"))
-        .args(argv)
+    let (program, args) = argv.split_first().ok_or("an empty command line")?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .map_err(|e| format!("spawn {argv:?}: {e}"))
+        .stderr(stderr);
+    join_cgroup_before_exec(&mut command, cgroup);
+    command.spawn().map_err(|e| format!("spawn {argv:?}: {e}"))
 }
 
 /// Waits until `ready` holds, giving up after [`READY_TIMEOUT`] with an
