@@ -132,3 +132,23 @@ pub fn template(text: &str, values: &[(&str, &str)]) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_fills_every_placeholder_and_keeps_comments() {
+        let text = "# @…@ are filled\nlisten @DIR@:@PORT@;\n";
+        assert_eq!(
+            template(text, &[("DIR", "/x"), ("PORT", "80")]),
+            "# @…@ are filled\nlisten /x:80;\n"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "@SECRET@ left unfilled")]
+    fn template_refuses_an_unfilled_placeholder() {
+        template("a @DIR@ b @SECRET@", &[("DIR", "/x")]);
+    }
+}

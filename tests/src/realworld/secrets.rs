@@ -137,3 +137,34 @@ pub fn foreign_files(dir: &Path, service: &str, nonce: &str) -> (Vec<PathBuf>, V
         .collect();
     (paths, vec![stats_auth, insecure, bindpw, pgpass, netrc])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_of_one_run_are_distinct_and_found_only_where_they_are() {
+        let nonce = "n0nce";
+        let a = Secret::new("redis", "redis.conf requirepass", Place::Environment, nonce);
+        let b = Secret::new("redis", "redis.conf masterauth", Place::Environment, nonce);
+        assert_ne!(a.value, b.value);
+        let secrets = [a.clone(), b];
+        let found = found_in(&format!("requirepass {}\n", a.value), &secrets);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].label, "redis.conf requirepass");
+    }
+
+    #[test]
+    fn foreign_files_hold_their_secrets() {
+        let dir = crate::scratch::Scratch::new("foreign-files");
+        let (files, secrets) = foreign_files(dir.path(), "svc", "n0nce");
+        let text: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        for secret in &secrets {
+            assert!(text.contains(&secret.value), "{} planted", secret.label);
+        }
+        assert_eq!(files.len(), 4);
+    }
+}
