@@ -30,6 +30,10 @@ pub const THREAD_ENTRIES: [&str; 6] = [
     "__libc_start_call_main",
 ];
 
+/// Words of a user stack's note saying the stack was cut short: beyond
+/// the captured bytes, or beyond the unwinder's frame cap.
+pub const CUT_NOTES: [&str; 2] = ["truncated", "frames omitted"];
+
 /// What was found about one process.
 pub struct ProcessCheck {
     /// Its service's name.
@@ -59,7 +63,8 @@ pub struct ProcessCheck {
     pub alive: bool,
     /// The most user frames any of its threads has in the report.
     pub deepest: usize,
-    /// Threads whose user stack the report says was cut short.
+    /// Threads whose user stack the report says was cut short
+    /// ([`CUT_NOTES`]).
     pub cut: usize,
     /// Threads whose user stack reaches where the thread began
     /// ([`THREAD_ENTRIES`]).
@@ -231,7 +236,7 @@ fn check_process(
         .filter(|t| {
             t["user_stack_note"]
                 .as_str()
-                .is_some_and(|note| note.contains("truncated"))
+                .is_some_and(|note| CUT_NOTES.iter().any(|cut| note.contains(cut)))
         })
         .count();
     let short_of_entry: Vec<String> = threads
