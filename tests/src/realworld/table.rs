@@ -44,6 +44,12 @@ pub fn render(outcome: &Outcome) -> String {
         );
     }
     out.push_str(
+        "\nratio: gdb's named frames found in order in the report, over the threads both \
+         have. report ms: from the touch of the tag's trigger file to the process's last \
+         report file; a tag's processes are reported one after another, so each time \
+         includes those before it.\n",
+    );
+    out.push_str(
         "\n| service | secret planted in | shown | leaked in |\n| --- | --- | --- | --- |\n",
     );
     for s in &outcome.secrets {
