@@ -5,8 +5,8 @@
 use super::{Service, Start, Started, launch, secrets};
 
 /// Measured 100% (41 named frames over 8 threads waiting under libevent's
-/// `event_base_loop` or in `pthread_cond_wait`); 0.9 allows one frame
-/// named differently.
+/// `event_base_loop` or in `pthread_cond_wait`); 0.8 allows one thread
+/// caught awake between gmr's capture and gdb's attach.
 pub const SERVICE: Service = Service {
     name: "memcached",
     needs: &["/usr/bin/memcached"],

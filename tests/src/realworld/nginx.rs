@@ -6,7 +6,8 @@ use super::{Service, Start, Started, launch, secrets, template};
 
 /// Measured 100% (3–5 named frames per process: `sigsuspend` or
 /// `epoll_wait` under nginx's cycle functions, from its dynamic symbols);
-/// 0.9 allows one frame named differently by a future gdb or libc.
+/// 0.8 allows one frame that differs because a process woke between
+/// gmr's capture and gdb's attach.
 pub const SERVICE: Service = Service {
     name: "nginx",
     needs: &["/usr/sbin/nginx"],
