@@ -10,7 +10,7 @@ use super::{Service, Start, Started, launch, secrets};
 pub const SERVICE: Service = Service {
     name: "memcached",
     needs: &["/usr/bin/memcached"],
-    match_floor: 0.9,
+    match_floor: 0.8,
     complete_stacks: true,
     start,
 };

@@ -11,7 +11,7 @@ use super::{Service, Start, Started, launch, secrets, template};
 pub const SERVICE: Service = Service {
     name: "nginx",
     needs: &["/usr/sbin/nginx"],
-    match_floor: 0.9,
+    match_floor: 0.8,
     complete_stacks: true,
     start,
 };

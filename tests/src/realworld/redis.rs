@@ -11,7 +11,7 @@ use super::{Service, Start, Started, launch, secrets, template};
 pub const SERVICE: Service = Service {
     name: "redis",
     needs: &["/usr/bin/redis-server"],
-    match_floor: 0.9,
+    match_floor: 0.8,
     complete_stacks: true,
     start,
 };
