@@ -1,7 +1,7 @@
-//! The checks of a corpus run, per process (report written, alive
-//! afterwards, frames matched against gdb) and per secret (absent from
-//! the report files, the target's stderr copy and the agent's log).
-//! Every failure is collected, none stops the others.
+//! The checks of a corpus run, per process: report written, alive
+//! afterwards, frames matched against gdb, stacks complete, secrets absent
+//! from its reports (each secret's verdict is in [`super::secrets`]). Every
+//! failure is collected, none stops the others.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::run::{Corpus, Reports, Running, trigger};
-use super::secrets::{Place, Secret, found_in};
+use super::secrets::{Secret, SecretCheck, check_secret, found_in, secret_failures};
 use crate::{
     MatchReport,
     agent::{RunningAgent, user_functions},
@@ -74,18 +74,6 @@ pub struct ProcessCheck {
     pub short_of_entry: Vec<String>,
     /// Its text report (empty when none was written).
     pub text: String,
-}
-
-/// One planted secret and where it leaked.
-pub struct SecretCheck {
-    /// The secret.
-    pub secret: Secret,
-    /// Whether a text report of its service displays its place (the
-    /// file's path, the variable's or option's name); when not, its
-    /// absence proves nothing.
-    pub shown: bool,
-    /// The places it was found in (empty: masked everywhere).
-    pub leaked_in: Vec<String>,
 }
 
 /// Everything a corpus run found.
@@ -156,58 +144,6 @@ pub fn check(corpus: &Corpus, agent: &RunningAgent) -> Outcome {
         outcome.secrets.push(checked);
     }
     outcome
-}
-
-/// Where `secret` leaked: the report files of `processes`, besides
-/// `elsewhere` (stderr copies, the agent's log); and whether its place is
-/// shown at all.
-fn check_secret(secret: Secret, processes: &[ProcessCheck], elsewhere: Vec<String>) -> SecretCheck {
-    let mut leaked_in: Vec<String> = processes
-        .iter()
-        .flat_map(|p| {
-            p.leaks
-                .iter()
-                .filter(|(s, _)| s.value == secret.value)
-                .map(move |(_, format)| format!("{format} report of {} {}", p.service, p.pid))
-        })
-        .collect();
-    leaked_in.extend(elsewhere);
-    let shown = processes
-        .iter()
-        .filter(|p| p.service == secret.service)
-        .any(|p| p.text.contains(&secret.place.marker()));
-    SecretCheck {
-        secret,
-        shown,
-        leaked_in,
-    }
-}
-
-/// The failed checks of one secret, in words: leaked anywhere, or planted
-/// in a file the reports do not show (its absence would prove nothing).
-/// A variable or option not shown is no failure: a daemon that rewrites
-/// its process title overwrites them (the table says so).
-fn secret_failures(checked: &SecretCheck) -> Vec<String> {
-    let secret = &checked.secret;
-    let mut failures = Vec::new();
-    if !checked.shown && matches!(secret.place, Place::File(_)) {
-        failures.push(format!(
-            "{}: {} is not shown in its reports, so the {} secret in it is not tested",
-            secret.service,
-            secret.place.marker(),
-            secret.label
-        ));
-    }
-    if !checked.leaked_in.is_empty() {
-        failures.push(format!(
-            "secret leaked: {} {} ({}) in {}",
-            secret.service,
-            secret.label,
-            secret.value,
-            checked.leaked_in.join(", ")
-        ));
-    }
-    failures
 }
 
 /// Checks one reported process: its report, gdb, its secrets, alive.

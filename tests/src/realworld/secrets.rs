@@ -1,11 +1,13 @@
-//! Secrets planted in the corpus, and the search for them in everything
-//! the agent writes.
+//! Secrets planted in the corpus, the search for them in everything the
+//! agent writes, and each secret's verdict (shown, leaked where).
 //!
 //! Each secret is a distinct value made for one place (a config directive,
 //! an environment variable, an argument), so a leak names exactly which
 //! format's masking missed it.
 
 use std::path::{Path, PathBuf};
+
+use super::checks::ProcessCheck;
 
 /// The template of the haproxy configuration shown through `config_files`.
 const HAPROXY_CFG: &str = include_str!("../../realworld/haproxy.cfg");
@@ -136,6 +138,74 @@ pub fn foreign_files(dir: &Path, service: &str, nonce: &str) -> (Vec<PathBuf>, V
         })
         .collect();
     (paths, vec![stats_auth, insecure, bindpw, pgpass, netrc])
+}
+
+/// One planted secret and where it leaked.
+pub struct SecretCheck {
+    /// The secret.
+    pub secret: Secret,
+    /// Whether a text report of its service displays its place (the
+    /// file's path, the variable's or option's name); when not, its
+    /// absence proves nothing.
+    pub shown: bool,
+    /// The places it was found in (empty: masked everywhere).
+    pub leaked_in: Vec<String>,
+}
+
+/// Where `secret` leaked: the report files of `processes`, besides
+/// `elsewhere` (stderr copies, the agent's log); and whether its place is
+/// shown at all.
+pub fn check_secret(
+    secret: Secret,
+    processes: &[ProcessCheck],
+    elsewhere: Vec<String>,
+) -> SecretCheck {
+    let mut leaked_in: Vec<String> = processes
+        .iter()
+        .flat_map(|p| {
+            p.leaks
+                .iter()
+                .filter(|(s, _)| s.value == secret.value)
+                .map(move |(_, format)| format!("{format} report of {} {}", p.service, p.pid))
+        })
+        .collect();
+    leaked_in.extend(elsewhere);
+    let shown = processes
+        .iter()
+        .filter(|p| p.service == secret.service)
+        .any(|p| p.text.contains(&secret.place.marker()));
+    SecretCheck {
+        secret,
+        shown,
+        leaked_in,
+    }
+}
+
+/// The failed checks of one secret, in words: leaked anywhere, or planted
+/// in a file the reports do not show (its absence would prove nothing).
+/// A variable or option not shown is no failure: a daemon that rewrites
+/// its process title overwrites them (the table says so).
+pub fn secret_failures(checked: &SecretCheck) -> Vec<String> {
+    let secret = &checked.secret;
+    let mut failures = Vec::new();
+    if !checked.shown && matches!(secret.place, Place::File(_)) {
+        failures.push(format!(
+            "{}: {} is not shown in its reports, so the {} secret in it is not tested",
+            secret.service,
+            secret.place.marker(),
+            secret.label
+        ));
+    }
+    if !checked.leaked_in.is_empty() {
+        failures.push(format!(
+            "secret leaked: {} {} ({}) in {}",
+            secret.service,
+            secret.label,
+            secret.value,
+            checked.leaked_in.join(", ")
+        ));
+    }
+    failures
 }
 
 #[cfg(test)]
