@@ -11,7 +11,7 @@ use super::checks::Outcome;
 pub fn render(outcome: &Outcome) -> String {
     let mut out = String::new();
     out.push_str(
-        "| service | pid | role | threads | gdb named | matched | ratio | missing threads | deepest stack | stacks cut | to thread entry | secrets planted | leaked | stderr copy | report ms | alive |\n\
+        "| service | pid | role | threads | gdb named | matched | ratio | missing threads | deepest stack | stacks cut | to thread entry | secrets planted | leaks (secret × report file) | stderr copy | report ms | alive |\n\
          | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |\n",
     );
     for p in &outcome.processes {
