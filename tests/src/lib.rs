@@ -9,6 +9,8 @@
 //! - [`scratch`] makes throwaway directories and finds report files in them.
 //! - [`python`] finds the CPython interpreters to test against.
 //! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
+//! - [`realworld`] starts unmodified Debian daemons and checks the agent's
+//!   reports on them.
 
 pub mod agent;
 pub mod cgroup;
@@ -17,6 +19,7 @@ pub mod fixtures;
 pub mod gdb;
 pub mod process;
 pub mod python;
+pub mod realworld;
 pub mod scratch;
 
 pub use cgroup::{TestCgroup, cgroup2_mount};

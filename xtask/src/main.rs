@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod cmd;
+mod corpus;
 mod demo;
 mod fuzz;
 mod package;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{build, cmd, fuzz, package, packages, vm};
+use crate::{build, cmd, corpus, fuzz, package, packages, vm};
 
 /// Debian packages the tests use: gcc builds the C fixtures, gdb is the
 /// reference the stacks are compared with, libc6-dbg gives both sides
@@ -29,6 +29,7 @@ pub fn run() -> Result<()> {
     }
     let agent = build::run()?;
     packages::install_missing(&TEST_PACKAGES)?;
+    corpus::install();
     let matrix = match vm::matrix(&agent) {
         Ok(vm::Outcome::Skipped(reason)) => {
             eprintln!("xtask: SKIP the kernel matrix: {reason}");

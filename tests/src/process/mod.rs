@@ -210,8 +210,8 @@ pub fn is_alive(pid: u32) -> bool {
 }
 
 /// Makes the child write `0` (itself) to the group's `cgroup.procs` between
-/// fork and exec.
-fn join_cgroup_before_exec(command: &mut Command, cgroup: &TestCgroup) {
+/// fork and exec, so no instruction of the program runs outside the group.
+pub fn join_cgroup_before_exec(command: &mut Command, cgroup: &TestCgroup) {
     let procs = cgroup.path().join("cgroup.procs");
     let procs = CString::new(procs.as_os_str().as_bytes()).expect("cgroup path has no NUL");
     // SAFETY: the hook only calls async-signal-safe open/write/close on

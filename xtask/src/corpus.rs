@@ -1,0 +1,33 @@
+//! The Debian packages of the real-world corpus (`tests/tests/realworld.rs`):
+//! installed before the cargo tests so the corpus runs real daemons; when
+//! apt cannot reach the archive the corpus skips the services it lacks.
+
+use crate::packages;
+
+/// The daemons the corpus starts by hand: nginx, redis, PostgreSQL 15,
+/// memcached, apache2 with mod_wsgi, uWSGI with its python3 plugin, a Go
+/// daemon, and a JDK to compile and run the Java program.
+const PACKAGES: [&str; 10] = [
+    "nginx",
+    "redis-server",
+    "postgresql-15",
+    "memcached",
+    "apache2",
+    "libapache2-mod-wsgi-py3",
+    "uwsgi-core",
+    "uwsgi-plugin-python3",
+    "prometheus-node-exporter",
+    "openjdk-17-jdk-headless",
+];
+
+/// Installs the corpus' missing packages; when that fails (no archive in
+/// reach), prints why and goes on: the corpus test then skips each service
+/// whose daemon is missing, naming it.
+pub fn install() {
+    if let Err(e) = packages::install_missing(&PACKAGES) {
+        eprintln!(
+            "xtask: SKIP installing the real-world corpus' packages ({e:#}); \
+             the corpus test skips the services whose daemons are missing"
+        );
+    }
+}
