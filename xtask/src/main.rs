@@ -7,6 +7,7 @@ mod demo;
 mod fuzz;
 mod package;
 mod packages;
+mod rootfs;
 mod setup;
 mod test;
 mod vm;
@@ -46,6 +47,8 @@ enum Command {
     VmTest,
     /// Build, then time gmr against gdb and eu-stack and print the tables (needs root).
     Bench(bench::Args),
+    /// Install podman and build the container test's Debian root (debootstrap) if missing.
+    Rootfs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,5 +66,6 @@ fn main() -> anyhow::Result<()> {
         }
         Command::VmTest => vm::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Rootfs => rootfs::prepare().map(|root| println!("{}", root.display())),
     }
 }
