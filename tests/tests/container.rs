@@ -6,6 +6,8 @@
 //! trigger file, must give the host's pid and the container's, the
 //! container's id as podman knows it, every thread's id in both namespaces,
 //! and stacks symbolized from the container's files; the process lives on.
+//! A process outside containers, in the agent's own pid namespace, shows
+//! one pid in text and the same id twice in JSON.
 
 use std::{
     collections::HashMap,
@@ -16,7 +18,7 @@ use std::{
 };
 
 use gmr_tests::{
-    CVariant,
+    CVariant, Fixture,
     agent::{RunningAgent, in_order, report_json, run_agent, section, thread, user_functions},
     build_c_fixture, require_root,
     scratch::{REPORT_TIMEOUT, Scratch, wait_for_report_files},
@@ -373,4 +375,27 @@ fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
     );
     assert_eq!(container.host_pid(), host_pid, "the same process");
     println!("container test took {:.1?}", started.elapsed());
+}
+
+#[test]
+fn a_process_in_the_agents_pid_namespace_has_one_pid_in_text_and_both_in_json() {
+    if !require_root() {
+        return;
+    }
+    let fixture = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], None);
+    let pid = fixture.pid();
+    let report = report_json(pid);
+    let own_namespace = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let target = &report["target"];
+    assert_eq!(
+        (&target["pid"], &target["ns_pid"], &target["pid_namespace"]),
+        (&pid.into(), &pid.into(), &own_namespace.into()),
+        "one namespace, both fields, the same id: {target}"
+    );
+    let sleeper = fixture.tid("sleeper");
+    assert_eq!(thread(&report, sleeper)["ns_tid"], sleeper);
+    let out = run_agent(&["report", "--pid", &pid.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("\npid = {pid}\ncomm = ")), "{text}");
+    assert!(!text.contains("ns_tid"), "{text}");
 }
