@@ -79,6 +79,20 @@ impl NamespaceTids {
         }
     }
 
+    /// Reads the mapping only for a process in a pid namespace below the
+    /// agent's; `None` when it shares the agent's, where every thread's id
+    /// is its own. Each thread's status file costs about 0.2 ms (0.38 s
+    /// for the 2,005 threads of a parked fixture), too much to spend on
+    /// learning nothing.
+    pub fn read_if_nested(pid: u32) -> Option<Self> {
+        let status = i32::try_from(pid)
+            .ok()
+            .and_then(|p| Process::new(p).ok())
+            .and_then(|process| process.status().ok());
+        let levels = status.and_then(|status| status.nspid).map(|ids| ids.len());
+        (levels != Some(1)).then(|| Self::read(pid))
+    }
+
     /// The agent's id of the thread the target calls `tid`.
     pub fn to_agent(&self, tid: u32) -> Option<u32> {
         self.to_agent.get(&tid).copied()
@@ -137,6 +151,49 @@ mod tests {
         assert_eq!(tids.to_agent(pid), Some(pid));
         assert_eq!(tids.to_namespace(pid), Some(pid));
         assert!(tids.contains(pid));
+    }
+
+    #[test]
+    fn threads_are_read_only_below_the_agents_namespace() {
+        assert_eq!(NamespaceTids::read_if_nested(std::process::id()), None);
+    }
+
+    #[test]
+    fn a_process_in_a_new_pid_namespace_is_pid_1_there() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIP: a new pid namespace needs root");
+            return;
+        }
+        let mut unshare = std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "sleep", "60"])
+            .spawn()
+            .expect("start unshare");
+        let children = format!("/proc/{0}/task/{0}/children", unshare.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let child = loop {
+            let listed = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Ok(pid) = listed.trim().parse::<u32>() {
+                break pid;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare forked no child"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let own = NamespacePid::read(child);
+        let tids = NamespaceTids::read_if_nested(child);
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+        assert_eq!(own.ns_pid, Some(1));
+        assert_ne!(
+            own.namespace,
+            NamespacePid::read(std::process::id()).namespace
+        );
+        let tids = tids.expect("a nested namespace's threads are read");
+        assert_eq!(tids.to_namespace(child), Some(1));
+        assert_eq!(tids.to_agent(1), Some(child));
     }
 
     #[test]

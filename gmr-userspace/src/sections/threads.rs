@@ -60,7 +60,7 @@ pub fn threads(
     stages: &mut StageTimes,
 ) -> Threads {
     let python = read_python(capture.pid);
-    let ns_tids = NamespaceTids::read(capture.pid);
+    let ns_tids = NamespaceTids::read_if_nested(capture.pid);
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
     let mut cache = UnwindCache::default();
     let unwound = StageTimes::time(&mut stages.unwind, || {
@@ -96,7 +96,10 @@ pub fn threads(
         .zip(user)
         .map(|((thread, unwound), user_stack)| Thread {
             tid: thread.tid,
-            ns_tid: ns_tids.to_namespace(thread.tid),
+            ns_tid: match &ns_tids {
+                Some(ns_tids) => ns_tids.to_namespace(thread.tid),
+                None => Some(thread.tid),
+            },
             name: thread.comm.clone(),
             state: state_name(thread.state).to_owned(),
             on_cpu: thread.on_cpu,
