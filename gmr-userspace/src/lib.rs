@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod logging;
 pub mod mask;
 pub mod model;
+pub mod pid_namespace;
 pub mod proc_files;
 pub mod python;
 pub mod report;

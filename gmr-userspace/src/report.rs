@@ -17,6 +17,7 @@ use crate::{
     freeze,
     kernel::kallsyms::Loading,
     model::{Report, SectionData, Target, Trigger},
+    pid_namespace::NamespacePid,
     proc_files,
     sections::{
         self,
@@ -30,6 +31,7 @@ use crate::{
     },
     stage_times::StageTimes,
     symbolize::Symbolizer,
+    targets,
     time::UtcTime,
     unwind::modules::ModuleCache,
 };
@@ -205,11 +207,20 @@ fn custom_budget(source: &CustomSource) -> Duration {
     }
 }
 
-/// The target's pid, name and executable, as far as /proc tells.
+/// The target's pids, container, name and executable, as far as /proc
+/// tells.
 fn target(pid: u32) -> Target {
     let comm = proc_files::comm(pid);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned());
-    Target { pid, comm, exe }
+    let NamespacePid { ns_pid, namespace } = NamespacePid::read(pid);
+    Target {
+        pid,
+        ns_pid,
+        pid_namespace: namespace,
+        container_id: targets::container_of_process(pid),
+        comm,
+        exe,
+    }
 }

@@ -10,7 +10,8 @@
 //! `/kubepods/…/<id>`). When systemd is running it is asked for the unit's
 //! cgroup first, since it knows even units whose cgroup has an unusual place.
 //! The search functions take the mount as a parameter so they can be tested
-//! on a plain directory tree.
+//! on a plain directory tree. The same naming tells which container a
+//! process runs in, for its report's header ([`container_of_process`]).
 
 use std::{
     fmt,
@@ -320,6 +321,30 @@ fn find_container(mount: &Path, id: &ContainerId) -> Result<PathBuf> {
     }
 }
 
+/// The full id of the container process `pid` runs in, named by the
+/// innermost container cgroup of any of its hierarchies (`/proc/PID/cgroup`);
+/// `None` when no cgroup of it follows a runtime's naming.
+///
+/// The cgroup v2 line is read first. Every line counts because on a hybrid
+/// host a runtime that manages v1 cgroups (podman with cgroupfs) may leave
+/// the v2 membership unnamed.
+pub fn container_of_process(pid: u32) -> Option<String> {
+    let process = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?;
+    let mut memberships = process.cgroups().ok()?.0;
+    memberships.sort_by_key(|membership| membership.hierarchy != 0);
+    memberships
+        .iter()
+        .find_map(|membership| container_id_in_path(&membership.pathname))
+        .map(str::to_owned)
+}
+
+/// The full container id the innermost element of cgroup path `path` that
+/// carries one names (a runtime's sub-cgroups, such as
+/// `libpod-<id>.scope/container`, lie inside the container's).
+fn container_id_in_path(path: &str) -> Option<&str> {
+    path.rsplit('/').find_map(container_id_of)
+}
+
 /// The full container id a cgroup directory's name carries, by the
 /// docker, podman, containerd and CRI-O conventions; `None` for other
 /// directories, including conmon's (`libpod-conmon-<id>.scope`,
@@ -563,6 +588,25 @@ mod tests {
                 tree.at(layout),
                 "a 12-digit prefix"
             );
+        }
+    }
+
+    #[test]
+    fn container_ids_in_process_cgroup_paths() {
+        for (path, expected) in [
+            (format!("/libpod_parent/libpod-{ID_A}"), Some(ID_A)),
+            (
+                format!("/machine.slice/libpod-{ID_A}.scope/container"),
+                Some(ID_A),
+            ),
+            (format!("/system.slice/docker-{ID_A}.scope"), Some(ID_A)),
+            (format!("/docker/{ID_B}/{ID_A}"), Some(ID_A)),
+            (format!("/kubepods/besteffort/pod0a1b/{ID_A}"), Some(ID_A)),
+            (format!("/machine.slice/libpod-conmon-{ID_A}.scope"), None),
+            ("/system.slice/nova-api.service".to_owned(), None),
+            ("/".to_owned(), None),
+        ] {
+            assert_eq!(container_id_in_path(&path), expected, "{path}");
         }
     }
 

@@ -8,6 +8,7 @@ mod demo;
 mod fuzz;
 mod package;
 mod packages;
+mod rootfs;
 mod setup;
 mod test;
 mod vm;
@@ -47,6 +48,8 @@ enum Command {
     VmTest,
     /// Build, then time gmr against gdb and eu-stack and print the tables (needs root).
     Bench(bench::Args),
+    /// Install podman and build the container test's Debian root (debootstrap) if missing.
+    Rootfs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,5 +67,6 @@ fn main() -> anyhow::Result<()> {
         }
         Command::VmTest => vm::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Rootfs => rootfs::prepare().map(|root| println!("{}", root.display())),
     }
 }

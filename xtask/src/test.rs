@@ -41,6 +41,7 @@ pub fn run() -> Result<()> {
         )),
         Err(e) => Err(e.context("the kernel matrix could not run")),
     };
+    crate::rootfs::prepare_for_tests();
     let cargo = cmd::run(
         Command::new("cargo")
             .current_dir(cmd::workspace_root())

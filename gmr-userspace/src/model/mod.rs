@@ -40,10 +40,27 @@ pub struct Report {
 }
 
 /// The process a report is about.
+///
+/// A process in a container has two pids: the one the agent (on the host)
+/// and the host's tools use, and the one it and its container's tools see
+/// in its own pid namespace. Both are always given, equal when the process
+/// shares the agent's namespace, so readers need no rule for absent
+/// fields; `null` means unknown.
 #[derive(Clone, Debug, Serialize)]
 pub struct Target {
-    /// Process id (in the agent's pid namespace).
+    /// Process id in the agent's pid namespace: the host's, when the agent
+    /// runs on the host as it is meant to.
     pub pid: u32,
+    /// Process id in the process's own pid namespace (the last `NSpid` of
+    /// `/proc/PID/status`): what `ps` in its container shows.
+    pub ns_pid: Option<u32>,
+    /// Inode number of the process's pid namespace (`/proc/PID/ns/pid`), as
+    /// `lsns` lists it.
+    pub pid_namespace: Option<u64>,
+    /// Full id of the container the process runs in, when one of its
+    /// cgroups is named by a container runtime's convention (docker,
+    /// podman, containerd, CRI-O, kubepods).
+    pub container_id: Option<String>,
     /// Process name (`comm`).
     pub comm: String,
     /// Executable path as the process sees it, if readable.

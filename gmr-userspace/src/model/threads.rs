@@ -27,8 +27,12 @@ pub struct PythonRuntime {
 /// One OS thread with its stacks.
 #[derive(Clone, Debug, Serialize)]
 pub struct Thread {
-    /// Thread id.
+    /// Thread id in the agent's pid namespace (the host's).
     pub tid: u32,
+    /// Thread id in the process's own pid namespace (a container's), equal
+    /// to `tid` when it shares the agent's; `None` when unknown (the thread
+    /// exited before it was read).
+    pub ns_tid: Option<u32>,
     /// Thread name.
     pub name: String,
     /// State letter and word, e.g. `S (sleeping)`.

@@ -15,7 +15,6 @@ pub mod layout;
 pub mod lines;
 pub mod memory;
 mod native_tid;
-mod ns_tids;
 pub mod source;
 pub mod threads;
 

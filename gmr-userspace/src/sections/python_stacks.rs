@@ -221,6 +221,7 @@ mod tests {
     fn thread(stack: &[&str]) -> Thread {
         Thread {
             tid: 1,
+            ns_tid: Some(1),
             name: "t".to_owned(),
             state: "S (sleeping)".to_owned(),
             on_cpu: false,

@@ -11,6 +11,7 @@
 use super::python_stacks::{add_python_stacks, read_python};
 use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
+use crate::pid_namespace::NamespaceTids;
 use crate::stage_times::StageTimes;
 use crate::symbolize::Symbolizer;
 use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwindCache, UnwoundStack};
@@ -59,6 +60,7 @@ pub fn threads(
     stages: &mut StageTimes,
 ) -> Threads {
     let python = read_python(capture.pid);
+    let ns_tids = NamespaceTids::read_if_nested(capture.pid);
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
     let mut cache = UnwindCache::default();
     let unwound = StageTimes::time(&mut stages.unwind, || {
@@ -94,6 +96,10 @@ pub fn threads(
         .zip(user)
         .map(|((thread, unwound), user_stack)| Thread {
             tid: thread.tid,
+            ns_tid: match &ns_tids {
+                Some(ns_tids) => ns_tids.to_namespace(thread.tid),
+                None => Some(thread.tid),
+            },
             name: thread.comm.clone(),
             state: state_name(thread.state).to_owned(),
             on_cpu: thread.on_cpu,

@@ -29,7 +29,15 @@ mod tests {
         let value: Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(
             value["target"],
-            json!({"pid": 8675, "comm": "mogan-api", "exe": "/usr/bin/python3.12"})
+            json!({
+                "pid": 8675,
+                "ns_pid": 8675,
+                "pid_namespace": 4_026_531_836_u64,
+                "container_id": null,
+                "comm": "mogan-api",
+                "exe": "/usr/bin/python3.12"
+            }),
+            "both pids always, equal outside containers; null for no container"
         );
         assert_eq!(
             value["trigger"],
@@ -69,6 +77,7 @@ mod tests {
         );
         let threads = &value["sections"][2]["data"]["threads"];
         assert_eq!(threads[0]["tid"], 8675);
+        assert_eq!(threads[0]["ns_tid"], 8675);
         assert_eq!(
             threads[0]["kernel_stack"][1],
             json!({"address": 0xffff_ffff_8100_0abc_u64, "function": null})

@@ -12,6 +12,9 @@ pub fn sample_report() -> Report {
     Report {
         target: Target {
             pid: 8675,
+            ns_pid: Some(8675),
+            pid_namespace: Some(4_026_531_836),
+            container_id: None,
             comm: "mogan-api".to_owned(),
             exe: Some("/usr/bin/python3.12".to_owned()),
         },
@@ -50,6 +53,7 @@ pub fn sample_report() -> Report {
                     threads: vec![
                         Thread {
                             tid: 8675,
+                            ns_tid: Some(8675),
                             name: "mogan-api".to_owned(),
                             state: "S (sleeping)".to_owned(),
                             on_cpu: false,
@@ -117,6 +121,7 @@ pub fn sample_report() -> Report {
                         },
                         Thread {
                             tid: 8676,
+                            ns_tid: Some(8676),
                             name: "worker\n1".to_owned(),
                             state: "R (running)".to_owned(),
                             on_cpu: true,

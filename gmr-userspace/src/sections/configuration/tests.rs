@@ -116,6 +116,9 @@ fn report_of(pid: u32, configuration: Configuration) -> Report {
     Report {
         target: Target {
             pid,
+            ns_pid: Some(pid),
+            pid_namespace: None,
+            container_id: None,
             comm: "python3".to_owned(),
             exe: None,
         },

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter};
 
-use crate::model::{Report, Requester, SectionData, Trigger, TriggerKind};
+use crate::model::{Report, Requester, SectionData, Target, Trigger, TriggerKind};
 
 mod configuration;
 mod custom;
@@ -90,7 +90,10 @@ fn write_banner(f: &mut Formatter<'_>, title: &str) -> fmt::Result {
 /// Writes who the report is about and what asked for it.
 fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
     let target = &report.target;
-    writeln!(f, "pid = {}", target.pid)?;
+    writeln!(f, "pid = {}", pid_text(target))?;
+    if let Some(id) = &target.container_id {
+        writeln!(f, "container = {}", clean(id))?;
+    }
     writeln!(f, "comm = {}", clean(&target.comm))?;
     writeln!(f, "exe = {}", or_unknown(target.exe.as_deref()))?;
     writeln!(f, "trigger = {}", trigger_text(&report.trigger))?;
@@ -103,6 +106,25 @@ fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
     match &report.freeze {
         Some(data) => freeze::write(f, data),
         None => Ok(()),
+    }
+}
+
+/// `4242`, or for a process in a pid namespace of its own (a container's)
+/// its pid in both, saying which is which:
+/// `4242 (host); 1 in its own pid namespace pid:[4026532177]`.
+fn pid_text(target: &Target) -> String {
+    match target.ns_pid {
+        Some(ns_pid) if ns_pid != target.pid => {
+            let namespace = target
+                .pid_namespace
+                .map(|inode| format!(" pid:[{inode}]"))
+                .unwrap_or_default();
+            format!(
+                "{} (host); {ns_pid} in its own pid namespace{namespace}",
+                target.pid
+            )
+        }
+        _ => target.pid.to_string(),
     }
 }
 
@@ -314,6 +336,29 @@ User stack: (none)
             text.contains(
                 "\ntrigger = signal SIGUSR2 (refused by the guard: the target does not handle it)\nrequester = pid 4242,"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_containers_process_shows_both_pids_and_its_container() {
+        let mut report = sample_report();
+        report.target.ns_pid = Some(1);
+        report.target.pid_namespace = Some(4_026_532_177);
+        let id = "36fb5eb6fa4016131c4bfd284db3e1ede9753218cedbcccb370a07c2f0f66360";
+        report.target.container_id = Some(id.to_owned());
+        let text = render_text(&report);
+        assert!(
+            text.contains(&format!(
+                "\npid = 8675 (host); 1 in its own pid namespace pid:[4026532177]\n\
+                 container = {id}\ncomm = mogan-api\n"
+            )),
+            "{text}"
+        );
+        report.target.pid_namespace = None;
+        let text = render_text(&report);
+        assert!(
+            text.contains("\npid = 8675 (host); 1 in its own pid namespace\n"),
             "{text}"
         );
     }

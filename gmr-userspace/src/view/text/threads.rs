@@ -40,6 +40,9 @@ pub(super) fn write(f: &mut Formatter<'_>, threads: &Threads) -> fmt::Result {
 fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
     let title = format!("Thread #{} (\"{}\")", thread.tid, clean(&thread.name));
     writeln!(f, "------{}------", center(&title, THREAD_TITLE_WIDTH))?;
+    if let Some(ns_tid) = thread.ns_tid.filter(|&ns_tid| ns_tid != thread.tid) {
+        writeln!(f, "ns_tid = {ns_tid} (in the process's own pid namespace)")?;
+    }
     writeln!(f, "state = {}", clean(&thread.state))?;
     if thread.holds_gil == Some(true) {
         writeln!(f, "gil = held")?;
@@ -192,6 +195,7 @@ mod tests {
         let threads = Threads {
             threads: vec![Thread {
                 tid: 7,
+                ns_tid: Some(7),
                 name: "python3".to_owned(),
                 state: "S (sleeping)".to_owned(),
                 on_cpu: false,
@@ -226,5 +230,46 @@ Python stack (holds the GIL), innermost first:
   note: merged in order
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_thread_in_its_own_pid_namespace_shows_its_id_there() {
+        let thread = |tid, ns_tid| Thread {
+            tid,
+            ns_tid,
+            name: "worker".to_owned(),
+            state: "S (sleeping)".to_owned(),
+            on_cpu: false,
+            kernel_stack: Vec::new(),
+            kernel_stack_note: None,
+            user_stack: Vec::new(),
+            user_stack_note: None,
+            python_frames: None,
+            python_note: None,
+            holds_gil: None,
+        };
+        let threads = Threads {
+            threads: vec![
+                thread(7397, Some(1)),
+                thread(7398, Some(7398)),
+                thread(7399, None),
+            ],
+            python: None,
+            python_note: None,
+            note: None,
+        };
+        let text = Text(&threads).to_string();
+        let ns_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("ns_tid")).collect();
+        assert_eq!(
+            ns_lines,
+            ["ns_tid = 1 (in the process's own pid namespace)"],
+            "only where it differs: {text}"
+        );
+        assert!(
+            text.contains("Thread #7397 (\"worker\")")
+                && text
+                    .contains("------\nns_tid = 1 (in the process's own pid namespace)\nstate ="),
+            "{text}"
+        );
     }
 }

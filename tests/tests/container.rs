@@ -1,0 +1,401 @@
+//! A real podman container: runc, a Debian root made by debootstrap
+//! (`cargo xtask rootfs`, which `cargo xtask test` runs first), no network.
+//! The parked fixture runs in it from a path that exists only inside the
+//! container, and prints its own pid and thread ids as it sees them (its
+//! pid namespace's). Reports, one-shot and through `--tag-container` with a
+//! trigger file, must give the host's pid and the container's, the
+//! container's id as podman knows it, every thread's id in both namespaces,
+//! and stacks symbolized from the container's files; the process lives on.
+//! A process outside containers, in the agent's own pid namespace, shows
+//! one pid in text and the same id twice in JSON.
+
+use std::{
+    collections::HashMap,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+use gmr_tests::{
+    CVariant, Fixture,
+    agent::{RunningAgent, in_order, report_json, run_agent, section, thread, user_functions},
+    build_c_fixture, require_root,
+    scratch::{REPORT_TIMEOUT, Scratch, wait_for_report_files},
+    workspace_root,
+};
+use serde_json::Value;
+
+/// Where the fixture is mounted inside the container; nothing is there on
+/// the host, so symbols found for it come from the container's files.
+const PROGRAM_IN_CONTAINER: &str = "/opt/gmr-container-test/parked";
+
+/// How long the fixture may take to print its ready line in the container.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The Debian root `cargo xtask rootfs` builds.
+fn rootfs() -> PathBuf {
+    workspace_root().join("target/realworld/rootfs-bookworm")
+}
+
+/// Runs `podman ARGS…` to completion.
+#[track_caller]
+fn podman(args: &[&str]) -> Output {
+    Command::new("podman")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("start podman {args:?}: {e}"))
+}
+
+/// The trimmed stdout of `podman ARGS…`, which must succeed.
+#[track_caller]
+fn podman_stdout(args: &[&str]) -> String {
+    let out = podman(args);
+    assert!(
+        out.status.success(),
+        "podman {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A running container, removed (`podman rm -f`) on drop, also when the
+/// test fails.
+struct Container {
+    /// Its full id, as `podman run` printed it.
+    id: String,
+}
+
+impl Container {
+    /// Runs the parked fixture `program` in a container of `root` with the
+    /// only runtime and limits podman works with here; `None` (after a
+    /// printed SKIP) when podman cannot run a container on this machine.
+    fn start(root: &Path, program: &Path) -> Option<Container> {
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("gmr-test-{}-{n}", std::process::id());
+        // `:O` lays an overlay on the root, so the cached root stays clean.
+        let rootfs = format!("{}:O", root.display());
+        let mount = format!("{}:{PROGRAM_IN_CONTAINER}:ro", program.display());
+        let out = podman(&[
+            "run",
+            "--detach",
+            "--name",
+            &name,
+            "--runtime",
+            "runc",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--network",
+            "none",
+            "--volume",
+            &mount,
+            "--rootfs",
+            &rootfs,
+            PROGRAM_IN_CONTAINER,
+        ]);
+        if !out.status.success() {
+            println!(
+                "SKIP: podman cannot run a container here: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            // It may have been created before it failed to start.
+            let _ = podman(&["rm", "--force", "--time", "0", &name]);
+            return None;
+        }
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Some(Container { id })
+    }
+
+    /// `podman inspect --format FORMAT`.
+    #[track_caller]
+    fn inspect(&self, format: &str) -> String {
+        podman_stdout(&["inspect", "--format", format, &self.id])
+    }
+
+    /// The host's pid of the container's first process.
+    #[track_caller]
+    fn host_pid(&self) -> u32 {
+        let pid = self.inspect("{{.State.Pid}}");
+        pid.parse()
+            .unwrap_or_else(|_| panic!("podman inspect gave pid {pid:?}"))
+    }
+
+    /// The fixture's `ready` line (printed once its threads are parked),
+    /// as role → id in the container's pid namespace; `pid` is its own.
+    #[track_caller]
+    fn wait_for_ready(&self) -> HashMap<String, u32> {
+        let start = Instant::now();
+        loop {
+            let logs = podman_stdout(&["logs", &self.id]);
+            if let Some(line) = logs.lines().find(|l| l.starts_with("ready ")) {
+                return line
+                    .split_whitespace()
+                    .skip(1)
+                    .map(|pair| {
+                        let (role, id) = pair.split_once('=').expect("role=id");
+                        (role.to_owned(), id.parse().expect("a numeric id"))
+                    })
+                    .collect();
+            }
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "the fixture printed no ready line in the container within {READY_TIMEOUT:?}; \
+                 its logs:\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = podman(&["rm", "--force", "--time", "0", &self.id]);
+    }
+}
+
+/// A file removed on drop: the trigger file the agent armed for the test's
+/// tag, which it leaves for its next run.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The host's id of each thread of `pid`, by thread name (the fixture
+/// names its threads after their roles).
+#[track_caller]
+fn host_tids_by_name(pid: u32) -> HashMap<String, u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap_or_else(|e| panic!("list /proc/{pid}/task: {e}"))
+        .filter_map(Result::ok)
+        .filter_map(|task| {
+            let tid: u32 = task.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            Some((comm.trim_end().to_owned(), tid))
+        })
+        .collect()
+}
+
+/// Checks a JSON report's header and threads against podman and the
+/// fixture's own view: `ready` is its ready line, `host_tids` its threads'
+/// host ids by name.
+#[track_caller]
+fn check_json(
+    report: &Value,
+    container: &Container,
+    host_pid: u32,
+    ready: &HashMap<String, u32>,
+    host_tids: &HashMap<String, u32>,
+) {
+    let target = &report["target"];
+    let namespace = std::fs::metadata(format!("/proc/{host_pid}/ns/pid"))
+        .expect("stat the target's pid namespace")
+        .ino();
+    assert_eq!(target["pid"], host_pid, "the host's pid: {target}");
+    assert_eq!(
+        target["ns_pid"], ready["pid"],
+        "the pid the process sees itself under: {target}"
+    );
+    assert_eq!(target["pid_namespace"], namespace, "{target}");
+    assert_eq!(
+        target["container_id"].as_str(),
+        Some(container.id.as_str()),
+        "podman's id: {target}"
+    );
+    for (role, &ns_tid) in ready {
+        // The ready line gives the main thread's id as `pid`.
+        let host_tid = if role == "pid" {
+            host_pid
+        } else {
+            host_tids[role]
+        };
+        assert_ne!(host_tid, ns_tid, "{role}: two namespaces, two ids");
+        assert_eq!(
+            thread(report, host_tid)["ns_tid"],
+            ns_tid,
+            "thread {role} (host tid {host_tid}) under the id it sees"
+        );
+    }
+}
+
+#[test]
+fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
+    if !require_root() {
+        return;
+    }
+    let root = rootfs();
+    if !root.join("usr/bin/bash").exists() {
+        println!(
+            "SKIP: no Debian root at {}: `cargo xtask rootfs` builds it (debootstrap, about \
+             90 s; `cargo xtask test` does so first)",
+            root.display()
+        );
+        return;
+    }
+    if Command::new("podman").arg("--version").output().is_err() {
+        println!("SKIP: podman is not installed (`cargo xtask rootfs` installs it)");
+        return;
+    }
+    assert!(
+        !Path::new(PROGRAM_IN_CONTAINER).exists(),
+        "{PROGRAM_IN_CONTAINER} exists on the host: the test could not tell whose file was read"
+    );
+    let program = build_c_fixture(CVariant::FramePointer);
+    let started = Instant::now();
+    let Some(container) = Container::start(&root, &program) else {
+        return;
+    };
+    let ready = container.wait_for_ready();
+    println!("container started and parked in {:.1?}", started.elapsed());
+    let host_pid = container.host_pid();
+    let host_tids = host_tids_by_name(host_pid);
+    let top = podman_stdout(&["top", &container.id, "pid", "hpid"]);
+    assert_eq!(
+        top.lines()
+            .nth(1)
+            .map(|row| row.split_whitespace().collect::<Vec<_>>()),
+        Some(vec![&*ready["pid"].to_string(), &*host_pid.to_string()]),
+        "podman top agrees with the fixture on its pids: {top}"
+    );
+    assert_eq!(
+        container.inspect("{{.Id}}"),
+        container.id,
+        "podman run printed the full id"
+    );
+
+    let reported = Instant::now();
+    let report = report_json(host_pid);
+    println!("one-shot JSON report in {:.1?}", reported.elapsed());
+    check_json(&report, &container, host_pid, &ready, &host_tids);
+
+    // Stacks are symbolized from the container's files: the program is
+    // only there, and libc is the root's.
+    let sleeper = thread(&report, host_tids["sleeper"]);
+    let functions = user_functions(sleeper);
+    assert!(
+        in_order(&functions, &["sleeper_inner", "sleeper_outer"]),
+        "sleeper's stack: {functions:?}"
+    );
+    let frames = sleeper["user_stack"].as_array().expect("user frames");
+    let module_of = |function: &str| {
+        frames
+            .iter()
+            .find(|f| f["function"].as_str().is_some_and(|f| f.contains(function)))
+            .and_then(|f| f["module"].as_str())
+            .unwrap_or_else(|| panic!("no {function} frame with a module in {sleeper}"))
+    };
+    assert_eq!(module_of("sleeper_inner"), PROGRAM_IN_CONTAINER);
+    let libc = module_of("nanosleep");
+    assert!(
+        libc.contains("libc.so") && root.join(libc.trim_start_matches('/')).exists(),
+        "nanosleep comes from the root's libc, named as the container sees it: {libc}"
+    );
+    let package = section(&report, "Package");
+    assert_eq!(package["executable"], PROGRAM_IN_CONTAINER, "{package}");
+    assert_eq!(package["own_mount_namespace"], true, "{package}");
+
+    // The text header says which pid is which, and each thread its id in
+    // the container.
+    let out = run_agent(&["report", "--pid", &host_pid.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let namespace = report["target"]["pid_namespace"].as_u64().unwrap();
+    assert!(
+        text.contains(&format!(
+            "\npid = {host_pid} (host); {} in its own pid namespace pid:[{namespace}]\n\
+             container = {}\n",
+            ready["pid"], container.id
+        )),
+        "{text}"
+    );
+    let sleeper_block = text
+        .split("------")
+        .skip_while(|part| !part.contains("(\"sleeper\")"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no sleeper block in {text}"));
+    assert!(
+        sleeper_block.starts_with(&format!(
+            "\nns_tid = {} (in the process's own pid namespace)\n",
+            ready["sleeper"]
+        )),
+        "{sleeper_block}"
+    );
+
+    // The same through a tag on the container's id and its trigger file:
+    // podman's cgroupfs manager gives the container a cgroup in the v2
+    // hierarchy of this hybrid host too, where the agent finds it.
+    let scratch = Scratch::new("container");
+    let reports = scratch.path().join("reports");
+    let short = &container.id[..12];
+    let config = scratch.path().join("agent.yaml");
+    std::fs::write(&config, "formats: [text, json]\n").unwrap();
+    let agent = RunningAgent::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--tag-container",
+        short,
+        "--report-dir",
+        reports.to_str().unwrap(),
+        "--no-target-stderr",
+    ]);
+    let trigger = RemovedOnDrop(PathBuf::from(format!("/run/gmr/container-{short}.trigger")));
+    let trigger = &trigger.0;
+    let touched = Instant::now();
+    let status = Command::new("touch").arg(trigger).status().expect("touch");
+    assert!(status.success(), "touch {}", trigger.display());
+    let files = wait_for_report_files(&reports, host_pid, "json", 1, REPORT_TIMEOUT);
+    println!(
+        "report through the tag's trigger file in {:.1?}",
+        touched.elapsed()
+    );
+    let [file] = files.as_slice() else {
+        panic!(
+            "one JSON report on {host_pid} expected, got {files:?}; agent log:\n{}",
+            agent.log()
+        );
+    };
+    let tagged: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(tagged["trigger"]["kind"], "file", "{}", tagged["trigger"]);
+    check_json(&tagged, &container, host_pid, &ready, &host_tids);
+    drop(agent);
+
+    assert_eq!(
+        container.inspect("{{.State.Status}}"),
+        "running",
+        "the container's process lives on"
+    );
+    assert_eq!(container.host_pid(), host_pid, "the same process");
+    println!("container test took {:.1?}", started.elapsed());
+}
+
+#[test]
+fn a_process_in_the_agents_pid_namespace_has_one_pid_in_text_and_both_in_json() {
+    if !require_root() {
+        return;
+    }
+    let fixture = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], None);
+    let pid = fixture.pid();
+    let report = report_json(pid);
+    let own_namespace = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let target = &report["target"];
+    assert_eq!(
+        (&target["pid"], &target["ns_pid"], &target["pid_namespace"]),
+        (&pid.into(), &pid.into(), &own_namespace.into()),
+        "one namespace, both fields, the same id: {target}"
+    );
+    let sleeper = fixture.tid("sleeper");
+    assert_eq!(thread(&report, sleeper)["ns_tid"], sleeper);
+    let out = run_agent(&["report", "--pid", &pid.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("\npid = {pid}\ncomm = ")), "{text}");
+    assert!(!text.contains("ns_tid"), "{text}");
+}
