@@ -32,7 +32,12 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
     inode_ino: 0,
     inode_sb: 0,
     super_block_dev: 0,
+    vma_end: 0,
 };
+
+/// The most user-stack pages copied per thread (`max_stack_bytes` / 4096).
+#[unsafe(no_mangle)]
+static MAX_STACK_PAGES: u32 = 2048;
 
 /// Where the guard reads a task's signal disposition, from BTF at load time.
 #[unsafe(no_mangle)]
@@ -63,11 +68,10 @@ pub static TRIGGER_INO_FILTER: Array<u64> = Array::with_max_entries(1, 0);
 #[map]
 pub static TRIGGERS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
-/// User-stack pages of the thread being captured. Userspace drains it after
-/// every read of the iterator, and one read returns at most one seq_file
-/// buffer (32 KiB, about 44 thread records): at most 44 × 8 pages, 1.4 MiB.
-/// 4 MiB leaves room for nearly three times that; every MiB more is kernel
-/// memory the agent holds, and resident in it once a big report used it.
+/// User-stack pages of the threads being captured. The loader sizes it from
+/// the cap so one thread's whole stack always fits an empty ring; the
+/// iterator retries a thread whose stack does not fit the room left, after
+/// userspace drained the ring (see `capture.rs`).
 #[map]
 pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
@@ -83,6 +87,12 @@ pub static RECORD_SCRATCH: PerCpuArray<ThreadRecord> = PerCpuArray::with_max_ent
 pub fn trigger_signal() -> u32 {
     // SAFETY: a plain read of an immutable global.
     unsafe { core::ptr::read_volatile(&TRIGGER_SIGNAL) }
+}
+
+/// The most user-stack pages copied per thread.
+pub fn max_stack_pages() -> u32 {
+    // SAFETY: a plain read of an immutable global.
+    unsafe { core::ptr::read_volatile(&MAX_STACK_PAGES) }
 }
 
 /// The kernel struct offsets.
