@@ -15,8 +15,8 @@ pub const KSTACK_DEPTH: usize = 64;
 pub const STACK_PAGE_SIZE: usize = 4096;
 /// Bytes one [`StackChunk`] takes in the stack ring buffer: the chunk and
 /// the ring's 8-byte record header, rounded up to 8 as the kernel does. The
-/// programs compare the ring's free room with pages × this before copying,
-/// and the loader sizes the ring with it.
+/// capture program divides the ring's free room by it to know how many
+/// pages it can send before userspace drains the ring.
 pub const STACK_CHUNK_RING_BYTES: u64 = (size_of::<StackChunk>() as u64 + 8).next_multiple_of(8);
 /// Deepest cgroup level the trigger walks when looking for a tagged ancestor.
 pub const MAX_CGROUP_LEVEL: u32 = 32;
@@ -34,8 +34,10 @@ pub const STACK_LIMIT_MAPPING: u32 = 0;
 /// `ThreadRecord::stack_limit`: the copy stopped at the configured cap
 /// (`max_stack_bytes`) below the end of the stack's mapping.
 pub const STACK_LIMIT_CAP: u32 = 1;
-/// `ThreadRecord::stack_limit`: the stack ring buffer, empty, had room for
-/// fewer pages than the stack needed; the pages that fit were sent.
+/// `ThreadRecord::stack_limit`: a page could not be reserved in the stack
+/// ring buffer although its free room said it could (not expected: the
+/// program sends no more than the room, and a stack that does not fit goes
+/// on after userspace drained the ring).
 pub const STACK_LIMIT_RING: u32 = 2;
 /// `ThreadRecord::stack_limit`: a page could not be read; it was sent with
 /// its error as the last page. Where the mapping holding `sp` was not found

@@ -19,13 +19,18 @@ use serde_json::Value;
 
 /// Frames of `descend` per thread in the fixture.
 const DEPTH: usize = 10_000;
+/// Frames of `descend` per thread whose stacks (32 bytes a frame at -O2:
+/// 6 MiB, within the default 8 MiB stack) each outgrow the capture's 4 MiB
+/// ring buffer.
+const RING_DEPTH: usize = 200_000;
 
-/// Starts `deep` and waits until both threads block in `read` at the
-/// bottom (the last one to park prints the ready line just before).
-fn deep_fixture() -> Fixture {
+/// Starts `deep` with `depth` frames per thread and waits until both
+/// threads block in `read` at the bottom (the last one to park prints the
+/// ready line just before).
+fn deep_fixture(depth: usize) -> Fixture {
     let fixture = Fixture::spawn(
         &build_c_program("deep"),
-        &["--depth", &DEPTH.to_string()],
+        &["--depth", &depth.to_string()],
         None,
     );
     for role in ["main", "digger"] {
@@ -69,7 +74,7 @@ fn ten_thousand_frames_unwind_to_the_threads_start_as_gdb_sees_them() {
     if !require_root() {
         return;
     }
-    let fixture = deep_fixture();
+    let fixture = deep_fixture(DEPTH);
     let started = Instant::now();
     let report = report_json(fixture.pid());
     let took = started.elapsed();
@@ -135,7 +140,7 @@ fn a_small_cap_cuts_the_stack_and_the_note_names_it() {
     if !require_root() {
         return;
     }
-    let fixture = deep_fixture();
+    let fixture = deep_fixture(DEPTH);
     let out = run_agent(&[
         "report",
         "--pid",
@@ -174,6 +179,40 @@ fn a_small_cap_cuts_the_stack_and_the_note_names_it() {
         !bad.status.success() && stderr.contains("max_stack_bytes") && stderr.contains("100"),
         "{stderr}"
     );
+}
+
+/// Each stack is larger than the ring buffer: the iterator sends it over
+/// several reads, the agent draining the ring in between, and the report
+/// still has every frame.
+#[test]
+fn stacks_larger_than_the_ring_buffer_arrive_whole() {
+    if !require_root() {
+        return;
+    }
+    let fixture = deep_fixture(RING_DEPTH);
+    let started = Instant::now();
+    let report = report_json(fixture.pid());
+    println!(
+        "report on 2 × {RING_DEPTH} frames in {:.2?}",
+        started.elapsed()
+    );
+    for (role, outermost) in [("main", "start"), ("digger", "clone3")] {
+        let ours_thread = thread(&report, fixture.tid(role));
+        let ours = user_functions(ours_thread);
+        let descends = ours.iter().filter(|n| *n == "descend").count();
+        println!(
+            "{role}: {} frames, {descends} descend, ends {:?}",
+            ours.len(),
+            ours.last()
+        );
+        assert!(
+            descends > RING_DEPTH,
+            "{role}: {descends}; note {}",
+            ours_thread["user_stack_note"]
+        );
+        assert_eq!(ours.last().map(String::as_str), Some(outermost), "{role}");
+        assert_eq!(ours_thread["user_stack_note"], Value::Null, "{role}");
+    }
 }
 
 #[test]

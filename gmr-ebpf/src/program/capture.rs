@@ -19,14 +19,17 @@
 //!
 //! Ring room: one `read()` of the iterator runs the program for a batch of
 //! threads (one seq_file buffer), and userspace drains the ring only between
-//! reads, so a batch of deep stacks can outgrow the ring. Before copying,
-//! the program compares the pages it needs with the ring's free room; when
-//! they do not fit and the ring holds unconsumed pages it returns 1, which
-//! makes the kernel end the batch without this thread (`bpf_iter_run_prog`
-//! turns 1 into `-EAGAIN`; `bpf_seq_read` rolls the thread's record back
-//! and starts the next read with it). Only when an empty ring is too small
-//! are the pages that fit sent, marked [`STACK_LIMIT_RING`]; the loader
-//! sizes the ring so the capped stack of one thread always fits.
+//! reads. A thread whose pages do not all fit the room left sends what fits
+//! and returns 1: the kernel ends the batch without the thread
+//! (`bpf_iter_run_prog` turns 1 into `-EAGAIN`; `bpf_seq_read` rolls its
+//! seq_file output back, or fails the `read()` with `EAGAIN` when it was the
+//! batch's first) and visits it again in the next read, after the drain.
+//! Its record waits in `RECORD_SCRATCH` and its progress in `PENDING_STACK`
+//! (for this iterator session), so the next visit goes on from the next
+//! page and writes the record once the last is sent. So the ring's size
+//! bounds no stack: it stays 4 MiB (8 MiB of the agent's RSS, as the kernel
+//! maps it twice) whatever the cap. Sizing the ring to hold one capped stack
+//! instead (16 MiB for 8 MiB) measured +24 MiB of RSS on an idle agent.
 
 use core::{ffi::c_void, mem::size_of};
 
@@ -45,7 +48,7 @@ use gmr_common::{
 
 use crate::program::{
     kernel::{read, task_comm, task_tgid},
-    maps::{CAPTURE_TGID, RECORD_SCRATCH, STACK_PAGES, max_stack_pages, offsets},
+    maps::{CAPTURE_TGID, PENDING_STACK, RECORD_SCRATCH, STACK_PAGES, max_stack_pages, offsets},
 };
 
 /// Iterator program result: the thread was recorded.
@@ -73,35 +76,61 @@ pub struct IterTaskContext {
     task: *mut task_struct,
 }
 
-/// Records one thread of the process in `CAPTURE_TGID`.
+/// Records one thread of the process in `CAPTURE_TGID`: its record once
+/// all of its stack pages are sent, which may take several visits.
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "iter.s/task")]
 pub extern "C" fn capture_threads(ctx: *mut IterTaskContext) -> i32 {
     // SAFETY: the kernel passes a valid context.
     let (meta, task) = unsafe { ((*ctx).meta, (*ctx).task) };
     if task.is_null() {
-        return 0;
+        return RECORDED;
     }
     let task_bytes = task as *const u8;
     let Some(&wanted) = CAPTURE_TGID.get(0) else {
-        return 0;
+        return RECORDED;
     };
     if task_tgid(task_bytes) != wanted {
-        return 0;
+        return RECORDED;
     }
-    let Some(record) = RECORD_SCRATCH.get_ptr_mut(0) else {
-        return 0;
+    let (Some(record), Some(pending)) =
+        (RECORD_SCRATCH.get_ptr_mut(0), PENDING_STACK.get_ptr_mut(0))
+    else {
+        return RECORDED;
     };
-    // SAFETY: a per-CPU map value; sleepable programs run with migration
-    // disabled, so no other program on this CPU uses it meanwhile.
-    let record = unsafe { &mut *record };
-    fill_record(record, task);
-    if record.flags & THREAD_FLAG_KERNEL == 0 && record.stack_base != 0 {
-        let Some(pages) = plan_user_stack(record, task) else {
-            return RETRY;
-        };
-        record.stack_pages = copy_user_stack(record, pages, task);
+    // SAFETY: map values; captures run one at a time (userspace owns the
+    // ring), and one iterator runs its program for one task at a time.
+    let (record, pending) = unsafe { (&mut *record, &mut *pending) };
+    // SAFETY: meta is valid for the iterator's lifetime.
+    let session = unsafe { (*meta).session_id };
+    let tid: u32 = read(task_bytes, offsets().task_pid).unwrap_or(0);
+    if !(pending.session == session && pending.tid == tid && pending.next_page < pending.pages) {
+        fill_record(record, task);
+        pending.session = session;
+        pending.tid = tid;
+        pending.next_page = 0;
+        pending.pages = 0;
+        if record.flags & THREAD_FLAG_KERNEL == 0 && record.stack_base != 0 {
+            pending.pages = plan_user_stack(record, task);
+        }
     }
+    if pending.next_page < pending.pages {
+        let room = ring_room_pages();
+        if room == 0 {
+            return RETRY;
+        }
+        let end = pending.pages.min(pending.next_page.saturating_add(room));
+        let (next, stopped) = copy_user_stack(record, pending.next_page, end, task);
+        pending.next_page = next;
+        if stopped {
+            pending.pages = next;
+        }
+        if pending.next_page < pending.pages {
+            return RETRY;
+        }
+    }
+    record.stack_pages = pending.next_page;
+    pending.tid = 0;
     // SAFETY: meta and its seq_file are valid for the iterator's lifetime.
     unsafe {
         bpf_seq_write(
@@ -160,11 +189,10 @@ fn fill_record(record: &mut ThreadRecord, task: *mut task_struct) {
 }
 
 /// How many pages to copy for the thread in `record`, and why no more
-/// (`record.stack_limit`, `stack_vma_end`, `stack_vma_status`); `None` when
-/// they do not fit the ring's free room now but will once userspace drained
-/// it. Without the mapping, the plan is the cap, unless a page is unreadable.
+/// (`record.stack_limit`, `stack_vma_end`, `stack_vma_status`). Without the
+/// mapping, the plan is the cap, unless a page is unreadable first.
 #[inline(always)]
-fn plan_user_stack(record: &mut ThreadRecord, task: *mut task_struct) -> Option<u32> {
+fn plan_user_stack(record: &mut ThreadRecord, task: *mut task_struct) -> u32 {
     let cap = max_stack_pages();
     let mut vma_end: u64 = 0;
     // SAFETY: the callback only writes `vma_end`, which outlives the call.
@@ -178,27 +206,24 @@ fn plan_user_stack(record: &mut ThreadRecord, task: *mut task_struct) -> Option<
         )
     } as i32;
     record.stack_vma_status = status;
-    let mut pages = cap;
     record.stack_limit = STACK_LIMIT_CAP;
     if status == 0 && vma_end > record.stack_base {
         record.stack_vma_end = vma_end;
         let mapped = (vma_end - record.stack_base).div_ceil(STACK_PAGE_SIZE as u64);
         if mapped <= cap as u64 {
-            pages = mapped as u32;
             record.stack_limit = STACK_LIMIT_MAPPING;
+            return mapped as u32;
         }
     }
+    cap
+}
+
+/// Whole stack chunks the ring buffer has room for now.
+#[inline(always)]
+fn ring_room_pages() -> u32 {
     let size = STACK_PAGES.query(BPF_RB_RING_SIZE as u64);
     let queued = STACK_PAGES.query(BPF_RB_AVAIL_DATA as u64);
-    let room = size.saturating_sub(queued) / STACK_CHUNK_RING_BYTES;
-    if (pages as u64) > room {
-        if queued != 0 {
-            return None;
-        }
-        pages = room as u32;
-        record.stack_limit = STACK_LIMIT_RING;
-    }
-    Some(pages)
+    (size.saturating_sub(queued) / STACK_CHUNK_RING_BYTES) as u32
 }
 
 /// `bpf_find_vma` callback: stores the end of the mapping found.
@@ -217,57 +242,67 @@ struct PageCopy {
     task: *mut task_struct,
     base: u64,
     tid: u32,
-    /// Pages sent so far.
-    sent: u32,
-    /// The planned `STACK_LIMIT_*`, until a page cannot be read or reserved.
-    limit: u32,
+    /// Index of the next page to send.
+    next: u32,
+    /// A `STACK_LIMIT_*` once a page could not be read or reserved, else
+    /// [`STACK_LIMIT_NONE`].
+    stopped_by: u32,
     /// Zero.
     reserved: u32,
 }
 
-/// Sends up to `pages` user-stack pages from `record.stack_base` upwards,
-/// up to and including the first one that cannot be read; returns how many
-/// were sent, and updates `record.stack_limit` when a page could not be read
-/// or reserved.
+/// Sends pages `first..end` of `record`'s user stack, up to and including
+/// the first one that cannot be read. Returns the index after the last page
+/// sent, and whether a page could not be read or reserved (then
+/// `record.stack_limit` says which).
 #[inline(always)]
-fn copy_user_stack(record: &mut ThreadRecord, pages: u32, task: *mut task_struct) -> u32 {
+fn copy_user_stack(
+    record: &mut ThreadRecord,
+    first: u32,
+    end: u32,
+    task: *mut task_struct,
+) -> (u32, bool) {
     let mut copy = PageCopy {
         task,
         base: record.stack_base,
         tid: record.tid,
-        sent: 0,
-        limit: record.stack_limit,
+        next: first,
+        stopped_by: STACK_LIMIT_NONE,
         reserved: 0,
     };
     // SAFETY: the callback only touches `copy`, which outlives the call.
     unsafe {
         bpf_loop(
-            pages,
+            end.saturating_sub(first),
             copy_page as *mut c_void,
             &mut copy as *mut PageCopy as *mut c_void,
             0,
         );
     }
-    record.stack_limit = copy.limit;
-    copy.sent
+    let stopped = copy.stopped_by != STACK_LIMIT_NONE;
+    if stopped {
+        record.stack_limit = copy.stopped_by;
+    }
+    (copy.next, stopped)
 }
 
-/// One `bpf_loop` step: sends page `index`; 1 (stop) after a page that could
-/// not be read, or when the ring has no room left after all.
+/// One `bpf_loop` step: sends the next page; 1 (stop) after a page that
+/// could not be read, or when the ring has no room after all.
 #[inline(never)]
-extern "C" fn copy_page(index: u32, copy: *mut c_void) -> i64 {
+extern "C" fn copy_page(_index: u32, copy: *mut c_void) -> i64 {
     // SAFETY: `copy` is the caller's `PageCopy` (bpf_loop passes it through).
     let copy = unsafe { &mut *(copy as *mut PageCopy) };
     let Some(mut entry) = STACK_PAGES.reserve::<StackChunk>(0) else {
-        copy.limit = STACK_LIMIT_RING;
+        copy.stopped_by = STACK_LIMIT_RING;
         return 1;
     };
     let chunk = entry.as_mut_ptr();
-    let address = copy.base + index as u64 * STACK_PAGE_SIZE as u64;
+    let page = copy.next;
+    let address = copy.base + page as u64 * STACK_PAGE_SIZE as u64;
     // SAFETY: `chunk` points at a reserved ring-buffer record.
     let status = unsafe {
         (*chunk).tid = copy.tid;
-        (*chunk).page = index;
+        (*chunk).page = page;
         (*chunk).reserved = 0;
         (*chunk).address = address;
         (*chunk).status = bpf_copy_from_user_task(
@@ -280,9 +315,9 @@ extern "C" fn copy_page(index: u32, copy: *mut c_void) -> i64 {
         (*chunk).status
     };
     entry.submit(0);
-    copy.sent += 1;
+    copy.next += 1;
     if status != 0 {
-        copy.limit = STACK_LIMIT_UNREADABLE;
+        copy.stopped_by = STACK_LIMIT_UNREADABLE;
         return 1;
     }
     0

@@ -5,7 +5,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, RingBuf},
 };
 use gmr_common::{GuardOffsets, KernelOffsets, ThreadRecord, TriggerFileKey, TriggerFileState};
 
@@ -68,10 +68,11 @@ pub static TRIGGER_INO_FILTER: Array<u64> = Array::with_max_entries(1, 0);
 #[map]
 pub static TRIGGERS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
-/// User-stack pages of the threads being captured. The loader sizes it from
-/// the cap so one thread's whole stack always fits an empty ring; the
-/// iterator retries a thread whose stack does not fit the room left, after
-/// userspace drained the ring (see `capture.rs`).
+/// User-stack pages of the threads being captured. Userspace drains it after
+/// every read of the iterator; a stack larger than the room left is sent
+/// over several reads (see `capture.rs`), so its size bounds no stack. The
+/// kernel maps all of it into the agent (the data twice, for wrap-around):
+/// each MiB here is two MiB of the agent's RSS.
 #[map]
 pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
@@ -79,9 +80,30 @@ pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 #[map]
 pub static CAPTURE_TGID: Array<u32> = Array::with_max_entries(1, 0);
 
-/// Scratch space for one thread record (too large for the 512-byte stack).
+/// The record of the thread being captured (too large for the 512-byte
+/// stack). Not per CPU: a thread whose stack takes several reads keeps its
+/// record here between them, and reads may run on different CPUs.
 #[map]
-pub static RECORD_SCRATCH: PerCpuArray<ThreadRecord> = PerCpuArray::with_max_entries(1, 0);
+pub static RECORD_SCRATCH: Array<ThreadRecord> = Array::with_max_entries(1, 0);
+
+/// Where the thread in `RECORD_SCRATCH` is in sending its stack.
+#[repr(C)]
+pub struct PendingStack {
+    /// The iterator session (`bpf_iter_meta.session_id`) it belongs to.
+    pub session: u64,
+    /// Its thread id (0: none pending).
+    pub tid: u32,
+    /// Index of the next page to send.
+    pub next_page: u32,
+    /// Pages planned.
+    pub pages: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// Slot 0: the stack being sent over several reads, if any.
+#[map]
+pub static PENDING_STACK: Array<PendingStack> = Array::with_max_entries(1, 0);
 
 /// The configured trigger signal.
 pub fn trigger_signal() -> u32 {

@@ -5,10 +5,10 @@
 //! used part of its user stack (up to the [`StackCap`]) to a ring buffer.
 //! The kernel fills the seq_file buffer a batch of threads at a time,
 //! running the program only while we `read()`, so draining the ring buffer
-//! after every read keeps it from overflowing whatever the thread count:
-//! a thread whose stack does not fit the room left ends the batch and is
-//! visited again by the next read (`read()` fails with `EAGAIN` when that
-//! thread is the batch's first), after the drain.
+//! after every read keeps it from overflowing whatever the thread count: a
+//! thread whose stack does not fit the room left sends what fits and ends
+//! the batch; the next read, after the drain, goes on with it (`read()`
+//! fails with `EAGAIN` when that thread was the batch's first).
 
 pub mod decode;
 mod iter_link;
@@ -96,13 +96,15 @@ impl Capturer {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // The batch's first thread did not fit the ring: drain, retry.
+                // The batch's first thread filled the ring: drain, go on.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.drain_pages(&mut pages)? == 0 {
+                    let drained = self.drain_pages(&mut pages)?;
+                    if drained == 0 {
                         bail!(
                             "the capture iterator for {pid} asks for ring room while the ring is empty"
                         );
                     }
+                    stack_pages += drained;
                     continue;
                 }
                 Err(e) => return Err(e).context(format!("reading the capture iterator for {pid}")),

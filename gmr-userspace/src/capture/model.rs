@@ -75,7 +75,8 @@ pub enum StackCopyEnd {
         /// First address past the stack's mapping, if known.
         mapping_end: Option<u64>,
     },
-    /// The stack ring buffer had room for only the pages copied.
+    /// A page could not be reserved in the stack ring buffer (not
+    /// expected: the kernel sends a stack over several reads when needed).
     Ring,
     /// The last page copied could not be read. `mapping_error` is why the
     /// mapping holding `sp` was not found, if it was not (then the first

@@ -1,15 +1,16 @@
-//! The most user stack copied per thread (`max_stack_bytes`), and the ring
-//! buffer size it needs.
+//! The most user stack copied per thread (`max_stack_bytes`).
 
 use std::fmt;
 
-use gmr_common::{STACK_CHUNK_RING_BYTES, STACK_PAGE_SIZE};
+use gmr_common::STACK_PAGE_SIZE;
 
 /// The cap on user-stack bytes copied per thread, in whole pages.
 ///
 /// The capture copies only the used part of a stack (from the page holding
 /// `sp` to the end of its mapping), so the cap costs nothing for shallow
-/// stacks; it bounds deep ones and sizes the stack ring buffer.
+/// stacks; it bounds the time and memory a report spends on deep ones (the
+/// stack ring buffer does not grow with it: a stack larger than its room
+/// is sent over several reads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StackCap {
     pages: u32,
@@ -21,8 +22,9 @@ impl StackCap {
     pub const DEFAULT: Self = Self { pages: 2048 };
     /// Smallest accepted cap in bytes (the fixed window of old versions).
     pub const MIN_BYTES: u64 = 32 * 1024;
-    /// Largest accepted cap in bytes: its ring buffer takes twice that of
-    /// kernel memory.
+    /// Largest accepted cap in bytes: eight times Linux's default stack,
+    /// so that a thread given a huge stack and deep into it still cannot
+    /// make one report copy gigabytes.
     pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
 
     /// The cap for `bytes`, rounded up to whole pages; `None` outside
@@ -44,14 +46,6 @@ impl StackCap {
     pub fn bytes(self) -> u64 {
         u64::from(self.pages) * STACK_PAGE_SIZE as u64
     }
-
-    /// Size of the stack ring buffer: a power of two (the kernel's rule)
-    /// that holds one thread's capped stack, so a stack is cut by the ring
-    /// only if the cap is. 16 MiB for the default cap.
-    pub fn ring_bytes(self) -> u32 {
-        let needed = u64::from(self.pages) * STACK_CHUNK_RING_BYTES;
-        u32::try_from(needed.next_power_of_two()).expect("MAX_BYTES keeps the ring under 4 GiB")
-    }
 }
 
 impl Default for StackCap {
@@ -71,16 +65,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn caps_round_up_to_pages_and_size_a_ring_that_holds_them() {
+    fn caps_round_up_to_pages_within_their_bounds() {
         assert_eq!(StackCap::from_bytes(8 << 20), Some(StackCap::DEFAULT));
-        assert_eq!(StackCap::DEFAULT.ring_bytes(), 16 << 20);
         let odd = StackCap::from_bytes(40_000).unwrap();
         assert_eq!((odd.pages(), odd.bytes()), (10, 40_960));
-        assert_eq!(odd.ring_bytes(), 64 * 1024);
-        assert!(u64::from(odd.ring_bytes()) >= u64::from(odd.pages()) * STACK_CHUNK_RING_BYTES);
+        assert_eq!(odd.to_string(), "40 KiB");
         assert_eq!(StackCap::from_bytes(StackCap::MIN_BYTES - 1), None);
         assert_eq!(StackCap::from_bytes(StackCap::MAX_BYTES + 1), None);
-        let largest = StackCap::from_bytes(StackCap::MAX_BYTES).unwrap();
-        assert_eq!(largest.ring_bytes(), 128 << 20);
+        assert!(StackCap::from_bytes(StackCap::MAX_BYTES).is_some());
     }
 }

@@ -31,8 +31,7 @@ pub const GUARD_PROGRAM: &str = "task_kill";
 pub struct LoadOptions {
     /// The trigger signal number.
     pub trigger_signal: u32,
-    /// The most user stack the capture copies per thread; also sizes the
-    /// stack ring buffer.
+    /// The most user stack the capture copies per thread.
     pub stack_cap: StackCap,
 }
 
@@ -70,7 +69,6 @@ pub fn load_object(options: LoadOptions) -> Result<Loaded> {
         .override_global("KERNEL_OFFSETS", &offsets, true)
         .override_global("GUARD_OFFSETS", &guard_offsets, true)
         .override_global("MAX_STACK_PAGES", &options.stack_cap.pages(), true)
-        .map_max_entries("STACK_PAGES", options.stack_cap.ring_bytes())
         .load(EBPF_OBJECT)
         .context("loading gmr's eBPF object (are you root, with BPF enabled?)")?;
     let btf = match aya_btf.map(std::thread::JoinHandle::join) {
