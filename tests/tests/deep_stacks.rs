@@ -132,9 +132,8 @@ fn ten_thousand_frames_unwind_to_the_threads_start_as_gdb_sees_them() {
     }
 }
 
-/// With a 64 KiB cap the ring is 128 KiB (31 pages): after the first
-/// thread's 16 pages the second's do not fit, so it gets its 64 KiB only
-/// if the iterator retries it after the drain instead of cutting it.
+/// A 64 KiB cap cuts both 320 KiB stacks, and each note names the cap with
+/// its numbers; a cap outside the accepted range is refused, naming the key.
 #[test]
 fn a_small_cap_cuts_the_stack_and_the_note_names_it() {
     if !require_root() {
