@@ -26,7 +26,9 @@
 //! batch's first) and visits it again in the next read, after the drain.
 //! Its record waits in `RECORD_SCRATCH` and its progress in `PENDING_STACK`
 //! (for this iterator session), so the next visit goes on from the next
-//! page and writes the record once the last is sent. So the ring's size
+//! page and writes the record once the last is sent. A record that did not
+//! fit the seq_file buffer (the kernel shows that thread again in the next
+//! read too) stays pending the same way, so its stack is not sent twice. So the ring's size
 //! bounds no stack: it stays 4 MiB (8 MiB of the agent's RSS, as the kernel
 //! maps it twice) whatever the cap. Sizing the ring to hold one capped stack
 //! instead (16 MiB for 8 MiB) measured +24 MiB of RSS on an idle agent.
@@ -104,7 +106,7 @@ pub extern "C" fn capture_threads(ctx: *mut IterTaskContext) -> i32 {
     // SAFETY: meta is valid for the iterator's lifetime.
     let session = unsafe { (*meta).session_id };
     let tid: u32 = read(task_bytes, offsets().task_pid).unwrap_or(0);
-    if !(pending.session == session && pending.tid == tid && pending.next_page < pending.pages) {
+    if !(pending.session == session && pending.tid == tid) {
         fill_record(record, task);
         pending.session = session;
         pending.tid = tid;
@@ -130,14 +132,19 @@ pub extern "C" fn capture_threads(ctx: *mut IterTaskContext) -> i32 {
         }
     }
     record.stack_pages = pending.next_page;
-    pending.tid = 0;
     // SAFETY: meta and its seq_file are valid for the iterator's lifetime.
-    unsafe {
+    let written = unsafe {
         bpf_seq_write(
             (*meta).seq,
             record as *const ThreadRecord as *const c_void,
             size_of::<ThreadRecord>() as u32,
-        );
+        )
+    };
+    // A full seq_file buffer (-EOVERFLOW) makes the kernel show this thread
+    // again in the next read: it stays pending, so that visit writes the
+    // record without sending the stack again.
+    if written == 0 {
+        pending.tid = 0;
     }
     RECORDED
 }

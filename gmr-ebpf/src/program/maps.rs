@@ -91,7 +91,7 @@ pub static RECORD_SCRATCH: Array<ThreadRecord> = Array::with_max_entries(1, 0);
 pub struct PendingStack {
     /// The iterator session (`bpf_iter_meta.session_id`) it belongs to.
     pub session: u64,
-    /// Its thread id (0: none pending).
+    /// Its thread id (0: none pending); cleared once its record is written.
     pub tid: u32,
     /// Index of the next page to send.
     pub next_page: u32,
