@@ -13,7 +13,10 @@ use std::collections::HashMap;
 
 use gmr_common::{STACK_PAGE_SIZE, StackChunk, ThreadRecord};
 use gmr_userspace::{
-    capture::decode::{stack_chunk, store_page, thread_capture, thread_records},
+    capture::{
+        StackCap,
+        decode::{stack_chunk, store_page, thread_capture, thread_records},
+    },
     trigger::decode_event,
 };
 use libfuzzer_sys::fuzz_target;
@@ -32,10 +35,10 @@ fuzz_target!(|data: &[u8]| {
         bytes[..12].copy_from_slice(header);
         bytes[size_of::<StackChunk>() - STACK_PAGE_SIZE..].fill(0xa5);
         let chunk = stack_chunk(&bytes).expect("a chunk-sized item decodes");
-        store_page(&mut pages, &chunk);
+        store_page(&mut pages, &chunk, StackCap::from_bytes(StackCap::MIN_BYTES).unwrap());
     }
     for record in &records {
-        let thread = thread_capture(record, &mut pages);
+        let thread = thread_capture(record, &mut pages, StackCap::from_bytes(StackCap::MIN_BYTES).unwrap());
         let stack = &thread.user_stack;
         assert_eq!(
             stack.bytes.len(),

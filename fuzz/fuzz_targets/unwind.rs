@@ -11,10 +11,10 @@
 
 use std::sync::{Arc, LazyLock, Once};
 
-use gmr_common::{STACK_PAGE_SIZE, USER_STACK_PAGES, UserRegs};
+use gmr_common::{STACK_PAGE_SIZE, UserRegs};
 use gmr_userspace::{
     capture::model::StackSnapshot,
-    unwind::{MAX_FRAMES, ProcessModules, unwind},
+    unwind::{ProcessModules, frame_limit, unwind},
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -88,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let base = word(21);
     let valid_bits = data[HEADER - 1];
-    let max = USER_STACK_PAGES as usize * STACK_PAGE_SIZE;
+    let max = 8 * STACK_PAGE_SIZE;
     let mut bytes = data[HEADER..].to_vec();
     bytes.truncate(max);
     bytes.resize(bytes.len().div_ceil(STACK_PAGE_SIZE) * STACK_PAGE_SIZE, 0);
@@ -102,7 +102,7 @@ fuzz_target!(|data: &[u8]| {
     let out = unwind(modules, &regs, &stack, &mut |address, buf| {
         modules.read_code(address, buf)
     });
-    assert!(out.frames.len() <= MAX_FRAMES);
+    assert!(out.frames.len() <= frame_limit(&stack));
     for frame in &out.frames {
         let _ = frame.lookup_address();
         let _ = modules.module_at(frame.address);

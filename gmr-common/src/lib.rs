@@ -13,8 +13,11 @@ pub const COMM_LEN: usize = 16;
 pub const KSTACK_DEPTH: usize = 64;
 /// Size of one user-stack piece copied by the capture iterator.
 pub const STACK_PAGE_SIZE: usize = 4096;
-/// User-stack pieces copied per thread, starting at the page holding `sp`.
-pub const USER_STACK_PAGES: u32 = 8;
+/// Bytes one [`StackChunk`] takes in the stack ring buffer: the chunk and
+/// the ring's 8-byte record header, rounded up to 8 as the kernel does. The
+/// capture program divides the ring's free room by it to know how many
+/// pages it can send before userspace drains the ring.
+pub const STACK_CHUNK_RING_BYTES: u64 = (size_of::<StackChunk>() as u64 + 8).next_multiple_of(8);
 /// Deepest cgroup level the trigger walks when looking for a tagged ancestor.
 pub const MAX_CGROUP_LEVEL: u32 = 32;
 /// `ThreadRecord::magic`, so a reader notices a misaligned stream at once.
@@ -24,6 +27,25 @@ pub const THREAD_RECORD_MAGIC: u32 = 0x474d_5254;
 pub const THREAD_FLAG_KERNEL: u32 = 1;
 /// `ThreadRecord::flags`: the task was exiting when captured.
 pub const THREAD_FLAG_EXITING: u32 = 2;
+
+/// `ThreadRecord::stack_limit`: the copy reached the end of the mapping
+/// holding `sp` (`stack_vma_end`): the whole used stack was sent.
+pub const STACK_LIMIT_MAPPING: u32 = 0;
+/// `ThreadRecord::stack_limit`: the copy stopped at the configured cap
+/// (`max_stack_bytes`) below the end of the stack's mapping.
+pub const STACK_LIMIT_CAP: u32 = 1;
+/// `ThreadRecord::stack_limit`: a page could not be reserved in the stack
+/// ring buffer although its free room said it could (not expected: the
+/// program sends no more than the room, and a stack that does not fit goes
+/// on after userspace drained the ring).
+pub const STACK_LIMIT_RING: u32 = 2;
+/// `ThreadRecord::stack_limit`: a page could not be read; it was sent with
+/// its error as the last page. Where the mapping holding `sp` was not found
+/// (`stack_vma_status`), this is how the copy finds the stack's end.
+pub const STACK_LIMIT_UNREADABLE: u32 = 3;
+/// `ThreadRecord::stack_limit`: no user stack was copied (a kernel thread,
+/// or no stack pointer).
+pub const STACK_LIMIT_NONE: u32 = 4;
 
 /// Offsets (in bytes) of the kernel struct fields the programs read.
 ///
@@ -64,6 +86,8 @@ pub struct KernelOffsets {
     pub inode_sb: u32,
     /// `super_block.s_dev` (the device, kernel encoding, 4 bytes).
     pub super_block_dev: u32,
+    /// `vm_area_struct.vm_end` (first address past the mapping).
+    pub vma_end: u32,
 }
 
 /// Where the guard finds a task's disposition for a signal:
@@ -232,6 +256,13 @@ pub struct ThreadRecord {
     pub stack_pages: u32,
     /// Address of the first user-stack piece (the page holding `sp`).
     pub stack_base: u64,
+    /// End of the mapping holding `sp` (0 when it was not found).
+    pub stack_vma_end: u64,
+    /// Why the copy stopped where it did: a `STACK_LIMIT_*` value.
+    pub stack_limit: u32,
+    /// 0 when the mapping holding `sp` was found, else the negative errno
+    /// of `bpf_find_vma` (`-EBUSY`: its lock was contended).
+    pub stack_vma_status: i32,
     /// Thread name.
     pub comm: [u8; COMM_LEN],
     /// Saved user registers.
@@ -262,6 +293,8 @@ pub struct StackChunk {
 const _: () = assert!(core::mem::size_of::<TriggerEvent>() == 3 * 8 + 10 * 4 + 2 * COMM_LEN);
 const _: () = assert!(core::mem::size_of::<TriggerFileKey>() == 16);
 const _: () = assert!(core::mem::size_of::<TriggerFileState>() == 16);
+
+const _: () = assert!(STACK_CHUNK_RING_BYTES == 4128);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -88,6 +88,7 @@ pub fn run() -> Vec<Probe> {
 fn program_probes() -> Vec<Probe> {
     let (mut ebpf, guard_layout) = match load_object(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
+        stack_cap: crate::capture::StackCap::DEFAULT,
     }) {
         Ok(loaded) => (loaded.ebpf, loaded.guard_layout),
         Err(e) => {
@@ -118,7 +119,8 @@ fn program_probes() -> Vec<Probe> {
         }
     };
     let capture = probe("capture iterator", true, CAPTURE_COST, || {
-        let mut capturer = Capturer::new(&mut ebpf).map_err(|e| format!("{e:#}"))?;
+        let mut capturer = Capturer::new(&mut ebpf, crate::capture::StackCap::DEFAULT)
+            .map_err(|e| format!("{e:#}"))?;
         let capture = capturer
             .capture(std::process::id())
             .map_err(|e| format!("{e:#}"))?;

@@ -158,6 +158,9 @@ pub struct RunArgs {
     /// Do not write reports to the target's own stderr.
     #[arg(long)]
     pub no_target_stderr: bool,
+    /// Most user-stack bytes copied per thread, 32 KiB to 64 MiB [default: 8388608].
+    #[arg(long, value_name = "BYTES")]
+    pub max_stack_bytes: Option<u64>,
     /// Control socket for `gmr-agent trigger` and `list` (`--control-socket`
     /// is a hidden alias kept for one release).
     #[arg(long, alias = "control-socket", value_name = "PATH", default_value = DEFAULT_SOCKET)]
@@ -184,6 +187,10 @@ pub struct ReportArgs {
     /// registers for running threads), as the tag setting `freeze: true` does.
     #[arg(long)]
     pub freeze: bool,
+    /// Most user-stack bytes copied per thread, 32 KiB to 64 MiB [default:
+    /// the configuration's max_stack_bytes, else 8388608].
+    #[arg(long, value_name = "BYTES")]
+    pub max_stack_bytes: Option<u64>,
 }
 
 #[cfg(test)]

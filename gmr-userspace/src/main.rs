@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use gmr_userspace::{
     agent,
-    capture::Capturer,
+    capture::{Capturer, StackCap},
     cli::{Cli, Command, OutputFormat, ReportArgs},
     config::{AgentConfig, Overrides, group_id},
     control::{
@@ -44,6 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report_dir: args.report_dir,
                 signal: args.signal,
                 no_target_stderr: args.no_target_stderr,
+                max_stack_bytes: args.max_stack_bytes,
             };
             let control_group = match &args.control_group {
                 Some(name) => {
@@ -107,10 +108,12 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     }
     let started = std::time::Instant::now();
     let kernel_symbols = KernelSymbols::read_in_background();
+    let (mut plan, stack_cap) = plan_for(pid, args.config, args.max_stack_bytes)?;
     let mut ebpf = load(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
+        stack_cap,
     })?;
-    let mut reporter = Reporter::new(Capturer::new(&mut ebpf)?, kernel_symbols);
+    let mut reporter = Reporter::new(Capturer::new(&mut ebpf, stack_cap)?, kernel_symbols);
     log::debug!("eBPF programs loaded in {:.1?}", started.elapsed());
     let me = std::process::id();
     let trigger = Trigger {
@@ -125,7 +128,6 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
             comm: gmr_userspace::proc_files::comm(me),
         }),
     };
-    let mut plan = plan_for(pid, args.config);
     plan.freeze |= args.freeze;
     let report = reporter.report(pid, trigger, &plan);
     log::debug!("report stages: {}", reporter.last_stages());
@@ -134,19 +136,33 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
 }
 
 /// The custom sections and extra files configured for `pid`'s tag, if the
-/// configuration names one; an unreadable configuration costs only those.
-fn plan_for(pid: u32, config: Option<std::path::PathBuf>) -> ReportPlan {
-    match AgentConfig::load(&Overrides {
-        config,
-        ..Default::default()
-    }) {
-        Ok(config) => config
-            .tag_of_process(pid)
-            .map(ReportPlan::for_tag)
-            .unwrap_or_default(),
-        Err(e) => {
-            log::warn!("configuration not used for this report: {e:#}");
-            ReportPlan::default()
-        }
-    }
+/// configuration names one, and the stack cap (`--max-stack-bytes`, else
+/// the configuration's); an unreadable configuration costs only those. A
+/// bad `--max-stack-bytes` is an error.
+fn plan_for(
+    pid: u32,
+    config: Option<std::path::PathBuf>,
+    max_stack_bytes: Option<u64>,
+) -> anyhow::Result<(ReportPlan, StackCap)> {
+    let flag_cap = gmr_userspace::config::stack_cap(max_stack_bytes)
+        .map_err(|e| anyhow::anyhow!("--max-stack-bytes: {e}"))?;
+    Ok(
+        match AgentConfig::load(&Overrides {
+            config,
+            max_stack_bytes,
+            ..Default::default()
+        }) {
+            Ok(config) => (
+                config
+                    .tag_of_process(pid)
+                    .map(ReportPlan::for_tag)
+                    .unwrap_or_default(),
+                config.stack_cap,
+            ),
+            Err(e) => {
+                log::warn!("configuration not used for this report: {e:#}");
+                (ReportPlan::default(), flag_cap)
+            }
+        },
+    )
 }

@@ -5,7 +5,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, RingBuf},
 };
 use gmr_common::{GuardOffsets, KernelOffsets, ThreadRecord, TriggerFileKey, TriggerFileState};
 
@@ -32,7 +32,12 @@ static KERNEL_OFFSETS: KernelOffsets = KernelOffsets {
     inode_ino: 0,
     inode_sb: 0,
     super_block_dev: 0,
+    vma_end: 0,
 };
+
+/// The most user-stack pages copied per thread (`max_stack_bytes` / 4096).
+#[unsafe(no_mangle)]
+static MAX_STACK_PAGES: u32 = 2048;
 
 /// Where the guard reads a task's signal disposition, from BTF at load time.
 #[unsafe(no_mangle)]
@@ -63,11 +68,11 @@ pub static TRIGGER_INO_FILTER: Array<u64> = Array::with_max_entries(1, 0);
 #[map]
 pub static TRIGGERS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
-/// User-stack pages of the thread being captured. Userspace drains it after
-/// every read of the iterator, and one read returns at most one seq_file
-/// buffer (32 KiB, about 44 thread records): at most 44 × 8 pages, 1.4 MiB.
-/// 4 MiB leaves room for nearly three times that; every MiB more is kernel
-/// memory the agent holds, and resident in it once a big report used it.
+/// User-stack pages of the threads being captured. Userspace drains it after
+/// every read of the iterator; a stack larger than the room left is sent
+/// over several reads (see `capture.rs`), so its size bounds no stack. The
+/// kernel maps all of it into the agent (the data twice, for wrap-around):
+/// each MiB here is two MiB of the agent's RSS.
 #[map]
 pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
@@ -75,14 +80,41 @@ pub static STACK_PAGES: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 #[map]
 pub static CAPTURE_TGID: Array<u32> = Array::with_max_entries(1, 0);
 
-/// Scratch space for one thread record (too large for the 512-byte stack).
+/// The record of the thread being captured (too large for the 512-byte
+/// stack). Not per CPU: a thread whose stack takes several reads keeps its
+/// record here between them, and reads may run on different CPUs.
 #[map]
-pub static RECORD_SCRATCH: PerCpuArray<ThreadRecord> = PerCpuArray::with_max_entries(1, 0);
+pub static RECORD_SCRATCH: Array<ThreadRecord> = Array::with_max_entries(1, 0);
+
+/// Where the thread in `RECORD_SCRATCH` is in sending its stack.
+#[repr(C)]
+pub struct PendingStack {
+    /// The iterator session (`bpf_iter_meta.session_id`) it belongs to.
+    pub session: u64,
+    /// Its thread id (0: none pending); cleared once its record is written.
+    pub tid: u32,
+    /// Index of the next page to send.
+    pub next_page: u32,
+    /// Pages planned.
+    pub pages: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// Slot 0: the stack being sent over several reads, if any.
+#[map]
+pub static PENDING_STACK: Array<PendingStack> = Array::with_max_entries(1, 0);
 
 /// The configured trigger signal.
 pub fn trigger_signal() -> u32 {
     // SAFETY: a plain read of an immutable global.
     unsafe { core::ptr::read_volatile(&TRIGGER_SIGNAL) }
+}
+
+/// The most user-stack pages copied per thread.
+pub fn max_stack_pages() -> u32 {
+    // SAFETY: a plain read of an immutable global.
+    unsafe { core::ptr::read_volatile(&MAX_STACK_PAGES) }
 }
 
 /// The kernel struct offsets.

@@ -57,6 +57,7 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
     let kernel_symbols = KernelSymbols::read_in_background();
     let loaded = load_object(LoadOptions {
         trigger_signal: config.signal,
+        stack_cap: config.stack_cap,
     })?;
     let mut ebpf = loaded.ebpf;
     let guard = attach_guard(&mut ebpf, config.signal, &loaded.guard_layout);
@@ -75,7 +76,7 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
         guarded: guard.is_active(),
     };
     let mut unsafe_targets = UnsafeTargets::new(policy);
-    let capturer = Capturer::new(&mut ebpf)?;
+    let capturer = Capturer::new(&mut ebpf, config.stack_cap)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -262,6 +263,13 @@ fn reload(overrides: &Overrides, dispatch: &Dispatch, triggers: &mut Triggers) {
             signal_name(old.signal)
         );
         new.signal = old.signal;
+    }
+    if new.stack_cap != old.stack_cap {
+        log::warn!(
+            "reload: max_stack_bytes sizes the loaded programs' ring buffer; keeping {} until a restart",
+            old.stack_cap
+        );
+        new.stack_cap = old.stack_cap;
     }
     let files = trigger_files(&new);
     if let Err(e) = triggers.reconfigure(&new.tags, &files) {

@@ -4,11 +4,14 @@
 use std::{collections::HashMap, io, mem::offset_of};
 
 use gmr_common::{
+    STACK_LIMIT_CAP, STACK_LIMIT_MAPPING, STACK_LIMIT_RING, STACK_LIMIT_UNREADABLE,
     STACK_PAGE_SIZE, StackChunk, THREAD_FLAG_KERNEL, THREAD_RECORD_MAGIC, ThreadRecord,
-    USER_STACK_PAGES,
 };
 
-use super::model::{StackSnapshot, ThreadCapture};
+use super::{
+    model::{StackCopyEnd, StackSnapshot, ThreadCapture},
+    stack_cap::StackCap,
+};
 
 /// A decoding failure naming the offset and what was wrong.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -103,11 +106,11 @@ pub fn stack_chunk(bytes: &[u8]) -> Result<StackPage<'_>, DecodeError> {
 
 /// Copies a page that was read into its place in its thread's stack in
 /// `pages` (keyed by tid); a page that could not be read, or lies beyond
-/// the [`USER_STACK_PAGES`] the program copies, is left out (reads as
-/// invalid). Pages come in order, so a stack grows only as far as needed.
-pub fn store_page(pages: &mut HashMap<u32, StackSnapshot>, page: &StackPage<'_>) {
+/// the `cap` the program copies, is left out (reads as invalid). Pages come
+/// in order, so a stack grows only as far as needed.
+pub fn store_page(pages: &mut HashMap<u32, StackSnapshot>, page: &StackPage<'_>, cap: StackCap) {
     let index = page.page as usize;
-    if page.status != 0 || index >= USER_STACK_PAGES as usize {
+    if page.status != 0 || index >= cap.pages() as usize {
         return;
     }
     let stack = pages.entry(page.tid).or_default();
@@ -126,12 +129,13 @@ pub fn store_page(pages: &mut HashMap<u32, StackSnapshot>, page: &StackPage<'_>)
 /// One thread's capture from its record and the stack pages sent for it,
 /// taken out of `pages` (keyed by tid); pages that never came read as
 /// zeros. A record claiming more pages than the capture program copies
-/// ([`USER_STACK_PAGES`]) gets only those: no page can exist beyond them.
+/// (`cap`) gets only those: no page can exist beyond them.
 pub fn thread_capture(
     record: &ThreadRecord,
     pages: &mut HashMap<u32, StackSnapshot>,
+    cap: StackCap,
 ) -> ThreadCapture {
-    let sent = (record.stack_pages as usize).min(USER_STACK_PAGES as usize);
+    let sent = (record.stack_pages as usize).min(cap.pages() as usize);
     let mut stack = pages.remove(&record.tid).unwrap_or_default();
     stack.base = record.stack_base;
     stack.bytes.resize(sent * STACK_PAGE_SIZE, 0);
@@ -164,7 +168,33 @@ pub fn thread_capture(
         regs: record.regs,
         kernel_stack,
         kernel_stack_error,
+        user_stack_end: stack_copy_end(record, sent, cap),
         user_stack: stack,
+    }
+}
+
+/// Why the copy of `record`'s stack (`sent` pages) ends where it does.
+fn stack_copy_end(record: &ThreadRecord, sent: usize, cap: StackCap) -> StackCopyEnd {
+    let mapping_end =
+        (record.stack_vma_status == 0 && record.stack_vma_end != 0).then_some(record.stack_vma_end);
+    if sent == 0 {
+        return StackCopyEnd::NotCopied;
+    }
+    match record.stack_limit {
+        STACK_LIMIT_MAPPING => match mapping_end {
+            Some(end) => StackCopyEnd::MappingEnd { end },
+            None => StackCopyEnd::NotCopied,
+        },
+        STACK_LIMIT_CAP => StackCopyEnd::Cap {
+            cap_bytes: cap.bytes(),
+            mapping_end,
+        },
+        STACK_LIMIT_RING => StackCopyEnd::Ring,
+        STACK_LIMIT_UNREADABLE => StackCopyEnd::Unreadable {
+            mapping_error: (record.stack_vma_status != 0)
+                .then(|| record.stack_vma_status.saturating_neg()),
+        },
+        _ => StackCopyEnd::NotCopied,
     }
 }
 
@@ -228,13 +258,11 @@ mod tests {
         };
         sent.bytes[STACK_PAGE_SIZE] = 0xa5;
         let mut pages = HashMap::from([(100, sent)]);
-        let thread = thread_capture(&record, &mut pages);
+        let cap = StackCap::from_bytes(StackCap::MIN_BYTES).unwrap();
+        let thread = thread_capture(&record, &mut pages, cap);
         let stack = &thread.user_stack;
-        assert_eq!(stack.page_valid.len(), USER_STACK_PAGES as usize);
-        assert_eq!(
-            stack.bytes.len(),
-            USER_STACK_PAGES as usize * STACK_PAGE_SIZE
-        );
+        assert_eq!(stack.page_valid.len(), cap.pages() as usize);
+        assert_eq!(stack.bytes.len(), cap.bytes() as usize);
         assert_eq!(stack.page_valid[..2], [false, true]);
         assert_eq!(stack.bytes[STACK_PAGE_SIZE], 0xa5);
         assert!(pages.is_empty());
@@ -252,11 +280,43 @@ mod tests {
             let mut bytes = record_bytes(THREAD_RECORD_MAGIC);
             bytes[24..28].copy_from_slice(&length.to_le_bytes());
             let record = thread_records(&bytes).unwrap()[0];
-            let thread = thread_capture(&record, &mut pages);
+            let thread = thread_capture(&record, &mut pages, StackCap::DEFAULT);
             assert!(thread.kernel_stack.is_empty());
             let error = thread.kernel_stack_error.expect("an error");
             assert!(error.starts_with(expected), "{error}");
         }
+    }
+
+    #[test]
+    fn the_copy_end_says_which_limit_stopped_it() {
+        let mut record = thread_records(&record_bytes(THREAD_RECORD_MAGIC)).unwrap()[0];
+        record.stack_pages = 3;
+        let end = |record: &ThreadRecord| {
+            thread_capture(record, &mut HashMap::new(), StackCap::DEFAULT).user_stack_end
+        };
+        record.stack_vma_end = 0x7fff_0000;
+        record.stack_limit = STACK_LIMIT_MAPPING;
+        assert_eq!(end(&record), StackCopyEnd::MappingEnd { end: 0x7fff_0000 });
+        record.stack_limit = STACK_LIMIT_CAP;
+        assert_eq!(
+            end(&record),
+            StackCopyEnd::Cap {
+                cap_bytes: 8 << 20,
+                mapping_end: Some(0x7fff_0000)
+            }
+        );
+        record.stack_limit = STACK_LIMIT_RING;
+        assert_eq!(end(&record), StackCopyEnd::Ring);
+        record.stack_limit = STACK_LIMIT_UNREADABLE;
+        record.stack_vma_status = -libc::EBUSY;
+        assert_eq!(
+            end(&record),
+            StackCopyEnd::Unreadable {
+                mapping_error: Some(libc::EBUSY)
+            }
+        );
+        record.stack_pages = 0;
+        assert_eq!(end(&record), StackCopyEnd::NotCopied);
     }
 
     #[test]

@@ -2,14 +2,18 @@
 //! per-thread registers and stacks, without stopping the process.
 //!
 //! Per thread the iterator writes a [`ThreadRecord`] to its seq_file and the
-//! user-stack pages to a ring buffer. The kernel fills the seq_file buffer a
-//! batch of threads at a time, running the program only while we `read()`,
-//! so draining the ring buffer after every read keeps it from overflowing
-//! whatever the thread count.
+//! used part of its user stack (up to the [`StackCap`]) to a ring buffer.
+//! The kernel fills the seq_file buffer a batch of threads at a time,
+//! running the program only while we `read()`, so draining the ring buffer
+//! after every read keeps it from overflowing whatever the thread count: a
+//! thread whose stack does not fit the room left sends what fits and ends
+//! the batch; the next read, after the drain, goes on with it (`read()`
+//! fails with `EAGAIN` when that thread was the batch's first).
 
 pub mod decode;
 mod iter_link;
 pub mod model;
+mod stack_cap;
 
 use std::{
     collections::HashMap,
@@ -24,8 +28,9 @@ use aya::{
     maps::{Array, MapData, RingBuf},
     programs::{Iter, ProgramFd},
 };
-use gmr_common::ThreadRecord;
+use gmr_common::{STACK_PAGE_SIZE, ThreadRecord};
 
+pub use self::stack_cap::StackCap;
 use self::{
     iter_link::{IterScope, open_task_iter},
     model::{ProcessCapture, StackSnapshot, ThreadCapture},
@@ -41,13 +46,16 @@ pub struct Capturer {
     program: ProgramFd,
     target: Array<MapData, u32>,
     stack_pages: RingBuf<MapData>,
+    /// The cap the program was loaded with.
+    cap: StackCap,
     /// False once the kernel refused a process-scoped iterator (pre-6.1).
     scoped: bool,
 }
 
 impl Capturer {
-    /// Takes the capture program and its maps from a loaded object.
-    pub fn new(ebpf: &mut Ebpf) -> Result<Self> {
+    /// Takes the capture program and its maps from an object loaded with
+    /// stack cap `cap`.
+    pub fn new(ebpf: &mut Ebpf, cap: StackCap) -> Result<Self> {
         let iter: &Iter = ebpf
             .program(CAPTURE_PROGRAM)
             .context("capture program missing")?
@@ -60,6 +68,7 @@ impl Capturer {
             program,
             target,
             stack_pages,
+            cap,
             scoped: true,
         })
     }
@@ -81,26 +90,43 @@ impl Capturer {
         let mut pages: HashMap<u32, StackSnapshot> = HashMap::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut pending = Vec::new();
+        let mut stack_pages = 0;
         loop {
             let n = match iter.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The batch's first thread filled the ring: drain, go on.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let drained = self.drain_pages(&mut pages)?;
+                    if drained == 0 {
+                        bail!(
+                            "the capture iterator for {pid} asks for ring room while the ring is empty"
+                        );
+                    }
+                    stack_pages += drained;
+                    continue;
+                }
                 Err(e) => return Err(e).context(format!("reading the capture iterator for {pid}")),
             };
             pending.extend_from_slice(&buf[..n]);
             let whole = pending.len() - pending.len() % size_of::<ThreadRecord>();
             records.extend(decode::thread_records(&pending[..whole])?);
             pending.drain(..whole);
-            self.drain_pages(&mut pages)?;
+            stack_pages += self.drain_pages(&mut pages)?;
         }
-        self.drain_pages(&mut pages)?;
+        stack_pages += self.drain_pages(&mut pages)?;
         if records.is_empty() {
             bail!(gone(pid));
         }
+        log::debug!(
+            "captured {} threads of {pid}: {stack_pages} stack pages ({} KiB)",
+            records.len(),
+            stack_pages * STACK_PAGE_SIZE / 1024
+        );
         let threads: Vec<ThreadCapture> = records
             .iter()
-            .map(|r| decode::thread_capture(r, &mut pages))
+            .map(|r| decode::thread_capture(r, &mut pages, self.cap))
             .collect();
         // Threads missing: if the whole process is on its way out, give it a
         // moment to finish exiting, so the report can say so.
@@ -134,11 +160,14 @@ impl Capturer {
 
     /// Copies every queued stack page that was read into its thread's stack
     /// in `pages` (keyed by tid); pages that could not be read stay invalid.
-    fn drain_pages(&mut self, pages: &mut HashMap<u32, StackSnapshot>) -> Result<()> {
+    /// Returns how many pages were queued.
+    fn drain_pages(&mut self, pages: &mut HashMap<u32, StackSnapshot>) -> Result<usize> {
+        let mut drained = 0;
         while let Some(item) = self.stack_pages.next() {
-            decode::store_page(pages, &decode::stack_chunk(&item)?);
+            decode::store_page(pages, &decode::stack_chunk(&item)?, self.cap);
+            drained += 1;
         }
-        Ok(())
+        Ok(drained)
     }
 }
 
@@ -203,9 +232,10 @@ mod tests {
             .unwrap();
         let mut ebpf = load(LoadOptions {
             trigger_signal: libc::SIGUSR2 as u32,
+            stack_cap: StackCap::DEFAULT,
         })
         .expect("load");
-        let mut capturer = Capturer::new(&mut ebpf).expect("capturer");
+        let mut capturer = Capturer::new(&mut ebpf, StackCap::DEFAULT).expect("capturer");
         let pid = std::process::id();
         let capture = capturer.capture(pid).expect("capture");
 
@@ -235,6 +265,13 @@ mod tests {
             "the page holding sp was copied"
         );
         assert!(probe.user_stack.read_u64(sp).is_some());
+        let copied_to = probe.user_stack.base + probe.user_stack.bytes.len() as u64;
+        assert_eq!(
+            probe.user_stack_end,
+            model::StackCopyEnd::MappingEnd { end: copied_to },
+            "the used stack, up to the end of its mapping, was copied"
+        );
+        assert!(probe.user_stack.page_valid.iter().all(|&valid| valid));
         drop(tx);
         parked.join().unwrap();
 

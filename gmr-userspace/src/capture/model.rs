@@ -41,6 +41,8 @@ pub struct ThreadCapture {
     pub kernel_stack_error: Option<String>,
     /// The user stack from the page holding `sp` upwards.
     pub user_stack: StackSnapshot,
+    /// Why the copied user stack ends where it does.
+    pub user_stack_end: StackCopyEnd,
 }
 
 impl ThreadCapture {
@@ -53,6 +55,38 @@ impl ThreadCapture {
         const TASK_DEAD: u32 = 0x80;
         self.state & (EXIT_DEAD | EXIT_ZOMBIE | TASK_DEAD) != 0
     }
+}
+
+/// Why a thread's copied user stack ends where it does: the kernel's
+/// `STACK_LIMIT_*`, with what userspace needs to explain it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackCopyEnd {
+    /// The copy reached the end of the mapping holding `sp`, at `end`:
+    /// nothing of the stack is missing.
+    MappingEnd {
+        /// First address past the stack's mapping.
+        end: u64,
+    },
+    /// The cap (`max_stack_bytes`) stopped the copy; the mapping went on to
+    /// `mapping_end`, when it was found.
+    Cap {
+        /// The cap in bytes.
+        cap_bytes: u64,
+        /// First address past the stack's mapping, if known.
+        mapping_end: Option<u64>,
+    },
+    /// A page could not be reserved in the stack ring buffer (not
+    /// expected: the kernel sends a stack over several reads when needed).
+    Ring,
+    /// The last page copied could not be read. `mapping_error` is why the
+    /// mapping holding `sp` was not found, if it was not (then the first
+    /// unreadable page is how the copy found the stack's end).
+    Unreadable {
+        /// `bpf_find_vma`'s errno, when the mapping was not found.
+        mapping_error: Option<i32>,
+    },
+    /// No user stack was copied.
+    NotCopied,
 }
 
 /// Copied user-stack memory: consecutive pages starting at `base`.

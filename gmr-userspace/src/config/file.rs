@@ -26,6 +26,7 @@ pub(super) struct FileConfig {
     pub formats: Option<Vec<String>>,
     pub min_interval_seconds: Option<f64>,
     pub cache_idle_seconds: Option<f64>,
+    pub max_stack_bytes: Option<u64>,
     pub retention: Option<Retention>,
     #[serde(default)]
     pub tags: Vec<FileTag>,

@@ -11,6 +11,7 @@
 //! target_stderr: true              # also write each report to the target's stderr
 //! min_interval_seconds: 5          # at most one report per process per interval
 //! cache_idle_seconds: 60           # parsed debug info and symbols kept while reports come
+//! max_stack_bytes: 8388608         # most user stack copied per thread (32 KiB to 64 MiB)
 //! retention:                       # per tag directory; oldest reports go first
 //!   max_reports: 100
 //!   max_bytes: 104857600
@@ -49,6 +50,7 @@ pub use self::{
     tag::{Tag, TriggerFile, group_id},
 };
 use crate::{
+    capture::StackCap,
     cgroup, signal,
     targets::{ContainerId, Target, UnitName},
     view::Format,
@@ -82,6 +84,8 @@ pub struct Overrides {
     pub signal: Option<String>,
     /// Disable writing reports to the target's stderr.
     pub no_target_stderr: bool,
+    /// Most user-stack bytes copied per thread.
+    pub max_stack_bytes: Option<u64>,
 }
 
 impl Overrides {
@@ -125,6 +129,8 @@ pub struct AgentConfig {
     pub cache_idle: std::time::Duration,
     /// How many reports each tag directory keeps.
     pub retention: Retention,
+    /// Most user stack copied per thread (`max_stack_bytes`).
+    pub stack_cap: StackCap,
     /// Tagged cgroups.
     pub tags: Vec<Tag>,
 }
@@ -181,6 +187,7 @@ impl AgentConfig {
             formats,
             min_interval: min_interval(file.min_interval_seconds)?,
             cache_idle: cache_idle(file.cache_idle_seconds)?,
+            stack_cap: stack_cap(overrides.max_stack_bytes.or(file.max_stack_bytes))?,
             retention: file.retention.unwrap_or_default(),
             tags,
         })
@@ -210,6 +217,21 @@ fn min_interval(seconds: Option<f64>) -> Result<std::time::Duration> {
 /// `cache_idle_seconds` (or its default) as a duration.
 fn cache_idle(seconds: Option<f64>) -> Result<std::time::Duration> {
     duration("cache_idle_seconds", seconds.unwrap_or(DEFAULT_CACHE_IDLE))
+}
+
+/// `max_stack_bytes` (or its default) as a cap, refusing sizes outside
+/// what the capture supports.
+pub fn stack_cap(bytes: Option<u64>) -> Result<StackCap> {
+    let Some(bytes) = bytes else {
+        return Ok(StackCap::DEFAULT);
+    };
+    StackCap::from_bytes(bytes).ok_or_else(|| {
+        anyhow!(
+            "max_stack_bytes must be between {} and {} (32 KiB to 64 MiB), not {bytes}",
+            StackCap::MIN_BYTES,
+            StackCap::MAX_BYTES
+        )
+    })
 }
 
 /// Seconds of the setting `key` as a duration, refusing negative or absurd
@@ -248,6 +270,7 @@ pub fn check_text_for_fuzzing(text: &str) -> Result<()> {
     parse_formats(file.formats.unwrap_or_default())?;
     min_interval(file.min_interval_seconds)?;
     cache_idle(file.cache_idle_seconds)?;
+    stack_cap(file.max_stack_bytes)?;
     for tag in &file.tags {
         let _ = tag.target.to_string();
     }

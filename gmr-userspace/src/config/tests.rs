@@ -64,6 +64,25 @@ fn unknown_keys_and_wrong_types_name_line_and_column() {
         load_file("").unwrap().cache_idle,
         std::time::Duration::from_secs(60)
     );
+    for bytes in ["1000", "1073741824"] {
+        let err = load_file(&format!("max_stack_bytes: {bytes}\n")).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("max_stack_bytes") && err.contains(bytes),
+            "{err}"
+        );
+    }
+    assert_eq!(load_file("").unwrap().stack_cap, StackCap::DEFAULT);
+    let config = load_file("max_stack_bytes: 1048576\n").unwrap();
+    assert_eq!(config.stack_cap.bytes(), 1 << 20);
+    let (_dir, path) = write("max_stack_bytes: 1048576\n");
+    let flag = AgentConfig::load(&Overrides {
+        config: Some(path),
+        max_stack_bytes: Some(65536),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(flag.stack_cap.bytes(), 65536, "the flag wins over the file");
     let err = load_file("tags:\n  - cgroup: /nonexistent/gmr\n").unwrap_err();
     assert!(format!("{err:#}").contains("/nonexistent/gmr"), "{err:#}");
 }
@@ -257,6 +276,7 @@ fn the_dist_example_is_valid_and_shows_every_key() {
         "target_stderr:",
         "min_interval_seconds:",
         "cache_idle_seconds:",
+        "max_stack_bytes:",
         "retention:",
         "max_reports:",
         "max_bytes:",
@@ -286,6 +306,7 @@ fn the_dist_example_is_valid_and_shows_every_key() {
     parse_formats(config.formats.unwrap()).unwrap();
     min_interval(config.min_interval_seconds).unwrap();
     cache_idle(config.cache_idle_seconds).unwrap();
+    stack_cap(config.max_stack_bytes).unwrap();
     assert!(config.retention.is_some());
     assert!(
         config

@@ -9,6 +9,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use aya::{Btf, Ebpf, EbpfLoader, programs::Iter};
 
+use crate::capture::StackCap;
+
 use super::{
     btf::{self, BtfError},
     offsets::{VMLINUX_BTF, guard_offsets_from, offsets_from},
@@ -29,6 +31,8 @@ pub const GUARD_PROGRAM: &str = "task_kill";
 pub struct LoadOptions {
     /// The trigger signal number.
     pub trigger_signal: u32,
+    /// The most user stack the capture copies per thread.
+    pub stack_cap: StackCap,
 }
 
 /// The loaded object and what the guard needs to know about it.
@@ -64,6 +68,7 @@ pub fn load_object(options: LoadOptions) -> Result<Loaded> {
         .override_global("TRIGGER_SIGNAL", &options.trigger_signal, true)
         .override_global("KERNEL_OFFSETS", &offsets, true)
         .override_global("GUARD_OFFSETS", &guard_offsets, true)
+        .override_global("MAX_STACK_PAGES", &options.stack_cap.pages(), true)
         .load(EBPF_OBJECT)
         .context("loading gmr's eBPF object (are you root, with BPF enabled?)")?;
     let btf = match aya_btf.map(std::thread::JoinHandle::join) {

@@ -53,5 +53,6 @@ pub fn offsets_from(btf: &Btf) -> Result<KernelOffsets, BtfError> {
         inode_ino: btf.member_offset("inode", "i_ino")?,
         inode_sb: btf.member_offset("inode", "i_sb")?,
         super_block_dev: btf.member_offset("super_block", "s_dev")?,
+        vma_end: btf.member_offset("vm_area_struct", "vm_end")?,
     })
 }

@@ -8,8 +8,10 @@
 //! take the place of the interpreter's eval-loop frames (see
 //! `python_stacks`).
 
+use std::io;
+
 use super::python_stacks::{add_python_stacks, read_python};
-use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
+use crate::capture::model::{ProcessCapture, StackCopyEnd, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
 use crate::pid_namespace::NamespaceTids;
 use crate::stage_times::StageTimes;
@@ -249,11 +251,10 @@ fn user_stack_note(
     } else {
         match &unwound.end {
             StackEnd::Complete => {}
-            StackEnd::TruncatedStack(address) => notes.push(truncation_note(stack, *address)),
+            StackEnd::TruncatedStack(address) => notes.push(truncation_note(thread, *address)),
             StackEnd::UnwindError(reason) => notes.push(format!("unwinding stopped: {reason}")),
-            StackEnd::MaxDepth => notes.push(format!(
-                "stopped after {} frames; deeper frames omitted",
-                unwind::MAX_FRAMES
+            StackEnd::MaxDepth(limit) => notes.push(format!(
+                "stopped after {limit} frames; deeper frames omitted"
             )),
         }
         if unwound.end != StackEnd::Complete {
@@ -285,25 +286,62 @@ fn unwind_info_note(last: Option<&Frame>, modules: &ProcessModules) -> Option<St
     }
 }
 
-fn truncation_note(stack: &StackSnapshot, address: u64) -> String {
+/// Why the stack memory at `address`, which the next frame needed, is not
+/// in the copy: which limit stopped the copy, with its numbers.
+fn truncation_note(thread: &ThreadCapture, address: u64) -> String {
+    let stack = &thread.user_stack;
     let captured = stack.bytes.len() as u64;
     let offset = address.saturating_sub(stack.base);
     if offset < captured {
-        format!("stack truncated: the page holding {address:#x} could not be copied")
-    } else {
-        format!(
-            "stack truncated: {address:#x} is beyond the {} KiB captured from the page holding sp",
-            captured / 1024
-        )
+        let lookup = match thread.user_stack_end {
+            StackCopyEnd::Unreadable {
+                mapping_error: Some(errno),
+            } => format!(
+                " (the stack's mapping was not found: {}; the copy went on to the first unreadable page)",
+                io::Error::from_raw_os_error(errno)
+            ),
+            _ => String::new(),
+        };
+        return format!(
+            "stack truncated: the page holding {address:#x} could not be copied{lookup}"
+        );
     }
+    let why = match thread.user_stack_end {
+        StackCopyEnd::Cap {
+            cap_bytes,
+            mapping_end: Some(end),
+        } => format!(
+            "the {} KiB cap (max_stack_bytes) stopped the copy {} KiB below the end of the stack's mapping at {end:#x}",
+            cap_bytes / 1024,
+            end.saturating_sub(stack.base + captured) / 1024
+        ),
+        StackCopyEnd::Cap {
+            cap_bytes,
+            mapping_end: None,
+        } => format!(
+            "the {} KiB cap (max_stack_bytes) stopped the copy (the stack's mapping was not found)",
+            cap_bytes / 1024
+        ),
+        StackCopyEnd::Ring => "the capture's ring buffer had no room for more".to_owned(),
+        StackCopyEnd::MappingEnd { end } => format!(
+            "that is past the end of the stack's mapping at {end:#x}, so a frame points outside its stack"
+        ),
+        StackCopyEnd::Unreadable { .. } | StackCopyEnd::NotCopied => {
+            "the page after it could not be copied".to_owned()
+        }
+    };
+    format!(
+        "stack truncated: {address:#x} is beyond the {} KiB copied from the page holding sp: {why}",
+        captured / 1024
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use gmr_common::UserRegs;
 
-    use super::{state_name, threads, threads_without_modules};
-    use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
+    use super::{state_name, threads, threads_without_modules, truncation_note};
+    use crate::capture::model::{ProcessCapture, StackCopyEnd, StackSnapshot, ThreadCapture};
     use crate::stage_times::StageTimes;
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
@@ -323,7 +361,45 @@ mod tests {
             kernel_stack: Vec::new(),
             kernel_stack_error: None,
             user_stack: stack,
+            user_stack_end: StackCopyEnd::Ring,
         }
+    }
+
+    #[test]
+    fn truncation_notes_name_the_limit_with_its_numbers() {
+        let stack = StackSnapshot {
+            base: 0x7ffd_0000_0000,
+            bytes: vec![0; 8192],
+            page_valid: vec![true, false],
+        };
+        let mut capped = thread(1, false, false, stack);
+        capped.user_stack_end = StackCopyEnd::Cap {
+            cap_bytes: 8192,
+            mapping_end: Some(0x7ffd_0010_2000),
+        };
+        assert_eq!(
+            truncation_note(&capped, 0x7ffd_0000_2008),
+            "stack truncated: 0x7ffd00002008 is beyond the 8 KiB copied from the page holding sp: \
+             the 8 KiB cap (max_stack_bytes) stopped the copy 1024 KiB below the end of the \
+             stack's mapping at 0x7ffd00102000"
+        );
+        let ring = ThreadCapture {
+            user_stack_end: StackCopyEnd::Ring,
+            ..capped.clone()
+        };
+        let note = truncation_note(&ring, 0x7ffd_0000_2008);
+        assert!(note.ends_with("ring buffer had no room for more"), "{note}");
+        let unreadable = ThreadCapture {
+            user_stack_end: StackCopyEnd::Unreadable {
+                mapping_error: Some(libc::EBUSY),
+            },
+            ..capped
+        };
+        let note = truncation_note(&unreadable, 0x7ffd_0000_1008);
+        assert!(
+            note.starts_with("stack truncated: the page holding 0x7ffd00001008 could not be copied (the stack's mapping was not found: Device or resource busy"),
+            "{note}"
+        );
     }
 
     #[test]

@@ -155,6 +155,7 @@ mod tests {
         }
         let mut ebpf = crate::kernel::loader::load(crate::kernel::loader::LoadOptions {
             trigger_signal: libc::SIGURG as u32,
+            stack_cap: crate::capture::StackCap::DEFAULT,
         })
         .unwrap();
         assert_eq!(
@@ -170,6 +171,7 @@ mod tests {
         }
         let loaded = crate::kernel::loader::load_object(crate::kernel::loader::LoadOptions {
             trigger_signal: libc::SIGUSR2 as u32,
+            stack_cap: crate::capture::StackCap::DEFAULT,
         })
         .unwrap();
         assert!(
@@ -195,6 +197,7 @@ mod tests {
         }
         let mut ebpf = crate::kernel::loader::load(crate::kernel::loader::LoadOptions {
             trigger_signal: libc::SIGUSR2 as u32,
+            stack_cap: crate::capture::StackCap::DEFAULT,
         })
         .unwrap();
         let missing = Err(crate::kernel::btf::Btf::parse(b"nope").err().unwrap());

@@ -90,6 +90,7 @@ fn specs(label: &str) -> (Vec<Scratch>, Vec<TriggerFileSpec>) {
 fn attach(specs: &[TriggerFileSpec], hook: FileHook) -> (Ebpf, Triggers) {
     let mut ebpf = load(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
+        stack_cap: crate::capture::StackCap::DEFAULT,
     })
     .expect("loading the eBPF object");
     let triggers = Triggers::attach(&mut ebpf, &[], specs, hook).expect("attaching triggers");
@@ -569,6 +570,7 @@ fn tagged_cgroups_can_be_reconfigured() {
     let _reactor = runtime.enter();
     let mut ebpf = load(LoadOptions {
         trigger_signal: libc::SIGUSR2 as u32,
+        stack_cap: crate::capture::StackCap::DEFAULT,
     })
     .expect("loading the eBPF object");
     let mut triggers =

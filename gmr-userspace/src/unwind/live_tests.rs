@@ -19,7 +19,7 @@ use gmr_common::UserRegs;
 
 use super::remote::read_memory;
 use super::{ModuleCache, StackEnd, unwind};
-use crate::capture::model::{ProcessCapture, StackSnapshot, ThreadCapture};
+use crate::capture::model::{ProcessCapture, StackCopyEnd, StackSnapshot, ThreadCapture};
 use crate::model::UserFrame;
 use crate::sections::threads::threads;
 use crate::symbolize::Symbolizer;
@@ -69,8 +69,9 @@ int main(int argc, char **argv) {
 
 /// syscall numbers a sleeping thread shows: `nanosleep`, `clock_nanosleep`.
 const SLEEP_SYSCALLS: [u64; 2] = [35, 230];
-/// Stack pages copied, as the eBPF capture does.
-const STACK_PAGES: usize = gmr_common::USER_STACK_PAGES as usize;
+/// Stack pages read: these fixtures' stacks are shallow, and the capture
+/// copies no more than what is used.
+const STACK_PAGES: usize = 8;
 
 fn skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -234,6 +235,10 @@ fn capture_thread(pid: u32, tid: u32) -> ThreadCapture {
         kernel_stack: Vec::new(),
         kernel_stack_error: None,
         user_stack: snapshot(pid, sp),
+        user_stack_end: StackCopyEnd::Cap {
+            cap_bytes: (STACK_PAGES as u64) * StackSnapshot::PAGE,
+            mapping_end: None,
+        },
     }
 }
 

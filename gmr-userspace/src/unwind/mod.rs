@@ -31,8 +31,12 @@ use crate::capture::model::StackSnapshot;
 pub use modules::{ModuleCache, ModuleInfo, ModulesError, ProcessModules, SkippedModule};
 pub(crate) use remote::read_memory;
 
-/// Frames kept per stack; deeper stacks end with [`StackEnd::MaxDepth`].
-pub const MAX_FRAMES: usize = 256;
+/// Fewest frames a stack may have before [`StackEnd::MaxDepth`]; see
+/// [`frame_limit`].
+const MIN_FRAME_LIMIT: usize = 256;
+/// Least stack one frame takes: the x86_64 ABI keeps `sp` 16-byte aligned
+/// at every call, so each caller's frame spans at least 16 bytes.
+const MIN_FRAME_BYTES: usize = 16;
 /// First address past x86_64 user space with 4-level paging. Anything at or
 /// above it is not code a thread could return to.
 const USER_SPACE_END: u64 = 0x0000_8000_0000_0000;
@@ -86,8 +90,8 @@ pub enum StackEnd {
     TruncatedStack(u64),
     /// The stack could not be followed further.
     UnwindError(String),
-    /// [`MAX_FRAMES`] frames were produced and there were more.
-    MaxDepth,
+    /// This many frames ([`frame_limit`]) were produced and there were more.
+    MaxDepth(usize),
 }
 
 impl fmt::Display for StackEnd {
@@ -98,7 +102,7 @@ impl fmt::Display for StackEnd {
                 write!(f, "stack memory at {address:#x} was not captured")
             }
             StackEnd::UnwindError(reason) => f.write_str(reason),
-            StackEnd::MaxDepth => write!(f, "stopped after {MAX_FRAMES} frames"),
+            StackEnd::MaxDepth(limit) => write!(f, "stopped after {limit} frames"),
         }
     }
 }
@@ -123,12 +127,21 @@ pub struct UnwindCache {
     trampolines: HashMap<(u64, bool), bool>,
 }
 
+/// Most frames unwound from `stack`: as many as its bytes can hold
+/// (at least [`MIN_FRAME_LIMIT`]), so a deep recursion unwinds whole, however
+/// deep, while a signal frame that restores itself (garbage, or a crafted
+/// stack) cannot loop forever: it is the one step that need not move `sp`
+/// up.
+pub fn frame_limit(stack: &StackSnapshot) -> usize {
+    MIN_FRAME_LIMIT.max(stack.bytes.len() / MIN_FRAME_BYTES)
+}
+
 /// Unwinds one thread from its saved registers and captured stack.
 ///
 /// `code` fills a buffer with the code bytes at an address and returns false
 /// when it cannot; it is only used to recognise signal trampolines.
-/// Unwinding stops after [`MAX_FRAMES`] frames, at a zero or non-user return
-/// address, or when the stack pointer does not move up.
+/// Unwinding stops after [`frame_limit`] frames, at a zero or non-user
+/// return address, or when the stack pointer does not move up.
 pub fn unwind(
     modules: &ProcessModules,
     regs: &UserRegs,
@@ -160,9 +173,10 @@ pub fn unwind_cached(
     let mut unwind_regs = unwind_regs(regs);
     let mut read_stack = |address: u64| stack.read_u64(address).ok_or(());
     let mut address = FrameAddress::from_instruction_pointer(regs.ip);
+    let limit = frame_limit(stack);
     let end = loop {
-        if frames.len() == MAX_FRAMES {
-            break StackEnd::MaxDepth;
+        if frames.len() == limit {
+            break StackEnd::MaxDepth(limit);
         }
         let is_trampoline = *cache
             .trampolines

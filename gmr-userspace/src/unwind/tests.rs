@@ -4,7 +4,7 @@
 
 use gmr_common::UserRegs;
 
-use super::{Frame, MAX_FRAMES, ProcessModules, StackEnd, UnwindCache, unwind, unwind_cached};
+use super::{Frame, ProcessModules, StackEnd, UnwindCache, frame_limit, unwind, unwind_cached};
 use crate::capture::model::StackSnapshot;
 
 const BASE: u64 = 0x7ffd_1234_0000;
@@ -322,9 +322,9 @@ fn signal_frame_beyond_the_capture_is_truncation() {
 }
 
 #[test]
-fn deep_stacks_stop_at_max_depth() {
-    let mut builder = StackBuilder::new(2);
-    let frames = MAX_FRAMES as u64 + 20;
+fn deep_stacks_unwind_whole() {
+    let mut builder = StackBuilder::new(8);
+    let frames = 2000;
     for i in 0..frames {
         let bp = BASE + 0x10 + 16 * i;
         builder = builder.frame(bp, bp + 16, 0x40_0000 + 0x10 * (i + 1));
@@ -335,8 +335,29 @@ fn deep_stacks_stop_at_max_depth() {
         &builder.build(),
         &mut no_code,
     );
-    assert_eq!(out.frames.len(), MAX_FRAMES);
-    assert_eq!(out.end, StackEnd::MaxDepth);
+    assert_eq!(out.frames.len(), frames as usize + 1);
+    assert_eq!(out.end, StackEnd::Complete);
+}
+
+#[test]
+fn a_signal_frame_restoring_itself_stops_at_the_frame_limit() {
+    // In rt_sigreturn, with a context that returns to the same place.
+    let sp = BASE + 0x50;
+    let mcontext = sp + 40;
+    let stack = StackBuilder::new(1)
+        .word(mcontext + 15 * 8, sp)
+        .word(mcontext + 16 * 8, TRAMPOLINE + 9)
+        .build();
+    let out = unwind(
+        &ProcessModules::default(),
+        &regs(TRAMPOLINE + 9, sp, 0),
+        &stack,
+        &mut trampoline_code,
+    );
+    let limit = frame_limit(&stack);
+    assert_eq!(limit, 256);
+    assert_eq!(out.frames.len(), limit);
+    assert_eq!(out.end, StackEnd::MaxDepth(limit));
 }
 
 /// Copies this thread's registers and stack at a point inside this
