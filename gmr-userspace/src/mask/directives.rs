@@ -1,0 +1,332 @@
+//! Space-separated directives, the shape of most daemons' own files
+//! (`requirepass X`, `bindpw X`, `ssl_certificate_key /p;`,
+//! `SetEnv DB_PASSWORD X`, `stats auth admin:X`,
+//! `user admin insecure-password X`): a line that opens with a secret word
+//! hides every word after it; inside a line, the word after a secret word
+//! is hidden; a `user:password` value keeps its user.
+
+use super::MASK;
+use super::keys::{is_secret_key, is_strong_secret_key};
+use super::pairs::is_key_byte;
+
+/// How far the directive rules reach into a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reach {
+    /// A configuration file's line: any secret word hides what follows it,
+    /// at the start of the line (also in a commented-out directive) and
+    /// inside it.
+    File,
+    /// Free text such as a command's output: only a line that opens with a
+    /// word naming a secret beyond doubt (`password`, `requirepass`; see
+    /// `is_strong_secret_key`), so prose keeps its words.
+    Output,
+}
+
+/// What a line's directive says about the lines after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Nothing: the next line is judged on its own.
+    Free,
+    /// The next non-blank line is the value: a secret word stood alone on
+    /// this line (`requirepass` then its value, as `redis-cli` prints), or a
+    /// secret directive's line ended with a `\` continuation.
+    Hidden,
+}
+
+/// Masks the space-separated directives of one line (see the module doc).
+pub(super) fn mask_directives(line: &str, reach: Reach) -> (String, Next) {
+    let indent = line.len() - line.trim_start().len();
+    let after_indent = &line[indent..];
+    let body_start = indent + (after_indent.len() - strip_comment_marker(after_indent).len());
+    let commented = body_start > indent;
+    let words = word_spans(line, body_start);
+    let Some(&(first_start, first_end)) = words.first() else {
+        return (line.to_owned(), Next::Free);
+    };
+    let first = &line[first_start..first_end];
+    let secret_first = is_key_word(first)
+        && match reach {
+            Reach::File => is_secret_key(first),
+            Reach::Output => is_strong_secret_key(first),
+        };
+    if secret_first {
+        return mask_after_first(line, &words, commented);
+    }
+    if reach == Reach::Output || commented || !is_key_word(first) {
+        return (line.to_owned(), Next::Free);
+    }
+    (mask_inside(line, &words), Next::Free)
+}
+
+/// A line opening with a secret word: everything after it goes, keeping a
+/// final `;` (nginx) or `\` (continued on the next line, also hidden).
+fn mask_after_first(line: &str, words: &[(usize, usize)], commented: bool) -> (String, Next) {
+    let Some(&(value_start, value_word_end)) = words.get(1) else {
+        let next = if commented { Next::Free } else { Next::Hidden };
+        return (line.to_owned(), next);
+    };
+    // `password = x` is a pair, masked as one.
+    if line[value_start..value_word_end].starts_with(['=', ':']) {
+        return (line.to_owned(), Next::Free);
+    }
+    let value_end = line.trim_end().len();
+    let value = &line[value_start..value_end];
+    let (value, kept_tail) = split_terminator(value);
+    let continued = kept_tail.ends_with('\\');
+    let masked = if words.len() == 2 {
+        mask_word(value)
+    } else {
+        MASK.to_owned()
+    };
+    let mut out = String::with_capacity(line.len());
+    out.push_str(&line[..value_start]);
+    out.push_str(&masked);
+    out.push_str(kept_tail);
+    out.push_str(&line[value_end..]);
+    let next = if continued { Next::Hidden } else { Next::Free };
+    (out, next)
+}
+
+/// A directive line: the word after each secret word goes, and every
+/// ACL-style `>password` word.
+fn mask_inside(line: &str, words: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut copied = 0;
+    let mut i = 1;
+    while i < words.len() {
+        let (start, end) = words[i];
+        let word = &line[start..end];
+        if let Some(secret) = word.strip_prefix('>').filter(|s| is_acl_password(s)) {
+            out.push_str(&line[copied..start + 1]);
+            out.push_str(&mask_word(secret));
+            copied = end;
+            i += 1;
+            continue;
+        }
+        let next = words.get(i + 1).map(|&(s, e)| (s, e, &line[s..e]));
+        match next {
+            Some((value_start, value_end, value))
+                if is_key_word(word) && is_secret_key(word) && is_value_word(value) =>
+            {
+                out.push_str(&line[copied..value_start]);
+                let (value, kept_tail) = split_terminator(value);
+                out.push_str(&mask_word(value));
+                out.push_str(kept_tail);
+                copied = value_end;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&line[copied..]);
+    out
+}
+
+/// A secret value masked: `user:password` keeps its user (`admin:***`),
+/// anything else goes whole.
+fn mask_word(value: &str) -> String {
+    let unquoted = value.trim_matches(['"', '\'']);
+    match unquoted.split_once(':') {
+        Some((user, password))
+            if !user.is_empty()
+                && !password.is_empty()
+                && !password.starts_with("//")
+                && user.bytes().all(|b| is_key_byte(b) || b == b'@') =>
+        {
+            format!("{user}:{MASK}")
+        }
+        _ => MASK.to_owned(),
+    }
+}
+
+/// `value` without a final `;` or `\`, and that ending.
+fn split_terminator(value: &str) -> (&str, &str) {
+    match value.strip_suffix([';', '\\']) {
+        Some(rest) if !rest.trim_end().is_empty() => {
+            let rest = rest.trim_end();
+            (rest, &value[rest.len()..])
+        }
+        _ => (value, ""),
+    }
+}
+
+/// `text` after a leading comment marker (`#`, `;`, `//`) and the blanks
+/// after it; `text` itself when it is no comment.
+fn strip_comment_marker(text: &str) -> &str {
+    let rest = text
+        .strip_prefix("//")
+        .or_else(|| text.strip_prefix(['#', ';']));
+    match rest {
+        Some(rest) => rest.trim_start_matches(['#', ';', ' ', '\t']),
+        None => text,
+    }
+}
+
+/// True for a word shaped like a directive's or variable's name.
+fn is_key_word(word: &str) -> bool {
+    word.bytes().any(|b| b.is_ascii_alphabetic()) && word.bytes().all(is_key_byte)
+}
+
+/// True for a word that can be the value of the secret word before it: not
+/// a pair's separator (`password = x` is a pair), a block brace, or an
+/// already masked value.
+fn is_value_word(word: &str) -> bool {
+    !word.starts_with(['=', ':', '{', '}', ';']) && word != MASK && !word.starts_with("***")
+}
+
+/// True for the body of an ACL-style `>password` word (redis' ACL rules):
+/// something, not another `>`, `=`, `&` or a `/` path (a redirection or
+/// comparison).
+fn is_acl_password(body: &str) -> bool {
+    !body.is_empty() && !body.starts_with(['>', '=', '&', '/']) && body != MASK
+}
+
+/// Whitespace-separated words of `line` from `from`, as byte ranges; a
+/// word opening with a quote runs to its closing quote.
+fn word_spans(line: &str, from: usize) -> Vec<(usize, usize)> {
+    let bytes = line.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = from;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if matches!(bytes[i], b'"' | b'\'') {
+            let quote = bytes[i];
+            i = bytes[i + 1..]
+                .iter()
+                .position(|&b| b == quote)
+                .map_or(bytes.len(), |p| i + 1 + p + 1);
+        }
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        spans.push((start, i));
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mask::{mask_file, mask_output};
+
+    #[test]
+    fn secret_directives_in_files() {
+        let cases = [
+            ("requirepass foo", "requirepass ***"),
+            ("masterauth foo", "masterauth ***"),
+            ("bindpw foo", "bindpw ***"),
+            ("rootpw {SSHA}abc", "rootpw ***"),
+            ("  requirepass \"two words\"", "  requirepass ***"),
+            ("requirepass foo bar # old", "requirepass ***"),
+            ("SetEnv DB_PASSWORD foo", "SetEnv DB_PASSWORD ***"),
+            ("SetEnv DB_PASSWORD \"foo bar\"", "SetEnv DB_PASSWORD ***"),
+            ("    stats auth admin:foo", "    stats auth admin:***"),
+            (
+                "    user admin insecure-password foo",
+                "    user admin insecure-password ***",
+            ),
+            (
+                "    user admin password $6$salt$hash",
+                "    user admin password ***",
+            ),
+            (
+                "machine h login u password foo",
+                "machine h login u password ***",
+            ),
+            ("auth_password foo;", "auth_password ***;"),
+            (
+                "ssl_certificate_key /etc/ssl/private/x.key;",
+                "ssl_certificate_key ***;",
+            ),
+            (
+                "\tAuthLDAPBindPassword \"foo\"",
+                "\tAuthLDAPBindPassword ***",
+            ),
+            ("# requirepass foobared", "# requirepass ***"),
+            ("#bindpw foo", "#bindpw ***"),
+            ("secret_key foo \\", "secret_key *** \\"),
+            ("password = foo", "password = ***"),
+            (
+                "user alice on >s3cret ~cached:* +get",
+                "user alice on >*** ~cached:* +get",
+            ),
+            (
+                "Environment=DB_PASSWORD=foo OTHER=1",
+                "Environment=DB_PASSWORD=*** OTHER=1",
+            ),
+            (
+                "Environment=\"A_TOKEN=x\" \"B_SECRET=y\"",
+                "Environment=\"A_TOKEN=***\" \"B_SECRET=***\"",
+            ),
+            ("export API_TOKEN=foo", "export API_TOKEN=***"),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(mask_file(line), expected, "masking {line:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_directives_stay() {
+        for line in [
+            "port 6379",
+            "worker_processes 2;",
+            "auth_basic \"Restricted\";",
+            "auth_basic_user_file /etc/nginx/htpasswd;",
+            "AuthType Basic",
+            "AuthName \"Restricted area\"",
+            "AuthUserFile /etc/apache2/.htpasswd",
+            "SSLCertificateKeyFile /etc/ssl/private/ssl-cert-snakeoil.key",
+            "MaxKeepAliveRequests 100",
+            "<Directory /var/www/>",
+            "</Directory>",
+            "    stats socket /run/haproxy/admin.sock mode 660 level admin",
+            "PassEnv DB_PASSWORD",
+            "tls_cacertfile /etc/ssl/certs/ca-certificates.crt",
+            "# The password is set with the directive below.",
+            "proxy_cache_bypass $http_pragma;",
+            "bind 127.0.0.1 -::1",
+            "echo hi >/dev/null",
+        ] {
+            assert_eq!(mask_file(line), line, "masking {line:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_on_the_next_line() {
+        assert_eq!(
+            mask_file("requirepass\nfoo\nport 6379\n"),
+            "requirepass\n***\nport 6379\n"
+        );
+        assert_eq!(
+            mask_file("secret_key a \\\n  b \\\n  c\nport 1\n"),
+            "secret_key *** \\\n  ***\n  ***\nport 1\n"
+        );
+        assert_eq!(
+            mask_output("requirepass\nfoo\nport\n6379\n"),
+            "requirepass\n***\nport\n6379\n"
+        );
+    }
+
+    #[test]
+    fn command_output_hides_strong_words_only() {
+        let cases = [
+            ("password foo", "password ***"),
+            ("requirepass foo", "requirepass ***"),
+            ("bindpw foo", "bindpw ***"),
+            ("client_secret abc", "client_secret ***"),
+            ("key points of the plan", "key points of the plan"),
+            ("auth succeeded for root", "auth succeeded for root"),
+            (
+                "the password is stored elsewhere",
+                "the password is stored elsewhere",
+            ),
+            ("port 6379", "port 6379"),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(mask_output(line), expected, "masking {line:?}");
+        }
+    }
+}
