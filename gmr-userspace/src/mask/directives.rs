@@ -162,9 +162,11 @@ fn strip_comment_marker(text: &str) -> &str {
     }
 }
 
-/// True for a word shaped like a directive's or variable's name.
+/// True for a word shaped like a directive's or variable's name, also
+/// with a variable's `$` (nginx's `set $api_token X;`).
 fn is_key_word(word: &str) -> bool {
-    word.bytes().any(|b| b.is_ascii_alphabetic()) && word.bytes().all(is_key_byte)
+    let name = word.strip_prefix('$').unwrap_or(word);
+    name.bytes().any(|b| b.is_ascii_alphabetic()) && name.bytes().all(is_key_byte)
 }
 
 /// True for a word that can be the value of the secret word before it: not
@@ -237,6 +239,15 @@ mod tests {
                 "machine h login u password ***",
             ),
             ("auth_password foo;", "auth_password ***;"),
+            ("    set $api_token foo;", "    set $api_token ***;"),
+            (
+                "proxy_set_header Authorization \"Basic dXNlcjpw\";",
+                "proxy_set_header Authorization ***;",
+            ),
+            (
+                "fastcgi_param DB_PASSWORD foo;",
+                "fastcgi_param DB_PASSWORD ***;",
+            ),
             (
                 "ssl_certificate_key /etc/ssl/private/x.key;",
                 "ssl_certificate_key ***;",

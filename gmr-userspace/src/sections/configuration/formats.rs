@@ -12,8 +12,10 @@
 //! JSON (`{`) or YAML (`---`, `- `, `key:`) from the first line; INI (a
 //! `[group]` header, or every line `name = value`/`name: value` or a
 //! continuation); `key-value` (at least half the lines `word value…`);
-//! else `text`. A `key-value` or `text` file whose name holds a word of
-//! [`NAME_HINTS`] takes that format's label.
+//! else `text`. A `key-value` or `text` file, or one with no settings at
+//! all, whose path holds a word of [`NAME_HINTS`] takes that format's
+//! label; a file with no settings and no hint is INI when its name says so,
+//! else `text`.
 
 use super::discover::has_config_extension;
 use crate::mask::{is_colon_record, is_netrc};
@@ -38,7 +40,7 @@ const HAPROXY_SECTIONS: &[&str] = &[
     "fcgi-app",
 ];
 
-/// Words in a file's name that label a `key-value` or `text` file: only
+/// Words in a file's path that label a `key-value` or `text` file: only
 /// the label, never how it is masked.
 const NAME_HINTS: &[(&str, ConfigFormat)] = &[
     ("nginx", ConfigFormat::Nginx),
@@ -55,15 +57,20 @@ pub(super) fn detect(path: &str, text: &str) -> ConfigFormat {
     if let Some(format @ (ConfigFormat::Yaml | ConfigFormat::Toml | ConfigFormat::Json)) = named {
         return format;
     }
-    let format = sniff(text, named.is_none());
-    if !matches!(format, ConfigFormat::KeyValue | ConfigFormat::Text) {
+    let shape = sniff(text, named.is_none());
+    if let Some(format) = shape
+        && !matches!(format, ConfigFormat::KeyValue | ConfigFormat::Text)
+    {
         return format;
     }
-    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let path = path.to_ascii_lowercase();
     NAME_HINTS
         .iter()
-        .find(|(word, _)| name.contains(word))
-        .map_or(format, |&(_, hinted)| hinted)
+        .find(|(word, _)| path.contains(word))
+        .map(|&(_, hinted)| hinted)
+        .or(shape)
+        .or(named)
+        .unwrap_or(ConfigFormat::Text)
 }
 
 /// The format a file's name says it has.
@@ -81,8 +88,9 @@ pub(super) fn format_from_name(path: &str) -> Option<ConfigFormat> {
 }
 
 /// The format of `text` by its shape (see the module doc); `structured`
-/// allows JSON and YAML, for a file whose name says nothing.
-pub(super) fn sniff(text: &str, structured: bool) -> ConfigFormat {
+/// allows JSON and YAML, for a file whose name says nothing. `None` for a
+/// text with no settings, only blanks and comments.
+pub(super) fn sniff(text: &str, structured: bool) -> Option<ConfigFormat> {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim_end)
@@ -91,12 +99,10 @@ pub(super) fn sniff(text: &str, structured: bool) -> ConfigFormat {
             !trimmed.is_empty() && !trimmed.starts_with(['#', ';'])
         })
         .collect();
-    let Some(first) = lines.first().map(|line| line.trim_start()) else {
-        return ConfigFormat::Ini;
-    };
+    let first = lines.first()?.trim_start();
     let half = lines.len().div_ceil(2);
     let count = |shape: fn(&str) -> bool| lines.iter().filter(|line| shape(line)).count();
-    if is_netrc(text) {
+    let format = if is_netrc(text) {
         ConfigFormat::Netrc
     } else if lines.iter().all(|line| is_colon_record(line)) {
         ConfigFormat::Pgpass
@@ -122,7 +128,8 @@ pub(super) fn sniff(text: &str, structured: bool) -> ConfigFormat {
         ConfigFormat::KeyValue
     } else {
         ConfigFormat::Text
-    }
+    };
+    Some(format)
 }
 
 /// `<Directory /var/www/>`, `<IfModule x>`, `</VirtualHost>`.
@@ -200,7 +207,6 @@ mod tests {
     #[test]
     fn formats_by_shape() {
         let cases = [
-            ("", ConfigFormat::Ini),
             ("# c\n{\"a\": 1}", ConfigFormat::Json),
             ("---\na: 1", ConfigFormat::Yaml),
             ("database:\n  url: x", ConfigFormat::Yaml),
@@ -239,11 +245,12 @@ mod tests {
             ("!!!\n???\n", ConfigFormat::Text),
         ];
         for (text, format) in cases {
-            assert_eq!(sniff(text, true), format, "{text:?}");
+            assert_eq!(sniff(text, true), Some(format), "{text:?}");
         }
+        assert_eq!(sniff("# only\n\n; comments\n", true), None);
         // A name saying INI rules JSON and YAML out, not the other shapes.
-        assert_eq!(sniff("url: http://x", false), ConfigFormat::Ini);
-        assert_eq!(sniff("port 6379\n", false), ConfigFormat::KeyValue);
+        assert_eq!(sniff("url: http://x", false), Some(ConfigFormat::Ini));
+        assert_eq!(sniff("port 6379\n", false), Some(ConfigFormat::KeyValue));
     }
 
     #[test]
@@ -270,5 +277,18 @@ mod tests {
             detect("/etc/nginx/nginx.conf", "[x]\na = 1\n"),
             ConfigFormat::Ini
         );
+        assert_eq!(
+            detect("/etc/apache2/mods-available/x.load", "LoadModule x /x.so\n"),
+            ConfigFormat::Apache
+        );
+        assert_eq!(
+            detect("/etc/nova/empty.conf", "# none\n"),
+            ConfigFormat::Ini
+        );
+        assert_eq!(
+            detect("/etc/apache2/empty.conf", "# none\n"),
+            ConfigFormat::Apache
+        );
+        assert_eq!(detect("/etc/hostname", ""), ConfigFormat::Text);
     }
 }

@@ -423,3 +423,301 @@ fn files_in_another_mount_namespace() {
     let ns = file(&configuration, &path);
     assert_eq!(value(ns, "DEFAULT", "only_in_namespace"), "yes");
 }
+
+/// A real configuration file shipped by a Debian package, and the secrets
+/// planted into a copy of it.
+struct RealFile {
+    /// Where the package installs it.
+    path: &'static str,
+    /// The package, named when the file is missing.
+    package: &'static str,
+    /// The label the report must give it.
+    format: ConfigFormat,
+    /// The line after which the secrets go (its first occurrence), or
+    /// `None` for the end of the file.
+    after: Option<&'static str>,
+    /// Lines holding the secrets, each secret a word starting `Planted`.
+    planted: &'static [&'static str],
+}
+
+/// Debian's default files of daemons whose formats gmr does not parse.
+const REAL_FILES: &[RealFile] = &[
+    RealFile {
+        path: "/etc/nginx/nginx.conf",
+        package: "nginx-common",
+        format: ConfigFormat::Nginx,
+        after: Some("http {"),
+        planted: &[
+            "\tproxy_set_header Authorization \"Basic PlantedNginx1\";",
+            "\tset $api_token PlantedNginx2;",
+            "\tfastcgi_param DB_PASSWORD PlantedNginx3;",
+        ],
+    },
+    RealFile {
+        path: "/etc/nginx/sites-available/default",
+        package: "nginx-common",
+        format: ConfigFormat::Nginx,
+        after: Some("server {"),
+        planted: &["\tauth_basic_password PlantedNginx4;"],
+    },
+    RealFile {
+        path: "/etc/nginx/fastcgi_params",
+        package: "nginx-common",
+        format: ConfigFormat::Nginx,
+        after: None,
+        planted: &["fastcgi_param  APP_SECRET  PlantedNginx5;"],
+    },
+    RealFile {
+        path: "/etc/apache2/apache2.conf",
+        package: "apache2",
+        format: ConfigFormat::Apache,
+        after: Some("<Directory /var/www/>"),
+        planted: &[
+            "\tSetEnv DB_PASSWORD PlantedApache1",
+            "\tAuthLDAPBindPassword \"Planted Apache 2\"",
+            "\tSetEnvIf Request_URI ^/x APP_TOKEN=PlantedApache3",
+        ],
+    },
+    RealFile {
+        path: "/etc/apache2/sites-available/000-default.conf",
+        package: "apache2",
+        format: ConfigFormat::Apache,
+        after: Some("<VirtualHost *:80>"),
+        planted: &["\tSetEnv SECRET_KEY PlantedApache4"],
+    },
+    RealFile {
+        path: "/etc/apache2/envvars",
+        package: "apache2",
+        format: ConfigFormat::Apache,
+        after: None,
+        planted: &["export APACHE_DB_PASSWORD=PlantedApache5"],
+    },
+    RealFile {
+        path: "/etc/haproxy/haproxy.cfg",
+        package: "haproxy",
+        format: ConfigFormat::Haproxy,
+        after: Some("defaults"),
+        planted: &[
+            "\tstats auth admin:PlantedHaproxy1",
+            "userlist admins",
+            "\tuser admin insecure-password PlantedHaproxy2",
+            "\tuser ops password $6$PlantedHaproxy3",
+            "defaults",
+        ],
+    },
+    RealFile {
+        path: "/etc/redis/redis.conf",
+        package: "redis-server",
+        format: ConfigFormat::KeyValue,
+        after: None,
+        planted: &[
+            "requirepass PlantedRedis1",
+            "masterauth \"PlantedRedis2 x\"",
+            "user alice on >PlantedRedis3 ~cached:* +get",
+        ],
+    },
+    RealFile {
+        path: "/etc/nslcd.conf",
+        package: "nslcd",
+        format: ConfigFormat::KeyValue,
+        after: None,
+        planted: &["bindpw PlantedNslcd1"],
+    },
+];
+
+/// Most lines of a real file's settings the rules may hide beyond the
+/// planted ones.
+const MAX_OVERMASKED: usize = 2;
+
+/// `text` with `planted` inserted after the first line equal (trimmed) to
+/// `after`, or appended.
+fn plant(text: &str, after: Option<&str>, planted: &[&str]) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    let at = after
+        .and_then(|after| lines.iter().position(|line| line.trim() == after))
+        .map_or(lines.len(), |at| at + 1);
+    lines.splice(at..at, planted.iter().copied());
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn real_debian_files_hide_planted_secrets_and_little_else() {
+    let mut overmasked_total = 0;
+    let mut checked = 0;
+    for real in REAL_FILES {
+        let Ok(original) = fs::read_to_string(real.path) else {
+            println!(
+                "SKIP: {} is missing (apt-get install -y {})",
+                real.path, real.package
+            );
+            continue;
+        };
+        let text = plant(&original, real.after, real.planted);
+        let shown = config_file(
+            real.path.to_owned(),
+            Ok(Contents {
+                text: text.clone(),
+                truncated: false,
+            }),
+        );
+        assert_eq!(shown.format, real.format, "{}", real.path);
+        assert_eq!(shown.error, None, "{}", real.path);
+        assert_eq!(shown.raw_omitted, 0, "{}", real.path);
+        let raw = shown.raw.clone().expect("shown line by line");
+        // The settings lines as they are, in the order the report shows
+        // them masked: masking never turns a line blank or into a comment.
+        let settings: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                let line = line.trim_start();
+                !line.is_empty() && !line.starts_with(['#', ';'])
+            })
+            .collect();
+        assert_eq!(raw.len(), settings.len(), "{}: {raw:#?}", real.path);
+        let mut overmasked = Vec::new();
+        for (shown_line, line) in raw.iter().zip(&settings) {
+            if line.contains("Planted") {
+                assert!(
+                    !shown_line.contains("Planted"),
+                    "{}: {line:?} shown as {shown_line:?}",
+                    real.path
+                );
+            } else if shown_line != line {
+                overmasked.push(format!("{line:?} -> {shown_line:?}"));
+            }
+        }
+        println!(
+            "{} ({}): {} settings lines, {} lines planted, {} other lines masked{}",
+            real.path,
+            shown.format,
+            settings.len(),
+            real.planted.len(),
+            overmasked.len(),
+            overmasked
+                .iter()
+                .map(|line| format!("\n    {line}"))
+                .collect::<String>()
+        );
+        assert!(
+            overmasked.len() <= MAX_OVERMASKED,
+            "{}: {overmasked:#?}",
+            real.path
+        );
+        overmasked_total += overmasked.len();
+        checked += 1;
+        let configuration = Configuration {
+            command_line: Vec::new(),
+            files: vec![shown],
+            files_omitted: 0,
+            environment: Vec::new(),
+            environment_error: None,
+        };
+        let report = report_of(1, configuration);
+        for (view, output) in [
+            ("text", render_text(&report)),
+            ("json", render_json(&report)),
+            ("yaml", render_yaml(&report)),
+        ] {
+            assert!(
+                !output.contains("Planted"),
+                "{}: a planted secret leaked into the {view} report:\n{output}",
+                real.path
+            );
+            assert!(
+                output.contains(real.format.as_str()),
+                "{}: no label in the {view} report",
+                real.path
+            );
+        }
+    }
+    println!(
+        "{checked} real files checked, {overmasked_total} lines masked beyond the planted ones"
+    );
+}
+
+/// Directories of Debian's default configuration of daemons whose formats
+/// gmr does not parse, swept whole.
+const REAL_TREES: &[(&str, &str)] = &[
+    ("/etc/nginx", "nginx-common"),
+    ("/etc/apache2", "apache2"),
+    ("/etc/haproxy", "haproxy"),
+    ("/etc/redis", "redis-server"),
+];
+
+/// Most lines of the swept trees the rules may hide, though none holds a
+/// secret.
+const MAX_OVERMASKED_IN_TREES: usize = 10;
+
+/// Every file under `dir`, recursively, sorted; symbolic links to files
+/// followed, to directories not.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|read| read.flatten().map(|entry| entry.path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    for path in entries {
+        if path.is_symlink() && path.is_dir() {
+            continue;
+        }
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn real_debian_trees_keep_their_settings() {
+    let mut overmasked = Vec::new();
+    let mut counted = std::collections::BTreeMap::<&str, usize>::new();
+    for (dir, package) in REAL_TREES {
+        if !Path::new(dir).is_dir() {
+            println!("SKIP: {dir} is missing (apt-get install -y {package})");
+            continue;
+        }
+        for path in files_under(Path::new(dir)) {
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let path = path.to_string_lossy().into_owned();
+            let shown = config_file(
+                path.clone(),
+                Ok(Contents {
+                    text: text.clone(),
+                    truncated: false,
+                }),
+            );
+            *counted.entry(shown.format.as_str()).or_default() += 1;
+            assert!(
+                shown.format != ConfigFormat::Ini || shown.error.is_none(),
+                "{path} labelled ini with an error: {shown:#?}"
+            );
+            let Some(raw) = &shown.raw else {
+                continue;
+            };
+            let settings = text.lines().filter(|line| {
+                let line = line.trim_start();
+                !line.is_empty() && !line.starts_with(['#', ';'])
+            });
+            for (shown_line, line) in raw.iter().zip(settings) {
+                if shown_line != line {
+                    overmasked.push(format!("{path}: {line:?} -> {shown_line:?}"));
+                }
+            }
+        }
+    }
+    println!(
+        "files by label: {counted:?}; {} lines masked though no secret was planted:",
+        overmasked.len()
+    );
+    for line in &overmasked {
+        println!("    {line}");
+    }
+    assert!(
+        overmasked.len() <= MAX_OVERMASKED_IN_TREES,
+        "{overmasked:#?}"
+    );
+}

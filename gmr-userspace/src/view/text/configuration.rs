@@ -62,7 +62,8 @@ fn write_file(f: &mut Formatter<'_>, file: &ConfigFile) -> fmt::Result {
     if file.raw_omitted > 0 {
         writeln!(f, "    ({} more lines not shown)", file.raw_omitted)?;
     }
-    if file.error.is_none() && file.groups.is_empty() && file.raw.is_none() {
+    if file.error.is_none() && file.groups.is_empty() && file.raw.as_ref().is_none_or(Vec::is_empty)
+    {
         writeln!(f, "  (no options)")?;
     }
     for group in &file.groups {
