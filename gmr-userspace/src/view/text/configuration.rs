@@ -56,8 +56,10 @@ fn write_file(f: &mut Formatter<'_>, file: &ConfigFile) -> fmt::Result {
     if let Some(error) = &file.error {
         writeln!(f, "  {}", clean(error))?;
     }
+    // Tabs become spaces so indented blocks (nginx, haproxy) read as such
+    // rather than as escaped `\t`.
     for line in file.raw.iter().flatten() {
-        writeln!(f, "    {}", clean(line))?;
+        writeln!(f, "    {}", clean(&line.replace('\t', "    ")))?;
     }
     if file.raw_omitted > 0 {
         writeln!(f, "    ({} more lines not shown)", file.raw_omitted)?;
