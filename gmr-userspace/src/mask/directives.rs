@@ -6,8 +6,12 @@
 //! is hidden; a `user:password` value keeps its user.
 
 use super::MASK;
-use super::keys::{is_secret_key, is_strong_secret_key};
+use super::keys::{is_secret_key, is_strong_secret_key, words};
 use super::pairs::is_key_byte;
+
+/// Most words of a commented-out secret directive, its name included;
+/// a longer comment is prose.
+const MAX_COMMENTED_DIRECTIVE_WORDS: usize = 3;
 
 /// How far the directive rules reach into a line.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,13 +53,15 @@ pub(super) fn mask_directives(line: &str, reach: Reach) -> (String, Next) {
             Reach::File => is_secret_key(first),
             Reach::Output => is_strong_secret_key(first),
         };
-    if secret_first {
+    // In a comment, a commented-out directive (`# requirepass foobared`),
+    // not a sentence that starts with a secret word (`# keys to values`).
+    if secret_first && (!commented || words.len() <= MAX_COMMENTED_DIRECTIVE_WORDS) {
         return mask_after_first(line, &words, commented);
     }
-    if reach == Reach::Output || commented || !is_key_word(first) {
+    if reach == Reach::Output {
         return (line.to_owned(), Next::Free);
     }
-    (mask_inside(line, &words), Next::Free)
+    (mask_inside(line, &words, commented), Next::Free)
 }
 
 /// A line opening with a secret word: everything after it goes, keeping a
@@ -72,6 +78,9 @@ fn mask_after_first(line: &str, words: &[(usize, usize)], commented: bool) -> (S
     let value_end = line.trim_end().len();
     let value = &line[value_start..value_end];
     let (value, kept_tail) = split_terminator(value);
+    if is_setting(&line[words[0].0..words[0].1], value) {
+        return (line.to_owned(), Next::Free);
+    }
     let continued = kept_tail.ends_with('\\');
     let masked = if words.len() == 2 {
         mask_word(value)
@@ -87,9 +96,10 @@ fn mask_after_first(line: &str, words: &[(usize, usize)], commented: bool) -> (S
     (out, next)
 }
 
-/// A directive line: the word after each secret word goes, and every
-/// ACL-style `>password` word.
-fn mask_inside(line: &str, words: &[(usize, usize)]) -> String {
+/// A line not opening with a secret word: the word after each secret word
+/// goes, and every ACL-style `>password` word. In a comment, where prose
+/// says "the password for the user", only a `user:password` value goes.
+fn mask_inside(line: &str, words: &[(usize, usize)], commented: bool) -> String {
     let mut out = String::with_capacity(line.len());
     let mut copied = 0;
     let mut i = 1;
@@ -106,10 +116,17 @@ fn mask_inside(line: &str, words: &[(usize, usize)]) -> String {
         let next = words.get(i + 1).map(|&(s, e)| (s, e, &line[s..e]));
         match next {
             Some((value_start, value_end, value))
-                if is_key_word(word) && is_secret_key(word) && is_value_word(value) =>
+                if is_key_word(word)
+                    && is_secret_key(word)
+                    && is_value_word(value)
+                    && (!commented || is_user_password(value)) =>
             {
-                out.push_str(&line[copied..value_start]);
                 let (value, kept_tail) = split_terminator(value);
+                if is_setting(word, value) {
+                    i += 2;
+                    continue;
+                }
+                out.push_str(&line[copied..value_start]);
                 out.push_str(&mask_word(value));
                 out.push_str(kept_tail);
                 copied = value_end;
@@ -122,21 +139,64 @@ fn mask_inside(line: &str, words: &[(usize, usize)]) -> String {
     out
 }
 
+/// True when `value` of secret-named `key` is a setting, not a secret: a
+/// switch (`server_tokens off;`), or the addresses a `…pass` directive
+/// passes requests to (nginx's `proxy_pass http://app;`,
+/// `fastcgi_pass unix:/run/php.sock;`, `uwsgi_pass 127.0.0.1:9000;`,
+/// apache's `ProxyPass /app/ http://app/`), which name destinations, never
+/// a password.
+fn is_setting(key: &str, value: &str) -> bool {
+    let value = value.trim_matches(['"', '\'']);
+    if SWITCHES.iter().any(|s| value.eq_ignore_ascii_case(s)) {
+        return true;
+    }
+    let words = words(key);
+    let passes = words.len() > 1 && words.last().is_some_and(|last| last == "pass");
+    passes
+        && value.split_whitespace().all(|word| {
+            word.contains("://")
+                || word.starts_with("unix:/")
+                || word.starts_with('/')
+                || is_host_port(word)
+        })
+}
+
+/// Values that switch a setting on or off.
+const SWITCHES: &[&str] = &["on", "off", "yes", "no", "true", "false"];
+
+/// `host:port` with a numeric port.
+fn is_host_port(value: &str) -> bool {
+    value.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
+            && !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// A secret value masked: `user:password` keeps its user (`admin:***`),
 /// anything else goes whole.
 fn mask_word(value: &str) -> String {
-    let unquoted = value.trim_matches(['"', '\'']);
-    match unquoted.split_once(':') {
-        Some((user, password))
-            if !user.is_empty()
-                && !password.is_empty()
-                && !password.starts_with("//")
-                && user.bytes().all(|b| is_key_byte(b) || b == b'@') =>
-        {
-            format!("{user}:{MASK}")
-        }
-        _ => MASK.to_owned(),
+    match user_of(value) {
+        Some(user) => format!("{user}:{MASK}"),
+        None => MASK.to_owned(),
     }
+}
+
+/// True for a `user:password` word (not a URL).
+fn is_user_password(value: &str) -> bool {
+    user_of(value).is_some()
+}
+
+/// The user of a `user:password` word, quoted or not.
+fn user_of(value: &str) -> Option<&str> {
+    let unquoted = value.trim_matches(['"', '\'']);
+    let (user, password) = unquoted.split_once(':')?;
+    let plain_user = !user.is_empty() && user.bytes().all(|b| is_key_byte(b) || b == b'@');
+    let password = password.trim_end_matches(';');
+    (plain_user && !password.is_empty() && !password.starts_with("//")).then_some(user)
 }
 
 /// `value` without a final `;` or `\`, and that ending.
@@ -177,10 +237,12 @@ fn is_value_word(word: &str) -> bool {
 }
 
 /// True for the body of an ACL-style `>password` word (redis' ACL rules):
-/// something, not another `>`, `=`, `&` or a `/` path (a redirection or
-/// comparison).
+/// with a letter, not starting with another `>`, `=`, `&` or a `/` path (a
+/// redirection, a comparison, a `>0` test).
 fn is_acl_password(body: &str) -> bool {
-    !body.is_empty() && !body.starts_with(['>', '=', '&', '/']) && body != MASK
+    body.bytes().any(|b| b.is_ascii_alphabetic())
+        && !body.starts_with(['>', '=', '&', '/'])
+        && body != MASK
 }
 
 /// Whitespace-separated words of `line` from `from`, as byte ranges; a
@@ -258,6 +320,14 @@ mod tests {
             ),
             ("# requirepass foobared", "# requirepass ***"),
             ("#bindpw foo", "#bindpw ***"),
+            ("db_pass foo:bar", "db_pass foo:***"),
+            ("requirepass on-the-fly", "requirepass ***"),
+            ("#\tstats auth admin:foo", "#\tstats auth admin:***"),
+            (
+                "ExecStart=/usr/bin/x requirepass foo",
+                "ExecStart=/usr/bin/x requirepass ***",
+            ),
+            ("- user admin password foo", "- user admin password ***"),
             ("secret_key foo \\", "secret_key *** \\"),
             ("password = foo", "password = ***"),
             (
@@ -297,7 +367,15 @@ mod tests {
             "PassEnv DB_PASSWORD",
             "tls_cacertfile /etc/ssl/certs/ca-certificates.crt",
             "# The password is set with the directive below.",
+            "# keys to values, the password for the user, AUTH <password> as usual",
+            "#  nopass       All the set passwords of the user are removed",
+            ">8 leshort >0",
             "proxy_cache_bypass $http_pragma;",
+            "server_tokens off;",
+            "proxy_pass http://127.0.0.1:8000;",
+            "fastcgi_pass unix:/run/php/php-fpm.sock;",
+            "uwsgi_pass 127.0.0.1:9000;",
+            "ProxyPass /app/ http://127.0.0.1:8000/app/",
             "bind 127.0.0.1 -::1",
             "echo hi >/dev/null",
         ] {

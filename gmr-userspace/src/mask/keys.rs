@@ -224,7 +224,7 @@ fn is_strong_secret_word(word: &str) -> bool {
 
 /// Splits a key into lowercase words on non-alphanumerics and camelCase
 /// (`keyStorePassword` → key, store, password; `APIKey` → api, key).
-fn words(key: &str) -> Vec<String> {
+pub(super) fn words(key: &str) -> Vec<String> {
     let chars: Vec<char> = key.chars().collect();
     let mut words = Vec::new();
     let mut current = String::new();

@@ -52,14 +52,20 @@
 //! - **Files shown line by line** ([`mask_file`]): the free-text rules,
 //!   then space-separated directives: a line whose first word is a secret
 //!   key (`requirepass X`, `bindpw X`, `ssl_certificate_key /p;`, also when
-//!   commented out: `# requirepass X`) hides every word after it, keeping a
-//!   final `;` and hiding the lines a final `\` continues on; a secret key
-//!   alone on its line hides the next line (a value printed below its
-//!   name); inside an uncommented directive line, the word after a secret
-//!   key is hidden (`SetEnv DB_PASSWORD ***`, `stats auth admin:***`,
-//!   `user admin insecure-password ***`, `machine h login u password ***`),
-//!   as is an ACL-style `>password` word (`user alice on >***`); a hidden
-//!   `user:password` keeps its user. systemd's `Environment=NAME=value`,
+//!   commented out with at most two words after it: `# requirepass X`)
+//!   hides every word after it, keeping a final `;` and hiding the lines a
+//!   final `\` continues on; a secret key alone on its line hides the next
+//!   line (a value printed below its name); inside a line, the word after a
+//!   secret key is hidden (`SetEnv DB_PASSWORD ***`, `stats auth admin:***`,
+//!   `user admin insecure-password ***`, `machine h login u password ***`;
+//!   in a comment only a `user:password` word, so prose keeps its words),
+//!   as is an ACL-style `>password` word with a letter
+//!   (`user alice on >***`); a hidden `user:password` keeps its user. Two
+//!   kinds of value stay under a secret-looking name: a switch (`on`,
+//!   `off`, `yes`, `no`, `true`, `false`: `server_tokens off;`) and the
+//!   addresses of a `…pass` directive (`proxy_pass http://app;`,
+//!   `fastcgi_pass unix:/run/x.sock;`, `ProxyPass /app/ http://app/`: URLs,
+//!   sockets, `host:port`, paths). systemd's `Environment=NAME=value`,
 //!   `Environment="A=x" "B=y"` and `export NAME=value` are pairs. A netrc
 //!   file (first word `machine`, `default` or `macdef`) has the token after
 //!   every `password` and `account` hidden, across lines; a `.pgpass` line

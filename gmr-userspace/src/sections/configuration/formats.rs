@@ -63,18 +63,34 @@ pub(super) fn detect(path: &str, text: &str) -> ConfigFormat {
     {
         return format;
     }
-    let path = path.to_ascii_lowercase();
-    NAME_HINTS
-        .iter()
-        .find(|(word, _)| path.contains(word))
-        .map(|&(_, hinted)| hinted)
+    hint_from_path(path)
         .or(shape)
         .or(named)
         .unwrap_or(ConfigFormat::Text)
 }
 
+/// The format of a file that could not be read, from its path alone:
+/// its name's extension or a [`NAME_HINTS`] word, else unknown.
+pub(super) fn from_path(path: &str) -> ConfigFormat {
+    match format_from_name(path) {
+        Some(format @ (ConfigFormat::Yaml | ConfigFormat::Toml | ConfigFormat::Json)) => format,
+        named => hint_from_path(path)
+            .or(named)
+            .unwrap_or(ConfigFormat::Unknown),
+    }
+}
+
+/// The format a word of [`NAME_HINTS`] in `path` names.
+fn hint_from_path(path: &str) -> Option<ConfigFormat> {
+    let path = path.to_ascii_lowercase();
+    NAME_HINTS
+        .iter()
+        .find(|(word, _)| path.contains(word))
+        .map(|&(_, hinted)| hinted)
+}
+
 /// The format a file's name says it has.
-pub(super) fn format_from_name(path: &str) -> Option<ConfigFormat> {
+fn format_from_name(path: &str) -> Option<ConfigFormat> {
     if !has_config_extension(path) {
         return None;
     }
@@ -290,5 +306,9 @@ mod tests {
             ConfigFormat::Apache
         );
         assert_eq!(detect("/etc/hostname", ""), ConfigFormat::Text);
+        assert_eq!(from_path("/etc/nginx/nginx.conf"), ConfigFormat::Nginx);
+        assert_eq!(from_path("/etc/nova/nova.conf"), ConfigFormat::Ini);
+        assert_eq!(from_path("/etc/app/app.yaml"), ConfigFormat::Yaml);
+        assert_eq!(from_path("/etc/hostname"), ConfigFormat::Unknown);
     }
 }

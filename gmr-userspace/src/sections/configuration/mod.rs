@@ -29,7 +29,6 @@ use std::io;
 use std::path::PathBuf;
 
 use self::files::{Contents, Planned, TargetFiles};
-use self::formats::format_from_name;
 use super::describe_io_error;
 use crate::mask::{mask_command_line, mask_file, mask_text, mask_value};
 use crate::model::configuration::{
@@ -132,7 +131,7 @@ fn config_file(path: String, contents: Result<Contents, String>) -> ConfigFile {
         Ok(contents) => contents,
         Err(error) => {
             return ConfigFile {
-                format: format_from_name(&path).unwrap_or(ConfigFormat::Unknown),
+                format: formats::from_path(&path),
                 path,
                 groups: Vec::new(),
                 error: Some(error),

@@ -645,9 +645,14 @@ const REAL_TREES: &[(&str, &str)] = &[
     ("/etc/redis", "redis-server"),
 ];
 
-/// Most lines of the swept trees the rules may hide, though none holds a
-/// secret.
+/// Most settings lines of the swept trees the rules may hide, though none
+/// holds a secret.
 const MAX_OVERMASKED_IN_TREES: usize = 10;
+
+/// Most lines, comments included, of the swept trees the rules may hide
+/// when a whole file is shown (a custom `file:` section): commented-out
+/// examples such as `# requirepass foobared` are hidden on purpose.
+const MAX_OVERMASKED_WHOLE_FILES: usize = 30;
 
 /// Every file under `dir`, recursively, sorted; symbolic links to files
 /// followed, to directories not.
@@ -673,6 +678,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn real_debian_trees_keep_their_settings() {
     let mut overmasked = Vec::new();
+    let mut overmasked_whole = Vec::new();
     let mut counted = std::collections::BTreeMap::<&str, usize>::new();
     for (dir, package) in REAL_TREES {
         if !Path::new(dir).is_dir() {
@@ -684,6 +690,11 @@ fn real_debian_trees_keep_their_settings() {
                 continue;
             };
             let path = path.to_string_lossy().into_owned();
+            for (line, masked) in text.lines().zip(crate::mask::mask_file(&text).lines()) {
+                if line != masked {
+                    overmasked_whole.push(format!("{path}: {line:?} -> {masked:?}"));
+                }
+            }
             let shown = config_file(
                 path.clone(),
                 Ok(Contents {
@@ -717,8 +728,19 @@ fn real_debian_trees_keep_their_settings() {
     for line in &overmasked {
         println!("    {line}");
     }
+    println!(
+        "{} lines, comments included, masked in whole files:",
+        overmasked_whole.len()
+    );
+    for line in &overmasked_whole {
+        println!("    {line}");
+    }
     assert!(
         overmasked.len() <= MAX_OVERMASKED_IN_TREES,
         "{overmasked:#?}"
+    );
+    assert!(
+        overmasked_whole.len() <= MAX_OVERMASKED_WHOLE_FILES,
+        "{overmasked_whole:#?}"
     );
 }
