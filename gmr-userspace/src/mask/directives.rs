@@ -58,10 +58,27 @@ pub(super) fn mask_directives(line: &str, reach: Reach) -> (String, Next) {
     if secret_first && (!commented || words.len() <= MAX_COMMENTED_DIRECTIVE_WORDS) {
         return mask_after_first(line, &words, commented);
     }
-    if reach == Reach::Output {
+    if reach == Reach::Output || is_pair_line(line, &words) {
         return (line.to_owned(), Next::Free);
     }
     (mask_inside(line, &words, commented), Next::Free)
+}
+
+/// True for a `key = value`, `key=value` or `key: value` line, whose value
+/// the pair rules judged (its words are a list, `pipeline = authtoken api`,
+/// not directives).
+fn is_pair_line(line: &str, words: &[(usize, usize)]) -> bool {
+    let (start, end) = words[0];
+    let first = &line[start..end];
+    let key_end = first.find(['=', ':']).unwrap_or(first.len());
+    let key = first[..key_end]
+        .strip_prefix("export")
+        .unwrap_or(&first[..key_end]);
+    let separated = key_end < first.len()
+        || words
+            .get(1)
+            .is_some_and(|&(s, _)| line[s..].starts_with(['=', ':']));
+    separated && !key.is_empty() && key.bytes().all(is_key_byte)
 }
 
 /// A line opening with a secret word: everything after it goes, keeping a
@@ -324,8 +341,8 @@ mod tests {
             ("requirepass on-the-fly", "requirepass ***"),
             ("#\tstats auth admin:foo", "#\tstats auth admin:***"),
             (
-                "ExecStart=/usr/bin/x requirepass foo",
-                "ExecStart=/usr/bin/x requirepass ***",
+                "ExecStart=/usr/bin/redis-server --requirepass foo",
+                "ExecStart=/usr/bin/redis-server --requirepass ***",
             ),
             ("- user admin password foo", "- user admin password ***"),
             ("secret_key foo \\", "secret_key *** \\"),
@@ -376,6 +393,8 @@ mod tests {
             "fastcgi_pass unix:/run/php/php-fpm.sock;",
             "uwsgi_pass 127.0.0.1:9000;",
             "ProxyPass /app/ http://127.0.0.1:8000/app/",
+            "pipeline = authtoken api",
+            "pipeline: authtoken keystone",
             "bind 127.0.0.1 -::1",
             "echo hi >/dev/null",
         ] {

@@ -55,8 +55,10 @@
 //!   commented out with at most two words after it: `# requirepass X`)
 //!   hides every word after it, keeping a final `;` and hiding the lines a
 //!   final `\` continues on; a secret key alone on its line hides the next
-//!   line (a value printed below its name); inside a line, the word after a
-//!   secret key is hidden (`SetEnv DB_PASSWORD ***`, `stats auth admin:***`,
+//!   line (a value printed below its name); inside a line that is not a
+//!   `key = value`/`key: value` pair (whose value the pair rules judge, so
+//!   `pipeline = authtoken api` stays), the word after a secret key is
+//!   hidden (`SetEnv DB_PASSWORD ***`, `stats auth admin:***`,
 //!   `user admin insecure-password ***`, `machine h login u password ***`;
 //!   in a comment only a `user:password` word, so prose keeps its words),
 //!   as is an ACL-style `>password` word with a letter
