@@ -2,7 +2,7 @@
 //! that split a key into words and judge them), and how a secret key's value
 //! is masked ([`mask_value`], keeping an `Authorization` scheme).
 
-use super::{MASK, mask_text};
+use super::{MASK, mask_output};
 
 /// Last words that make a key a secret on their own.
 const SECRET_NOUNS: &[&str] = &[
@@ -256,13 +256,15 @@ pub(super) fn words(key: &str) -> Vec<String> {
 /// The value of option or variable `key`, masked for a report.
 ///
 /// A secret key's whole value goes (an empty one stays empty); any other
-/// value is masked as free text, so `mysql+pymysql://nova:***@db/nova` keeps
-/// everything but the password.
+/// value is masked as free text with the directives that name a secret
+/// beyond doubt (as a command's output is), so
+/// `mysql+pymysql://nova:***@db/nova` keeps everything but the password and
+/// `args = requirepass ***` hides a daemon's own directive.
 pub fn mask_value(key: &str, value: &str) -> String {
     if is_secret_key(key) {
         mask_secret(value)
     } else {
-        mask_text(value)
+        mask_output(value)
     }
 }
 
@@ -445,6 +447,11 @@ mod tests {
         assert_eq!(mask_value("password", ""), "");
         assert_eq!(mask_value("Authorization", "Bearer abc.def"), "Bearer ***");
         assert_eq!(mask_value("debug", "True"), "True");
+        assert_eq!(
+            mask_value("REDIS_ARGS", "requirepass S3cr3t\nport 6379"),
+            "requirepass ***\nport 6379"
+        );
+        assert_eq!(mask_value("OS_AUTH_TYPE", "password"), "password");
         assert_eq!(
             mask_value("auth_url", "http://ctl:5000/v3"),
             "http://ctl:5000/v3"

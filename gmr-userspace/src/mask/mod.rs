@@ -34,7 +34,7 @@
 //!   not passwords.
 //! - **Values** ([`mask_value`]): a secret key's value becomes [`MASK`]
 //!   (keeping an `Authorization` scheme such as `Bearer`); any other value is
-//!   masked as free text, so credentials inside it still go.
+//!   masked as command output is (below), so credentials inside it still go.
 //! - **Free text** ([`mask_text`]): URL credentials (`scheme://user:***@host`,
 //!   every host of `rabbit://a:***@h1,b:***@h2/`, found the way Python's
 //!   `urlsplit` finds them), `key=value`, `key: value`, `"key": "value"`,
