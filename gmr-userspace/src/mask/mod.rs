@@ -83,6 +83,8 @@
 //!   (a word built on `password`, `passwd`, `passphrase`, `secret`, `token`,
 //!   `credential`, or ending in `pass`, `pw` or `auth`) hides the rest of
 //!   the line, or the next line when it stands alone; prose keeps its words.
+//! - **Parser messages** ([`mask_quoted`]): every `"…"` string of an error
+//!   about the agent's own configuration, which goes to the log.
 //! - **Command lines** ([`mask_command_line`]): `--secret-flag=value`,
 //!   `--secret-flag value` (not `--no-…` switches), single-dash long flags
 //!   such as `-storepass X`, short flags only for programs known to take a
@@ -96,6 +98,7 @@ mod keys;
 mod netrc;
 mod pairs;
 mod private_keys;
+mod quoted;
 mod tokens;
 mod url;
 
@@ -109,6 +112,7 @@ pub use netrc::is_netrc;
 use netrc::mask_netrc;
 use pairs::mask_pairs;
 use private_keys::mask_private_keys;
+pub use quoted::mask_quoted;
 use tokens::mask_tokens;
 pub use url::mask_url_credentials;
 
