@@ -1,8 +1,8 @@
 //! Quoted values in a parser's error message (serde's `invalid type:
-//! string "…"`): the agent's own configuration may hold a secret (a
-//! custom section's command line), and its errors go to the log, so every
-//! `"…"` string in such a message is hidden; names, which serde quotes with
-//! backticks, stay.
+//! string "…"`): the file parsed may hold a secret (a custom section's
+//! command line in the agent's configuration, a target's configuration
+//! file), and the message goes to the log or the report, so every `"…"`
+//! string in it is hidden; names, which serde quotes with backticks, stay.
 
 use super::MASK;
 

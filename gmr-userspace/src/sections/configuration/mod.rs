@@ -30,7 +30,7 @@ use std::path::PathBuf;
 
 use self::files::{Contents, Planned, TargetFiles};
 use super::describe_io_error;
-use crate::mask::{mask_command_line, mask_file, mask_value};
+use crate::mask::{mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
 use crate::model::configuration::{
     ConfigFile, ConfigFormat, ConfigGroup, ConfigOption, Configuration,
 };
@@ -152,7 +152,10 @@ fn config_file(path: String, contents: Result<Contents, String>) -> ConfigFile {
         Err(error) => (
             Vec::new(),
             // A parser's message may quote the file.
-            Some(format!("parse error: {}", mask_file(&error.to_string()))),
+            Some(format!(
+                "parse error: {}",
+                mask_quoted(&mask_text(&error.to_string()))
+            )),
             Some(masked_lines(&contents.text, false)),
         ),
         Ok(None) => (Vec::new(), None, Some(masked_lines(&contents.text, true))),

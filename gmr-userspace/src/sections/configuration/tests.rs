@@ -177,6 +177,28 @@ fn unparsable_file_is_shown_raw_and_masked() {
 }
 
 #[test]
+fn parse_errors_keep_their_words_and_hide_quoted_text() {
+    for (path, text) in [
+        ("/etc/x.yaml", "a: 1\nb: \"open\n\tpassword: Hidden-1\n"),
+        ("/etc/x.toml", "token = \"Hidden-2\"\n[[x]\n"),
+        ("/etc/x.json", "{\"token\": \"Hidden-3\" \"x\"}"),
+    ] {
+        let shown = config_file(
+            path.to_owned(),
+            Ok(Contents {
+                text: text.to_owned(),
+                truncated: false,
+            }),
+        );
+        let error = shown.error.expect("a parse error");
+        assert!(error.starts_with("parse error: "), "{error}");
+        assert!(!error.contains("Hidden-"), "{error}");
+        let raw = shown.raw.expect("lines").join("\n");
+        assert!(!raw.contains("Hidden-"), "{raw}");
+    }
+}
+
+#[test]
 fn nonexistent_process() {
     assert_eq!(
         configuration(u32::MAX, &[]).expect_err("no such process"),
