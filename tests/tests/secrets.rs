@@ -1,8 +1,13 @@
 //! Secrets never reach a report. A real process runs with the secrets
-//! corpus (`tests/fixtures/secrets`) in its configuration files, its
-//! command line and its environment; the real agent's report on it, in
-//! every format, must hold none of the corpus's secrets (`secrets.txt`) and
-//! every value that is not one (`visible.txt`).
+//! corpus (`tests/fixtures/secrets`) in its configuration files (oslo INI,
+//! YAML, TOML, JSON, and nginx, apache, haproxy, `key value`, `.pgpass` and
+//! netrc files shown line by line), its command line and its environment,
+//! and the agent's configuration adds a custom `file:` and `command:`
+//! section showing corpus files; the real agent's report on it, in every
+//! format and every sink (`report --pid` on stdout, and a running agent's
+//! report files and the copy on the target's own stderr), and the agent's
+//! log, must hold none of the corpus's secrets (`secrets.txt`) and every
+//! value that is not one (`visible.txt`).
 
 use std::{
     collections::HashSet,
@@ -13,8 +18,11 @@ use std::{
 };
 
 use gmr_tests::{
-    agent::{run_agent, section},
-    require_root, workspace_root,
+    TestCgroup,
+    agent::{RunningAgent, files_for, run_agent, section},
+    require_root,
+    scratch::Scratch,
+    workspace_root,
 };
 use serde_json::Value;
 
@@ -25,18 +33,47 @@ const SLEEP: &str = "import time; time.sleep(600)";
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Files of the corpus besides the manifests: the configuration files the
-/// command line names, and what the report should list for each.
-const CONFIG_FILES: &[&str] = &[
-    "nova.conf",
-    "nova.conf.d/10-messaging.conf",
-    "nova.conf.d/20-database.conf",
-    "service.yaml",
-    "app.toml",
-    "app.json",
-    "broken.conf",
-    "broken.yaml",
-    "broken.toml",
+/// command line names, then those the tag's `config_files` add, in the
+/// order the report lists them, with the format each is labelled.
+const CONFIG_FILES: &[(&str, &str)] = &[
+    ("nova.conf", "ini"),
+    ("nova.conf.d/10-messaging.conf", "ini"),
+    ("nova.conf.d/20-database.conf", "ini"),
+    ("service.yaml", "yaml"),
+    ("app.toml", "toml"),
+    ("app.json", "json"),
+    ("broken.conf", "ini"),
+    ("broken.yaml", "yaml"),
+    ("broken.toml", "toml"),
+    ("nginx.conf", "nginx"),
+    ("apache2.conf", "apache"),
+    ("haproxy.cfg", "haproxy"),
+    ("redis.conf", "key-value"),
+    ("nslcd.conf", "key-value"),
+    ("pgpass", "pgpass"),
+    ("netrc", "netrc"),
 ];
+
+/// The formats the report shows as groups and options; the others are
+/// shown line by line.
+const PARSED_FORMATS: &[&str] = &["ini", "yaml", "toml", "json"];
+
+/// The agent configuration: a tag on `cgroup` adding the corpus's
+/// `.pgpass` and netrc files to the Configuration section, a custom `file:`
+/// section with a `key value` file and a `command:` section printing one.
+fn agent_config(cgroup: &Path, dir: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        "formats: [json, yaml]\n\
+         min_interval_seconds: 0\n\
+         tags:\n  - cgroup: {cgroup}\n    name: secrets\n\
+         \x20   config_files: [{dir}/pgpass, {dir}/netrc]\n    sections:\n\
+         \x20     - title: Redis File\n        file: {dir}/redis.conf\n\
+         \x20     - title: Directory Settings\n        command: [cat, {dir}/nslcd.conf]\n\
+         \x20       timeout_seconds: 5\n",
+        cgroup = cgroup.display(),
+    )
+}
 
 /// The secrets corpus, read from `tests/fixtures/secrets`.
 struct Corpus {
@@ -79,7 +116,8 @@ impl Corpus {
     /// Every corpus file's text but the manifests'.
     fn inputs(&self) -> String {
         let mut text = String::new();
-        for name in CONFIG_FILES.iter().chain(&["arguments", "environment"]) {
+        let names = CONFIG_FILES.iter().map(|(name, _)| *name);
+        for name in names.chain(["arguments", "environment"]) {
             let path = self.dir.join(name);
             text.push_str(
                 &fs::read_to_string(&path)
@@ -101,12 +139,16 @@ fn lines(dir: &Path, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// `python3 -c SLEEP <corpus arguments>` with the corpus environment,
-/// killed when dropped.
-struct Python(Child);
+/// `python3 -c SLEEP <corpus arguments>` with the corpus environment, in a
+/// cgroup of its own, killed when dropped.
+struct Python {
+    child: Child,
+    cgroup: TestCgroup,
+}
 
 impl Python {
-    fn spawn(corpus: &Corpus) -> Self {
+    /// Starts Python with its stderr going to `stderr`.
+    fn spawn(corpus: &Corpus, stderr: Stdio) -> Self {
         let child = Command::new("python3")
             .arg("-c")
             .arg(SLEEP)
@@ -116,9 +158,12 @@ impl Python {
             .current_dir(&corpus.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start python3");
-        let python = Self(child);
+        let cgroup = TestCgroup::create();
+        cgroup.add_process(child.id());
+        let python = Self { child, cgroup };
         let exe = format!("/proc/{}/exe", python.pid());
         let started = Instant::now();
         // A pyenv shim is a script that re-executes Python: wait until the
@@ -134,14 +179,34 @@ impl Python {
     }
 
     fn pid(&self) -> u32 {
-        self.0.id()
+        self.child.id()
     }
 }
 
 impl Drop for Python {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Panics when `output` (a report or log, named `what`) holds a corpus
+/// secret, or, when `complete`, misses a value that is not one.
+#[track_caller]
+fn check_output(corpus: &Corpus, what: &str, output: &str, complete: bool) {
+    for secret in &corpus.secrets {
+        assert!(
+            !output.contains(secret.as_str()),
+            "{secret} leaked into {what}:\n{output}"
+        );
+    }
+    if complete {
+        for value in &corpus.visible {
+            assert!(
+                output.contains(value.as_str()),
+                "{value} is missing from {what}:\n{output}"
+            );
+        }
     }
 }
 
@@ -180,36 +245,24 @@ fn reports_hold_no_corpus_secret() {
         return;
     }
     let corpus = Corpus::load();
-    let python = Python::spawn(&corpus);
+    let python = Python::spawn(&corpus, Stdio::null());
     let pid = python.pid().to_string();
+    let scratch = Scratch::new("secrets-report");
+    let config = scratch.path().join("agent.yaml");
+    fs::write(&config, agent_config(python.cgroup.path(), &corpus.dir)).expect("write agent.yaml");
+    let config = config.to_string_lossy();
     for format in ["json", "text", "yaml"] {
-        let out = run_agent(&["report", "--pid", &pid, "--format", format]);
+        let out = run_agent(&[
+            "report", "--pid", &pid, "--config", &config, "--format", format,
+        ]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && format == "yaml" && stderr.contains("yaml") {
-            println!("note: this agent has no --format yaml, skipped: {stderr}");
-            continue;
-        }
         assert!(
             out.status.success(),
             "gmr-agent report --pid {pid} --format {format} failed: {stderr}"
         );
-        for secret in &corpus.secrets {
-            assert!(
-                !stdout.contains(secret.as_str()),
-                "{secret} leaked into the {format} report:\n{stdout}"
-            );
-            assert!(
-                !stderr.contains(secret.as_str()),
-                "{secret} leaked into the agent's log:\n{stderr}"
-            );
-        }
-        for value in &corpus.visible {
-            assert!(
-                stdout.contains(value.as_str()),
-                "{value} is missing from the {format} report:\n{stdout}"
-            );
-        }
+        check_output(&corpus, &format!("the {format} report"), &stdout, true);
+        check_output(&corpus, "the agent's log", &stderr, false);
         match format {
             "json" => check_json(
                 &corpus,
@@ -221,6 +274,49 @@ fn reports_hold_no_corpus_secret() {
     }
 }
 
+#[test]
+fn every_sink_of_a_running_agent_holds_no_corpus_secret() {
+    if !require_root() {
+        return;
+    }
+    let corpus = Corpus::load();
+    let scratch = Scratch::new("secrets-agent");
+    let stderr_copy = scratch.path().join("target-stderr");
+    let stderr = fs::File::create(&stderr_copy).expect("create the target's stderr file");
+    let python = Python::spawn(&corpus, Stdio::from(stderr));
+    let config = scratch.path().join("agent.yaml");
+    fs::write(&config, agent_config(python.cgroup.path(), &corpus.dir)).expect("write agent.yaml");
+    let reports = scratch.path().join("reports");
+    let agent = RunningAgent::start(&[
+        "--config",
+        &config.to_string_lossy(),
+        "--report-dir",
+        &reports.to_string_lossy(),
+    ]);
+    let answer = agent.trigger("secrets");
+    let files = files_for(&answer, python.pid());
+    for extension in ["txt", "json", "yaml"] {
+        let path = files
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == extension))
+            .unwrap_or_else(|| panic!("no .{extension} report among {files:?}"));
+        let text = fs::read_to_string(path)
+            .unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
+        check_output(&corpus, &format!("{}", path.display()), &text, true);
+        if extension == "json" {
+            check_json(&corpus, &serde_json::from_str(&text).expect("JSON report"));
+        }
+    }
+    let copy = fs::read_to_string(&stderr_copy).expect("read the target's stderr");
+    assert!(
+        copy.contains("Configuration"),
+        "no report on the target's stderr:\n{copy}"
+    );
+    check_output(&corpus, "the target's stderr copy", &copy, true);
+    check_text(&copy);
+    check_output(&corpus, "the agent's log", &agent.log(), false);
+}
+
 /// The JSON Configuration section lists every file, parsed or raw.
 fn check_json(corpus: &Corpus, report: &Value) {
     let configuration = section(report, "Configuration");
@@ -228,12 +324,19 @@ fn check_json(corpus: &Corpus, report: &Value) {
     let paths: Vec<&str> = files.iter().filter_map(|f| f["path"].as_str()).collect();
     let expected: Vec<String> = CONFIG_FILES
         .iter()
-        .map(|name| corpus.dir.join(name).to_string_lossy().into_owned())
+        .map(|(name, _)| corpus.dir.join(name).to_string_lossy().into_owned())
         .collect();
     assert_eq!(paths, expected);
-    for file in files {
-        let broken = file["path"].as_str().is_some_and(|p| p.contains("broken"));
-        if broken {
+    for (file, (name, format)) in files.iter().zip(CONFIG_FILES) {
+        assert_eq!(file["format"], *format, "{name} labelled: {file}");
+        let broken = name.contains("broken");
+        if !PARSED_FORMATS.contains(format) {
+            assert!(file["error"].is_null(), "{file}");
+            assert!(
+                file["raw"].as_array().is_some_and(|raw| !raw.is_empty()),
+                "{file}"
+            );
+        } else if broken {
             let error = file["error"].as_str().expect("a broken file has an error");
             assert!(
                 error.starts_with("parse error: ") && error.contains("(line "),
@@ -273,7 +376,8 @@ fn check_json(corpus: &Corpus, report: &Value) {
     );
 }
 
-/// The text Configuration section has oslo's layout.
+/// The text Configuration section has oslo's layout, and the files shown
+/// line by line keep their directives with the secrets masked.
 fn check_text(text: &str) {
     for line in [
         "  DEFAULT:",
@@ -291,6 +395,22 @@ fn check_text(text: &str) {
         assert!(
             text.lines().any(|l| l == line),
             "no line {line:?} in the text report:\n{text}"
+        );
+    }
+    for directive in [
+        "requirepass ***",
+        "masterauth ***",
+        "user alice on >*** ~cached:* +get",
+        "SetEnv DB_PASSWORD ***",
+        "stats auth admin:***",
+        "set $api_token ***;",
+        "bindpw ***",
+        "127.0.0.1:5432:app:alice:***",
+        "machine api.example.com login bob password ***",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim() == directive),
+            "no line {directive:?} in the text report:\n{text}"
         );
     }
 }

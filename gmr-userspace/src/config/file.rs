@@ -167,9 +167,19 @@ pub(super) struct FileSection {
 pub(super) fn read(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-    parse(&text).map_err(|e| match e.location() {
-        Some(at) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), at.line(), at.column()),
-        None => anyhow::anyhow!("{}: {e}", path.display()),
+    // serde quotes the offending value, which may be a secret (a custom
+    // section's command line), and the error goes to the log.
+    parse(&text).map_err(|e| {
+        let message = crate::mask::mask_quoted(&e.to_string());
+        match e.location() {
+            Some(at) => anyhow::anyhow!(
+                "{}:{}:{}: {message}",
+                path.display(),
+                at.line(),
+                at.column()
+            ),
+            None => anyhow::anyhow!("{}: {message}", path.display()),
+        }
     })
 }
 

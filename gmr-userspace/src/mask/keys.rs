@@ -2,7 +2,7 @@
 //! that split a key into words and judge them), and how a secret key's value
 //! is masked ([`mask_value`], keeping an `Authorization` scheme).
 
-use super::{MASK, mask_text};
+use super::{MASK, mask_output};
 
 /// Last words that make a key a secret on their own.
 const SECRET_NOUNS: &[&str] = &[
@@ -10,6 +10,7 @@ const SECRET_NOUNS: &[&str] = &[
     "passwords",
     "passwd",
     "pwd",
+    "pw",
     "pass",
     "passphrase",
     "passin",
@@ -38,8 +39,27 @@ const SECRET_NOUNS: &[&str] = &[
 ];
 
 /// Endings that make a run-together word a secret noun (`PGPASSWORD`,
-/// `apikey`, `authtoken`).
-const SECRET_NOUN_ENDINGS: &[&str] = &["password", "passwd", "secret", "token", "key"];
+/// `apikey`, `authtoken`, redis' `requirepass` and `masterauth`, nslcd's
+/// `bindpw`).
+const SECRET_NOUN_ENDINGS: &[&str] = &[
+    "password", "passwd", "secret", "token", "key", "pass", "pw", "auth",
+];
+
+/// Words that end like a secret noun but are not one: a cache `bypass`,
+/// the `askpass` program that asks for a password (`SSH_ASKPASS`).
+const NOT_SECRET_NOUNS: &[&str] = &["bypass", "askpass", "compass"];
+
+/// Stems of words that name a secret beyond doubt, even in free text
+/// (`password`, `requirepass`, `bindpw`), unlike `key` or `auth`, which
+/// prose uses for other things.
+const STRONG_STEMS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credential",
+];
 
 /// Last words that say something *about* a secret (where it is, what kind it
 /// is, how long it lives) rather than hold it.
@@ -166,10 +186,29 @@ fn is_secret_name(name: &str) -> bool {
 
 /// True for a word that names a secret when it ends a key.
 fn is_secret_noun(word: &str) -> bool {
+    if NOT_SECRET_NOUNS.iter().any(|not| word.ends_with(not)) {
+        return false;
+    }
     SECRET_NOUNS.contains(&word)
         || SECRET_NOUN_ENDINGS
             .iter()
             .any(|ending| word.len() > ending.len() && word.ends_with(ending))
+}
+
+/// True when `key` names a secret beyond doubt: a secret key with a word
+/// built on a [`STRONG_STEMS`] stem, or a run-together word ending in
+/// `pass`, `pw` or `auth` (`requirepass`, `bindpw`, `masterauth`). Free text
+/// (a command's output) hides what follows such a word at the start of a
+/// line, where `key` or `auth` alone would hide too much prose.
+pub(super) fn is_strong_secret_key(key: &str) -> bool {
+    is_secret_key(key)
+        && words(key).iter().any(|word| {
+            STRONG_STEMS.iter().any(|stem| word.contains(stem))
+                || (is_secret_noun(word)
+                    && ["pass", "pw", "auth"]
+                        .iter()
+                        .any(|end| word.len() > end.len() && word.ends_with(end)))
+        })
 }
 
 /// True for a word that makes a key secret wherever it stands
@@ -185,7 +224,7 @@ fn is_strong_secret_word(word: &str) -> bool {
 
 /// Splits a key into lowercase words on non-alphanumerics and camelCase
 /// (`keyStorePassword` → key, store, password; `APIKey` → api, key).
-fn words(key: &str) -> Vec<String> {
+pub(super) fn words(key: &str) -> Vec<String> {
     let chars: Vec<char> = key.chars().collect();
     let mut words = Vec::new();
     let mut current = String::new();
@@ -217,13 +256,15 @@ fn words(key: &str) -> Vec<String> {
 /// The value of option or variable `key`, masked for a report.
 ///
 /// A secret key's whole value goes (an empty one stays empty); any other
-/// value is masked as free text, so `mysql+pymysql://nova:***@db/nova` keeps
-/// everything but the password.
+/// value is masked as free text with the directives that name a secret
+/// beyond doubt (as a command's output is), so
+/// `mysql+pymysql://nova:***@db/nova` keeps everything but the password and
+/// `args = requirepass ***` hides a daemon's own directive.
 pub fn mask_value(key: &str, value: &str) -> String {
     if is_secret_key(key) {
         mask_secret(value)
     } else {
-        mask_text(value)
+        mask_output(value)
     }
 }
 
@@ -307,6 +348,13 @@ mod tests {
             "root_token_id",
             "password_hash",
             "storepass",
+            "requirepass",
+            "masterauth",
+            "bindpw",
+            "rootpw",
+            "insecure-password",
+            "AuthLDAPBindPassword",
+            "DB_PASSWORD",
         ] {
             assert!(is_secret_key(key), "{key} should be secret");
         }
@@ -350,6 +398,19 @@ mod tests {
             "host",
             "monkeypatch",
             "keystone",
+            "SSH_ASKPASS",
+            "proxy_cache_bypass",
+            "auth_basic",
+            "auth_basic_user_file",
+            "AuthType",
+            "AuthName",
+            "AuthUserFile",
+            "SSLCertificateKeyFile",
+            "SSLPassPhraseDialog",
+            "MaxKeepAliveRequests",
+            "rootpwmoddn",
+            "masteruser",
+            "port",
             "keystone_authtoken.auth_url",
             "token.provider",
             "credential.key_repository",
@@ -363,12 +424,34 @@ mod tests {
     }
 
     #[test]
+    fn strong_secret_keys() {
+        for key in [
+            "password",
+            "requirepass",
+            "masterauth",
+            "bindpw",
+            "client_secret",
+            "X-Auth-Token",
+        ] {
+            assert!(is_strong_secret_key(key), "{key} should be strong");
+        }
+        for key in ["key", "auth", "pass", "cookie", "auth_url", "bypass"] {
+            assert!(!is_strong_secret_key(key), "{key} should not be strong");
+        }
+    }
+
+    #[test]
     fn values_of_secret_keys_go_whole_empty_stays() {
         assert_eq!(mask_value("password", "S3cr3t-01"), MASK);
         assert_eq!(mask_value("OS_PASSWORD", "a b c"), MASK);
         assert_eq!(mask_value("password", ""), "");
         assert_eq!(mask_value("Authorization", "Bearer abc.def"), "Bearer ***");
         assert_eq!(mask_value("debug", "True"), "True");
+        assert_eq!(
+            mask_value("REDIS_ARGS", "requirepass S3cr3t\nport 6379"),
+            "requirepass ***\nport 6379"
+        );
+        assert_eq!(mask_value("OS_AUTH_TYPE", "password"), "password");
         assert_eq!(
             mask_value("auth_url", "http://ctl:5000/v3"),
             "http://ctl:5000/v3"

@@ -8,7 +8,7 @@ use super::MASK;
 use super::keys::{AUTH_SCHEMES, is_secret_key, mask_secret};
 
 /// Bytes a key of a `key=value` pair is made of.
-fn is_key_byte(b: u8) -> bool {
+pub(super) fn is_key_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
 

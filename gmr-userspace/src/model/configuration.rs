@@ -35,15 +35,22 @@ pub struct ConfigFile {
     pub groups: Vec<ConfigGroup>,
     /// Why it could not be read or parsed, if so.
     pub error: Option<String>,
-    /// The file's lines, masked, when it could be read but not parsed.
+    /// The file's lines, masked, when it is shown line by line: every line
+    /// of a file whose parse failed (so the error's line number finds its
+    /// line), or the lines that are not blank or comments of a file in a
+    /// format gmr does not parse (nginx, apache, …).
     pub raw: Option<Vec<String>>,
+    /// How many more lines the file has than `raw` shows, which is capped
+    /// so one file cannot make a report of megabytes.
+    pub raw_omitted: usize,
     /// True when only the first part of a large file was read.
     pub truncated: bool,
 }
 
-/// The formats configuration files are read as.
+/// The formats configuration files are read as: the first four are
+/// parsed into groups and options, the others shown line by line, masked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ConfigFormat {
     /// oslo.config's INI dialect (`.conf`, `.ini`, `.cfg`).
     Ini,
@@ -53,20 +60,47 @@ pub enum ConfigFormat {
     Toml,
     /// JSON.
     Json,
+    /// nginx's `directive args;` with `{…}` blocks.
+    Nginx,
+    /// Apache httpd's `Directive args` with `<Section …>` blocks.
+    Apache,
+    /// HAProxy's `global`/`defaults`/`frontend`/`backend`/`listen` sections.
+    Haproxy,
+    /// A netrc file's `machine … login … password …` entries.
+    Netrc,
+    /// libpq's `.pgpass`: `host:port:database:user:password` lines.
+    Pgpass,
+    /// Space-separated `key value` directives (redis, nslcd, sshd, …).
+    KeyValue,
+    /// Any other text.
+    Text,
     /// Not known: the file could not be read and its name does not say.
     Unknown,
 }
 
 impl ConfigFormat {
-    /// The name used in reports: `ini`, `yaml`, `toml`, `json`, `unknown`.
+    /// The name used in reports: `ini`, `yaml`, `nginx`, `key-value`, ….
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ini => "ini",
             Self::Yaml => "yaml",
             Self::Toml => "toml",
             Self::Json => "json",
+            Self::Nginx => "nginx",
+            Self::Apache => "apache",
+            Self::Haproxy => "haproxy",
+            Self::Netrc => "netrc",
+            Self::Pgpass => "pgpass",
+            Self::KeyValue => "key-value",
+            Self::Text => "text",
             Self::Unknown => "unknown",
         }
+    }
+
+    /// True for the formats gmr parses into groups and options; a file in
+    /// any other is shown line by line.
+    pub fn is_parsed(self) -> bool {
+        matches!(self, Self::Ini | Self::Yaml | Self::Toml | Self::Json)
     }
 }
 

@@ -4,14 +4,19 @@
 //! every secret masked by [`crate::mask`].
 //!
 //! Files named on the command line ([`discover`]) and those configured for
-//! the service are read as the process sees them ([`files`]) and parsed by
-//! format: oslo's INI dialect ([`ini`]), YAML, TOML or JSON (flattened by
-//! [`groups`]). A file that cannot be read keeps its error; a file that
-//! cannot be parsed is shown raw, masked, with the parse error and its line.
-//! Either way the rest of the section still appears.
+//! the service are read as the process sees them ([`files`]), labelled by
+//! what they are ([`formats`]), and parsed when gmr knows the format:
+//! oslo's INI dialect ([`ini`]), YAML, TOML or JSON (flattened by
+//! [`groups`]). A file in any other format (nginx, apache, haproxy, netrc,
+//! `.pgpass`, `key value` directives, text) is shown line by line, without
+//! its blank and comment lines, through [`mask_file`]. A file that cannot be
+//! read keeps its error; a file that cannot be parsed is shown whole, masked
+//! the same way, with the parse error and its line. Either way the rest of
+//! the section still appears.
 
 mod discover;
 mod files;
+mod formats;
 mod groups;
 mod ini;
 mod json;
@@ -23,10 +28,9 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-use self::discover::has_config_extension;
 use self::files::{Contents, Planned, TargetFiles};
 use super::describe_io_error;
-use crate::mask::{mask_command_line, mask_text, mask_value};
+use crate::mask::{mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
 use crate::model::configuration::{
     ConfigFile, ConfigFormat, ConfigGroup, ConfigOption, Configuration,
 };
@@ -38,7 +42,7 @@ pub const TITLE: &str = "Configuration";
 /// thousands of files must not make a report of gigabytes.
 const MAX_FILES: usize = 64;
 
-/// Most lines of an unparsable file shown raw.
+/// Most lines of a file shown line by line.
 const MAX_RAW_LINES: usize = 500;
 
 /// Generates the Configuration section for process `pid`; `extra_files`
@@ -121,39 +125,48 @@ fn split_nul(bytes: &[u8]) -> Vec<String> {
 }
 
 /// A configuration file as the report shows it: parsed and masked, or its
-/// error, or raw masked lines with the parse error.
+/// error, or its masked lines (with the parse error when its parse failed).
 fn config_file(path: String, contents: Result<Contents, String>) -> ConfigFile {
-    let named_format = format_from_name(&path);
     let contents = match contents {
         Ok(contents) => contents,
         Err(error) => {
             return ConfigFile {
+                format: formats::from_path(&path),
                 path,
-                format: named_format.unwrap_or(ConfigFormat::Unknown),
                 groups: Vec::new(),
                 error: Some(error),
                 raw: None,
+                raw_omitted: 0,
                 truncated: false,
             };
         }
     };
-    let format = named_format.unwrap_or_else(|| sniff(&contents.text));
-    let (groups, error, raw) = match parse(format, &contents.text) {
-        Ok(groups) => (mask_groups(groups), None, None),
-        Err(error) => {
-            let masked = mask_text(&contents.text);
-            let lines: Vec<&str> = masked.lines().collect();
-            let shown = lines.len().min(MAX_RAW_LINES);
-            let mut message = format!("parse error: {}", mask_text(&error.to_string()));
-            if shown < lines.len() {
-                message.push_str(&format!(
-                    "; showing the first {shown} of {} lines",
-                    lines.len()
-                ));
-            }
-            let raw = lines[..shown].iter().map(|&line| line.to_owned()).collect();
-            (Vec::new(), Some(message), Some(raw))
+    let format = formats::detect(&path, &contents.text);
+    let parsed = format
+        .is_parsed()
+        .then(|| parse(format, &contents.text))
+        .transpose();
+    let (groups, error, lines) = match parsed {
+        Ok(Some(groups)) => (mask_groups(groups), None, None),
+        // Every line, so the error's line number finds its line.
+        Err(error) => (
+            Vec::new(),
+            // A parser's message may quote the file.
+            Some(format!(
+                "parse error: {}",
+                mask_quoted(&mask_text(&error.to_string()))
+            )),
+            Some(masked_lines(&contents.text, false)),
+        ),
+        Ok(None) => (Vec::new(), None, Some(masked_lines(&contents.text, true))),
+    };
+    let (raw, raw_omitted) = match lines {
+        Some(mut lines) => {
+            let omitted = lines.len().saturating_sub(MAX_RAW_LINES);
+            lines.truncate(MAX_RAW_LINES);
+            (Some(lines), omitted)
         }
+        None => (None, 0),
     };
     ConfigFile {
         path,
@@ -161,8 +174,22 @@ fn config_file(path: String, contents: Result<Contents, String>) -> ConfigFile {
         groups,
         error,
         raw,
+        raw_omitted,
         truncated: contents.truncated,
     }
+}
+
+/// A file's lines masked by [`mask_file`]; without blank and comment
+/// lines when `settings_only`.
+fn masked_lines(text: &str, settings_only: bool) -> Vec<String> {
+    mask_file(text)
+        .lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            !settings_only || !(line.is_empty() || line.starts_with(['#', ';']))
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The report's view of a file named `path` holding `text`: its format
@@ -179,54 +206,13 @@ pub fn config_file_for_fuzzing(path: &str, text: String) -> ConfigFile {
     )
 }
 
-/// The format a file's name says it has.
-fn format_from_name(path: &str) -> Option<ConfigFormat> {
-    if !has_config_extension(path) {
-        return None;
-    }
-    let extension = path.rsplit_once('.')?.1.to_ascii_lowercase();
-    Some(match extension.as_str() {
-        "yaml" | "yml" => ConfigFormat::Yaml,
-        "toml" => ConfigFormat::Toml,
-        "json" => ConfigFormat::Json,
-        _ => ConfigFormat::Ini,
-    })
-}
-
-/// Guesses the format of a file whose name does not say, from its first
-/// line that is not blank or a comment: `{` is JSON; a YAML document
-/// marker, list item or `key:` mapping is YAML; anything else INI.
-fn sniff(text: &str) -> ConfigFormat {
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty() && !line.starts_with(['#', ';']));
-    let Some(first) = first else {
-        return ConfigFormat::Ini;
-    };
-    let yaml_key = first.find(':').is_some_and(|colon| {
-        !first[..colon].contains(['=', '['])
-            && first[colon + 1..]
-                .chars()
-                .next()
-                .is_none_or(char::is_whitespace)
-    });
-    if first.starts_with('{') {
-        ConfigFormat::Json
-    } else if first.starts_with("---") || first.starts_with("- ") || yaml_key {
-        ConfigFormat::Yaml
-    } else {
-        ConfigFormat::Ini
-    }
-}
-
-/// Parses `text` as `format`.
+/// Parses `text` as `format`, one of those [`ConfigFormat::is_parsed`].
 fn parse(format: ConfigFormat, text: &str) -> Result<Vec<ConfigGroup>, ParseError> {
     match format {
-        ConfigFormat::Ini | ConfigFormat::Unknown => ini::parse(text),
         ConfigFormat::Yaml => yaml::parse(text),
         ConfigFormat::Toml => self::toml::parse(text),
         ConfigFormat::Json => json::parse(text),
+        _ => ini::parse(text),
     }
 }
 

@@ -139,27 +139,6 @@ fn report_of(pid: u32, configuration: Configuration) -> Report {
 }
 
 #[test]
-fn formats_from_names_and_contents() {
-    assert_eq!(
-        format_from_name("/etc/nova/nova.conf"),
-        Some(ConfigFormat::Ini)
-    );
-    assert_eq!(format_from_name("a.CFG"), Some(ConfigFormat::Ini));
-    assert_eq!(format_from_name("x.yml"), Some(ConfigFormat::Yaml));
-    assert_eq!(format_from_name("x.toml"), Some(ConfigFormat::Toml));
-    assert_eq!(format_from_name("x.json"), Some(ConfigFormat::Json));
-    assert_eq!(format_from_name("/etc/hostname"), None);
-    assert_eq!(sniff("# c\n{\"a\": 1}"), ConfigFormat::Json);
-    assert_eq!(sniff("---\na: 1"), ConfigFormat::Yaml);
-    assert_eq!(sniff("database:\n  url: x"), ConfigFormat::Yaml);
-    assert_eq!(sniff("url: http://x"), ConfigFormat::Yaml);
-    assert_eq!(sniff("[DEFAULT]\na: 1"), ConfigFormat::Ini);
-    assert_eq!(sniff("url = http://x:1"), ConfigFormat::Ini);
-    assert_eq!(sniff("user www-data;"), ConfigFormat::Ini);
-    assert_eq!(sniff(""), ConfigFormat::Ini);
-}
-
-#[test]
 fn unparsable_file_is_shown_raw_and_masked() {
     let text = "[DEFAULT]\npassword = Hidden-1\nnot an option\n";
     let shown = config_file(
@@ -183,7 +162,7 @@ fn unparsable_file_is_shown_raw_and_masked() {
             "not an option".to_owned(),
         ])
     );
-    let long = "not an option\n".repeat(MAX_RAW_LINES + 5);
+    let long = format!("[DEFAULT]\n{}", "not an option\n".repeat(MAX_RAW_LINES + 4));
     let shown = config_file(
         "/etc/x.conf".to_owned(),
         Ok(Contents {
@@ -193,14 +172,33 @@ fn unparsable_file_is_shown_raw_and_masked() {
     );
     assert!(shown.truncated);
     assert_eq!(shown.raw.map(|raw| raw.len()), Some(MAX_RAW_LINES));
-    let error = shown.error.expect("error");
-    assert!(
-        error.ends_with("; showing the first 500 of 505 lines"),
-        "{error}"
-    );
+    assert_eq!(shown.raw_omitted, 5);
+    assert!(shown.error.is_some_and(|e| e.starts_with("parse error: ")));
     let unreadable = config_file("/etc/y".to_owned(), Err("cannot open /etc/y: x".to_owned()));
     assert_eq!(unreadable.format, ConfigFormat::Unknown);
     assert_eq!(unreadable.error.as_deref(), Some("cannot open /etc/y: x"));
+}
+
+#[test]
+fn parse_errors_keep_their_words_and_hide_quoted_text() {
+    for (path, text) in [
+        ("/etc/x.yaml", "a: 1\nb: \"open\n\tpassword: Hidden-1\n"),
+        ("/etc/x.toml", "token = \"Hidden-2\"\n[[x]\n"),
+        ("/etc/x.json", "{\"token\": \"Hidden-3\" \"x\"}"),
+    ] {
+        let shown = config_file(
+            path.to_owned(),
+            Ok(Contents {
+                text: text.to_owned(),
+                truncated: false,
+            }),
+        );
+        let error = shown.error.expect("a parse error");
+        assert!(error.starts_with("parse error: "), "{error}");
+        assert!(!error.contains("Hidden-"), "{error}");
+        let raw = shown.raw.expect("lines").join("\n");
+        assert!(!raw.contains("Hidden-"), "{raw}");
+    }
 }
 
 #[test]
@@ -384,10 +382,11 @@ fn corpus_secrets_never_reach_a_report() {
     let child = spawn_python(&args, &env, &corpus);
     let pid = child.0.id();
     let configuration = configuration(pid, &[]).expect("configuration");
-    assert_eq!(configuration.files.len(), 9, "{:#?}", configuration.files);
+    assert_eq!(configuration.files.len(), 14, "{:#?}", configuration.files);
     for file in &configuration.files {
         let broken = file.path.contains("broken");
-        assert_eq!(file.raw.is_some(), broken, "{file:#?}");
+        let line_by_line = broken || !file.format.is_parsed();
+        assert_eq!(file.raw.is_some(), line_by_line, "{file:#?}");
         assert_eq!(file.error.is_some(), broken, "{file:#?}");
     }
     let report = report_of(pid, configuration);
@@ -449,4 +448,324 @@ fn files_in_another_mount_namespace() {
     let configuration = configuration(pid, &[]).expect("configuration");
     let ns = file(&configuration, &path);
     assert_eq!(value(ns, "DEFAULT", "only_in_namespace"), "yes");
+}
+
+/// A real configuration file shipped by a Debian package, and the secrets
+/// planted into a copy of it.
+struct RealFile {
+    /// Where the package installs it.
+    path: &'static str,
+    /// The package, named when the file is missing.
+    package: &'static str,
+    /// The label the report must give it.
+    format: ConfigFormat,
+    /// The line after which the secrets go (its first occurrence), or
+    /// `None` for the end of the file.
+    after: Option<&'static str>,
+    /// Lines holding the secrets, each secret a word starting `Planted`.
+    planted: &'static [&'static str],
+}
+
+/// Debian's default files of daemons whose formats gmr does not parse.
+const REAL_FILES: &[RealFile] = &[
+    RealFile {
+        path: "/etc/nginx/nginx.conf",
+        package: "nginx-common",
+        format: ConfigFormat::Nginx,
+        after: Some("http {"),
+        planted: &[
+            "\tproxy_set_header Authorization \"Basic PlantedNginx1\";",
+            "\tset $api_token PlantedNginx2;",
+            "\tfastcgi_param DB_PASSWORD PlantedNginx3;",
+        ],
+    },
+    RealFile {
+        path: "/etc/nginx/sites-available/default",
+        package: "nginx-common",
+        format: ConfigFormat::Nginx,
+        after: Some("server {"),
+        planted: &["\tauth_basic_password PlantedNginx4;"],
+    },
+    RealFile {
+        path: "/etc/nginx/fastcgi_params",
+        package: "nginx-common",
+        format: ConfigFormat::Nginx,
+        after: None,
+        planted: &["fastcgi_param  APP_SECRET  PlantedNginx5;"],
+    },
+    RealFile {
+        path: "/etc/apache2/apache2.conf",
+        package: "apache2",
+        format: ConfigFormat::Apache,
+        after: Some("<Directory /var/www/>"),
+        planted: &[
+            "\tSetEnv DB_PASSWORD PlantedApache1",
+            "\tAuthLDAPBindPassword \"Planted Apache 2\"",
+            "\tSetEnvIf Request_URI ^/x APP_TOKEN=PlantedApache3",
+        ],
+    },
+    RealFile {
+        path: "/etc/apache2/sites-available/000-default.conf",
+        package: "apache2",
+        format: ConfigFormat::Apache,
+        after: Some("<VirtualHost *:80>"),
+        planted: &["\tSetEnv SECRET_KEY PlantedApache4"],
+    },
+    RealFile {
+        path: "/etc/apache2/envvars",
+        package: "apache2",
+        format: ConfigFormat::Apache,
+        after: None,
+        planted: &["export APACHE_DB_PASSWORD=PlantedApache5"],
+    },
+    RealFile {
+        path: "/etc/haproxy/haproxy.cfg",
+        package: "haproxy",
+        format: ConfigFormat::Haproxy,
+        after: Some("defaults"),
+        planted: &[
+            "\tstats auth admin:PlantedHaproxy1",
+            "userlist admins",
+            "\tuser admin insecure-password PlantedHaproxy2",
+            "\tuser ops password $6$PlantedHaproxy3",
+            "defaults",
+        ],
+    },
+    RealFile {
+        path: "/etc/redis/redis.conf",
+        package: "redis-server",
+        format: ConfigFormat::KeyValue,
+        after: None,
+        planted: &[
+            "requirepass PlantedRedis1",
+            "masterauth \"PlantedRedis2 x\"",
+            "user alice on >PlantedRedis3 ~cached:* +get",
+        ],
+    },
+    RealFile {
+        path: "/etc/nslcd.conf",
+        package: "nslcd",
+        format: ConfigFormat::KeyValue,
+        after: None,
+        planted: &["bindpw PlantedNslcd1"],
+    },
+];
+
+/// Most lines of a real file's settings the rules may hide beyond the
+/// planted ones.
+const MAX_OVERMASKED: usize = 2;
+
+/// `text` with `planted` inserted after the first line equal (trimmed) to
+/// `after`, or appended.
+fn plant(text: &str, after: Option<&str>, planted: &[&str]) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    let at = after
+        .and_then(|after| lines.iter().position(|line| line.trim() == after))
+        .map_or(lines.len(), |at| at + 1);
+    lines.splice(at..at, planted.iter().copied());
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn real_debian_files_hide_planted_secrets_and_little_else() {
+    let mut overmasked_total = 0;
+    let mut checked = 0;
+    for real in REAL_FILES {
+        let Ok(original) = fs::read_to_string(real.path) else {
+            println!(
+                "SKIP: {} is missing (apt-get install -y {})",
+                real.path, real.package
+            );
+            continue;
+        };
+        let text = plant(&original, real.after, real.planted);
+        let shown = config_file(
+            real.path.to_owned(),
+            Ok(Contents {
+                text: text.clone(),
+                truncated: false,
+            }),
+        );
+        assert_eq!(shown.format, real.format, "{}", real.path);
+        assert_eq!(shown.error, None, "{}", real.path);
+        assert_eq!(shown.raw_omitted, 0, "{}", real.path);
+        let raw = shown.raw.clone().expect("shown line by line");
+        // The settings lines as they are, in the order the report shows
+        // them masked: masking never turns a line blank or into a comment.
+        let settings: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                let line = line.trim_start();
+                !line.is_empty() && !line.starts_with(['#', ';'])
+            })
+            .collect();
+        assert_eq!(raw.len(), settings.len(), "{}: {raw:#?}", real.path);
+        let mut overmasked = Vec::new();
+        for (shown_line, line) in raw.iter().zip(&settings) {
+            if line.contains("Planted") {
+                assert!(
+                    !shown_line.contains("Planted"),
+                    "{}: {line:?} shown as {shown_line:?}",
+                    real.path
+                );
+            } else if shown_line != line {
+                overmasked.push(format!("{line:?} -> {shown_line:?}"));
+            }
+        }
+        println!(
+            "{} ({}): {} settings lines, {} lines planted, {} other lines masked{}",
+            real.path,
+            shown.format,
+            settings.len(),
+            real.planted.len(),
+            overmasked.len(),
+            overmasked
+                .iter()
+                .map(|line| format!("\n    {line}"))
+                .collect::<String>()
+        );
+        assert!(
+            overmasked.len() <= MAX_OVERMASKED,
+            "{}: {overmasked:#?}",
+            real.path
+        );
+        overmasked_total += overmasked.len();
+        checked += 1;
+        let configuration = Configuration {
+            command_line: Vec::new(),
+            files: vec![shown],
+            files_omitted: 0,
+            environment: Vec::new(),
+            environment_error: None,
+        };
+        let report = report_of(1, configuration);
+        for (view, output) in [
+            ("text", render_text(&report)),
+            ("json", render_json(&report)),
+            ("yaml", render_yaml(&report)),
+        ] {
+            assert!(
+                !output.contains("Planted"),
+                "{}: a planted secret leaked into the {view} report:\n{output}",
+                real.path
+            );
+            assert!(
+                output.contains(real.format.as_str()),
+                "{}: no label in the {view} report",
+                real.path
+            );
+        }
+    }
+    println!(
+        "{checked} real files checked, {overmasked_total} lines masked beyond the planted ones"
+    );
+}
+
+/// Directories of Debian's default configuration of daemons whose formats
+/// gmr does not parse, swept whole.
+const REAL_TREES: &[(&str, &str)] = &[
+    ("/etc/nginx", "nginx-common"),
+    ("/etc/apache2", "apache2"),
+    ("/etc/haproxy", "haproxy"),
+    ("/etc/redis", "redis-server"),
+];
+
+/// Most settings lines of the swept trees the rules may hide, though none
+/// holds a secret.
+const MAX_OVERMASKED_IN_TREES: usize = 10;
+
+/// Most lines, comments included, of the swept trees the rules may hide
+/// when a whole file is shown (a custom `file:` section): commented-out
+/// examples such as `# requirepass foobared` are hidden on purpose.
+const MAX_OVERMASKED_WHOLE_FILES: usize = 30;
+
+/// Every file under `dir`, recursively, sorted; symbolic links to files
+/// followed, to directories not.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|read| read.flatten().map(|entry| entry.path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    for path in entries {
+        if path.is_symlink() && path.is_dir() {
+            continue;
+        }
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn real_debian_trees_keep_their_settings() {
+    let mut overmasked = Vec::new();
+    let mut overmasked_whole = Vec::new();
+    let mut counted = std::collections::BTreeMap::<&str, usize>::new();
+    for (dir, package) in REAL_TREES {
+        if !Path::new(dir).is_dir() {
+            println!("SKIP: {dir} is missing (apt-get install -y {package})");
+            continue;
+        }
+        for path in files_under(Path::new(dir)) {
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let path = path.to_string_lossy().into_owned();
+            for (line, masked) in text.lines().zip(crate::mask::mask_file(&text).lines()) {
+                if line != masked {
+                    overmasked_whole.push(format!("{path}: {line:?} -> {masked:?}"));
+                }
+            }
+            let shown = config_file(
+                path.clone(),
+                Ok(Contents {
+                    text: text.clone(),
+                    truncated: false,
+                }),
+            );
+            *counted.entry(shown.format.as_str()).or_default() += 1;
+            assert!(
+                shown.format != ConfigFormat::Ini || shown.error.is_none(),
+                "{path} labelled ini with an error: {shown:#?}"
+            );
+            let Some(raw) = &shown.raw else {
+                continue;
+            };
+            let settings = text.lines().filter(|line| {
+                let line = line.trim_start();
+                !line.is_empty() && !line.starts_with(['#', ';'])
+            });
+            for (shown_line, line) in raw.iter().zip(settings) {
+                if shown_line != line {
+                    overmasked.push(format!("{path}: {line:?} -> {shown_line:?}"));
+                }
+            }
+        }
+    }
+    println!(
+        "files by label: {counted:?}; {} lines masked though no secret was planted:",
+        overmasked.len()
+    );
+    for line in &overmasked {
+        println!("    {line}");
+    }
+    println!(
+        "{} lines, comments included, masked in whole files:",
+        overmasked_whole.len()
+    );
+    for line in &overmasked_whole {
+        println!("    {line}");
+    }
+    assert!(
+        overmasked.len() <= MAX_OVERMASKED_IN_TREES,
+        "{overmasked:#?}"
+    );
+    assert!(
+        overmasked_whole.len() <= MAX_OVERMASKED_WHOLE_FILES,
+        "{overmasked_whole:#?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! A command whose output becomes a section: run with a deadline, its
-//! output capped and masked. Commands come only from the root-owned agent
-//! configuration.
+//! output capped and masked as free text with the directives that name a
+//! secret beyond doubt ([`crate::mask::mask_output`]). Commands come only
+//! from the root-owned agent configuration.
 
 use std::{
     io::Read as _,
@@ -9,7 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{mask::mask_text, model::TextBlock};
+use crate::{
+    mask::{mask_output, mask_text},
+    model::TextBlock,
+};
 
 /// Most bytes of output kept.
 const MAX_OUTPUT: usize = 64 * 1024;
@@ -63,7 +67,7 @@ pub fn run(pid: u32, argv: &[String], timeout: Duration) -> Result<TextBlock, St
     }
     Ok(TextBlock {
         source: mask_text(&shown),
-        lines: mask_text(&text).lines().map(str::to_owned).collect(),
+        lines: mask_output(&text).lines().map(str::to_owned).collect(),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
     })
 }
@@ -92,14 +96,14 @@ mod tests {
             &argv(&[
                 "sh",
                 "-c",
-                "echo pid={pid} env=$GMR_PID; echo password=Hidden-2 >&2; exit 3",
+                "echo pid={pid} env=$GMR_PID; echo password=Hidden-2 >&2; echo requirepass Hidden-3; printf 'bindpw\\nHidden-4\\n'; exit 3",
             ]),
             Duration::from_secs(5),
         )
         .unwrap();
         let text = block.lines.join("\n");
         assert!(text.contains("pid=42 env=42"), "{text}");
-        assert!(!text.contains("Hidden-2"), "{text}");
+        assert!(!text.contains("Hidden-"), "{text}");
         assert!(block.note.unwrap().contains("exit status: 3"));
     }
 

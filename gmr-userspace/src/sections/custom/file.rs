@@ -1,9 +1,11 @@
 //! A file included in the report, read as the target sees it (through
-//! `/proc/PID/root`, so a containerised service's own file), masked.
+//! `/proc/PID/root`, so a containerised service's own file), masked by the
+//! same rules as a configuration file shown line by line
+//! ([`crate::mask::mask_file`]).
 
 use std::{io::Read as _, path::Path};
 
-use crate::{mask::mask_text, model::TextBlock, sections::describe_io_error};
+use crate::{mask::mask_file, model::TextBlock, sections::describe_io_error};
 
 /// Most bytes of a file included in a report.
 const MAX_BYTES: u64 = 256 * 1024;
@@ -30,7 +32,7 @@ pub fn include(pid: u32, path: &Path) -> Result<TextBlock, String> {
     let text = String::from_utf8_lossy(&bytes);
     Ok(TextBlock {
         source: path.display().to_string(),
-        lines: mask_text(&text).lines().map(str::to_owned).collect(),
+        lines: mask_file(&text).lines().map(str::to_owned).collect(),
         note: (size > MAX_BYTES)
             .then(|| format!("truncated to the first {MAX_BYTES} of {size} bytes")),
     })
@@ -45,13 +47,13 @@ mod tests {
         let path = std::env::temp_dir().join(format!("gmr-include-{}.conf", std::process::id()));
         std::fs::write(
             &path,
-            "[database]\nconnection = mysql://nova:Hidden-1@db/nova\ndebug = true\n",
+            "[database]\nconnection = mysql://nova:Hidden-1@db/nova\ndebug = true\nrequirepass Hidden-3\n",
         )
         .unwrap();
         let block = include(std::process::id(), &path).unwrap();
         std::fs::remove_file(&path).unwrap();
         let text = block.lines.join("\n");
-        assert!(!text.contains("Hidden-1"), "{text}");
+        assert!(!text.contains("Hidden-"), "{text}");
         assert!(
             text.contains("debug = true") && text.contains("nova:"),
             "{text}"

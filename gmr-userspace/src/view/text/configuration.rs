@@ -1,6 +1,8 @@
 //! Text of the Configuration section, laid out like oslo.reports' config
 //! section: each file as `<path> (<format>):` with its groups and
-//! `option = value` lines, then the command line and the environment.
+//! `option = value` lines (or its masked lines, for a format gmr shows line
+//! by line or a file it could not parse), then the command line and the
+//! environment.
 //!
 //! Every value was masked when the section was made; this view only lays it
 //! out, escaping control characters so a value cannot forge report lines.
@@ -45,7 +47,7 @@ pub(super) fn write(f: &mut Formatter<'_>, configuration: &Configuration) -> fmt
     Ok(())
 }
 
-/// Writes one file: its groups, or its error and raw masked lines.
+/// Writes one file: its groups, or its error and its masked lines.
 fn write_file(f: &mut Formatter<'_>, file: &ConfigFile) -> fmt::Result {
     writeln!(f, "{} ({}):", clean(&file.path), file.format)?;
     if file.truncated {
@@ -54,10 +56,16 @@ fn write_file(f: &mut Formatter<'_>, file: &ConfigFile) -> fmt::Result {
     if let Some(error) = &file.error {
         writeln!(f, "  {}", clean(error))?;
     }
+    // Tabs become spaces so indented blocks (nginx, haproxy) read as such
+    // rather than as escaped `\t`.
     for line in file.raw.iter().flatten() {
-        writeln!(f, "    {}", clean(line))?;
+        writeln!(f, "    {}", clean(&line.replace('\t', "    ")))?;
     }
-    if file.error.is_none() && file.groups.is_empty() {
+    if file.raw_omitted > 0 {
+        writeln!(f, "    ({} more lines not shown)", file.raw_omitted)?;
+    }
+    if file.error.is_none() && file.groups.is_empty() && file.raw.as_ref().is_none_or(Vec::is_empty)
+    {
         writeln!(f, "  (no options)")?;
     }
     for group in &file.groups {
@@ -157,6 +165,7 @@ mod tests {
                     ],
                     error: None,
                     raw: None,
+                    raw_omitted: 0,
                     truncated: false,
                 },
                 ConfigFile {
@@ -171,6 +180,7 @@ mod tests {
                         "password = ***".to_owned(),
                         "not an option\u{1b}[2J".to_owned(),
                     ]),
+                    raw_omitted: 0,
                     truncated: true,
                 },
                 ConfigFile {
@@ -181,6 +191,16 @@ mod tests {
                         "cannot open /etc/nova/missing.conf: no such file or directory".to_owned(),
                     ),
                     raw: None,
+                    raw_omitted: 0,
+                    truncated: false,
+                },
+                ConfigFile {
+                    path: "/etc/redis/redis.conf".to_owned(),
+                    format: ConfigFormat::KeyValue,
+                    groups: Vec::new(),
+                    error: None,
+                    raw: Some(vec!["port 6379".to_owned(), "requirepass ***".to_owned()]),
+                    raw_omitted: 3,
                     truncated: false,
                 },
                 ConfigFile {
@@ -189,6 +209,7 @@ mod tests {
                     groups: Vec::new(),
                     error: None,
                     raw: None,
+                    raw_omitted: 0,
                     truncated: false,
                 },
             ],
@@ -237,6 +258,10 @@ mod tests {
     not an option\u{1b}[2J
 /etc/nova/missing.conf (ini):
   cannot open /etc/nova/missing.conf: no such file or directory
+/etc/redis/redis.conf (key-value):
+    port 6379
+    requirepass ***
+    (3 more lines not shown)
 /etc/nova/empty.yaml (yaml):
   (no options)
 (2 more configuration files not read: too many for one report)
