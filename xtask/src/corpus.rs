@@ -6,8 +6,12 @@ use crate::packages;
 
 /// The daemons the corpus starts by hand: nginx, redis, PostgreSQL 15,
 /// memcached, apache2 with mod_wsgi, uWSGI with its python3 plugin, a Go
-/// daemon, and a JDK to compile and run the Java program.
-const PACKAGES: [&str; 10] = [
+/// daemon, and a JDK to compile and run the Java program; and haproxy and
+/// nslcd, whose shipped configuration files the masking tests plant secrets
+/// in (`sections::configuration` unit tests), never started.
+const PACKAGES: [&str; 12] = [
+    "haproxy",
+    "nslcd",
     "nginx",
     "redis-server",
     "postgresql-15",
