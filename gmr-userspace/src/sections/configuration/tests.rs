@@ -161,6 +161,7 @@ fn unparsable_file_is_shown_raw_and_masked() {
     let text = "[DEFAULT]\npassword = Hidden-1\nnot an option\n";
     let shown = config_file(
         "/etc/x.conf".to_owned(),
+        FoundBy::CommandLine,
         Ok(Contents {
             text: text.to_owned(),
             truncated: false,
@@ -183,6 +184,7 @@ fn unparsable_file_is_shown_raw_and_masked() {
     let long = "not an option\n".repeat(MAX_RAW_LINES + 5);
     let shown = config_file(
         "/etc/x.conf".to_owned(),
+        FoundBy::CommandLine,
         Ok(Contents {
             text: long,
             truncated: true,
@@ -195,7 +197,11 @@ fn unparsable_file_is_shown_raw_and_masked() {
         error.ends_with("; showing the first 500 of 505 lines"),
         "{error}"
     );
-    let unreadable = config_file("/etc/y".to_owned(), Err("cannot open /etc/y: x".to_owned()));
+    let unreadable = config_file(
+        "/etc/y".to_owned(),
+        FoundBy::CommandLine,
+        Err("cannot open /etc/y: x".to_owned()),
+    );
     assert_eq!(unreadable.format, ConfigFormat::Unknown);
     assert_eq!(unreadable.error.as_deref(), Some("cannot open /etc/y: x"));
 }
