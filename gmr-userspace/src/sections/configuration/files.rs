@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 
 use super::discover::{Named, has_config_extension, named_in};
@@ -75,7 +76,7 @@ impl TargetFiles {
     /// names (a directory's `*.conf` files sorted by name, as oslo.config
     /// reads them), `extra_files` from the agent's configuration, the
     /// configuration files the process holds open, then the conffiles of
-    /// the package its program comes from. A path found twice is read
+    /// the package its program comes from (scripts left out). A path found twice is read
     /// once, credited to the first way it was found.
     pub(super) fn plan(&self, command_line: &CommandLine, extra_files: &[PathBuf]) -> Vec<Planned> {
         let mut planned = Vec::new();
@@ -129,7 +130,13 @@ impl TargetFiles {
             && let Some((package, conffiles)) = program_conffiles(self.pid, root, command_line)
         {
             let found_by = FoundBy::PackageConffile { package };
-            for path in conffiles.into_iter().filter(|path| self.is_file(path)) {
+            // An executable conffile (`/etc/init.d/x`) is a script that
+            // starts the program, not configuration it reads.
+            let readable_config = |path: &String| {
+                root.metadata(path)
+                    .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 == 0)
+            };
+            for path in conffiles.into_iter().filter(readable_config) {
                 add(path, &found_by, Ok(()));
             }
         }
