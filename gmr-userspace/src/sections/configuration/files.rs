@@ -346,6 +346,27 @@ mod tests {
     }
 
     #[test]
+    fn open_configuration_files_by_descriptor() {
+        use std::os::fd::AsRawFd as _;
+        let scratch = Scratch::new("open");
+        fs::write(scratch.0.join("held.toml"), "a = 1\n").unwrap();
+        fs::write(scratch.0.join("data.bin"), "x").unwrap();
+        let held = fs::File::open(scratch.path("held.toml")).unwrap();
+        let other = fs::File::open(scratch.path("data.bin")).unwrap();
+        let found = open_config_files(std::process::id());
+        let fd = u32::try_from(held.as_raw_fd()).unwrap();
+        assert!(
+            found.contains(&(fd, scratch.path("held.toml"))),
+            "{found:?}"
+        );
+        assert!(
+            !found.iter().any(|(_, path)| path.ends_with("data.bin")),
+            "{found:?}"
+        );
+        drop(other);
+    }
+
+    #[test]
     fn relative_paths_use_the_working_directory() {
         let target = TargetFiles::open(std::process::id());
         let cwd = std::env::current_dir().unwrap();

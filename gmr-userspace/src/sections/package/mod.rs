@@ -141,7 +141,11 @@ pub(crate) fn program_conffiles(
     let exe = root::proc_link(pid, "exe").ok()?;
     let started_as = started_as::started_as(pid, root, command_line);
     let mut db = PackageDb::new();
-    let program = ProgramPackages::find(&mut db, root, &exe, started_as.as_deref()).program?;
+    // As ProgramPackages::find chooses, without searching for the
+    // executable's owner when the started path has one.
+    let program = started_as
+        .and_then(|path| owner(&mut db, root, &path))
+        .or_else(|| owner(&mut db, root, &exe))?;
     let conffiles = db.conffiles(root, &program);
     Some((program.name, conffiles))
 }
