@@ -76,8 +76,9 @@ impl TargetFiles {
     /// names (a directory's `*.conf` files sorted by name, as oslo.config
     /// reads them), `extra_files` from the agent's configuration, the
     /// configuration files the process holds open, then the conffiles of
-    /// the package its program comes from (scripts left out). A path found twice is read
-    /// once, credited to the first way it was found.
+    /// the package its program comes from (for both: what
+    /// [`may_show_unnamed`]). A path found twice is read once, credited to
+    /// the first way it was found.
     pub(super) fn plan(&self, command_line: &CommandLine, extra_files: &[PathBuf]) -> Vec<Planned> {
         let mut planned = Vec::new();
         let mut seen = HashSet::new();
@@ -130,13 +131,11 @@ impl TargetFiles {
             && let Some((package, conffiles)) = program_conffiles(self.pid, root, command_line)
         {
             let found_by = FoundBy::PackageConffile { package };
-            // An executable conffile (`/etc/init.d/x`) is a script that
-            // starts the program, not configuration it reads.
-            let readable_config = |path: &String| {
+            let may_show = |path: &String| {
                 root.metadata(path)
-                    .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 == 0)
+                    .is_ok_and(|meta| may_show_unnamed(path, &meta))
             };
-            for path in conffiles.into_iter().filter(readable_config) {
+            for path in conffiles.into_iter().filter(may_show) {
                 add(path, &found_by, Ok(()));
             }
         }
@@ -216,9 +215,20 @@ impl TargetFiles {
     }
 }
 
+/// True when a file nobody named for this process (held open, a package
+/// conffile) may be shown: a regular file that is not a script (an
+/// executable conffile such as `/etc/init.d/x` starts the program, it is
+/// not read by it) and, unless its name says configuration, readable by
+/// anyone — a private file (`/etc/shadow`, `/etc/ppp/chap-secrets`, a TLS
+/// key) is shown only when the command line or the agent names it.
+fn may_show_unnamed(path: &str, meta: &std::fs::Metadata) -> bool {
+    let mode = meta.permissions().mode();
+    meta.is_file() && mode & 0o111 == 0 && (has_config_extension(path) || mode & 0o004 != 0)
+}
+
 /// The configuration files process `pid` holds open, by descriptor
-/// number: regular files under `/etc`, or named with a configuration
-/// extension, as the process sees their paths.
+/// number: files under `/etc` or named with a configuration extension that
+/// [`may_show_unnamed`], as the process sees their paths.
 fn open_config_files(pid: u32) -> Vec<(u32, String)> {
     let dir = format!("/proc/{pid}/fd");
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -230,11 +240,13 @@ fn open_config_files(pid: u32) -> Vec<(u32, String)> {
             let name = entry.ok()?.file_name();
             let fd: u32 = name.to_str()?.parse().ok()?;
             let path = proc_link(pid, &format!("fd/{fd}")).ok()?;
-            let config_like = path.starts_with("/etc/") || has_config_extension(&path);
-            let regular = || std::fs::metadata(format!("{dir}/{fd}")).is_ok_and(|m| m.is_file());
             // A deleted file's link ends in " (deleted)": no path reaches it.
-            (path.starts_with('/') && config_like && !path.ends_with(" (deleted)") && regular())
-                .then_some((fd, path))
+            if !path.starts_with('/') || path.ends_with(" (deleted)") {
+                return None;
+            }
+            let meta = std::fs::metadata(format!("{dir}/{fd}")).ok()?;
+            let config_like = has_config_extension(&path) || path.starts_with("/etc/");
+            (config_like && may_show_unnamed(&path, &meta)).then_some((fd, path))
         })
         .collect();
     files.sort_unstable();
@@ -313,18 +325,30 @@ mod tests {
             ),
             "{planned:?}"
         );
-        let files: Vec<&str> = planned
+        // Files other tests of this process hold open come after; the test
+        // binary belongs to no package, so nothing follows them.
+        let named: Vec<&Planned> = planned
+            .iter()
+            .take_while(|p| !matches!(p.found_by, FoundBy::OpenFile { .. }))
+            .collect();
+        assert!(
+            planned[named.len()..]
+                .iter()
+                .all(|p| matches!(p.found_by, FoundBy::OpenFile { .. })),
+            "{planned:?}"
+        );
+        let files: Vec<&str> = named
             .iter()
             .filter(|p| p.read.is_ok())
             .map(|p| p.path.as_str())
             .collect();
-        let agent = planned.iter().find(|p| p.path == "/etc/hostname");
+        let agent = named.iter().find(|p| p.path == "/etc/hostname");
         assert_eq!(
             agent.map(|p| &p.found_by),
             Some(&FoundBy::AgentConfiguration)
         );
         assert!(
-            planned
+            named
                 .iter()
                 .filter(|p| p.path != "/etc/hostname")
                 .all(|p| p.found_by == FoundBy::CommandLine),
@@ -352,18 +376,29 @@ mod tests {
         fs::write(scratch.0.join("held.toml"), "a = 1\n").unwrap();
         fs::write(scratch.0.join("data.bin"), "x").unwrap();
         let held = fs::File::open(scratch.path("held.toml")).unwrap();
-        let other = fs::File::open(scratch.path("data.bin")).unwrap();
+        let others = [
+            fs::File::open(scratch.path("data.bin")).unwrap(),
+            // Private, under /etc, no configuration extension.
+            fs::File::open("/etc/shadow").unwrap(),
+            fs::File::open("/etc/passwd").unwrap(),
+        ];
         let found = open_config_files(std::process::id());
         let fd = u32::try_from(held.as_raw_fd()).unwrap();
         assert!(
             found.contains(&(fd, scratch.path("held.toml"))),
             "{found:?}"
         );
+        let passwd = u32::try_from(others[2].as_raw_fd()).unwrap();
         assert!(
-            !found.iter().any(|(_, path)| path.ends_with("data.bin")),
+            found.contains(&(passwd, "/etc/passwd".to_owned())),
             "{found:?}"
         );
-        drop(other);
+        for never in ["data.bin", "/etc/shadow"] {
+            assert!(
+                !found.iter().any(|(_, path)| path.ends_with(never)),
+                "{never}: {found:?}"
+            );
+        }
     }
 
     #[test]
