@@ -1,7 +1,9 @@
 //! Who a real daemon is, through the real agent: Debian's nginx, redis and
 //! postgres, started by hand on 127.0.0.1 in a throwaway cgroup, rewrite
 //! their command lines into process titles; Python's setproctitle does the
-//! same. The report must show each title once, never show the overwritten
+//! same, and a Python script writes one over its arguments alone (its
+//! environment intact, and shown). The report must show each title once,
+//! never show the overwritten
 //! environment area as variables, still find the configuration (and say
 //! how), and name the package the user started (redis-server, not the
 //! redis-tools that owns its symlink's target).
@@ -427,7 +429,7 @@ fn postgres_config_file_option_and_child_titles() {
 }
 
 #[test]
-fn setproctitle_title_open_config_file_and_intact_environment() {
+fn setproctitle_title_and_the_config_file_it_holds_open() {
     if !require_root() {
         return;
     }
@@ -488,4 +490,47 @@ fn setproctitle_title_open_config_file_and_intact_environment() {
     for secret in ["gmr-planted-title-secret", "gmr-planted-yaml-secret"] {
         assert!(!text.contains(secret), "{secret} leaked");
     }
+}
+
+#[test]
+fn title_over_the_arguments_only_keeps_the_environment() {
+    if !require_root() {
+        return;
+    }
+    // Writes a NUL-padded title over the argument area alone, through
+    // /proc/self/mem, as a C daemon's `strcpy(argv[0], …)` would.
+    let script = "import time\n\
+        fields = open('/proc/self/stat').read().rsplit(')', 1)[1].split()\n\
+        start, end = int(fields[45]), int(fields[46])\n\
+        title = b'worker: idle'\n\
+        with open('/proc/self/mem', 'r+b') as mem:\n\
+        \x20   mem.seek(start)\n\
+        \x20   mem.write(title + bytes(end - start - len(title)))\n\
+        time.sleep(120)\n";
+    let mut worker = Daemon::start(
+        Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .env_clear()
+            .env("PATH", "/usr/bin")
+            .env("GMR_API_TOKEN", "gmr-planted-env-secret"),
+    );
+    let pid = worker.pid();
+    worker.wait_for("its title", |p, cmdline| {
+        p == pid && cmdline.starts_with(b"worker: idle\0\0")
+    });
+    let report = report_json(pid);
+    assert_title_shown_once(&report, pid, "worker: idle", &["PATH", "GMR_API_TOKEN"]);
+    let configuration = section(&report, "Configuration");
+    let mut names: Vec<&str> = configuration["environment"]
+        .as_array()
+        .expect("environment")
+        .iter()
+        .map(|v| v["name"].as_str().expect("name"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["GMR_API_TOKEN", "PATH"], "{configuration}");
+    assert!(
+        !report.to_string().contains("gmr-planted-env-secret"),
+        "the planted secret leaked"
+    );
 }
