@@ -134,10 +134,17 @@ fn debian_python_running_a_module_of_an_installed_distribution() {
     let report = report_json(service.pid());
     let package = section(&report, "Package");
     assert_eq!(package["executable"], "/usr/bin/python3.11", "{package}");
-    assert_eq!(package["distro_package"], "python3.11-minimal", "{package}");
+    // Started as the symlink /usr/bin/python3, which python3-minimal owns;
+    // the executable's own owner is named beside it.
+    assert_eq!(package["started_as"], "/usr/bin/python3", "{package}");
+    assert_eq!(package["distro_package"], "python3-minimal", "{package}");
     assert_eq!(
         package["distro_package_version"],
-        dpkg_version("python3.11-minimal").as_str()
+        dpkg_version("python3-minimal").as_str()
+    );
+    assert_eq!(
+        package["executable_package"], "python3.11-minimal",
+        "{package}"
     );
     assert_eq!(package["python_main"], "-m myservice", "{package}");
     assert_eq!(package["python_distribution"], "mydist", "{package}");

@@ -9,8 +9,13 @@ use serde::Serialize;
 /// The command line, configuration files and environment, secrets masked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Configuration {
-    /// The command line, one argument per entry.
+    /// The command line, one argument per entry; when the process wrote a
+    /// title over it, one entry: that title.
     pub command_line: Vec<String>,
+    /// True when the process rewrote its command line (a process title,
+    /// as nginx, postgres, redis and `setproctitle` set): `command_line`
+    /// is then what the process shows, not the arguments it was given.
+    pub command_line_rewritten: bool,
     /// Configuration files, in the order the process reads them, then the
     /// extra files configured for its service.
     pub files: Vec<ConfigFile>,
@@ -45,6 +50,8 @@ pub struct ConfigFile {
     pub raw_omitted: usize,
     /// True when only the first part of a large file was read.
     pub truncated: bool,
+    /// How gmr came to read this file.
+    pub found_by: FoundBy,
 }
 
 /// The formats configuration files are read as: the first four are
@@ -126,4 +133,38 @@ pub struct ConfigOption {
     pub name: String,
     /// Its value, masked; a multi-line value keeps its line breaks.
     pub value: String,
+}
+
+/// How a configuration file was found, so a reader knows why it is shown
+/// and how sure that the process reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FoundBy {
+    /// Named on the process's command line (or in its title).
+    CommandLine,
+    /// Listed for the service in the agent's configuration.
+    AgentConfiguration,
+    /// Held open by the process on this file descriptor.
+    OpenFile {
+        /// The descriptor number.
+        fd: u32,
+    },
+    /// A configuration file of the package that owns the program (dpkg
+    /// `Conffiles:`, rpm `%config`).
+    PackageConffile {
+        /// The package.
+        package: String,
+    },
+}
+
+impl Display for FoundBy {
+    /// `command line`, `open file descriptor 5`, `conffile of package nginx`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CommandLine => f.write_str("command line"),
+            Self::AgentConfiguration => f.write_str("agent configuration"),
+            Self::OpenFile { fd } => write!(f, "open file descriptor {fd}"),
+            Self::PackageConffile { package } => write!(f, "conffile of package {package}"),
+        }
+    }
 }

@@ -39,8 +39,17 @@ pub struct Package {
     /// The operating system the process sees (`PRETTY_NAME` of its
     /// `/etc/os-release`).
     pub operating_system: Option<String>,
-    /// The distribution package owning the executable's path.
+    /// The path the process was started as (`argv[0]` resolved in its
+    /// root, leading to the executable), when it is not `executable`
+    /// itself: a symlink such as `/usr/bin/redis-server`.
+    pub started_as: Option<String>,
+    /// The distribution package owning the program: the owner of
+    /// `started_as` when one is known, else of the executable's path.
     pub distro_package: Option<String>,
+    /// The package owning the executable's own path, when it is not
+    /// `distro_package` (`redis-tools` for `/usr/bin/redis-check-rdb`,
+    /// the target of `redis-server`'s symlink).
+    pub executable_package: Option<String>,
     /// Its installed version (for a deleted executable: the version now
     /// installed, which may not be the one running).
     pub distro_package_version: Option<String>,

@@ -34,6 +34,9 @@ pub struct ProcessEntry {
     /// Command line, arguments joined by spaces, with secrets masked;
     /// `[comm]` for a process without one (a kernel thread, a zombie).
     pub command_line: String,
+    /// True when the process wrote a title over its command line (nginx
+    /// workers, postgres children): `command_line` is that title, once.
+    pub command_line_rewritten: bool,
     /// Number of threads.
     pub threads: u64,
     /// Resident set size in bytes.

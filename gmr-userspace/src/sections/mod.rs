@@ -8,6 +8,7 @@ pub mod custom;
 pub mod deadline;
 pub mod green_threads;
 pub mod package;
+pub(crate) mod process_args;
 pub mod processes;
 pub mod python_stacks;
 pub mod threads;

@@ -1,6 +1,6 @@
 //! The Processes section: the target and all its descendants as a tree,
 //! each with its users, state, threads, memory, start time and (masked)
-//! command line.
+//! command line, or the title the process wrote over it.
 //!
 //! `/proc` is scanned once for every process's parent; the tree is then
 //! walked from the target, pre-order, children by pid. Processes come and go
@@ -16,6 +16,7 @@ use procfs::process::{Process, Stat};
 use crate::mask::mask_command_line;
 use crate::model::{ProcessEntry, Processes};
 use crate::sections::package::root::RootFs;
+use crate::sections::process_args::read_command_line;
 use crate::time::UtcTime;
 
 /// The section's title in reports.
@@ -108,10 +109,12 @@ fn entry(
         return None;
     }
     let status = process.status().ok()?;
-    let command_line = match process.cmdline() {
-        Ok(args) if !args.is_empty() => mask_command_line(&args).join(" "),
-        Ok(_) => format!("[{}]", stat.comm),
-        Err(_) => return None,
+    let command_line = read_command_line(pid.cast_unsigned()).ok()?;
+    let command_line_rewritten = command_line.rewritten;
+    let command_line = if command_line.args.is_empty() {
+        format!("[{}]", stat.comm)
+    } else {
+        mask_command_line(&command_line.words()).join(" ")
     };
     let pid = stat.pid.cast_unsigned();
     let root = RootFs::open(pid).ok();
@@ -126,6 +129,7 @@ fn entry(
         state: status.state,
         comm: stat.comm.clone(),
         command_line,
+        command_line_rewritten,
         threads: u64::try_from(stat.num_threads).unwrap_or_default(),
         rss_bytes: stat.rss.saturating_mul(clock.page_size),
         started_at: clock.started_at(stat.starttime),

@@ -1,9 +1,12 @@
 //! Which configuration files a command line names.
 //!
 //! Read from the arguments alone, before anything is opened:
-//! `--config-file X` and `--config-dir D` (oslo.config), `-c X` and
-//! `--config X` (most other servers), and any argument — or the value of a
-//! `--flag=value` argument — ending in a configuration file extension.
+//! `--config-file X` and `--config-dir D` (oslo.config), `-c X`,
+//! `--config X`, `--conf X` and a flag named after a format (`--ini X`,
+//! `--yaml X`) as most other servers take them, each also as `--flag=X`;
+//! and any argument ending in a configuration file extension. A value of
+//! the form `name=PATH` (`-c config_file=/etc/…/postgresql.conf`,
+//! `--paste=/etc/api-paste.ini`) names PATH.
 
 /// Extensions that mark an argument as a configuration file.
 pub(super) const CONFIG_EXTENSIONS: &[&str] =
@@ -34,18 +37,18 @@ pub(super) fn named_in(args: &[String]) -> Vec<Named> {
         let make: Option<fn(String) -> Named> = match flag {
             "--config-file" => Some(Named::File),
             "--config-dir" => Some(Named::Dir),
-            "--config" => Some(Named::IfExists),
-            "-c" => Some(Named::IfExists),
+            "-c" | "--config" | "--conf" | "--conf-file" | "--ini" | "--yaml" | "--yml"
+            | "--toml" | "--json" => Some(Named::IfExists),
             _ => None,
         };
         match make {
             Some(make) => {
-                if let Some(value) = attached.map(str::to_owned).or_else(|| rest.next().cloned()) {
-                    named.push(make(value));
+                if let Some(value) = attached.or_else(|| rest.next().map(String::as_str)) {
+                    named.push(make(value_path(value).to_owned()));
                 }
             }
             None => {
-                let candidate = attached.unwrap_or(arg);
+                let candidate = value_path(attached.unwrap_or(arg));
                 if !candidate.starts_with('-') && has_config_extension(candidate) {
                     named.push(Named::IfExists(candidate.to_owned()));
                 }
@@ -53,6 +56,22 @@ pub(super) fn named_in(args: &[String]) -> Vec<Named> {
         }
     }
     named
+}
+
+/// The path in a `name=PATH` value (a setting naming a file, as postgres'
+/// `-c config_file=PATH`), else the value itself.
+fn value_path(value: &str) -> &str {
+    match value.split_once('=') {
+        Some((name, path))
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) =>
+        {
+            path
+        }
+        _ => value,
+    }
 }
 
 /// True when `path`'s file name ends in a configuration extension.
@@ -121,6 +140,30 @@ mod tests {
                 Named::IfExists("/etc/api-paste.ini".into()),
                 Named::IfExists("worker.YAML".into()),
                 Named::IfExists("/etc/nginx/nginx.conf".into()),
+            ]
+        );
+        assert_eq!(
+            named(&[
+                "postgres",
+                "-D",
+                "/var/lib/postgresql/15/main",
+                "-c",
+                "config_file=/etc/postgresql/15/main/postgresql.conf",
+                "-c",
+                "hba_file=pg_hba.conf",
+                "--ini",
+                "uwsgi.ini",
+                "--conf=/etc/x/y",
+                "redis.conf",
+                "nginx:",
+                "work_mem=64MB",
+            ]),
+            vec![
+                Named::IfExists("/etc/postgresql/15/main/postgresql.conf".into()),
+                Named::IfExists("pg_hba.conf".into()),
+                Named::IfExists("uwsgi.ini".into()),
+                Named::IfExists("/etc/x/y".into()),
+                Named::IfExists("redis.conf".into()),
             ]
         );
         // The program itself is not an argument; a flag at the end has no value.

@@ -10,28 +10,34 @@
 
 use std::collections::HashSet;
 use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 
-use super::discover::{Named, named_in};
+use super::discover::{Named, has_config_extension, named_in};
+use crate::model::configuration::FoundBy;
 use crate::sections::describe_io_error;
+use crate::sections::package::program_conffiles;
 use crate::sections::package::root::{RootFs, absolutize, proc_link};
+use crate::sections::process_args::CommandLine;
+
+/// Most open file descriptors looked at; a server with a million sockets
+/// must not make the report wait for a million `readlink`s.
+const MAX_FDS_SCANNED: usize = 16 * 1024;
 
 /// Most bytes read of one file; the rest is left out and the file marked
 /// truncated. Real configuration files are a few KiB to a few hundred.
 pub(super) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// A configuration file to read, or why a named one cannot be.
+/// A configuration file to read, how it was found, and whether it can be.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Planned {
-    /// Read this absolute path (as the process sees it).
-    File(String),
-    /// `path` was named but cannot be read for `error`.
-    Failed {
-        /// The path as named, joined to the working directory if possible.
-        path: String,
-        /// What went wrong.
-        error: String,
-    },
+pub(super) struct Planned {
+    /// The absolute path as the process sees it; for a named path that
+    /// could not be resolved, the path as named.
+    pub(super) path: String,
+    /// How the file was found.
+    pub(super) found_by: FoundBy,
+    /// `Err` when the file was named but cannot be read, with why.
+    pub(super) read: Result<(), String>,
 }
 
 /// The contents of a configuration file.
@@ -66,42 +72,79 @@ impl TargetFiles {
         }
     }
 
-    /// The files to read, in order: those `args` names (a directory's
-    /// `*.conf` files sorted by name, as oslo.config reads them), then
-    /// `extra_files`. A path named twice is read once.
-    pub(super) fn plan(&self, args: &[String], extra_files: &[PathBuf]) -> Vec<Planned> {
-        let extra = extra_files
-            .iter()
-            .map(|path| Named::File(path.to_string_lossy().into_owned()));
+    /// The files to read, in order: those the command line (or title)
+    /// names (a directory's `*.conf` files sorted by name, as oslo.config
+    /// reads them), `extra_files` from the agent's configuration, the
+    /// configuration files the process holds open, then the conffiles of
+    /// the package its program comes from (for both: what
+    /// [`may_show_unnamed`]). A path found twice is read once, credited to
+    /// the first way it was found.
+    pub(super) fn plan(&self, command_line: &CommandLine, extra_files: &[PathBuf]) -> Vec<Planned> {
         let mut planned = Vec::new();
         let mut seen = HashSet::new();
-        let mut add = |entry: Planned| {
-            let key = match &entry {
-                Planned::File(path) | Planned::Failed { path, .. } => path.clone(),
-            };
-            if seen.insert(key) {
-                planned.push(entry);
+        let mut add = |path: String, found_by: &FoundBy, read: Result<(), String>| {
+            if seen.insert(path.clone()) {
+                planned.push(Planned {
+                    path,
+                    found_by: found_by.clone(),
+                    read,
+                });
             }
         };
-        for named in named_in(args).into_iter().chain(extra) {
+        let extra = extra_files.iter().map(|path| {
+            (
+                Named::File(path.to_string_lossy().into_owned()),
+                FoundBy::AgentConfiguration,
+            )
+        });
+        let named = named_in(&command_line.words())
+            .into_iter()
+            .map(|named| (named, FoundBy::CommandLine))
+            .chain(extra);
+        for (named, found_by) in named {
             match named {
-                Named::File(path) => add(self
-                    .resolve(&path)
-                    .map_or_else(|error| Planned::Failed { path, error }, Planned::File)),
+                Named::File(path) => match self.resolve(&path) {
+                    Ok(resolved) => add(resolved, &found_by, Ok(())),
+                    Err(error) => add(path, &found_by, Err(error)),
+                },
                 Named::IfExists(path) => {
                     if let Ok(path) = self.resolve(&path)
-                        && self.root.as_ref().is_ok_and(|root| root.is_file(&path))
+                        && self.is_file(&path)
                     {
-                        add(Planned::File(path));
+                        add(path, &found_by, Ok(()));
                     }
                 }
                 Named::Dir(path) => match self.conf_files_in(&path) {
-                    Ok(files) => files.into_iter().map(Planned::File).for_each(&mut add),
-                    Err(error) => add(Planned::Failed { path, error }),
+                    Ok(files) => {
+                        for file in files {
+                            add(file, &found_by, Ok(()));
+                        }
+                    }
+                    Err(error) => add(path, &found_by, Err(error)),
                 },
             }
         }
+        for (fd, path) in open_config_files(self.pid) {
+            add(path, &FoundBy::OpenFile { fd }, Ok(()));
+        }
+        if let Ok(root) = &self.root
+            && let Some((package, conffiles)) = program_conffiles(self.pid, root, command_line)
+        {
+            let found_by = FoundBy::PackageConffile { package };
+            let may_show = |path: &String| {
+                root.metadata(path)
+                    .is_ok_and(|meta| may_show_unnamed(path, &meta))
+            };
+            for path in conffiles.into_iter().filter(may_show) {
+                add(path, &found_by, Ok(()));
+            }
+        }
         planned
+    }
+
+    /// True when `path` is a regular file in the process's tree.
+    fn is_file(&self, path: &str) -> bool {
+        self.root.as_ref().is_ok_and(|root| root.is_file(path))
     }
 
     /// The `*.conf` files of directory `dir`, sorted by name; hidden files
@@ -172,6 +215,44 @@ impl TargetFiles {
     }
 }
 
+/// True when a file nobody named for this process (held open, a package
+/// conffile) may be shown: a regular file that is not a script (an
+/// executable conffile such as `/etc/init.d/x` starts the program, it is
+/// not read by it) and, unless its name says configuration, readable by
+/// anyone — a private file (`/etc/shadow`, `/etc/ppp/chap-secrets`, a TLS
+/// key) is shown only when the command line or the agent names it.
+fn may_show_unnamed(path: &str, meta: &std::fs::Metadata) -> bool {
+    let mode = meta.permissions().mode();
+    meta.is_file() && mode & 0o111 == 0 && (has_config_extension(path) || mode & 0o004 != 0)
+}
+
+/// The configuration files process `pid` holds open, by descriptor
+/// number: files under `/etc` or named with a configuration extension that
+/// [`may_show_unnamed`], as the process sees their paths.
+fn open_config_files(pid: u32) -> Vec<(u32, String)> {
+    let dir = format!("/proc/{pid}/fd");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(u32, String)> = entries
+        .take(MAX_FDS_SCANNED)
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let fd: u32 = name.to_str()?.parse().ok()?;
+            let path = proc_link(pid, &format!("fd/{fd}")).ok()?;
+            // A deleted file's link ends in " (deleted)": no path reaches it.
+            if !path.starts_with('/') || path.ends_with(" (deleted)") {
+                return None;
+            }
+            let meta = std::fs::metadata(format!("{dir}/{fd}")).ok()?;
+            let config_like = has_config_extension(&path) || path.starts_with("/etc/");
+            (config_like && may_show_unnamed(&path, &meta)).then_some((fd, path))
+        })
+        .collect();
+    files.sort_unstable();
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,10 +281,6 @@ mod tests {
         }
     }
 
-    fn args(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| (*w).to_owned()).collect()
-    }
-
     #[test]
     fn plan_orders_dedups_and_keeps_failures() {
         let scratch = Scratch::new("plan");
@@ -219,7 +296,7 @@ mod tests {
         }
         let target = TargetFiles::open(std::process::id());
         let planned = target.plan(
-            &args(&[
+            &CommandLine::from_args(&[
                 "svc",
                 "--config-dir",
                 &scratch.path("conf.d"),
@@ -238,8 +315,8 @@ mod tests {
                 PathBuf::from("/etc/hostname"),
             ],
         );
-        let failed_dir = planned.iter().find_map(|p| match p {
-            Planned::Failed { path, error } if path.contains("dir") => Some(error.clone()),
+        let failed_dir = planned.iter().find_map(|p| match &p.read {
+            Err(error) if p.path.contains("dir") => Some(error.clone()),
             _ => None,
         });
         assert!(
@@ -248,13 +325,35 @@ mod tests {
             ),
             "{planned:?}"
         );
-        let files: Vec<&str> = planned
+        // Files other tests of this process hold open come after; the test
+        // binary belongs to no package, so nothing follows them.
+        let named: Vec<&Planned> = planned
             .iter()
-            .filter_map(|p| match p {
-                Planned::File(path) => Some(path.as_str()),
-                Planned::Failed { .. } => None,
-            })
+            .take_while(|p| !matches!(p.found_by, FoundBy::OpenFile { .. }))
             .collect();
+        assert!(
+            planned[named.len()..]
+                .iter()
+                .all(|p| matches!(p.found_by, FoundBy::OpenFile { .. })),
+            "{planned:?}"
+        );
+        let files: Vec<&str> = named
+            .iter()
+            .filter(|p| p.read.is_ok())
+            .map(|p| p.path.as_str())
+            .collect();
+        let agent = named.iter().find(|p| p.path == "/etc/hostname");
+        assert_eq!(
+            agent.map(|p| &p.found_by),
+            Some(&FoundBy::AgentConfiguration)
+        );
+        assert!(
+            named
+                .iter()
+                .filter(|p| p.path != "/etc/hostname")
+                .all(|p| p.found_by == FoundBy::CommandLine),
+            "{planned:?}"
+        );
         let a = scratch.path("conf.d/10-a.conf");
         let b = scratch.path("conf.d/20-b.conf");
         let yaml = scratch.path("app.yaml");
@@ -268,6 +367,38 @@ mod tests {
                 "/etc/hostname"
             ]
         );
+    }
+
+    #[test]
+    fn open_configuration_files_by_descriptor() {
+        use std::os::fd::AsRawFd as _;
+        let scratch = Scratch::new("open");
+        fs::write(scratch.0.join("held.toml"), "a = 1\n").unwrap();
+        fs::write(scratch.0.join("data.bin"), "x").unwrap();
+        let held = fs::File::open(scratch.path("held.toml")).unwrap();
+        let others = [
+            fs::File::open(scratch.path("data.bin")).unwrap(),
+            // Private, under /etc, no configuration extension.
+            fs::File::open("/etc/shadow").unwrap(),
+            fs::File::open("/etc/passwd").unwrap(),
+        ];
+        let found = open_config_files(std::process::id());
+        let fd = u32::try_from(held.as_raw_fd()).unwrap();
+        assert!(
+            found.contains(&(fd, scratch.path("held.toml"))),
+            "{found:?}"
+        );
+        let passwd = u32::try_from(others[2].as_raw_fd()).unwrap();
+        assert!(
+            found.contains(&(passwd, "/etc/passwd".to_owned())),
+            "{found:?}"
+        );
+        for never in ["data.bin", "/etc/shadow"] {
+            assert!(
+                !found.iter().any(|(_, path)| path.ends_with(never)),
+                "{never}: {found:?}"
+            );
+        }
     }
 
     #[test]

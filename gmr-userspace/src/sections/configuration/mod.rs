@@ -24,15 +24,13 @@ mod toml;
 mod yaml;
 
 use std::fmt::{self, Display, Formatter};
-use std::fs;
-use std::io;
 use std::path::PathBuf;
 
 use self::files::{Contents, Planned, TargetFiles};
-use super::describe_io_error;
+use super::process_args::{CommandLine, read_command_line, read_environment};
 use crate::mask::{mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
 use crate::model::configuration::{
-    ConfigFile, ConfigFormat, ConfigGroup, ConfigOption, Configuration,
+    ConfigFile, ConfigFormat, ConfigGroup, ConfigOption, Configuration, FoundBy,
 };
 
 /// The section's title in reports.
@@ -51,29 +49,47 @@ const MAX_RAW_LINES: usize = 500;
 ///
 /// Fails only when the process does not exist or its command line cannot
 /// be read; a file or the environment that cannot be read says why in its
-/// own place.
+/// own place. A command line the process rewrote (a process title) is
+/// shown as that title, once, and its environment area only when it still
+/// holds variables.
 pub fn configuration(pid: u32, extra_files: &[PathBuf]) -> Result<Configuration, String> {
-    let args = read_command_line(pid)?;
-    let (environment, environment_error) = match read_environment(pid) {
-        Ok(environment) => (environment, None),
+    let command_line = read_command_line(pid)?;
+    let (environment, environment_error) = match read_environment(pid, &command_line) {
+        Ok(variables) => (
+            variables
+                .into_iter()
+                .map(|(name, value)| ConfigOption {
+                    value: mask_value(&name, &value),
+                    name,
+                })
+                .collect(),
+            None,
+        ),
         Err(error) => (Vec::new(), Some(error)),
     };
     let target = TargetFiles::open(pid);
-    let mut planned = target.plan(&args, extra_files);
+    let mut planned = target.plan(&command_line, extra_files);
     let files_omitted = planned.len().saturating_sub(MAX_FILES);
     planned.truncate(MAX_FILES);
     let files = planned
         .into_iter()
-        .map(|entry| match entry {
-            Planned::File(path) => {
-                let contents = target.read(&path);
-                config_file(path, contents)
-            }
-            Planned::Failed { path, error } => config_file(path, Err(error)),
-        })
+        .map(
+            |Planned {
+                 path,
+                 found_by,
+                 read,
+             }| match read {
+                Ok(()) => {
+                    let contents = target.read(&path);
+                    config_file(path, found_by, contents)
+                }
+                Err(error) => config_file(path, found_by, Err(error)),
+            },
+        )
         .collect();
     Ok(Configuration {
-        command_line: mask_command_line(&args),
+        command_line: mask_title_or_arguments(&command_line),
+        command_line_rewritten: command_line.rewritten,
         files,
         files_omitted,
         environment,
@@ -81,52 +97,19 @@ pub fn configuration(pid: u32, extra_files: &[PathBuf]) -> Result<Configuration,
     })
 }
 
-/// The arguments in `/proc/PID/cmdline`.
-fn read_command_line(pid: u32) -> Result<Vec<String>, String> {
-    let path = format!("/proc/{pid}/cmdline");
-    match fs::read(&path) {
-        Ok(bytes) => Ok(split_nul(&bytes)),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            Err(crate::proc_files::missing_process(pid))
-        }
-        Err(error) => Err(format!("cannot read {path}: {}", describe_io_error(&error))),
+/// The command line masked: each argument, or the words of a title (a
+/// title such as `app --password=x` hides secrets as arguments do).
+fn mask_title_or_arguments(command_line: &CommandLine) -> Vec<String> {
+    if command_line.rewritten {
+        vec![mask_command_line(&command_line.words()).join(" ")]
+    } else {
+        mask_command_line(&command_line.args)
     }
-}
-
-/// The variables in `/proc/PID/environ`, masked, in the process's order.
-fn read_environment(pid: u32) -> Result<Vec<ConfigOption>, String> {
-    let path = format!("/proc/{pid}/environ");
-    let bytes = fs::read(&path)
-        .map_err(|error| format!("cannot read {path}: {}", describe_io_error(&error)))?;
-    Ok(split_nul(&bytes)
-        .into_iter()
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            let (name, value) = entry.split_once('=').unwrap_or((&entry, ""));
-            ConfigOption {
-                name: name.to_owned(),
-                value: mask_value(name, value),
-            }
-        })
-        .collect())
-}
-
-/// Splits NUL-terminated strings; a missing final NUL (a process that
-/// rewrote its command line) is fine.
-fn split_nul(bytes: &[u8]) -> Vec<String> {
-    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    bytes
-        .split(|&b| b == 0)
-        .map(|part| String::from_utf8_lossy(part).into_owned())
-        .collect()
 }
 
 /// A configuration file as the report shows it: parsed and masked, or its
 /// error, or its masked lines (with the parse error when its parse failed).
-fn config_file(path: String, contents: Result<Contents, String>) -> ConfigFile {
+fn config_file(path: String, found_by: FoundBy, contents: Result<Contents, String>) -> ConfigFile {
     let contents = match contents {
         Ok(contents) => contents,
         Err(error) => {
@@ -138,6 +121,7 @@ fn config_file(path: String, contents: Result<Contents, String>) -> ConfigFile {
                 raw: None,
                 raw_omitted: 0,
                 truncated: false,
+                found_by,
             };
         }
     };
@@ -176,6 +160,7 @@ fn config_file(path: String, contents: Result<Contents, String>) -> ConfigFile {
         raw,
         raw_omitted,
         truncated: contents.truncated,
+        found_by,
     }
 }
 
@@ -199,6 +184,7 @@ fn masked_lines(text: &str, settings_only: bool) -> Vec<String> {
 pub fn config_file_for_fuzzing(path: &str, text: String) -> ConfigFile {
     config_file(
         path.to_owned(),
+        FoundBy::CommandLine,
         Ok(Contents {
             text,
             truncated: false,

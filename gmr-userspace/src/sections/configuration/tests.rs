@@ -143,6 +143,7 @@ fn unparsable_file_is_shown_raw_and_masked() {
     let text = "[DEFAULT]\npassword = Hidden-1\nnot an option\n";
     let shown = config_file(
         "/etc/x.conf".to_owned(),
+        FoundBy::CommandLine,
         Ok(Contents {
             text: text.to_owned(),
             truncated: false,
@@ -165,6 +166,7 @@ fn unparsable_file_is_shown_raw_and_masked() {
     let long = format!("[DEFAULT]\n{}", "not an option\n".repeat(MAX_RAW_LINES + 4));
     let shown = config_file(
         "/etc/x.conf".to_owned(),
+        FoundBy::CommandLine,
         Ok(Contents {
             text: long,
             truncated: true,
@@ -174,7 +176,11 @@ fn unparsable_file_is_shown_raw_and_masked() {
     assert_eq!(shown.raw.map(|raw| raw.len()), Some(MAX_RAW_LINES));
     assert_eq!(shown.raw_omitted, 5);
     assert!(shown.error.is_some_and(|e| e.starts_with("parse error: ")));
-    let unreadable = config_file("/etc/y".to_owned(), Err("cannot open /etc/y: x".to_owned()));
+    let unreadable = config_file(
+        "/etc/y".to_owned(),
+        FoundBy::CommandLine,
+        Err("cannot open /etc/y: x".to_owned()),
+    );
     assert_eq!(unreadable.format, ConfigFormat::Unknown);
     assert_eq!(unreadable.error.as_deref(), Some("cannot open /etc/y: x"));
 }
@@ -188,6 +194,7 @@ fn parse_errors_keep_their_words_and_hide_quoted_text() {
     ] {
         let shown = config_file(
             path.to_owned(),
+            FoundBy::CommandLine,
             Ok(Contents {
                 text: text.to_owned(),
                 truncated: false,
@@ -581,6 +588,7 @@ fn real_debian_files_hide_planted_secrets_and_little_else() {
         let text = plant(&original, real.after, real.planted);
         let shown = config_file(
             real.path.to_owned(),
+            FoundBy::CommandLine,
             Ok(Contents {
                 text: text.clone(),
                 truncated: false,
@@ -633,6 +641,7 @@ fn real_debian_files_hide_planted_secrets_and_little_else() {
         checked += 1;
         let configuration = Configuration {
             command_line: Vec::new(),
+            command_line_rewritten: false,
             files: vec![shown],
             files_omitted: 0,
             environment: Vec::new(),
@@ -722,6 +731,7 @@ fn real_debian_trees_keep_their_settings() {
             }
             let shown = config_file(
                 path.clone(),
+                FoundBy::CommandLine,
                 Ok(Contents {
                     text: text.clone(),
                     truncated: false,

@@ -98,6 +98,22 @@ impl PackageDb {
         answer
     }
 
+    /// The configuration files of `package` in `root`: dpkg's
+    /// `Conffiles:` (obsolete ones left out), or rpm's `%config` files.
+    pub(super) fn conffiles(&mut self, root: &RootFs, package: &DistroPackage) -> Vec<String> {
+        if package.manager == "rpm" {
+            return super::rpm::rpm_conffiles(root, &package.name);
+        }
+        let status_path = format!("{DPKG_DIR}/status");
+        let Ok(meta) = root.metadata(&status_path) else {
+            return Vec::new();
+        };
+        self.root_for(root, Stamp::of(&meta))
+            .and_then(|db| db.status.get(&package.name))
+            .map(|entry| entry.conffiles.clone())
+            .unwrap_or_default()
+    }
+
     /// The up-to-date database of `root`, its `status` read now if missing
     /// or stale.
     fn root_for(&mut self, root: &RootFs, stamp: Stamp) -> Option<&mut DpkgRoot> {
@@ -157,6 +173,8 @@ struct StatusEntry {
     version: Option<String>,
     maintainer: Option<String>,
     installed: bool,
+    /// `Conffiles:` paths still in use, in the order listed.
+    conffiles: Vec<String>,
 }
 
 impl DpkgRoot {
@@ -225,6 +243,7 @@ impl DpkgRoot {
             version: None,
             maintainer: None,
             installed: false,
+            conffiles: Vec::new(),
         };
         let bare = stem.split_once(':').map_or(stem, |(name, _)| name);
         self.status
@@ -252,11 +271,24 @@ fn parse_status(text: &str) -> HashMap<String, StatusEntry> {
         let mut name = None;
         let mut arch = None;
         let mut entry = StatusEntry::default();
-        // Continuation lines start with a space and never match a field.
+        let mut in_conffiles = false;
         for line in stanza.lines() {
+            // Continuation lines start with a space; only Conffiles' matter:
+            // ` /etc/x <md5>`, with ` obsolete` or ` remove-on-upgrade` after.
+            if let Some(continuation) = line.strip_prefix(' ') {
+                let mut words = continuation.split_whitespace();
+                if in_conffiles
+                    && let (Some(path), Some(_md5), None) =
+                        (words.next(), words.next(), words.next())
+                {
+                    entry.conffiles.push(path.to_owned());
+                }
+                continue;
+            }
             let Some((field, value)) = line.split_once(':') else {
                 continue;
             };
+            in_conffiles = field == "Conffiles";
             let value = value.trim();
             match field {
                 "Package" => name = Some(value),
@@ -416,8 +448,10 @@ mod tests {
     #[test]
     fn status_stanzas() {
         let text = "Package: libfoo\nStatus: install ok installed\nArchitecture: amd64\n\
-            Version: 1.0-1\nMaintainer: Foo Team <foo@example.org>\nDescription: x\n \
-            Package: not-a-field\n\n\
+            Version: 1.0-1\nMaintainer: Foo Team <foo@example.org>\nConffiles:\n \
+            /etc/foo.conf 0123abcd\n /etc/old.conf 4567ef01 obsolete\n \
+            /etc/default/foo 89ab\nDescription: x\n \
+            Package: not-a-field\n /etc/not-conffile x\n\n\
             Package: libfoo\nStatus: deinstall ok config-files\nArchitecture: i386\n\
             Version: 0.9-1\n\n\
             Package: gone\nStatus: purge ok not-installed\nArchitecture: all\n";
@@ -426,6 +460,7 @@ mod tests {
         assert!(foo.installed);
         assert_eq!(foo.version.as_deref(), Some("1.0-1"));
         assert_eq!(foo.maintainer.as_deref(), Some("Foo Team"));
+        assert_eq!(foo.conffiles, ["/etc/foo.conf", "/etc/default/foo"]);
         assert!(!entries["libfoo:i386"].installed);
         assert_eq!(entries["libfoo:i386"].version.as_deref(), Some("0.9-1"));
         assert!(!entries["gone"].installed);

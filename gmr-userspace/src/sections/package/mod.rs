@@ -19,6 +19,7 @@ mod os_release;
 mod python;
 pub(crate) mod root;
 mod rpm;
+mod started_as;
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -34,6 +35,7 @@ use self::os_release::OsRelease;
 use self::python::PythonFacts;
 use self::root::RootFs;
 use super::describe_io_error;
+use super::process_args::{CommandLine, read_command_line};
 use crate::model::Package;
 
 /// The section's title in reports.
@@ -74,7 +76,11 @@ pub fn package(pid: u32, db: &mut PackageDb) -> Result<Package, String> {
         package.build_id = exe.build_id;
         package.elf_interpreter = exe.interpreter;
         if let Some(root) = &root {
-            describe_origin(&mut package, db, root, &os, pid, &exe.path);
+            let started_as = read_command_line(pid)
+                .ok()
+                .and_then(|command_line| started_as::started_as(pid, root, &command_line))
+                .filter(|path| *path != exe.path);
+            describe_origin(&mut package, db, root, &os, pid, &exe.path, started_as);
         }
     }
     // Lookups in a vanished process's /proc fail quietly; do not let their
@@ -87,8 +93,66 @@ pub fn package(pid: u32, db: &mut PackageDb) -> Result<Package, String> {
     Ok(package)
 }
 
+/// The distribution packages of a program: the one the user ran, and the
+/// owner of the executable's own path when that is another one.
+struct ProgramPackages {
+    /// The owner of the path the process was started as, else of the
+    /// executable.
+    program: Option<DistroPackage>,
+    /// The owner of the executable, when it is not `program`.
+    executable: Option<DistroPackage>,
+}
+
+impl ProgramPackages {
+    /// Looks up the owners of `exe` and of `started_as` in `root`.
+    fn find(db: &mut PackageDb, root: &RootFs, exe: &str, started_as: Option<&str>) -> Self {
+        let exe_package = owner(db, root, exe);
+        match started_as.and_then(|path| owner(db, root, path)) {
+            Some(program) if exe_package.as_ref().is_some_and(|e| e.name != program.name) => Self {
+                program: Some(program),
+                executable: exe_package,
+            },
+            Some(program) => Self {
+                program: Some(program),
+                executable: None,
+            },
+            None => Self {
+                program: exe_package,
+                executable: None,
+            },
+        }
+    }
+}
+
+/// The dpkg or rpm package owning `path` in `root`.
+fn owner(db: &mut PackageDb, root: &RootFs, path: &str) -> Option<DistroPackage> {
+    db.dpkg_owner(root, path)
+        .or_else(|| rpm::rpm_owner(root, path))
+}
+
+/// The package the program of process `pid` comes from (as the Package
+/// section names it) and that package's configuration files, as the process
+/// sees them; `None` when no package owns the program.
+pub(crate) fn program_conffiles(
+    pid: u32,
+    root: &RootFs,
+    command_line: &CommandLine,
+) -> Option<(String, Vec<String>)> {
+    let exe = root::proc_link(pid, "exe").ok()?;
+    let started_as = started_as::started_as(pid, root, command_line);
+    let mut db = PackageDb::new();
+    // As ProgramPackages::find chooses, without searching for the
+    // executable's owner when the started path has one.
+    let program = started_as
+        .and_then(|path| owner(&mut db, root, &path))
+        .or_else(|| owner(&mut db, root, &exe))?;
+    let conffiles = db.conffiles(root, &program);
+    Some((program.name, conffiles))
+}
+
 /// Fills the package, Python and vendor/product/version fields of process
-/// `pid`, whose executable is `exe` (as the process sees it).
+/// `pid`, whose executable is `exe` (as the process sees it) and which was
+/// started as `started_as` when that is another path.
 fn describe_origin(
     package: &mut Package,
     db: &mut PackageDb,
@@ -96,12 +160,13 @@ fn describe_origin(
     os: &OsRelease,
     pid: u32,
     exe: &str,
+    started_as: Option<String>,
 ) {
-    let mut owner = |path: &str| {
-        db.dpkg_owner(root, path)
-            .or_else(|| rpm::rpm_owner(root, path))
-    };
-    let exe_package = owner(exe);
+    let packages = ProgramPackages::find(db, root, exe, started_as.as_deref());
+    package.started_as = started_as;
+    package.executable_package = packages.executable.map(|distro| distro.name);
+    let exe_package = packages.program;
+    let mut owner_of = |path: &str| owner(db, root, path);
     let python = if python::is_interpreter(exe) {
         python::inspect(pid, root, exe)
     } else {
@@ -115,11 +180,11 @@ fn describe_origin(
             .or_else(|| distro.maintainer.clone())
     };
     let (vendor, product, version) = if let Some(dist) = &python.distribution {
-        let vendor = owner(&dist.path)
+        let vendor = owner_of(&dist.path)
             .and_then(|distro| vendor_of(&distro))
             .or_else(|| dist.author.clone());
         (vendor, Some(dist.name.clone()), dist.version.clone())
-    } else if let Some(distro) = python.script.as_deref().and_then(&mut owner) {
+    } else if let Some(distro) = python.script.as_deref().and_then(&mut owner_of) {
         (vendor_of(&distro), Some(distro.name), distro.version)
     } else if let Some(distro) = &exe_package {
         (
@@ -281,6 +346,18 @@ mod tests {
         String::from_utf8(out.stdout).expect("utf-8 version")
     }
 
+    /// Waits until process `pid` shows its arguments: execve fills them in
+    /// after `/proc/PID/exe` already names the new program.
+    pub(super) fn wait_for_command_line(pid: u32) {
+        for _ in 0..500 {
+            if fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|args| !args.is_empty()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("process {pid} never showed its command line");
+    }
+
     /// Spawns `command` and waits for its first stdout line, so the process
     /// has certainly exec'd and set up.
     fn spawn_ready(command: &mut Command) -> Reaped {
@@ -369,7 +446,9 @@ mod tests {
                 .spawn()
                 .expect("spawn sleep"),
         );
-        // spawn returns once the child has exec'd: /proc/PID/exe is sleep.
+        // spawn returns once the child has exec'd: /proc/PID/exe is sleep;
+        // its argument area is set up a moment later, still in execve.
+        wait_for_command_line(child.0.id());
         let package = package(child.0.id(), &mut PackageDb::new()).expect("package");
         assert_eq!(package.executable.as_deref(), Some("/usr/bin/sleep"));
         assert_eq!(
@@ -377,6 +456,9 @@ mod tests {
             Some("/usr/bin/sleep")
         );
         assert_eq!(package.distro_package.as_deref(), Some("coreutils"));
+        // /bin/sleep is /usr/bin/sleep through the merged /usr: one owner.
+        assert_eq!(package.started_as.as_deref(), Some("/bin/sleep"));
+        assert_eq!(package.executable_package, None);
         assert_eq!(package.package_manager.as_deref(), Some("dpkg"));
         let version = dpkg_version("coreutils");
         assert_eq!(
@@ -401,8 +483,11 @@ mod tests {
         );
         let package = package(child.0.id(), &mut PackageDb::new()).expect("package");
         assert_eq!(package.executable.as_deref(), Some("/usr/bin/python3.11"));
+        // Started as the symlink /usr/bin/python3: its owner is the package.
+        assert_eq!(package.started_as.as_deref(), Some("/usr/bin/python3"));
+        assert_eq!(package.distro_package.as_deref(), Some("python3-minimal"));
         assert_eq!(
-            package.distro_package.as_deref(),
+            package.executable_package.as_deref(),
             Some("python3.11-minimal")
         );
         assert_eq!(package.python_main.as_deref(), Some("-m myservice"));
@@ -444,9 +529,9 @@ mod tests {
         let package = package(child.0.id(), &mut PackageDb::new()).expect("package");
         assert_eq!(package.python_main.as_deref(), Some("<command string>"));
         assert_eq!(package.python_distribution, None);
-        assert_eq!(package.product.as_deref(), Some("python3.11-minimal"));
+        assert_eq!(package.product.as_deref(), Some("python3-minimal"));
         assert_eq!(package.vendor.as_deref(), Some("Debian"));
-        assert_eq!(package.version, Some(dpkg_version("python3.11-minimal")));
+        assert_eq!(package.version, Some(dpkg_version("python3-minimal")));
     }
 
     #[test]

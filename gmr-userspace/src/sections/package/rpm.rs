@@ -24,19 +24,48 @@ const QUERY_FORMAT: &str = "%{NAME}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE
 
 /// The rpm package owning `path` (as the process sees it) in `root`.
 pub(super) fn rpm_owner(root: &RootFs, path: &str) -> Option<DistroPackage> {
+    parse_query(&run_rpm(
+        root,
+        &["-qf", "--queryformat", QUERY_FORMAT, "--", path],
+    )?)
+}
+
+/// The `%config` files of installed package `name` in `root`, as
+/// `rpm -qc` lists them.
+pub(super) fn rpm_conffiles(root: &RootFs, name: &str) -> Vec<String> {
+    run_rpm(root, &["-qc", "--", name])
+        .map(|output| {
+            output
+                .lines()
+                .filter(|line| line.starts_with('/'))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs `rpm ARGS` on `root`'s database and returns what it printed; `None`
+/// when the root has no rpm database, or rpm fails or times out.
+fn run_rpm(root: &RootFs, args: &[&str]) -> Option<String> {
     if !RPM_DB_DIRS.iter().any(|dir| root.is_dir(dir)) {
         return None;
     }
     let mut child = Command::new("rpm")
         .arg("--root")
         .arg(format!("/proc/{}/root", root.pid()))
-        .args(["-qf", "--queryformat", QUERY_FORMAT, "--", path])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .inspect_err(|error| log::debug!("cannot run rpm for {path}: {error}"))
+        .inspect_err(|error| log::debug!("cannot run rpm {args:?}: {error}"))
         .ok()?;
+    let mut stdout = child.stdout.take()?;
+    // Read while rpm runs: a long `-qc` list may not fit in the pipe.
+    let reader = std::thread::spawn(move || {
+        let mut output = String::new();
+        stdout.read_to_string(&mut output).map(|_| output)
+    });
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -45,21 +74,19 @@ pub(super) fn rpm_owner(root: &RootFs, path: &str) -> Option<DistroPackage> {
                 std::thread::sleep(Duration::from_millis(10));
             }
             outcome => {
-                log::debug!("rpm -qf {path} gave up after {RPM_TIMEOUT:?}: {outcome:?}");
+                log::debug!("rpm {args:?} gave up after {RPM_TIMEOUT:?}: {outcome:?}");
                 let _ = child.kill();
                 let _ = child.wait();
                 return None;
             }
         }
     };
-    // One short line: it fitted in the pipe before rpm exited.
-    let mut output = String::new();
-    child.stdout.take()?.read_to_string(&mut output).ok()?;
+    let output = reader.join().ok()?.ok()?;
     if !status.success() {
-        log::debug!("rpm -qf {path}: {status}");
+        log::debug!("rpm {args:?}: {status}");
         return None;
     }
-    parse_query(&output)
+    Some(output)
 }
 
 /// Parses the first line of `rpm -qf --queryformat QUERY_FORMAT`.
@@ -98,6 +125,7 @@ mod tests {
         let root = RootFs::open(std::process::id()).expect("own root");
         if RPM_DB_DIRS.iter().all(|dir| !root.is_dir(dir)) {
             assert_eq!(rpm_owner(&root, "/usr/bin/sleep"), None);
+            assert_eq!(rpm_conffiles(&root, "coreutils"), Vec::<String>::new());
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Text of the Configuration section, laid out like oslo.reports' config
-//! section: each file as `<path> (<format>):` with its groups and
-//! `option = value` lines (or its masked lines, for a format gmr shows line
-//! by line or a file it could not parse), then the command line and the
-//! environment.
+//! section: each file as `<path> (<format>):`, how it was found, its groups
+//! and `option = value` lines (or its masked lines, for a format gmr shows
+//! line by line or a file it could not parse), then the command line (or the
+//! title the process wrote over it) and the environment.
 //!
 //! Every value was masked when the section was made; this view only lays it
 //! out, escaping control characters so a value cannot forge report lines.
@@ -29,10 +29,18 @@ pub(super) fn write(f: &mut Formatter<'_>, configuration: &Configuration) -> fmt
             configuration.files_omitted
         )?;
     }
-    writeln!(f, "command line:")?;
-    if configuration.command_line.is_empty() {
-        writeln!(f, "  (none)")?;
+    if configuration.command_line_rewritten {
+        writeln!(
+            f,
+            "command line (rewritten by the process: its title, not its arguments):"
+        )?;
+        for title in &configuration.command_line {
+            writeln!(f, "  {}", clean(title))?;
+        }
+    } else if configuration.command_line.is_empty() {
+        writeln!(f, "command line:\n  (none)")?;
     } else {
+        writeln!(f, "command line:")?;
         writeln!(f, "  {}", clean(&shell_words(&configuration.command_line)))?;
     }
     writeln!(f, "environment:")?;
@@ -50,6 +58,7 @@ pub(super) fn write(f: &mut Formatter<'_>, configuration: &Configuration) -> fmt
 /// Writes one file: its groups, or its error and its masked lines.
 fn write_file(f: &mut Formatter<'_>, file: &ConfigFile) -> fmt::Result {
     writeln!(f, "{} ({}):", clean(&file.path), file.format)?;
+    writeln!(f, "  found by: {}", clean(&file.found_by.to_string()))?;
     if file.truncated {
         writeln!(f, "  note: file truncated, only its start was read")?;
     }
@@ -111,7 +120,7 @@ fn shell_words(args: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use crate::model::SectionData;
-    use crate::model::configuration::{ConfigFormat, ConfigGroup};
+    use crate::model::configuration::{ConfigFormat, ConfigGroup, FoundBy};
     use crate::view::sample::sample_report;
     use crate::view::text::render_text;
 
@@ -167,6 +176,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
                     path: "/etc/nova/broken.conf".to_owned(),
@@ -182,6 +192,7 @@ mod tests {
                     ]),
                     raw_omitted: 0,
                     truncated: true,
+                    found_by: FoundBy::OpenFile { fd: 7 },
                 },
                 ConfigFile {
                     path: "/etc/nova/missing.conf".to_owned(),
@@ -193,6 +204,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
                     path: "/etc/redis/redis.conf".to_owned(),
@@ -202,6 +214,7 @@ mod tests {
                     raw: Some(vec!["port 6379".to_owned(), "requirepass ***".to_owned()]),
                     raw_omitted: 3,
                     truncated: false,
+                    found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
                     path: "/etc/nova/empty.yaml".to_owned(),
@@ -211,6 +224,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    found_by: FoundBy::CommandLine,
                 },
             ],
             files_omitted: 2,
@@ -220,6 +234,7 @@ mod tests {
                 option("HOME", "/var/lib/nova"),
             ],
             environment_error: None,
+            command_line_rewritten: false,
         }
     }
 
@@ -239,6 +254,7 @@ mod tests {
     #[test]
     fn oslo_layout() {
         let expected = r"/etc/nova/nova.conf (ini):
+  found by: command line
   DEFAULT:
     debug = True
     transport_url = rabbit://openstack:***@ctl:5672/
@@ -251,18 +267,22 @@ mod tests {
       second
     alias = third
 /etc/nova/broken.conf (ini):
+  found by: open file descriptor 7
   note: file truncated, only its start was read
   parse error: expected `name = value` or `name: value` (line 3)
     [DEFAULT]
     password = ***
     not an option\u{1b}[2J
 /etc/nova/missing.conf (ini):
+  found by: command line
   cannot open /etc/nova/missing.conf: no such file or directory
 /etc/redis/redis.conf (key-value):
+  found by: command line
     port 6379
     requirepass ***
     (3 more lines not shown)
 /etc/nova/empty.yaml (yaml):
+  found by: command line
   (no options)
 (2 more configuration files not read: too many for one report)
 command line:
@@ -283,10 +303,33 @@ environment:
             files_omitted: 0,
             environment: Vec::new(),
             environment_error: Some("cannot read /proc/2/environ: permission denied".to_owned()),
+            command_line_rewritten: false,
         };
         assert_eq!(
             section_text(configuration),
             "(no configuration files found)\ncommand line:\n  (none)\nenvironment:\n  error: cannot read /proc/2/environ: permission denied\n"
+        );
+    }
+
+    #[test]
+    fn title_shown_once_with_a_note() {
+        let configuration = Configuration {
+            command_line: vec!["nginx: worker process".to_owned()],
+            command_line_rewritten: true,
+            files: Vec::new(),
+            files_omitted: 0,
+            environment: Vec::new(),
+            environment_error: Some(
+                "process 9 wrote its title over its environment area; no variables are shown"
+                    .to_owned(),
+            ),
+        };
+        assert_eq!(
+            section_text(configuration),
+            "(no configuration files found)\n\
+             command line (rewritten by the process: its title, not its arguments):\n  \
+             nginx: worker process\nenvironment:\n  error: process 9 wrote its title over its \
+             environment area; no variables are shown\n"
         );
     }
 }

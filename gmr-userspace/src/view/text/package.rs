@@ -13,6 +13,9 @@ use crate::model::Package;
 /// mislead: a package version when the running executable was deleted (it
 /// is the version installed now), and a host path that leads through
 /// `/proc/PID/root` (the process's own path means nothing to the host).
+/// `started_as` and `executable_package` appear only when the program was
+/// started through another path (a symlink) and, for the latter, that path
+/// has another owner than the executable.
 pub(super) fn write(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
     let python = package.python_main.is_some();
     let deleted_note = if package.executable_deleted && package.distro_package_version.is_some() {
@@ -45,6 +48,14 @@ pub(super) fn write(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
     line(f, "executable", package.executable.as_ref())?;
     writeln!(f, "executable_deleted = {}", package.executable_deleted)?;
     writeln!(f, "executable_host_path = {host_path}")?;
+    if let Some(owner) = &package.executable_package {
+        writeln!(
+            f,
+            "executable_package = {} (owns the executable; the program was started as {})",
+            clean(owner),
+            or_unknown(package.started_as.as_deref())
+        )?;
+    }
     writeln!(f, "gmr_version = {}", clean(&package.gmr_version))?;
     writeln!(f, "kernel = {}", clean(&package.kernel))?;
     line(f, "operating_system", package.operating_system.as_ref())?;
@@ -68,6 +79,9 @@ pub(super) fn write(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
             package.python_distribution_version.as_ref(),
         )?;
         line(f, "python_main", package.python_main.as_ref())?;
+    }
+    if let Some(path) = &package.started_as {
+        writeln!(f, "started_as = {}", clean(path))?;
     }
     line(f, "vendor", package.vendor.as_ref())?;
     line(f, "version", package.version.as_ref())
@@ -170,5 +184,31 @@ version = 1.2.3
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn started_through_a_symlink_of_another_package() {
+        let redis = Package {
+            executable: Some("/usr/bin/redis-check-rdb".to_owned()),
+            started_as: Some("/usr/bin/redis-server".to_owned()),
+            distro_package: Some("redis-server".to_owned()),
+            executable_package: Some("redis-tools".to_owned()),
+            python_main: None,
+            ..python_service()
+        };
+        let text = Text(&redis).to_string();
+        assert!(
+            text.contains(
+                "\nexecutable_package = redis-tools (owns the executable; the program was started as /usr/bin/redis-server)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nstarted_as = /usr/bin/redis-server\n"),
+            "{text}"
+        );
+        assert!(text.contains("\ndistro_package = redis-server\n"), "{text}");
+        let keys: Vec<&str> = text.lines().filter_map(|l| l.split(" = ").next()).collect();
+        assert!(keys.is_sorted(), "{keys:?}");
     }
 }

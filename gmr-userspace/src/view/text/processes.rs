@@ -13,7 +13,8 @@ use crate::model::{ProcessEntry, Processes};
 ///   1240 (ppid 1234) user=nova(1000)/nova  state=S threads=1  rss=30.0 MiB  started=2026-11-26T17:48:47Z  /usr/bin/python3 /usr/bin/nova-api
 /// ```
 ///
-/// The command line goes last, as the only column of unbounded width.
+/// The command line goes last, as the only column of unbounded width; a
+/// title the process wrote over it reads `title: nginx: worker process`.
 pub(super) fn write(f: &mut Formatter<'_>, processes: &Processes) -> fmt::Result {
     let rows: Vec<[String; 5]> = processes.processes.iter().map(columns).collect();
     let mut widths = [0; 5];
@@ -25,9 +26,14 @@ pub(super) fn write(f: &mut Formatter<'_>, processes: &Processes) -> fmt::Result
     for (row, process) in rows.iter().zip(&processes.processes) {
         let [tree, user, threads, rss, started] = row;
         let state = process.state.chars().next().unwrap_or('?');
+        let title = if process.command_line_rewritten {
+            "title: "
+        } else {
+            ""
+        };
         writeln!(
             f,
-            "{tree:<w0$} {user:<w1$}  state={state} {threads:<w2$}  {rss:<w3$}  {started:<w4$}  {}",
+            "{tree:<w0$} {user:<w1$}  state={state} {threads:<w2$}  {rss:<w3$}  {started:<w4$}  {title}{}",
             clean(&process.command_line),
             w0 = widths[0],
             w1 = widths[1],
@@ -107,6 +113,7 @@ mod tests {
             state: "S (sleeping)".to_owned(),
             comm: "nova-api".to_owned(),
             command_line: command_line.to_owned(),
+            command_line_rewritten: false,
             threads: 8,
             rss_bytes: 54_630_000,
             started_at: Some("2026-11-26T17:48:46Z".to_owned()),
@@ -121,6 +128,7 @@ mod tests {
         child.uid = 0;
         child.user = None;
         child.state = "R (running)".to_owned();
+        child.command_line_rewritten = true;
         let mut grandchild = process(2, 1300, 1240, "sleep 1\n== forged");
         grandchild.euid = 0;
         grandchild.effective_user = Some("root".to_owned());
@@ -141,7 +149,7 @@ mod tests {
             Text(&tree).to_string(),
             "\
 1234 (ppid 1)        user=nova(1000)/nova     state=S threads=8  rss=52.1 MiB  started=2026-11-26T17:48:46Z  /usr/bin/python3 /usr/bin/nova-api --config-file /etc/nova/nova.conf
-  1240 (ppid 1234)   user=0/nova(1000)        state=R threads=1  rss=512 B     started=2026-11-26T17:48:46Z  /usr/bin/python3 /usr/bin/nova-api
+  1240 (ppid 1234)   user=0/nova(1000)        state=R threads=1  rss=512 B     started=2026-11-26T17:48:46Z  title: /usr/bin/python3 /usr/bin/nova-api
     1300 (ppid 1240) user=nova(1000)/root(0)  state=S threads=8  rss=52.1 MiB  started=<unknown>             sleep 1\\n== forged
 "
         );
