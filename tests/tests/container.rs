@@ -5,7 +5,10 @@
 //! pid namespace's). Reports, one-shot and through `--tag-container` with a
 //! trigger file, must give the host's pid and the container's, the
 //! container's id as podman knows it, every thread's id in both namespaces,
-//! and stacks symbolized from the container's files; the process lives on.
+//! and stacks symbolized from the container's files that match gdb's (gdb
+//! attached from the host), its configuration file read from the
+//! container's root, no planted secret in any report or the agent's log;
+//! the process lives on.
 //! A process outside containers, in the agent's own pid namespace, shows
 //! one pid in text and the same id twice in JSON.
 
@@ -20,7 +23,7 @@ use std::{
 use gmr_tests::{
     CVariant, Fixture,
     agent::{RunningAgent, in_order, report_json, run_agent, section, thread, user_functions},
-    build_c_fixture, require_root,
+    build_c_fixture, gdb_backtraces, match_ratio, require_root,
     scratch::{REPORT_TIMEOUT, Scratch, wait_for_report_files},
     workspace_root,
 };
@@ -29,6 +32,15 @@ use serde_json::Value;
 /// Where the fixture is mounted inside the container; nothing is there on
 /// the host, so symbols found for it come from the container's files.
 const PROGRAM_IN_CONTAINER: &str = "/opt/gmr-container-test/parked";
+
+/// The configuration file the fixture is started with (`-c`), mounted
+/// there from the test's scratch directory; nothing is there on the host.
+const CONFIG_IN_CONTAINER: &str = "/etc/gmr-container-test/app.conf";
+
+/// Least share of gdb's named frames the report must match: the fixture
+/// is parked, so only a thread that wakes between the two captures may
+/// differ (the corpus measures 100% on it).
+const MIN_GDB_MATCH: f64 = 0.9;
 
 /// How long the fixture may take to print its ready line in the container.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,15 +80,17 @@ struct Container {
 
 impl Container {
     /// Runs the parked fixture `program` in a container of `root` with the
-    /// only runtime and limits podman works with here; `None` (after a
-    /// printed SKIP) when podman cannot run a container on this machine.
-    fn start(root: &Path, program: &Path) -> Option<Container> {
+    /// only runtime and limits podman works with here, `config` mounted at
+    /// [`CONFIG_IN_CONTAINER`] and `environment` (`NAME=value`) set; `None`
+    /// (after a printed SKIP) when podman cannot run a container here.
+    fn start(root: &Path, program: &Path, config: &Path, environment: &str) -> Option<Container> {
         static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("gmr-test-{}-{n}", std::process::id());
         // `:O` lays an overlay on the root, so the cached root stays clean.
         let rootfs = format!("{}:O", root.display());
         let mount = format!("{}:{PROGRAM_IN_CONTAINER}:ro", program.display());
+        let config_mount = format!("{}:{CONFIG_IN_CONTAINER}:ro", config.display());
         let out = podman(&[
             "run",
             "--detach",
@@ -92,9 +106,15 @@ impl Container {
             "none",
             "--volume",
             &mount,
+            "--volume",
+            &config_mount,
+            "--env",
+            environment,
             "--rootfs",
             &rootfs,
             PROGRAM_IN_CONTAINER,
+            "-c",
+            CONFIG_IN_CONTAINER,
         ]);
         if !out.status.success() {
             println!(
@@ -156,14 +176,13 @@ impl Drop for Container {
     }
 }
 
-/// A file removed on drop: the trigger file the agent armed for the test's
-/// tag, which it leaves for its next run.
-struct RemovedOnDrop(PathBuf);
-
-impl Drop for RemovedOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// The secrets planted in `text` (the test's unique values), if any.
+fn leaked<'a>(text: &str, secrets: &'a [String]) -> Vec<&'a str> {
+    secrets
+        .iter()
+        .filter(|secret| text.contains(secret.as_str()))
+        .map(String::as_str)
+        .collect()
 }
 
 /// The host's id of each thread of `pid`, by thread name (the fixture
@@ -245,9 +264,31 @@ fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
         !Path::new(PROGRAM_IN_CONTAINER).exists(),
         "{PROGRAM_IN_CONTAINER} exists on the host: the test could not tell whose file was read"
     );
+    assert!(!Path::new(CONFIG_IN_CONTAINER).exists());
     let program = build_c_fixture(CVariant::FramePointer);
+    let scratch = Scratch::new("container");
+    let nonce = format!(
+        "{}x{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let secrets = [
+        format!("CtrEnvSecret{nonce}"),
+        format!("CtrConfSecret{nonce}"),
+        format!("CtrUrlSecret{nonce}"),
+    ];
+    let config_file = scratch.path().join("app.conf");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[DEFAULT]\ndebug = true\nadmin_password = {}\n[database]\nconnection = mysql://app:{}@db/app\n",
+            secrets[1], secrets[2]
+        ),
+    )
+    .unwrap();
     let started = Instant::now();
-    let Some(container) = Container::start(&root, &program) else {
+    let environment = format!("GMR_DB_PASSWORD={}", secrets[0]);
+    let Some(container) = Container::start(&root, &program, &config_file, &environment) else {
         return;
     };
     let ready = container.wait_for_ready();
@@ -299,6 +340,37 @@ fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
     assert_eq!(package["executable"], PROGRAM_IN_CONTAINER, "{package}");
     assert_eq!(package["own_mount_namespace"], true, "{package}");
 
+    // Its configuration file is read from the container's root, masked.
+    let configuration = section(&report, "Configuration");
+    let file = configuration["files"]
+        .as_array()
+        .and_then(|files| files.iter().find(|f| f["path"] == CONFIG_IN_CONTAINER))
+        .unwrap_or_else(|| panic!("{CONFIG_IN_CONTAINER} not shown: {configuration}"));
+    assert_eq!(file["error"], Value::Null, "{file}");
+    let shown = file.to_string();
+    assert!(
+        shown.contains("debug") && shown.contains("admin_password"),
+        "{file}"
+    );
+    let environment = configuration["environment"].to_string();
+    assert!(environment.contains("GMR_DB_PASSWORD"), "{environment}");
+
+    // gdb, attached from the host, names the same frames.
+    let gdb = gdb_backtraces(host_pid).expect("gdb attaches to the container's process");
+    let matched = match_ratio(&gdb, &report);
+    println!(
+        "gdb frames matched: {}/{} ({:.0}%) over {} threads",
+        matched.matched(),
+        matched.total(),
+        matched.ratio() * 100.0,
+        gdb.len()
+    );
+    assert!(
+        matched.total() > 0 && matched.ratio() >= MIN_GDB_MATCH,
+        "gmr matched {:.0}% of gdb's frames: {matched:#?}",
+        matched.ratio() * 100.0
+    );
+
     // The text header says which pid is which, and each thread its id in
     // the container.
     let out = run_agent(&["report", "--pid", &host_pid.to_string()]);
@@ -308,6 +380,11 @@ fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
+    let json = report.to_string();
+    for (view, output) in [("text", &*text), ("JSON", &*json)] {
+        let leaks = leaked(output, &secrets);
+        assert!(leaks.is_empty(), "the {view} report leaks {leaks:?}");
+    }
     let namespace = report["target"]["pid_namespace"].as_u64().unwrap();
     assert!(
         text.contains(&format!(
@@ -333,7 +410,6 @@ fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
     // The same through a tag on the container's id and its trigger file:
     // podman's cgroupfs manager gives the container a cgroup in the v2
     // hierarchy of this hybrid host too, where the agent finds it.
-    let scratch = Scratch::new("container");
     let reports = scratch.path().join("reports");
     let short = &container.id[..12];
     let config = scratch.path().join("agent.yaml");
@@ -347,8 +423,8 @@ fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
         reports.to_str().unwrap(),
         "--no-target-stderr",
     ]);
-    let trigger = RemovedOnDrop(PathBuf::from(format!("/run/gmr/container-{short}.trigger")));
-    let trigger = &trigger.0;
+    let trigger = PathBuf::from(format!("/run/gmr/container-{short}.trigger"));
+    let trigger = &trigger;
     let touched = Instant::now();
     let status = Command::new("touch").arg(trigger).status().expect("touch");
     assert!(status.success(), "touch {}", trigger.display());
@@ -366,7 +442,21 @@ fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
     let tagged: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     assert_eq!(tagged["trigger"]["kind"], "file", "{}", tagged["trigger"]);
     check_json(&tagged, &container, host_pid, &ready, &host_tids);
+    let text_reports = wait_for_report_files(&reports, host_pid, "txt", 1, REPORT_TIMEOUT);
+    for path in files.iter().chain(&text_reports) {
+        let leaks = leaked(&std::fs::read_to_string(path).unwrap(), &secrets);
+        assert!(leaks.is_empty(), "{} leaks {leaks:?}", path.display());
+    }
+    let log = agent.log();
     drop(agent);
+    assert!(
+        leaked(&log, &secrets).is_empty(),
+        "the agent's log leaks:\n{log}"
+    );
+    assert!(
+        !trigger.exists(),
+        "the agent removed the trigger file it created when it stopped"
+    );
 
     assert_eq!(
         container.inspect("{{.State.Status}}"),
