@@ -274,19 +274,28 @@ fn word_spans(line: &str, from: usize) -> Vec<(usize, usize)> {
             continue;
         }
         let start = i;
-        if matches!(bytes[i], b'"' | b'\'') {
-            let quote = bytes[i];
-            i = bytes[i + 1..]
-                .iter()
-                .position(|&b| b == quote)
-                .map_or(bytes.len(), |p| i + 1 + p + 1);
-        }
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
+        i = word_end(bytes, start, b"\"'");
         spans.push((start, i));
     }
     spans
+}
+
+/// The end of the word starting at `start` (not whitespace): the next
+/// whitespace, or past the closing quote first when the word opens with
+/// one of `quotes` (the rest of the text when it is never closed).
+pub(super) fn word_end(bytes: &[u8], start: usize, quotes: &[u8]) -> usize {
+    let mut i = start;
+    if quotes.contains(&bytes[i]) {
+        let quote = bytes[i];
+        i = bytes[i + 1..]
+            .iter()
+            .position(|&b| b == quote)
+            .map_or(bytes.len(), |p| i + 1 + p + 1);
+    }
+    while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! `password` or `account` is hidden wherever it stands.
 
 use super::MASK;
+use super::directives::word_end;
 
 /// Words that open a netrc file.
 const OPENING_WORDS: &[&str] = &["machine", "default", "macdef"];
@@ -69,14 +70,7 @@ fn tokens(text: &str) -> Vec<(usize, usize)> {
         }
         line_start = false;
         let start = i;
-        if b == b'"' {
-            i = text[i + 1..]
-                .find('"')
-                .map_or(bytes.len(), |p| i + 1 + p + 1);
-        }
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
+        i = word_end(bytes, start, b"\"");
         spans.push((start, i));
     }
     spans
