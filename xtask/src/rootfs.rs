@@ -17,9 +17,6 @@ use crate::{cmd, packages};
 /// The Debian release the root holds (the test machines' own).
 const SUITE: &str = "bookworm";
 
-/// Where debootstrap downloads from.
-const MIRROR: &str = "http://deb.debian.org/debian";
-
 /// What the container test runs with: debootstrap builds the root, podman
 /// runs it with Debian's runc (the only runtime that works here).
 const PACKAGES: [&str; 3] = ["debootstrap", "podman", "runc"];
@@ -57,12 +54,13 @@ pub fn prepare() -> Result<PathBuf> {
         std::fs::remove_dir_all(&partial)
             .with_context(|| format!("removing the unfinished {}", partial.display()))?;
     }
+    let archives = packages::host_archives()?;
     let started = Instant::now();
     cmd::run(
         Command::new("debootstrap")
             .args(["--variant=minbase", SUITE])
             .arg(&partial)
-            .arg(MIRROR),
+            .arg(&archives.main),
     )?;
     std::fs::rename(&partial, &root)
         .with_context(|| format!("renaming {} to {}", partial.display(), root.display()))?;

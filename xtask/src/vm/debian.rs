@@ -1,6 +1,7 @@
 //! Debian packages fetched with apt from a private apt directory under
 //! `target/vm/apt/<suite>/` (its own sources list, package lists and cache),
-//! so the host's apt sources and state are never touched. apt verifies the
+//! so the host's apt sources and state are never touched (only the archives
+//! they name are read from them). apt verifies the
 //! archive's signatures with the host's `debian-archive-keyring`.
 
 use std::{
@@ -11,7 +12,10 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::cmd;
+use crate::{
+    cmd,
+    packages::{Archives, host_archives},
+};
 
 /// The keyring that signs Debian's archives (the `debian-archive-keyring` package).
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -29,10 +33,11 @@ impl PrivateApt {
             fs::create_dir_all(dir.join(sub))
                 .with_context(|| format!("creating {}", dir.join(sub).display()))?;
         }
+        let Archives { main, security } = host_archives()?;
         let sources = format!(
-            "deb [signed-by={KEYRING}] http://deb.debian.org/debian {suite} main\n\
-             deb [signed-by={KEYRING}] http://deb.debian.org/debian {suite}-updates main\n\
-             deb [signed-by={KEYRING}] http://deb.debian.org/debian-security {suite}-security main\n"
+            "deb [signed-by={KEYRING}] {main} {suite} main\n\
+             deb [signed-by={KEYRING}] {main} {suite}-updates main\n\
+             deb [signed-by={KEYRING}] {security} {suite}-security main\n"
         );
         fs::write(dir.join("sources.list"), sources)?;
         Ok(Self { dir })
