@@ -18,7 +18,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use gmr_tests::agent::{report_json, section};
-use gmr_tests::python::{PythonUnderTest, python_interpreters};
+use gmr_tests::python::{PythonUnderTest, find_python3, python_interpreters};
 use gmr_tests::{Fixture, require_root, workspace_root};
 use serde_json::Value;
 
@@ -36,6 +36,13 @@ fn fixture(name: &str) -> String {
 /// A directory with greenlet and eventlet for `python`, installed with pip
 /// on first use; `None` (with the reason printed) when pip cannot.
 fn green_deps(label: &str, python: &Path) -> Option<PathBuf> {
+    green_deps_with(label, python, "greenlet")
+}
+
+/// Like [`green_deps`], with `greenlet` the pip requirement for greenlet
+/// (`greenlet==2.0.2`); `label` names the directory, so it must tell the
+/// requirement apart.
+fn green_deps_with(label: &str, python: &Path, greenlet: &str) -> Option<PathBuf> {
     let dir_name: String = label
         .chars()
         .map(|c| {
@@ -67,12 +74,12 @@ fn green_deps(label: &str, python: &Path) -> Option<PathBuf> {
         ])
         .arg("--target")
         .arg(&scratch)
-        .args(["greenlet", "eventlet"])
+        .args([greenlet, "eventlet"])
         .output()
         .expect("run pip");
     if !out.status.success() {
         println!(
-            "SKIP: {label}: pip cannot install greenlet and eventlet: {}",
+            "SKIP: {label}: pip cannot install {greenlet} and eventlet: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
         let _ = std::fs::remove_dir_all(&scratch);
@@ -172,6 +179,39 @@ fn greenlets_match_what_each_greenlet_sees() {
     skip_unless_tested(tested);
 }
 
+/// Greenlet releases before 3.1.1 keep the back-pointer in the subclasses,
+/// after a base whose size changes with CPython: one release per CPython
+/// (the newest before 3.1.1 with a wheel for it), so every size is read.
+const OLDER_GREENLETS: [(u32, &str); 5] = [
+    (9, "2.0.2"),
+    (10, "2.0.2"),
+    (11, "3.0.3"),
+    (12, "3.0.3"),
+    (13, "3.1.0"),
+];
+
+#[test]
+fn greenlets_before_3_1_1_match_what_each_greenlet_sees() {
+    if !require_root() {
+        return;
+    }
+    for (minor, version) in OLDER_GREENLETS {
+        let Some(PythonUnderTest { label, path }) = find_python3(minor) else {
+            println!("SKIP: greenlet {version}: no Python 3.{minor} in pyenv or on PATH");
+            continue;
+        };
+        let label = format!("{label} greenlet {version}");
+        let Some(deps) = green_deps_with(&label, &path, &format!("greenlet=={version}")) else {
+            continue;
+        };
+        let loaded = assert_green_service_matches(&label, &path, Some(&deps));
+        assert_eq!(
+            loaded, version,
+            "{label}: the pinned greenlet is the one loaded"
+        );
+    }
+}
+
 /// Debian's own python3 with Debian's python3-greenlet (2.0.x on bookworm,
 /// whose back-pointer sits in the subclasses) and python3-eventlet, as
 /// Debian's OpenStack services run: every parked green thread is found
@@ -185,7 +225,8 @@ fn debian_greenlet_and_eventlet_match_what_each_greenlet_sees() {
         return;
     };
     let label = format!("Debian python3 with greenlet {greenlet}");
-    assert_green_service_matches(&label, Path::new(DEBIAN_PYTHON), None);
+    let loaded = assert_green_service_matches(&label, Path::new(DEBIAN_PYTHON), None);
+    assert_eq!(loaded, greenlet, "Debian's greenlet is the one loaded");
 }
 
 /// A greenlet whose layout is not the one its version says (Debian's
@@ -312,9 +353,10 @@ fn debian_greenlet() -> Option<String> {
 /// Runs the eventlet fixture under `python` (with `deps` first on its
 /// path, if given) and checks every greenlet it printed against the
 /// report: the four parked ones with their frames, the unstarted and the
-/// finished one, the running hub and the main greenlet.
+/// finished one, the running hub and the main greenlet. Returns the
+/// greenlet version the fixture loaded.
 #[track_caller]
-fn assert_green_service_matches(label: &str, python: &Path, deps: Option<&Path>) {
+fn assert_green_service_matches(label: &str, python: &Path, deps: Option<&Path>) -> String {
     let deps = deps.map(|dir| dir.display().to_string());
     let mut args = vec![fixture("green_service.py")];
     if let Some(deps) = deps {
@@ -368,6 +410,10 @@ fn assert_green_service_matches(label: &str, python: &Path, deps: Option<&Path>)
         main_functions.ends_with(&["main".to_owned(), "<module>".to_owned()]),
         "{label}: main greenlet frames: {main_functions:?}"
     );
+    printed["greenlet"]
+        .as_str()
+        .expect("the greenlet version")
+        .to_owned()
 }
 
 #[test]
