@@ -18,7 +18,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use gmr_tests::agent::{report_json, section};
-use gmr_tests::python::{PythonUnderTest, python_interpreters};
+use gmr_tests::python::{PythonUnderTest, find_python3, python_interpreters};
 use gmr_tests::{Fixture, require_root, workspace_root};
 use serde_json::Value;
 
@@ -36,6 +36,13 @@ fn fixture(name: &str) -> String {
 /// A directory with greenlet and eventlet for `python`, installed with pip
 /// on first use; `None` (with the reason printed) when pip cannot.
 fn green_deps(label: &str, python: &Path) -> Option<PathBuf> {
+    green_deps_with(label, python, "greenlet")
+}
+
+/// Like [`green_deps`], with `greenlet` the pip requirement for greenlet
+/// (`greenlet==2.0.2`); `label` names the directory, so it must tell the
+/// requirement apart.
+fn green_deps_with(label: &str, python: &Path, greenlet: &str) -> Option<PathBuf> {
     let dir_name: String = label
         .chars()
         .map(|c| {
@@ -67,12 +74,12 @@ fn green_deps(label: &str, python: &Path) -> Option<PathBuf> {
         ])
         .arg("--target")
         .arg(&scratch)
-        .args(["greenlet", "eventlet"])
+        .args([greenlet, "eventlet"])
         .output()
         .expect("run pip");
     if !out.status.success() {
         println!(
-            "SKIP: {label}: pip cannot install greenlet and eventlet: {}",
+            "SKIP: {label}: pip cannot install {greenlet} and eventlet: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
         let _ = std::fs::remove_dir_all(&scratch);
@@ -166,8 +173,109 @@ fn greenlets_match_what_each_greenlet_sees() {
         let Some(deps) = green_deps(&label, &python) else {
             continue;
         };
+        assert_green_service_matches(&label, &python, Some(&deps));
+        tested += 1;
+    }
+    skip_unless_tested(tested);
+}
+
+/// Greenlet releases before 3.1.1 keep the back-pointer in the subclasses,
+/// after a base whose size changes with CPython: one release per CPython
+/// (the newest before 3.1.1 with a wheel for it), so every size is read.
+const OLDER_GREENLETS: [(u32, &str); 5] = [
+    (9, "2.0.2"),
+    (10, "2.0.2"),
+    (11, "3.0.3"),
+    (12, "3.0.3"),
+    (13, "3.1.0"),
+];
+
+#[test]
+fn greenlets_before_3_1_1_match_what_each_greenlet_sees() {
+    if !require_root() {
+        return;
+    }
+    for (minor, version) in OLDER_GREENLETS {
+        let Some(PythonUnderTest { label, path }) = find_python3(minor) else {
+            println!("SKIP: greenlet {version}: no Python 3.{minor} in pyenv or on PATH");
+            continue;
+        };
+        let label = format!("{label} greenlet {version}");
+        let Some(deps) = green_deps_with(&label, &path, &format!("greenlet=={version}")) else {
+            continue;
+        };
+        let loaded = assert_green_service_matches(&label, &path, Some(&deps));
+        assert_eq!(
+            loaded, version,
+            "{label}: the pinned greenlet is the one loaded"
+        );
+    }
+}
+
+/// Debian's own python3 with Debian's python3-greenlet (2.0.x on bookworm,
+/// whose back-pointer sits in the subclasses) and python3-eventlet, as
+/// Debian's OpenStack services run: every parked green thread is found
+/// with its frames.
+#[test]
+fn debian_greenlet_and_eventlet_match_what_each_greenlet_sees() {
+    if !require_root() {
+        return;
+    }
+    let Some(greenlet) = debian_greenlet() else {
+        return;
+    };
+    let label = format!("Debian python3 with greenlet {greenlet}");
+    let loaded = assert_green_service_matches(&label, Path::new(DEBIAN_PYTHON), None);
+    assert_eq!(loaded, greenlet, "Debian's greenlet is the one loaded");
+}
+
+/// A greenlet whose layout is not the one its version says (Debian's
+/// greenlet 2.0.x build labelled 3.5.6, whose back-pointer is elsewhere)
+/// fails the section, naming the version and the check that failed; a
+/// version whose layout is not known at all (labelled 1.1.3) fails it too.
+/// Never a section that says "0 greenlets".
+#[test]
+fn an_unverifiable_greenlet_layout_fails_the_section_naming_the_version() {
+    if !require_root() {
+        return;
+    }
+    if debian_greenlet().is_none() {
+        return;
+    }
+    for (label, expected) in [
+        ("3.5.6", "failed the layout check"),
+        ("1.1.3", "is not supported"),
+    ] {
+        let deps =
+            std::env::temp_dir().join(format!("gmr-greenlet-as-{label}-{}", std::process::id()));
+        let package = deps.join("greenlet");
+        std::fs::create_dir_all(&package).expect("make the relabelled package's directory");
+        for entry in std::fs::read_dir(DEBIAN_GREENLET).expect("read Debian's greenlet package") {
+            let entry = entry.expect("a greenlet package entry");
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), package.join(entry.file_name()))
+                    .expect("copy Debian's greenlet");
+            }
+        }
+        let init = package.join("__init__.py");
+        let source = std::fs::read_to_string(&init).expect("read greenlet/__init__.py");
+        let relabelled: String = source
+            .lines()
+            .map(|line| {
+                if line.starts_with("__version__") {
+                    format!("__version__ = '{label}'\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        assert_ne!(
+            source, relabelled,
+            "greenlet/__init__.py sets no __version__"
+        );
+        std::fs::write(&init, relabelled).expect("relabel greenlet");
         let service = Fixture::spawn(
-            &python,
+            Path::new(DEBIAN_PYTHON),
             &[
                 &fixture("green_service.py"),
                 "--deps",
@@ -177,54 +285,135 @@ fn greenlets_match_what_each_greenlet_sees() {
             ],
             None,
         );
-        let printed = printed_stacks(&service);
-        let data = green_section(&service, &label);
         assert_eq!(
-            data["greenlet"], printed["greenlet"],
-            "{label}: greenlet version"
+            printed_stacks(&service)["greenlet"],
+            label,
+            "the relabelled greenlet is the one loaded"
         );
-        let expected = printed["greenlets"].as_array().expect("greenlets");
-        assert_eq!(
-            expected.len(),
-            4,
-            "{label}: the fixture parks four greenlets"
-        );
-        for greenlet in expected {
-            let found = by_address(&data["greenlets"], &greenlet["address"], "greenlet");
-            assert_eq!(found["state"], "suspended", "{label}: {found}");
-            assert_eq!(
-                frames(&found["frames"]),
-                frames(&greenlet["frames"]),
-                "{label}: frames of greenlet {}",
-                greenlet["address"]
-            );
-        }
-        for (key, state) in [("unstarted", "not_started"), ("finished", "dead")] {
-            let found = by_address(&data["greenlets"], &printed[key], key);
-            assert_eq!(found["state"], state, "{label}: {found}");
-            assert_eq!(found["frames"], serde_json::json!([]), "{label}: {found}");
-        }
-        let all = data["greenlets"].as_array().expect("greenlets");
-        // The hub runs (in epoll) while the main greenlet waits on it.
-        assert!(
-            all.iter().any(|g| g["state"] == "running"),
-            "{label}: no running greenlet (the hub): {all:?}"
-        );
-        let main = all
+        let report = report_json(service.pid());
+        let section = report["sections"]
+            .as_array()
+            .expect("sections array")
             .iter()
-            .find(|g| g["main"] == true)
-            .unwrap_or_else(|| panic!("{label}: no main greenlet: {all:?}"));
-        let main_functions = frames(&main["frames"])
-            .into_iter()
-            .map(|(function, ..)| function)
-            .collect::<Vec<_>>();
+            .find(|s| s["title"] == TITLE)
+            .unwrap_or_else(|| panic!("no {TITLE} section in {report}"));
+        println!("greenlet labelled {label}: {}", section["error"]);
+        assert_eq!(section["status"], "failed", "{label}: {section}");
+        let error = section["error"]
+            .as_str()
+            .expect("the failed section's error");
         assert!(
-            main_functions.ends_with(&["main".to_owned(), "<module>".to_owned()]),
-            "{label}: main greenlet frames: {main_functions:?}"
+            error.contains(&format!("greenlet {label}")) && error.contains(expected),
+            "{label}: the error names the version and says {expected:?}: {error}"
         );
-        tested += 1;
+        drop(service);
+        std::fs::remove_dir_all(&deps).expect("remove the relabelled greenlet");
     }
-    skip_unless_tested(tested);
+}
+
+/// Debian's python3 and where Debian's python3-greenlet installs.
+const DEBIAN_PYTHON: &str = "/usr/bin/python3";
+const DEBIAN_GREENLET: &str = "/usr/lib/python3/dist-packages/greenlet";
+
+/// The version of Debian's python3-greenlet when Debian's python3 imports
+/// it and python3-eventlet; `None` with a SKIP line when it cannot.
+fn debian_greenlet() -> Option<String> {
+    let out = Command::new(DEBIAN_PYTHON)
+        .args([
+            "-c",
+            "import eventlet, greenlet; print(greenlet.__file__, greenlet.__version__)",
+        ])
+        .output();
+    let printed = match out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => {
+            println!(
+                "SKIP: {DEBIAN_PYTHON} cannot import python3-greenlet and python3-eventlet \
+                 (apt-get install -y python3-greenlet python3-eventlet): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Err(error) => {
+            println!("SKIP: no {DEBIAN_PYTHON}: {error}");
+            return None;
+        }
+    };
+    let (file, version) = printed
+        .trim()
+        .split_once(' ')
+        .expect("the greenlet file and version");
+    assert!(
+        file.starts_with(DEBIAN_GREENLET),
+        "{DEBIAN_PYTHON} imports greenlet from {file}, not Debian's {DEBIAN_GREENLET}"
+    );
+    Some(version.to_owned())
+}
+
+/// Runs the eventlet fixture under `python` (with `deps` first on its
+/// path, if given) and checks every greenlet it printed against the
+/// report: the four parked ones with their frames, the unstarted and the
+/// finished one, the running hub and the main greenlet. Returns the
+/// greenlet version the fixture loaded.
+#[track_caller]
+fn assert_green_service_matches(label: &str, python: &Path, deps: Option<&Path>) -> String {
+    let deps = deps.map(|dir| dir.display().to_string());
+    let mut args = vec![fixture("green_service.py")];
+    if let Some(deps) = deps {
+        args.extend(["--deps".to_owned(), deps]);
+    }
+    args.extend(["--lifetime".to_owned(), "60".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let service = Fixture::spawn(python, &args, None);
+    let printed = printed_stacks(&service);
+    let data = green_section(&service, label);
+    assert_eq!(
+        data["greenlet"], printed["greenlet"],
+        "{label}: greenlet version"
+    );
+    let expected = printed["greenlets"].as_array().expect("greenlets");
+    assert_eq!(
+        expected.len(),
+        4,
+        "{label}: the fixture parks four greenlets"
+    );
+    for greenlet in expected {
+        let found = by_address(&data["greenlets"], &greenlet["address"], "greenlet");
+        assert_eq!(found["state"], "suspended", "{label}: {found}");
+        assert_eq!(
+            frames(&found["frames"]),
+            frames(&greenlet["frames"]),
+            "{label}: frames of greenlet {}",
+            greenlet["address"]
+        );
+    }
+    for (key, state) in [("unstarted", "not_started"), ("finished", "dead")] {
+        let found = by_address(&data["greenlets"], &printed[key], key);
+        assert_eq!(found["state"], state, "{label}: {found}");
+        assert_eq!(found["frames"], serde_json::json!([]), "{label}: {found}");
+    }
+    let all = data["greenlets"].as_array().expect("greenlets");
+    // The hub runs (in epoll) while the main greenlet waits on it.
+    assert!(
+        all.iter().any(|g| g["state"] == "running"),
+        "{label}: no running greenlet (the hub): {all:?}"
+    );
+    let main = all
+        .iter()
+        .find(|g| g["main"] == true)
+        .unwrap_or_else(|| panic!("{label}: no main greenlet: {all:?}"));
+    let main_functions = frames(&main["frames"])
+        .into_iter()
+        .map(|(function, ..)| function)
+        .collect::<Vec<_>>();
+    assert!(
+        main_functions.ends_with(&["main".to_owned(), "<module>".to_owned()]),
+        "{label}: main greenlet frames: {main_functions:?}"
+    );
+    printed["greenlet"]
+        .as_str()
+        .expect("the greenlet version")
+        .to_owned()
 }
 
 #[test]

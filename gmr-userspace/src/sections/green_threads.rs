@@ -49,7 +49,7 @@ pub fn spawn(pid: u32) -> Option<PendingSection> {
 /// # Errors
 ///
 /// When the interpreter's lists cannot be read consistently, or its
-/// greenlet package is not one this reader knows.
+/// greenlet package is not one this reader knows or verifies.
 pub fn green_threads(
     interpreter: &Interpreter,
     limits: WalkLimits,

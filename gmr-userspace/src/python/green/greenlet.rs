@@ -2,7 +2,7 @@
 //! state and, when suspended, its Python frames.
 //!
 //! A `PyGreenlet` points to its C++ `Greenlet` (`pimpl`), which points back
-//! at it (`_self`) while it lives. A suspended greenlet keeps its top frame
+//! at it (`_self`, where [`GreenletLayout`] says) while it lives. A suspended greenlet keeps its top frame
 //! object in `python_state._top_frame`; from 3.12 greenlet "exposes" the
 //! chain behind it, so it reads like any other frame chain. The state comes
 //! from `stack_state`: `stack_stop` is -1 for a thread's main greenlet and
@@ -11,7 +11,7 @@
 //! The greenlet may switch while being read, so the top frame and the
 //! chain are read until two reads agree.
 
-use super::layout::{GREENLET_PIMPL, GREENLET_SELF, GreenLayout};
+use super::layout::{GREENLET_PIMPL, GreenletLayout};
 use super::types::TypeCache;
 use crate::python::Interpreter;
 use crate::python::frames::{FrameReader, PythonFrame};
@@ -66,7 +66,7 @@ struct Snapshot {
 /// When the object itself cannot be read.
 pub fn read_greenlet(
     interpreter: &Interpreter,
-    layout: &GreenLayout,
+    layout: &GreenletLayout,
     types: &mut TypeCache,
     frames: &mut FrameReader<'_>,
     address: u64,
@@ -74,14 +74,14 @@ pub fn read_greenlet(
     let memory = &interpreter.memory;
     let class = types.name_of_object(address, interpreter.layout.object_type)?;
     let pimpl = memory.read_u64(address + GREENLET_PIMPL)?;
-    if pimpl == 0 || memory.read_u64(pimpl + GREENLET_SELF)? != address {
+    if pimpl == 0 || memory.read_u64(pimpl + layout.back_pointer)? != address {
         return Ok(None);
     }
     let snapshot = || -> Result<Snapshot, ReadError> {
         Ok(Snapshot {
-            stack_start: memory.read_u64(pimpl + layout.greenlet_stack_state)?,
-            stack_stop: memory.read_u64(pimpl + layout.greenlet_stack_state + 8)?,
-            top_frame: memory.read_u64(pimpl + layout.greenlet_top_frame)?,
+            stack_start: memory.read_u64(pimpl + layout.stack_state)?,
+            stack_stop: memory.read_u64(pimpl + layout.stack_state + 8)?,
+            top_frame: memory.read_u64(pimpl + layout.top_frame)?,
         })
     };
     let mut last_reason = String::new();
@@ -183,14 +183,9 @@ fn version_in(source: &str) -> Option<String> {
     })
 }
 
-/// Whether greenlet `version` has the C++ layout read here (2.x, 3.x).
-pub fn supported(version: &str) -> bool {
-    matches!(version.split('.').next(), Some("2" | "3"))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{supported, version_in};
+    use super::version_in;
 
     #[test]
     fn finds_the_package_version() {
@@ -201,7 +196,5 @@ mod tests {
             Some("2.0.2")
         );
         assert_eq!(version_in("version = '1'"), None);
-        assert!(supported("3.2.5") && supported("2.0.2"));
-        assert!(!supported("1.1.3") && !supported("0.4.17"));
     }
 }

@@ -9,8 +9,12 @@
 //! `cpython/genobject.h`, `cpython/frameobject.h`); 3.13's `gc` offset is
 //! read from the process's `_Py_DebugOffsets`. `_asyncio.Task` is private
 //! to `Modules/_asynciomodule.c`, so its offsets follow that file's
-//! `TaskObj` per version. Greenlet's follow `TGreenlet.hpp`, identical from
-//! greenlet 2.0 to 3.5 up to the fields read here.
+//! `TaskObj` per version. Greenlet's follow its C++ headers
+//! (`greenlet_greenlet.hpp`, later `TGreenlet.hpp`) and were checked in
+//! live processes against `id(g)` and `id(g.gr_frame)`: up to greenlet
+//! 3.1.0 the back-pointer to the `PyGreenlet` is the first field of the
+//! `UserGreenlet`/`MainGreenlet` subclasses, right after the base
+//! `Greenlet`; from 3.1.1 it is the base's first field, after the vtable.
 
 use crate::python::Interpreter;
 use crate::python::memory::ReadError;
@@ -36,19 +40,91 @@ pub const GC_COLLECTING: u64 = 200;
 
 /// `PyGreenlet.pimpl`: after `PyObject_HEAD`, `weakreflist` and `dict`.
 pub const GREENLET_PIMPL: u64 = 32;
-/// `Greenlet::_self`, after the vtable pointer: points back at the
-/// `PyGreenlet`, which tells a live implementation from a stale one.
-pub const GREENLET_SELF: u64 = 8;
+
+/// Where greenlet's C++ implementation object keeps the fields read, for
+/// one greenlet release and CPython minor version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GreenletLayout {
+    /// `_self`: points back at the `PyGreenlet`, which tells a live
+    /// implementation from a stale one, and this layout from another.
+    pub back_pointer: u64,
+    /// `Greenlet::stack_state` (`_stack_start`, then `stack_stop`).
+    pub stack_state: u64,
+    /// `Greenlet::python_state._top_frame` (a `PyFrameObject *`).
+    pub top_frame: u64,
+}
+
+/// The first greenlet release with `_self` in the base `Greenlet`.
+const SELF_IN_BASE: (u32, u32, u32) = (3, 1, 1);
+
+impl GreenletLayout {
+    /// The layout of greenlet `version` (`__version__`, e.g. `2.0.2`)
+    /// loaded into CPython 3.`python_minor`.
+    ///
+    /// # Errors
+    ///
+    /// When the version is not one whose layout is known here, saying so.
+    pub fn of(version: &str, python_minor: u8) -> Result<Self, String> {
+        let release = release_of(version)
+            .ok_or_else(|| format!("greenlet {version}: cannot parse its version"))?;
+        let unsupported = || {
+            format!(
+                "greenlet {version} on Python 3.{python_minor} is not supported \
+                 (greenlet 2.0 to 3.x on Python 3.9 to 3.13 are read)"
+            )
+        };
+        if !(2..=3).contains(&release.0) || !(9..=13).contains(&python_minor) {
+            return Err(unsupported());
+        }
+        // Up to 3.10 `_PyErr_StackItem` holds type, value and traceback,
+        // from 3.11 only the value: `Greenlet::exception_state` shrinks.
+        let (stack_state, top_frame) = if python_minor <= 10 {
+            (64, 112)
+        } else {
+            (48, 96)
+        };
+        if release >= SELF_IN_BASE {
+            return Ok(GreenletLayout {
+                back_pointer: 8,
+                stack_state: stack_state + 8,
+                top_frame: top_frame + 8,
+            });
+        }
+        // `sizeof(Greenlet)`: its `PythonState` grows with the thread
+        // state it saves (`cframe` from 3.10, the data stack from 3.11,
+        // `cframe` gone again in 3.13).
+        let back_pointer = match python_minor {
+            9 => 128,
+            10 => 144,
+            11 | 12 => 160,
+            _ => 152,
+        };
+        Ok(GreenletLayout {
+            back_pointer,
+            stack_state,
+            top_frame,
+        })
+    }
+}
+
+/// `major.minor.patch` of a version string; a missing part is 0 and a
+/// pre-release suffix (`3.1.1a1`) is ignored.
+fn release_of(version: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = version.split('.').map(|part| {
+        let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    let patch = parts.next().flatten().unwrap_or(0);
+    Some((major, minor, patch))
+}
 
 /// Offsets for one CPython minor version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GreenLayout {
     /// `PyInterpreterState.gc`.
     pub interp_gc: u64,
-    /// `Greenlet::stack_state` (`_stack_start`, then `stack_stop`).
-    pub greenlet_stack_state: u64,
-    /// `Greenlet::python_state._top_frame` (a `PyFrameObject *`).
-    pub greenlet_top_frame: u64,
     /// `TaskObj.task_coro`; `task_name` follows it.
     pub task_coro: u64,
     /// How a coroutine keeps its frame.
@@ -122,10 +198,6 @@ impl GreenLayout {
     /// For 3.13, when `_Py_DebugOffsets` cannot be read.
     pub fn of(interpreter: &Interpreter) -> Result<Self, ReadError> {
         let minor = interpreter.version.minor;
-        // Up to 3.10 `_PyErr_StackItem` holds type, value and traceback,
-        // from 3.11 only the value: `Greenlet::exception_state` shrinks.
-        let (greenlet_stack_state, greenlet_top_frame) =
-            if minor <= 10 { (72, 120) } else { (56, 104) };
         let embedded = |iframe, frame_state| CoroutineLayout::Embedded {
             iframe,
             frame_state,
@@ -164,10 +236,33 @@ impl GreenLayout {
         };
         Ok(GreenLayout {
             interp_gc,
-            greenlet_stack_state,
-            greenlet_top_frame,
             task_coro,
             coroutine,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GreenletLayout;
+
+    #[test]
+    fn greenlet_layout_follows_the_release() {
+        // Offsets measured in live processes (id(g), id(g.gr_frame)).
+        let layout = |version, minor| {
+            GreenletLayout::of(version, minor).map(|l| (l.back_pointer, l.stack_state, l.top_frame))
+        };
+        assert_eq!(layout("2.0.2", 11), Ok((160, 48, 96)));
+        assert_eq!(layout("3.0.3", 10), Ok((144, 64, 112)));
+        assert_eq!(layout("2.0.2", 9), Ok((128, 64, 112)));
+        assert_eq!(layout("3.0.3", 12), Ok((160, 48, 96)));
+        assert_eq!(layout("3.1.0", 13), Ok((152, 48, 96)));
+        assert_eq!(layout("3.1.1", 11), Ok((8, 56, 104)));
+        assert_eq!(layout("3.5.6", 13), Ok((8, 56, 104)));
+        assert_eq!(layout("3.2.5", 9), Ok((8, 72, 120)));
+        for (version, minor) in [("1.1.3", 11), ("0.4.17", 9), ("4.0.0", 12), ("3.5.6", 8)] {
+            let error = layout(version, minor).expect_err(version);
+            assert!(error.contains(version), "{error}");
+        }
     }
 }

@@ -6,8 +6,10 @@
 //! [`greenlet`] and [`asyncio`] read each one; every step is bounded and
 //! checked against a target that keeps running (see each module).
 //! Versions read: CPython 3.9 to 3.13 (x86_64, GIL builds); greenlet 2.x
-//! and 3.x (the C++ implementation), whose version is taken from the
-//! package the process loaded.
+//! and 3.x (the C++ implementation), whose layout is chosen by the version
+//! of the package the process loaded and checked on every greenlet: when
+//! most greenlets fail the check, the layout is wrong and the whole read
+//! fails, naming the version, rather than reporting too few greenlets.
 
 pub mod asyncio;
 pub mod gc_walk;
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use self::asyncio::{TaskInfo, read_task};
 use self::gc_walk::{WalkError, WalkLimits, find_green_objects};
 use self::greenlet::{GreenletInfo, read_greenlet};
-use self::layout::GreenLayout;
+use self::layout::{GreenLayout, GreenletLayout};
 use self::types::TypeCache;
 use super::Interpreter;
 use super::frames::FrameReader;
@@ -55,8 +57,31 @@ pub enum GreenError {
     #[error(transparent)]
     Walk(#[from] WalkError),
     /// The greenlet package has a layout this reader does not know.
-    #[error("greenlet {0} is not supported (greenlet 2.x and 3.x are read)")]
+    #[error("{0}")]
     UnsupportedGreenlet(String),
+    /// Greenlet objects were found but the package's version was not, so
+    /// no layout can be chosen.
+    #[error(
+        "{0} greenlet object(s) found, but the version of the greenlet package could not be read from the process's memory map"
+    )]
+    UnknownGreenlet(usize),
+    /// Most greenlets failed the back-pointer check: the chosen layout is
+    /// not the one this greenlet build has.
+    #[error(
+        "greenlet {version} on Python 3.{python_minor}: {failed} of {total} greenlet object(s) failed the layout check (their C++ object does not point back at them at offset {back_pointer}); this build's layout is not the one read"
+    )]
+    LayoutMismatch {
+        /// The greenlet package's version.
+        version: String,
+        /// The interpreter's minor version.
+        python_minor: u8,
+        /// Greenlets that failed the check or could not be read.
+        failed: usize,
+        /// Greenlet objects found.
+        total: usize,
+        /// Where the back-pointer was looked for.
+        back_pointer: u64,
+    },
 }
 
 impl Interpreter {
@@ -64,27 +89,45 @@ impl Interpreter {
     ///
     /// # Errors
     ///
-    /// When the interpreter's lists cannot be read, or the loaded greenlet
-    /// is too old; one unreadable greenlet or task only marks that one.
+    /// When the interpreter's lists cannot be read, or the loaded greenlet's
+    /// layout is unknown or fails its check on most greenlets; one
+    /// unreadable greenlet or task only marks that one.
     pub fn green_threads(&self, limits: WalkLimits) -> Result<GreenThreads, GreenError> {
         let started = Instant::now();
         let layout = GreenLayout::of(self)?;
         let greenlet_version = greenlet::loaded_version(self.memory.pid());
-        if let Some(version) = greenlet_version
-            .as_ref()
-            .filter(|v| !greenlet::supported(v))
-        {
-            return Err(GreenError::UnsupportedGreenlet(version.clone()));
-        }
+        let greenlet_layout = greenlet_version
+            .as_deref()
+            .map(|version| GreenletLayout::of(version, self.version.minor))
+            .transpose()
+            .map_err(GreenError::UnsupportedGreenlet)?;
         let mut types = TypeCache::new(self.memory);
         let found = find_green_objects(self, &layout, &mut types, limits)?;
         let mut frames = FrameReader::new(self);
         let mut greenlets = Vec::with_capacity(found.greenlets.len());
-        for &address in &found.greenlets {
-            // A greenlet freed since the walk fails its read: it is gone.
-            if let Ok(Some(info)) = read_greenlet(self, &layout, &mut types, &mut frames, address) {
-                greenlets.push(info);
+        if let Some(greenlet_layout) = greenlet_layout {
+            for &address in &found.greenlets {
+                // A greenlet freed since the walk fails its read: it is gone.
+                let read = read_greenlet(self, &greenlet_layout, &mut types, &mut frames, address);
+                if let Ok(Some(info)) = read {
+                    greenlets.push(info);
+                }
             }
+            let (total, failed) = (
+                found.greenlets.len(),
+                found.greenlets.len() - greenlets.len(),
+            );
+            if failed * 2 > total {
+                return Err(GreenError::LayoutMismatch {
+                    version: greenlet_version.unwrap_or_default(),
+                    python_minor: self.version.minor,
+                    failed,
+                    total,
+                    back_pointer: greenlet_layout.back_pointer,
+                });
+            }
+        } else if !found.greenlets.is_empty() {
+            return Err(GreenError::UnknownGreenlet(found.greenlets.len()));
         }
         let tasks = found
             .tasks
