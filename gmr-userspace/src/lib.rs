@@ -5,30 +5,24 @@
 
 pub mod agent;
 pub mod capture;
-pub mod cgroup;
-pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;
-pub mod disposition;
 pub mod freeze;
 pub mod kernel;
 pub mod logging;
 pub mod mask;
 pub mod model;
-pub mod pid_namespace;
-pub mod proc_files;
+pub mod proc;
 pub mod python;
 pub mod report;
+pub mod safety;
 pub mod sections;
-pub mod signal;
 pub mod sink;
-pub mod stage_times;
 pub mod symbolize;
 pub mod targets;
 #[cfg(test)]
 mod test_support;
-pub mod time;
 pub mod trigger;
 pub mod unwind;
 pub mod view;

@@ -70,12 +70,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check(args) => {
-            let probes = gmr_userspace::check::run();
+            let probes = gmr_userspace::cli::check::run();
             match args.output.format() {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&probes)?),
-                OutputFormat::Text => print!("{}", gmr_userspace::check::render_text(&probes)),
+                OutputFormat::Text => print!("{}", gmr_userspace::cli::check::render_text(&probes)),
             }
-            if !gmr_userspace::check::reports_work(&probes) {
+            if !gmr_userspace::cli::check::reports_work(&probes) {
                 anyhow::bail!("reports cannot work on this host (see the missing lines above)");
             }
             Ok(())
@@ -125,7 +125,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
             pid: me,
             // SAFETY: getuid has no preconditions.
             uid: unsafe { libc::getuid() },
-            comm: gmr_userspace::proc_files::comm(me),
+            comm: gmr_userspace::proc::files::comm(me),
         }),
     };
     plan.freeze |= args.freeze;

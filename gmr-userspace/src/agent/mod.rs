@@ -5,11 +5,10 @@
 //! owns the [`Reporter`] and makes reports one at a time. [`queue`] decides
 //! which triggers become reports.
 
-mod control;
 mod dispatch;
 mod idle;
 mod queue;
-mod safety;
+mod requests;
 mod worker;
 
 use std::{
@@ -25,26 +24,26 @@ use tokio::signal::unix::{SignalKind, signal};
 use self::{
     dispatch::Dispatch,
     queue::Admission,
-    safety::UnsafeTargets,
     worker::{LastReports, work},
 };
 use crate::{
     capture::{Capturer, decode::comm_string},
-    cgroup::{main_process, processes_below},
     config::{AgentConfig, Overrides, TriggerScope, require_tags},
     control::server::ControlSocket,
-    disposition::SignalPolicy,
     kernel::{
         kallsyms::KernelSymbols,
         loader::{LoadOptions, load_object},
     },
     model::{Requester, Trigger, TriggerKind},
     report::Reporter,
-    signal::name as signal_name,
-    trigger::{
-        FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name,
+    safety::{
+        disposition::SignalPolicy,
         guard::{GuardState, attach_guard, unguarded_warning},
+        signal::name as signal_name,
+        warnings::UnsafeTargets,
     },
+    targets::cgroup::{main_process, processes_below},
+    trigger::{FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name},
 };
 
 /// Runs until SIGINT or SIGTERM with the configuration `overrides` make;
@@ -129,7 +128,7 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
                 }
                 client = listener.accept() => match client {
                     Ok(stream) => {
-                        tokio::spawn(control::serve(stream, dispatch.clone(), last_reports.clone(), policy));
+                        tokio::spawn(requests::serve(stream, dispatch.clone(), last_reports.clone(), policy));
                     }
                     Err(e) => log::warn!("control socket: {e:#}"),
                 },

@@ -35,7 +35,7 @@ use self::{
     iter_link::{IterScope, open_task_iter},
     model::{ProcessCapture, StackSnapshot, ThreadCapture},
 };
-use crate::{kernel::loader::CAPTURE_PROGRAM, proc_files};
+use crate::{kernel::loader::CAPTURE_PROGRAM, proc};
 
 /// How long a capture that found fewer threads than the process had waits
 /// to see whether the process is exiting.
@@ -79,8 +79,8 @@ impl Capturer {
     pub fn capture(&mut self, pid: u32) -> Result<ProcessCapture> {
         // Taken first, so an exit at any point of the capture shows on it.
         let watch = ExitWatch::open(pid)?;
-        let threads_at_start = proc_files::thread_count(pid);
-        let program_image = proc_files::program_image(pid);
+        let threads_at_start = proc::files::thread_count(pid);
+        let program_image = proc::files::program_image(pid);
         self.target
             .set(0, pid, 0)
             .context("setting the capture target")?;

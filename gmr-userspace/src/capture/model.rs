@@ -13,7 +13,7 @@ pub struct ProcessCapture {
     /// (`/proc/PID/stat`), if that could be read.
     pub threads_at_start: Option<u32>,
     /// Where its program image lay when the capture began
-    /// ([`crate::proc_files::program_image`]), to tell an `exec` since.
+    /// ([`crate::proc::files::program_image`]), to tell an `exec` since.
     pub program_image: Option<(u64, u64)>,
     /// True when the process exited while (or just after) it was captured:
     /// threads that were gone before the iterator reached them are missing.

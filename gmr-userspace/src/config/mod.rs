@@ -51,7 +51,8 @@ pub use self::{
 };
 use crate::{
     capture::StackCap,
-    cgroup, signal,
+    safety::signal,
+    targets::cgroup,
     targets::{ContainerId, Target, UnitName},
     view::Format,
 };

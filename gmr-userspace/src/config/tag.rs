@@ -7,9 +7,9 @@ use anyhow::{Context as _, Result, bail};
 
 use super::file::{FileSection, FileTag, TagSettings, TriggerScope};
 use crate::{
-    cgroup::Cgroup,
     sections::custom::{CustomSection, CustomSource},
     targets::Target,
+    targets::cgroup::Cgroup,
 };
 
 /// A tagged cgroup: its processes and their descendants' get reports.

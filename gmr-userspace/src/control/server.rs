@@ -65,7 +65,7 @@ impl Drop for ControlSocket {
 pub fn peer(stream: &UnixStream) -> Result<Requester> {
     let cred = stream.peer_cred()?;
     let pid = cred.pid().and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
-    let comm = crate::proc_files::comm(pid);
+    let comm = crate::proc::files::comm(pid);
     Ok(Requester {
         pid,
         uid: cred.uid(),

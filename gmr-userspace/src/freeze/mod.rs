@@ -25,11 +25,11 @@ use self::{
     watchdog::Watchdog,
 };
 use crate::{
-    cgroup::{cgroup_of_process, cgroup2_mount},
     model::{
         Freeze, FreezeStatus,
         FreezeStatus::{AlreadyFrozen, Frozen, NotFrozen, Partly},
     },
+    targets::cgroup::{cgroup_of_process, cgroup2_mount},
 };
 
 /// How long the capture waits for every task of the cgroup to stop.

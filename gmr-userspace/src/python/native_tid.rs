@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use super::memory::ProcessMemory;
-use crate::pid_namespace::NamespaceTids;
+use crate::proc::pid_namespace::NamespaceTids;
 
 /// Bytes of `struct pthread` searched (the id is at 0x2d0 in current glibc).
 const SEARCH: usize = 0x800;

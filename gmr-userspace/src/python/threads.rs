@@ -14,7 +14,7 @@ use super::frames::{FrameReader, PythonFrame};
 use super::layout::{CurrentFrame, GilLayout};
 use super::memory::ReadError;
 use super::native_tid::PthreadTids;
-use crate::pid_namespace::NamespaceTids;
+use crate::proc::pid_namespace::NamespaceTids;
 
 /// Interpreters followed at most.
 const MAX_INTERPRETERS: usize = 256;

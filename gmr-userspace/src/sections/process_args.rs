@@ -75,7 +75,7 @@ pub(crate) fn read_command_line(pid: u32) -> Result<CommandLine, String> {
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            return Err(crate::proc_files::missing_process(pid));
+            return Err(crate::proc::files::missing_process(pid));
         }
         Err(error) => return Err(format!("cannot read {path}: {}", describe_io_error(&error))),
     };

@@ -15,9 +15,9 @@ use procfs::process::{Process, Stat};
 
 use crate::mask::mask_command_line;
 use crate::model::{ProcessEntry, Processes};
+use crate::report::time::UtcTime;
 use crate::sections::package::root::RootFs;
 use crate::sections::process_args::read_command_line;
-use crate::time::UtcTime;
 
 /// The section's title in reports.
 pub const TITLE: &str = "Processes";
@@ -33,7 +33,7 @@ pub fn processes(pid: u32) -> Result<Processes, String> {
     let target = i32::try_from(pid).map_err(|_| format!("process {pid} does not exist"))?;
     let (stats, children) = scan()?;
     if !stats.contains_key(&target) {
-        return Err(crate::proc_files::missing_process(pid));
+        return Err(crate::proc::files::missing_process(pid));
     }
     let clock = Clock::new();
     let mut users = UserNames::default();

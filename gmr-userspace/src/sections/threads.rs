@@ -13,8 +13,8 @@ use std::io;
 use super::python_stacks::{add_python_stacks, read_python};
 use crate::capture::model::{ProcessCapture, StackCopyEnd, ThreadCapture};
 use crate::model::{KernelFrame, Thread, Threads};
-use crate::pid_namespace::NamespaceTids;
-use crate::stage_times::StageTimes;
+use crate::proc::pid_namespace::NamespaceTids;
+use crate::report::stage_times::StageTimes;
 use crate::symbolize::Symbolizer;
 use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwindCache, UnwoundStack};
 
@@ -143,12 +143,12 @@ pub fn threads(
 /// makes its memory map (read after the capture) describe another image.
 /// An exec under way at either end shows as no image at that end.
 fn exec_note(capture: &ProcessCapture) -> Option<String> {
-    let now = crate::proc_files::program_image(capture.pid);
+    let now = crate::proc::files::program_image(capture.pid);
     let exec_seen = match (capture.program_image, now) {
         (Some(before), Some(now)) => before != now,
         // No image when the capture began, one now: it was inside an exec.
         (None, Some(_)) => true,
-        (Some(_), None) => crate::proc_files::is_between_images(capture.pid),
+        (Some(_), None) => crate::proc::files::is_between_images(capture.pid),
         (None, None) => false,
     };
     exec_seen.then(|| {
@@ -342,7 +342,7 @@ mod tests {
 
     use super::{state_name, threads, threads_without_modules, truncation_note};
     use crate::capture::model::{ProcessCapture, StackCopyEnd, StackSnapshot, ThreadCapture};
-    use crate::stage_times::StageTimes;
+    use crate::report::stage_times::StageTimes;
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
 

@@ -24,9 +24,9 @@ use super::{
     ctime::ctime_tracepoints_present, delivery_name, file::boot_time_ns, identity::file_identity,
 };
 use crate::{
-    cgroup::{Cgroup, cgroup2_mount},
     config::Tag,
     kernel::loader::{LoadOptions, load},
+    targets::cgroup::{Cgroup, cgroup2_mount},
     test_support::Reaped,
 };
 

@@ -8,7 +8,6 @@
 pub mod ctime;
 pub mod file;
 mod file_setup;
-pub mod guard;
 mod identity;
 mod inotify;
 pub mod signal;

@@ -411,7 +411,7 @@ fn threads_section_covers_every_thread() {
         &capture,
         &modules,
         &Symbolizer::new(),
-        &mut crate::stage_times::StageTimes::default(),
+        &mut crate::report::stage_times::StageTimes::default(),
     );
 
     assert_eq!(section.threads.len(), 2);

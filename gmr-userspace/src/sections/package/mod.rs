@@ -53,7 +53,7 @@ const DELETED_SUFFIX: &[u8] = b" (deleted)";
 pub fn package(pid: u32, db: &mut PackageDb) -> Result<Package, String> {
     let proc_dir = format!("/proc/{pid}");
     if !Path::new(&proc_dir).exists() {
-        return Err(crate::proc_files::missing_process(pid));
+        return Err(crate::proc::files::missing_process(pid));
     }
     let mut package = Package {
         gmr_version: env!("CARGO_PKG_VERSION").to_owned(),

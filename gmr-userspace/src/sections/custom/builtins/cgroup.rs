@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::make_table;
-use crate::{cgroup::cgroup_of_process, model::Table};
+use crate::{model::Table, targets::cgroup::cgroup_of_process};
 
 /// Interface files shown, when the cgroup has them.
 const FILES: [&str; 9] = [
@@ -46,7 +46,7 @@ pub fn table(pid: u32) -> Result<Table, String> {
 mod tests {
     #[test]
     fn shows_own_cgroup_path() {
-        if crate::cgroup::cgroup2_mount().is_err() {
+        if crate::targets::cgroup::cgroup2_mount().is_err() {
             eprintln!("SKIP: no cgroup2 mount");
             return;
         }

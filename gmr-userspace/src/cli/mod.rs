@@ -1,5 +1,7 @@
 //! Command-line flags. Parsed here, validated by `config`.
 
+pub mod check;
+
 use std::{io, path::Path, path::PathBuf};
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};

@@ -7,15 +7,15 @@ use tokio::net::UnixStream;
 
 use super::{dispatch::Dispatch, worker::LastReports};
 use crate::{
-    cgroup::{cgroup2_mount, processes_below},
     config::Tag,
     control::{
         protocol::{Outcome, ProcessStatus, Request, Response, TagStatus},
         server::{peer, read_request, write_response},
     },
-    disposition::SignalPolicy,
     model::{Requester, Trigger, TriggerKind},
-    proc_files,
+    proc,
+    safety::disposition::SignalPolicy,
+    targets::cgroup::{cgroup2_mount, processes_below},
 };
 
 /// How long a `trigger` request waits for its reports.
@@ -160,7 +160,7 @@ fn list(dispatch: &Dispatch, last_reports: &LastReports, policy: &SignalPolicy) 
                     let (signal_safety, signal_note) = policy.of_process(pid);
                     ProcessStatus {
                         pid,
-                        comm: proc_files::comm(pid),
+                        comm: proc::files::comm(pid),
                         signal_safety,
                         signal_note,
                     }

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use crate::{
-    cgroup::processes_below,
     config::AgentConfig,
-    disposition::{DefaultAction, SignalPolicy, SignalSafety},
-    proc_files,
-    signal::name as signal_name,
+    proc,
+    safety::disposition::{DefaultAction, SignalPolicy, SignalSafety},
+    safety::signal::name as signal_name,
+    targets::cgroup::processes_below,
 };
 
 /// The processes already warned about.
@@ -46,7 +46,7 @@ impl UnsafeTargets {
                 log::warn!(
                     "process {pid} ({}) of tag {} does not handle {name}: {name} would {verb} it; \
                      ask for its report with `gmr-agent trigger {pid}`, {file}, or a trigger signal ignored by default (--signal SIGURG)",
-                    proc_files::comm(pid),
+                    proc::files::comm(pid),
                     tag.name,
                 );
                 self.warned.insert(pid);

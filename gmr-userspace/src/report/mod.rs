@@ -6,6 +6,9 @@
 //! which the capture ring buffer requires anyway, and not `Send` either
 //! (blazesym's caches), so it is made on the thread that uses it.
 
+pub mod stage_times;
+pub mod time;
+
 use std::{
     path::PathBuf,
     time::{Duration, SystemTime},
@@ -17,8 +20,10 @@ use crate::{
     freeze,
     kernel::kallsyms::Loading,
     model::{Report, SectionData, Target, Trigger},
-    pid_namespace::NamespacePid,
-    proc_files,
+    proc,
+    proc::pid_namespace::NamespacePid,
+    report::stage_times::StageTimes,
+    report::time::UtcTime,
     sections::{
         self,
         configuration::configuration,
@@ -29,10 +34,8 @@ use crate::{
         processes::processes,
         section,
     },
-    stage_times::StageTimes,
     symbolize::Symbolizer,
     targets,
-    time::UtcTime,
     unwind::modules::ModuleCache,
 };
 
@@ -210,7 +213,7 @@ fn custom_budget(source: &CustomSource) -> Duration {
 /// The target's pids, container, name and executable, as far as /proc
 /// tells.
 fn target(pid: u32) -> Target {
-    let comm = proc_files::comm(pid);
+    let comm = proc::files::comm(pid);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned());

@@ -13,6 +13,8 @@
 //! on a plain directory tree. The same naming tells which container a
 //! process runs in, for its report's header ([`container_of_process`]).
 
+pub mod cgroup;
+
 use std::{
     fmt,
     io::Read as _,
@@ -25,7 +27,7 @@ use std::{
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-use crate::cgroup::{self, Cgroup};
+use self::cgroup::Cgroup;
 
 /// What one tag covers, before it is resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]

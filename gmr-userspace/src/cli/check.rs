@@ -6,15 +6,13 @@ use serde::Serialize;
 
 use crate::{
     capture::Capturer,
-    cgroup::cgroup2_mount,
     kernel::{
         loader::{LoadOptions, SIGNAL_PROGRAM, load_object},
         offsets::running_kernel_offsets,
     },
-    trigger::{
-        ctime::ctime_tracepoints_present,
-        guard::{GuardState, attach_guard},
-    },
+    safety::guard::{GuardState, attach_guard},
+    targets::cgroup::cgroup2_mount,
+    trigger::ctime::ctime_tracepoints_present,
 };
 
 /// The outcome of one probe.
@@ -240,7 +238,7 @@ mod tests {
         assert!(find("btf").ok && find("signal trigger").ok, "{text}");
         let lsm_loads =
             aya::sys::is_program_supported(aya::programs::Lsm::PROGRAM_TYPE).unwrap_or(false);
-        let bpf_active = crate::trigger::guard::bpf_lsm_active().unwrap_or(false);
+        let bpf_active = crate::safety::guard::bpf_lsm_active().unwrap_or(false);
         let guard = find("lsm signal guard");
         assert_eq!(guard.ok, lsm_loads && bpf_active, "{text}");
         if !guard.ok {

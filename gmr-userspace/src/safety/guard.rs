@@ -17,9 +17,9 @@ use aya::{
 };
 
 use crate::{
-    disposition::DefaultAction,
     kernel::{btf::BtfError, loader::GUARD_PROGRAM},
-    signal::name as signal_name,
+    safety::disposition::DefaultAction,
+    safety::signal::name as signal_name,
 };
 
 /// Where the kernel lists its active LSMs.

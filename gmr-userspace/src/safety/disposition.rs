@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::signal::name as signal_name;
+use crate::safety::signal::name as signal_name;
 
 /// What the kernel does with a signal the process left at `SIG_DFL`
 /// (signal(7)).

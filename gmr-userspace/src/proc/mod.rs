@@ -1,0 +1,5 @@
+//! Readers of `/proc/PID` that several stages share: the files a process
+//! has open or was started from, and its ids across pid namespaces.
+
+pub mod files;
+pub mod pid_namespace;
