@@ -18,6 +18,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
+use aya::Ebpf;
 use gmr_common::TriggerEvent;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -104,11 +105,12 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
         };
         let dispatch = Dispatch::new(Arc::new(config.clone()), admission, jobs);
         log::info!(
-            "agent ready: {} tag(s), trigger {}, {} trigger file(s) ({:?}), reports in {}, control socket {}",
+            "agent ready: {} tag(s), trigger {}, {} trigger file(s) ({:?}), kernel hooks: {}, reports in {}, control socket {}",
             config.tags.len(),
             signal_name(config.signal),
             files.len(),
             triggers.files().hook(),
+            triggers.attached_hooks(),
             config.report_dir.display(),
             control_socket.display()
         );
@@ -133,7 +135,7 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
                     Err(e) => log::warn!("control socket: {e:#}"),
                 },
                 _ = hup.recv() => {
-                    reload(&overrides, &dispatch, &mut triggers);
+                    reload(&overrides, &dispatch, &mut ebpf, &mut triggers);
                     unsafe_targets.warn_new(&dispatch.config());
                 }
                 _ = term.recv() => break,
@@ -247,7 +249,7 @@ fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
 /// SIGHUP: reads the configuration again and puts it in force, re-tagging
 /// cgroups and re-arming trigger files while the programs stay attached. A
 /// configuration that does not load, or does not arm, changes nothing.
-fn reload(overrides: &Overrides, dispatch: &Dispatch, triggers: &mut Triggers) {
+fn reload(overrides: &Overrides, dispatch: &Dispatch, ebpf: &mut Ebpf, triggers: &mut Triggers) {
     let old = dispatch.config();
     let mut new = match AgentConfig::load(overrides).and_then(|c| require_tags(&c).map(|()| c)) {
         Ok(config) => config,
@@ -271,14 +273,15 @@ fn reload(overrides: &Overrides, dispatch: &Dispatch, triggers: &mut Triggers) {
         new.stack_cap = old.stack_cap;
     }
     let files = trigger_files(&new);
-    if let Err(e) = triggers.reconfigure(&new.tags, &files) {
+    if let Err(e) = triggers.reconfigure(ebpf, &new.tags, &files) {
         log::error!("reload failed, keeping the running configuration: {e:#}");
         return;
     }
     log::info!(
-        "reloaded: {} tag(s), {} trigger file(s)",
+        "reloaded: {} tag(s), {} trigger file(s), kernel hooks: {}",
         new.tags.len(),
-        files.len()
+        files.len(),
+        triggers.attached_hooks()
     );
     dispatch.set_config(Arc::new(new));
 }

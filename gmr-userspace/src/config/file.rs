@@ -98,6 +98,7 @@ pub(super) struct TagSettings {
     pub config_files: Vec<PathBuf>,
     pub sections: Vec<FileSection>,
     pub file_trigger: Option<bool>,
+    pub signal_trigger: Option<bool>,
     pub trigger_file: Option<PathBuf>,
     pub trigger_group: Option<String>,
     pub trigger_scope: Option<TriggerScope>,
@@ -117,6 +118,7 @@ struct RawTag {
     #[serde(default)]
     sections: Vec<FileSection>,
     file_trigger: Option<bool>,
+    signal_trigger: Option<bool>,
     trigger_file: Option<PathBuf>,
     trigger_group: Option<String>,
     trigger_scope: Option<TriggerScope>,
@@ -142,6 +144,7 @@ impl TryFrom<RawTag> for FileTag {
                 config_files: raw.config_files,
                 sections: raw.sections,
                 file_trigger: raw.file_trigger,
+                signal_trigger: raw.signal_trigger,
                 trigger_file: raw.trigger_file,
                 trigger_group: raw.trigger_group,
                 trigger_scope: raw.trigger_scope,

@@ -27,6 +27,10 @@ pub struct Tag {
     pub trigger_file: Option<TriggerFile>,
     /// Freeze the process's cgroup while its threads are captured.
     pub freeze: bool,
+    /// The trigger signal asks for reports (the default); `false` leaves
+    /// the signal to the service, for one whose handler gives it another
+    /// meaning.
+    pub signal_trigger: bool,
 }
 
 /// A tag's trigger file: touching it asks for reports on the tag's processes.
@@ -63,6 +67,7 @@ pub(super) fn build(entry: FileTag, mount: &Path) -> Result<Tag> {
         sections,
         trigger_file,
         freeze: settings.freeze,
+        signal_trigger: settings.signal_trigger.unwrap_or(true),
     })
 }
 

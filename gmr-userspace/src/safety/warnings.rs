@@ -26,13 +26,14 @@ impl UnsafeTargets {
         }
     }
 
-    /// Logs a warning for every process of `config`'s tags, not warned about
-    /// before, whose disposition leaves the trigger signal harmful and
-    /// unguarded; says how to ask for its report safely.
+    /// Logs a warning for every process of `config`'s tags that use the
+    /// signal trigger, not warned about before, whose disposition leaves the
+    /// trigger signal harmful and unguarded; says how to ask for its report
+    /// safely.
     pub fn warn_new(&mut self, config: &AgentConfig) {
         let name = signal_name(self.policy.signal);
         let verb = DefaultAction::of(self.policy.signal).verb();
-        for tag in &config.tags {
+        for tag in config.tags.iter().filter(|tag| tag.signal_trigger) {
             for pid in processes_below(&tag.cgroup.path) {
                 if self.warned.contains(&pid)
                     || self.policy.of_process(pid).0 != SignalSafety::Unsafe

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData},
-    programs::BtfTracePoint,
+    programs::{BtfTracePoint, tp_btf::BtfTracePointLink},
 };
 use gmr_common::{TriggerFileKey, TriggerFileState, trigger_ino_bit};
 
@@ -63,9 +63,13 @@ pub fn ctime_tracepoints_present() -> Result<()> {
     Ok(())
 }
 
-/// Loads and attaches the programs of [`CTIME_TRACEPOINTS`] and takes their
-/// maps (no file armed); on failure nothing stays attached.
-pub fn attach_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
+/// Loads the programs of [`CTIME_TRACEPOINTS`] without attaching them and
+/// takes their maps (no file armed); on failure nothing stays loaded.
+///
+/// Loading checks that the kernel has the tracepoints and accepts the
+/// programs, at no cost per event; [`attach_ctime_programs`] hooks them in
+/// once a file is armed.
+pub fn load_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
     let files = ebpf
         .take_map("TRIGGER_FILES")
         .context("TRIGGER_FILES map missing from the eBPF object")?;
@@ -74,30 +78,18 @@ pub fn attach_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
         .context("TRIGGER_INO_FILTER map missing from the eBPF object")?;
     let kernel_btf = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
     let mut loaded = Vec::new();
-    let result = (|| -> Result<()> {
-        for (tracepoint, program) in CTIME_TRACEPOINTS {
-            let tp_btf: &mut BtfTracePoint = ebpf
-                .program_mut(program)
-                .with_context(|| format!("program {program} missing from the eBPF object"))?
-                .try_into()?;
-            tp_btf
-                .load(tracepoint, &kernel_btf)
-                .with_context(|| format!("loading the {program} tp_btf program"))?;
-            loaded.push(program);
-            tp_btf.attach().with_context(|| {
-                format!(
-                    "attaching to tracepoint {tracepoint} (the ctime tracepoints need Linux 6.13+)"
-                )
+    let result = CTIME_TRACEPOINTS.iter().try_for_each(|(tracepoint, program)| {
+        ctime_program(ebpf, program)?
+            .load(tracepoint, &kernel_btf)
+            .with_context(|| {
+                format!("loading the {program} tp_btf program (the ctime tracepoints need Linux 6.13+)")
             })?;
-        }
-        Ok(())
-    })();
+        loaded.push(*program);
+        Ok::<_, anyhow::Error>(())
+    });
     if let Err(e) = result {
         for program in loaded {
-            if let Some(Ok(tp_btf)) = ebpf
-                .program_mut(program)
-                .map(<&mut BtfTracePoint>::try_from)
-            {
+            if let Ok(tp_btf) = ctime_program(ebpf, program) {
                 let _ = tp_btf.unload();
             }
         }
@@ -109,24 +101,25 @@ pub fn attach_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_ctime_tracepoints_from_linux_6_13() {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-        let mut numbers = release.trim().split(['.', '-']).map(str::parse::<u32>);
-        let version = (
-            numbers.next().and_then(Result::ok).unwrap_or(0),
-            numbers.next().and_then(Result::ok).unwrap_or(0),
-        );
-        match ctime_tracepoints_present() {
-            Ok(()) => {}
-            Err(e) if version >= (6, 13) && Path::new(VMLINUX_BTF).exists() => {
-                panic!("Linux {release} should have them: {e:#}")
-            }
-            Err(e) => eprintln!("SKIP: {e:#}"),
-        }
+/// Attaches the programs [`load_ctime_programs`] loaded; dropping the
+/// links detaches them. On failure none stays attached.
+pub fn attach_ctime_programs(ebpf: &mut Ebpf) -> Result<Vec<BtfTracePointLink>> {
+    let mut links = Vec::with_capacity(CTIME_TRACEPOINTS.len());
+    for (tracepoint, program) in CTIME_TRACEPOINTS {
+        let tp_btf = ctime_program(ebpf, program)?;
+        let link = tp_btf
+            .attach()
+            .and_then(|id| tp_btf.take_link(id))
+            .with_context(|| format!("attaching to tracepoint {tracepoint}"))?;
+        links.push(link);
     }
+    Ok(links)
+}
+
+/// The ctime program named `program` in `ebpf`.
+fn ctime_program<'a>(ebpf: &'a mut Ebpf, program: &str) -> Result<&'a mut BtfTracePoint> {
+    Ok(ebpf
+        .program_mut(program)
+        .with_context(|| format!("program {program} missing from the eBPF object"))?
+        .try_into()?)
 }

@@ -39,12 +39,12 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use aya::Ebpf;
+use aya::{Ebpf, programs::tp_btf::BtfTracePointLink};
 use gmr_common::{FILE_TRIGGER_MIN_INTERVAL_NS, TriggerEvent, TriggerFileKey, TriggerFileState};
 use tokio::io::unix::AsyncFd;
 
 use super::{
-    ctime::{CtimeMaps, attach_ctime_programs},
+    ctime::{CtimeMaps, attach_ctime_programs, load_ctime_programs},
     file_setup::{Ownership, create, ensure_dir, fix_existing, remove_if_same},
     identity::{FileIdentity, file_identity},
     inotify::{Inotify, InotifyEvent},
@@ -173,8 +173,11 @@ struct Armed {
 
 /// The armed trigger files and the watch that keeps them armed.
 pub struct FileTrigger {
-    /// The programs' maps, present when the tracepoints are attached.
+    /// The programs' maps, present when the tracepoint programs are loaded.
     kernel: Option<CtimeMaps>,
+    /// The attached tracepoints: present only while a file is armed, so a
+    /// host with no trigger file pays nothing per ctime change.
+    hooks: Vec<BtfTracePointLink>,
     inotify: AsyncFd<Inotify>,
     files: Vec<Armed>,
     /// Touches read while reconfiguring, for the next caller.
@@ -182,18 +185,19 @@ pub struct FileTrigger {
 }
 
 impl FileTrigger {
-    /// Creates or fixes the files of `specs`, attaches the tracepoints when
-    /// `hook` asks for them and there is a file (falling back to inotify
-    /// with a warning when they are missing), and arms every file. Call it
-    /// within a tokio runtime: it registers an fd with the reactor.
+    /// Creates or fixes the files of `specs`, loads the tracepoint programs
+    /// when `hook` asks for them (falling back to inotify with a warning
+    /// when they are missing), and arms every file. The tracepoints are
+    /// attached only while a file is armed. Call it within a tokio runtime:
+    /// it registers an fd with the reactor.
     pub fn attach(ebpf: &mut Ebpf, specs: &[TriggerFileSpec], hook: FileHook) -> Result<Self> {
         let mut files = Vec::with_capacity(specs.len());
         for spec in specs {
             files.push(prepare(spec, specs)?);
         }
         let kernel = match hook {
-            FileHook::Tracepoints if !files.is_empty() => match attach_ctime_programs(ebpf) {
-                Ok(map) => Some(map),
+            FileHook::Tracepoints => match load_ctime_programs(ebpf) {
+                Ok(maps) => Some(maps),
                 Err(e) => {
                     log::warn!(
                         "trigger files fall back to inotify, so who touched them stays unknown: {e:#}"
@@ -201,7 +205,7 @@ impl FileTrigger {
                     None
                 }
             },
-            _ => None,
+            FileHook::Inotify => None,
         };
         let inotify =
             Inotify::new().context("cannot create an inotify instance for trigger files")?;
@@ -212,10 +216,12 @@ impl FileTrigger {
             .context("registering the trigger files' inotify fd")?;
         let mut this = Self {
             kernel,
+            hooks: Vec::new(),
             inotify,
             files,
             pending: Vec::new(),
         };
+        this.hook_in(ebpf, specs)?;
         for index in 0..this.files.len() {
             // Watch before arming, so a replacement in between is noticed.
             let wd = this.watch(&this.files[index].dir)?;
@@ -223,6 +229,27 @@ impl FileTrigger {
             this.rearm(index)?;
         }
         Ok(this)
+    }
+
+    /// Attaches the loaded tracepoints when `specs` arm a file and they are
+    /// not attached yet.
+    fn hook_in(&mut self, ebpf: &mut Ebpf, specs: &[TriggerFileSpec]) -> Result<()> {
+        if self.kernel.is_some() && self.hooks.is_empty() && !specs.is_empty() {
+            self.hooks = attach_ctime_programs(ebpf)?;
+        }
+        Ok(())
+    }
+
+    /// Detaches the tracepoints once no file is armed.
+    fn unhook_if_idle(&mut self) {
+        if self.files.is_empty() {
+            self.hooks.clear();
+        }
+    }
+
+    /// How many tracepoints are attached (0 while no file is armed).
+    pub fn attached_hooks(&self) -> usize {
+        self.hooks.len()
     }
 
     /// The hook in use.
@@ -341,11 +368,19 @@ impl FileTrigger {
     /// Replaces the trigger files with `specs`, keeping the hook. A file
     /// whose path is unchanged stays armed, with its new tag, group and
     /// mode; a file no longer configured is disarmed and left on disk; a
-    /// new file is set up and armed as [`Self::attach`] does (with inotify
-    /// if the tracepoints were not attached for want of a file then). On
-    /// error the previous files stay armed, though a kept file may already
-    /// have its new group and mode.
-    pub fn reconfigure(&mut self, specs: &[TriggerFileSpec]) -> Result<()> {
+    /// new file is set up and armed as [`Self::attach`] does. The
+    /// tracepoints are attached when the first file comes and detached when
+    /// the last goes. On error the previous files stay armed, though a kept
+    /// file may already have its new group and mode.
+    pub fn reconfigure(&mut self, ebpf: &mut Ebpf, specs: &[TriggerFileSpec]) -> Result<()> {
+        self.hook_in(ebpf, specs)?;
+        let replaced = self.replace_files(specs);
+        self.unhook_if_idle();
+        replaced
+    }
+
+    /// [`Self::reconfigure`]'s work on the files, the hooks aside.
+    fn replace_files(&mut self, specs: &[TriggerFileSpec]) -> Result<()> {
         // Whatever may fail comes before any file is armed or disarmed.
         let mut added = Vec::new();
         let mut refit = Vec::new();

@@ -21,7 +21,10 @@ use gmr_common::TriggerEvent;
 
 use super::{
     FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers,
-    ctime::ctime_tracepoints_present, delivery_name, file::boot_time_ns, identity::file_identity,
+    ctime::{CTIME_TRACEPOINTS, ctime_tracepoints_present},
+    delivery_name,
+    file::boot_time_ns,
+    identity::file_identity,
 };
 use crate::{
     config::Tag,
@@ -385,7 +388,7 @@ fn run_reconfigure(hook: FileHook, label: &str) {
     );
     let _ = fs::remove_dir_all(&scratch.0);
     let a = spec_below(&scratch.0, "a", 0);
-    let (_ebpf, mut triggers) = attach(std::slice::from_ref(&a), hook);
+    let (mut ebpf, mut triggers) = attach(std::slice::from_ref(&a), hook);
     runtime.block_on(async {
         touched_by_nobody(&mut triggers, &a, hook).await;
 
@@ -395,7 +398,7 @@ fn run_reconfigure(hook: FileHook, label: &str) {
         a.mode = 0o646;
         let b = spec_below(&scratch.0, "b", 1);
         triggers
-            .reconfigure(&[], &[a.clone(), b.clone()])
+            .reconfigure(&mut ebpf, &[], &[a.clone(), b.clone()])
             .expect("adding B");
         assert_eq!(
             collect(&mut triggers, QUIET).await,
@@ -411,7 +414,7 @@ fn run_reconfigure(hook: FileHook, label: &str) {
         // A removed, B kept under a new tag index.
         let b = TriggerFileSpec { tag_index: 0, ..b };
         triggers
-            .reconfigure(&[], std::slice::from_ref(&b))
+            .reconfigure(&mut ebpf, &[], std::slice::from_ref(&b))
             .expect("removing A");
         assert!(
             !a.path.exists(),
@@ -434,12 +437,27 @@ fn run_reconfigure(hook: FileHook, label: &str) {
         let armed_before = armed_inode(&triggers, &b);
         let bad = TriggerFileSpec::new(1, "/proc/gmr-no-such-dir/x.trigger", None);
         let err = triggers
-            .reconfigure(&[], &[a.clone(), bad])
+            .reconfigure(&mut ebpf, &[], &[a.clone(), bad])
             .expect_err("a file under /proc cannot be set up");
         eprintln!("failed as expected: {err:#}");
         assert!(!a.path.exists(), "A was not armed again");
         assert_eq!(triggers.files().armed().len(), 1);
         assert_eq!(armed_inode(&triggers, &b), armed_before);
+        touched_by_nobody(&mut triggers, &b, hook).await;
+
+        // No file left: the tracepoints are detached; a file attaches them again.
+        triggers
+            .reconfigure(&mut ebpf, &[], &[])
+            .expect("removing every file");
+        assert_eq!(triggers.files().attached_hooks(), 0);
+        triggers
+            .reconfigure(&mut ebpf, &[], std::slice::from_ref(&b))
+            .expect("adding B again");
+        let hooks = match hook {
+            FileHook::Tracepoints => CTIME_TRACEPOINTS.len(),
+            FileHook::Inotify => 0,
+        };
+        assert_eq!(triggers.files().attached_hooks(), hooks);
         touched_by_nobody(&mut triggers, &b, hook).await;
     });
 }
@@ -474,6 +492,7 @@ impl ScratchCgroup {
             sections: Vec::new(),
             trigger_file: None,
             freeze: false,
+            signal_trigger: true,
         }
     }
 }
@@ -582,7 +601,7 @@ fn tagged_cgroups_can_be_reconfigured() {
         assert!(events.is_empty(), "B is not tagged yet: {events:?}");
 
         triggers
-            .reconfigure(&[a.tag(), b.tag()], &[])
+            .reconfigure(&mut ebpf, &[a.tag(), b.tag()], &[])
             .expect("tagging B");
         let events = signal_events(&mut triggers, child_pid).await;
         assert_eq!(events.len(), 1, "{events:?}");
@@ -592,9 +611,28 @@ fn tagged_cgroups_can_be_reconfigured() {
         );
         assert_eq!(delivery_name(events[0].result), "ignored");
 
-        triggers.reconfigure(&[a.tag()], &[]).expect("untagging B");
+        triggers
+            .reconfigure(&mut ebpf, &[a.tag()], &[])
+            .expect("untagging B");
         let events = signal_events(&mut triggers, child_pid).await;
         assert!(events.is_empty(), "B is untagged: {events:?}");
+
+        // A tag without the signal trigger: nothing tagged, nothing attached.
+        let quiet_b = Tag {
+            signal_trigger: false,
+            ..b.tag()
+        };
+        triggers
+            .reconfigure(&mut ebpf, &[quiet_b], &[])
+            .expect("B without the signal trigger");
+        assert!(!triggers.signal.is_attached());
+        let events = signal_events(&mut triggers, child_pid).await;
+        assert!(events.is_empty(), "B does not use the signal: {events:?}");
+        triggers
+            .reconfigure(&mut ebpf, &[b.tag()], &[])
+            .expect("tagging B again");
+        assert!(triggers.signal.is_attached());
+        assert_eq!(signal_events(&mut triggers, child_pid).await.len(), 1);
     });
     drop(child);
 }

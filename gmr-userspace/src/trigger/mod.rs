@@ -69,21 +69,45 @@ impl Triggers {
     }
 
     /// Replaces the tagged cgroups and the trigger files with these, keeping
-    /// programs attached and events flowing. On error the previous set stays armed.
+    /// events flowing; each observer is attached while something uses it
+    /// and detached once nothing does. On error the previous set stays armed.
     ///
     /// The cgroups are retagged first, since their map can be restored when
     /// the files then fail; see [`SignalObserver::retag`] and
     /// [`FileTrigger::reconfigure`].
-    pub fn reconfigure(&mut self, tags: &[Tag], files: &[TriggerFileSpec]) -> Result<()> {
+    pub fn reconfigure(
+        &mut self,
+        ebpf: &mut Ebpf,
+        tags: &[Tag],
+        files: &[TriggerFileSpec],
+    ) -> Result<()> {
         let previous = self.signal.tagged().to_vec();
-        self.signal.retag(tags)?;
-        if let Err(e) = self.files.reconfigure(files) {
-            if let Err(undo) = self.signal.restore(&previous) {
+        self.signal.retag(ebpf, tags)?;
+        if let Err(e) = self.files.reconfigure(ebpf, files) {
+            if let Err(undo) = self.signal.restore(ebpf, &previous) {
                 log::error!("{undo:#}");
             }
             return Err(e);
         }
         Ok(())
+    }
+
+    /// The kernel hooks attached now, for the agent's log: each observer
+    /// is attached only while some tag uses it.
+    pub fn attached_hooks(&self) -> String {
+        let mut hooks = Vec::new();
+        if self.signal.is_attached() {
+            hooks.push("signal_generate".to_owned());
+        }
+        match self.files.attached_hooks() {
+            0 => {}
+            count => hooks.push(format!("{count} ctime tracepoints")),
+        }
+        if hooks.is_empty() {
+            "none".to_owned()
+        } else {
+            hooks.join(", ")
+        }
     }
 
     /// The file trigger (its hook in use, its armed files).

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use aya::{
     Ebpf,
     maps::{HashMap, MapData, MapError},
-    programs::RawTracePoint,
+    programs::{RawTracePoint, raw_trace_point::RawTracePointLink},
 };
 
 use gmr_common::TRIGGER_RESULT_REFUSED;
@@ -31,61 +31,91 @@ pub fn delivery_name(result: u32) -> &'static str {
     }
 }
 
-/// The attached signal observer; dropping it untags the cgroups.
+/// The signal observer; dropping it untags the cgroups and detaches it.
+///
+/// Its program is loaded once and attached only while some tag uses the
+/// signal trigger, so a host whose tags all do without it pays nothing per
+/// signal sent.
 pub struct SignalObserver {
     tagged: HashMap<MapData, u64, u32>,
-    /// The cgroup ids in `tagged`, by tag index.
-    ids: Vec<u64>,
+    /// The cgroup ids in `tagged`, by tag index; `None` for a tag without
+    /// the signal trigger.
+    ids: Vec<Option<u64>>,
+    /// The attached program, while some cgroup is tagged.
+    link: Option<RawTracePointLink>,
 }
 
 impl SignalObserver {
-    /// Fills the tagged-cgroup map, then loads and attaches the program.
+    /// Loads the program, fills the tagged-cgroup map and attaches the
+    /// program if some tag uses the signal trigger.
     pub fn attach(ebpf: &mut Ebpf, tags: &[Tag]) -> Result<Self> {
         let tagged: HashMap<MapData, u64, u32> = HashMap::try_from(
             ebpf.take_map("TAGGED_CGROUPS")
                 .context("TAGGED_CGROUPS map")?,
         )?;
+        signal_program(ebpf)?
+            .load()
+            .context("loading the signal_generate raw tracepoint program")?;
         let mut this = Self {
             tagged,
             ids: Vec::new(),
+            link: None,
         };
-        this.retag(tags)?;
-        let program: &mut RawTracePoint = ebpf
-            .program_mut(SIGNAL_PROGRAM)
-            .context("signal program missing")?
-            .try_into()?;
-        program
-            .load()
-            .context("loading the signal_generate raw tracepoint program")?;
-        program
-            .attach("signal_generate")
-            .context("attaching to the signal_generate tracepoint")?;
+        this.retag(ebpf, tags)?;
         Ok(this)
     }
 
     /// The tagged cgroup ids, by tag index.
-    pub fn tagged(&self) -> &[u64] {
+    pub fn tagged(&self) -> &[Option<u64>] {
         &self.ids
     }
 
-    /// Makes `tags`' cgroups the tagged ones, in place while the program
-    /// runs. On error the previous ones stay tagged.
-    pub fn retag(&mut self, tags: &[Tag]) -> Result<()> {
-        let ids = tags.iter().map(|tag| tag.cgroup.id).collect();
+    /// True while the program is attached.
+    pub fn is_attached(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// Makes the cgroups of `tags` that use the signal trigger the tagged
+    /// ones, in place while the program runs, and attaches or detaches the
+    /// program as some or none are left. On error the previous ones stay
+    /// tagged.
+    pub fn retag(&mut self, ebpf: &mut Ebpf, tags: &[Tag]) -> Result<()> {
+        let ids = tags
+            .iter()
+            .map(|tag| tag.signal_trigger.then_some(tag.cgroup.id))
+            .collect();
         self.set(ids).map_err(|(index, e)| {
             anyhow::Error::new(e).context(format!(
                 "tagging cgroup {}",
                 tags[index].cgroup.path.display()
             ))
-        })
+        })?;
+        self.hook(ebpf)
     }
 
     /// Tags `ids` (as returned by [`Self::tagged`]) again, undoing a later
     /// [`Self::retag`]. On error the ids of that retag stay tagged.
-    pub(super) fn restore(&mut self, ids: &[u64]) -> Result<()> {
+    pub(super) fn restore(&mut self, ebpf: &mut Ebpf, ids: &[Option<u64>]) -> Result<()> {
         self.set(ids.to_vec()).map_err(|(index, e)| {
-            anyhow::Error::new(e).context(format!("retagging cgroup id {}", ids[index]))
-        })
+            anyhow::Error::new(e).context(format!("retagging cgroup id {:?}", ids[index]))
+        })?;
+        self.hook(ebpf)
+    }
+
+    /// Attaches the program while a cgroup is tagged, detaches it otherwise.
+    fn hook(&mut self, ebpf: &mut Ebpf) -> Result<()> {
+        let wanted = self.ids.iter().any(Option::is_some);
+        if wanted && self.link.is_none() {
+            let program = signal_program(ebpf)?;
+            let link = program
+                .attach("signal_generate")
+                .and_then(|id| program.take_link(id))
+                .context("attaching to the signal_generate tracepoint")?;
+            self.link = Some(link);
+        } else if !wanted {
+            self.link = None;
+        }
+        Ok(())
     }
 
     /// Makes `ids` the tagged cgroups, tag index = position. The new ids go
@@ -93,26 +123,50 @@ impl SignalObserver {
     /// before and after is never missing. On error (with the position of
     /// the failed id) the previous ids are back in place, best effort: the
     /// map had room for them.
-    fn set(&mut self, ids: Vec<u64>) -> Result<(), (usize, MapError)> {
-        for (index, id) in ids.iter().enumerate() {
-            if let Err(e) = self.tagged.insert(id, index as u32, 0) {
-                for (index, id) in self.ids.iter().enumerate() {
-                    if let Err(e) = self.tagged.insert(id, index as u32, 0) {
+    fn set(&mut self, ids: Vec<Option<u64>>) -> Result<(), (usize, MapError)> {
+        for (index, id) in indexed(&ids) {
+            if let Err(e) = self.tagged.insert(id, index, 0) {
+                for (index, id) in indexed(&self.ids) {
+                    if let Err(e) = self.tagged.insert(id, index, 0) {
                         log::error!("cannot tag cgroup id {id} again: {e}");
                     }
                 }
-                for added in ids.iter().filter(|id| !self.ids.contains(id)) {
+                for added in ids
+                    .iter()
+                    .flatten()
+                    .filter(|id| !self.ids.contains(&Some(**id)))
+                {
                     // An error means it was never inserted.
                     let _ = self.tagged.remove(added);
                 }
-                return Err((index, e));
+                return Err((index as usize, e));
             }
         }
-        for stale in self.ids.iter().filter(|id| !ids.contains(id)) {
+        for stale in self
+            .ids
+            .iter()
+            .flatten()
+            .filter(|id| !ids.contains(&Some(**id)))
+        {
             // An error means the entry is already gone: nothing to undo.
             let _ = self.tagged.remove(stale);
         }
         self.ids = ids;
         Ok(())
     }
+}
+
+/// The tagged ids of `ids` with their tag index.
+fn indexed(ids: &[Option<u64>]) -> impl Iterator<Item = (u32, u64)> + '_ {
+    ids.iter()
+        .enumerate()
+        .filter_map(|(index, id)| Some((index as u32, (*id)?)))
+}
+
+/// The signal program in `ebpf`.
+fn signal_program(ebpf: &mut Ebpf) -> Result<&mut RawTracePoint> {
+    Ok(ebpf
+        .program_mut(SIGNAL_PROGRAM)
+        .context("signal program missing")?
+        .try_into()?)
 }
