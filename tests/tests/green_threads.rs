@@ -195,7 +195,27 @@ fn greenlets_before_3_1_1_match_what_each_greenlet_sees() {
     if !require_root() {
         return;
     }
-    for (minor, version) in OLDER_GREENLETS {
+    assert_pinned_greenlets_match(&OLDER_GREENLETS);
+}
+
+/// greenlet 0.4.x and 1.x, the C implementation: the releases Debian
+/// bullseye (0.4.17 on 3.9), Ubuntu 22.04 (1.1.2 on 3.10) and RHEL 9 (1.1
+/// on 3.9) ship, by the last release of each line with a wheel for it.
+const C_GREENLETS: [(u32, &str); 4] = [(9, "0.4.17"), (9, "1.1.3"), (10, "1.1.3"), (11, "1.1.3")];
+
+#[test]
+fn greenlets_0_4_and_1_x_match_what_each_greenlet_sees() {
+    if !require_root() {
+        return;
+    }
+    assert_pinned_greenlets_match(&C_GREENLETS);
+}
+
+/// For each (CPython minor, greenlet release): pip installs that release
+/// with eventlet into the interpreter's own directory, and the report of
+/// the green service matches what its greenlets print.
+fn assert_pinned_greenlets_match(releases: &[(u32, &str)]) {
+    for &(minor, version) in releases {
         let Some(PythonUnderTest { label, path }) = find_python3(minor) else {
             println!("SKIP: greenlet {version}: no Python 3.{minor} in pyenv or on PATH");
             continue;

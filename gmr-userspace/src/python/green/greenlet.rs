@@ -1,18 +1,22 @@
-//! Reading one greenlet (greenlet 2.x/3.x) from outside the process: its
-//! state and, when suspended, its Python frames.
+//! Reading one greenlet (greenlet 0.4.x to 3.x) from outside the process:
+//! its state and, when suspended, its Python frames.
 //!
-//! A `PyGreenlet` points to its C++ `Greenlet` (`pimpl`), which points back
-//! at it (`_self`, where [`GreenletLayout`] says) while it lives. A suspended greenlet keeps its top frame
-//! object in `python_state._top_frame`; from 3.12 greenlet "exposes" the
-//! chain behind it, so it reads like any other frame chain. The state comes
-//! from `stack_state`: `stack_stop` is -1 for a thread's main greenlet and
-//! NULL before the first switch; `_stack_start` is NULL once it finished.
+//! greenlet 0.4.x and 1.x keep a greenlet's state in the `PyGreenlet` C
+//! struct itself, checked by its `parent` being NULL or another greenlet.
+//! From 2.0 a `PyGreenlet` points to its C++ `Greenlet` (`pimpl`), which
+//! points back at it (`_self`, where [`GreenletLayout`] says) while it
+//! lives. A suspended greenlet keeps its top frame object (`top_frame`, in
+//! 2.x/3.x `python_state._top_frame`); from 3.12 greenlet "exposes" the
+//! chain behind it, so it reads like any other frame chain. The state has
+//! the same meaning in every release: `stack_stop` is -1 for a thread's
+//! main greenlet and NULL before the first switch; `stack_start` is NULL
+//! once it finished.
 //!
 //! The greenlet may switch while being read, so the top frame and the
 //! chain are read until two reads agree.
 
-use super::layout::{GREENLET_PIMPL, GreenletLayout};
-use super::types::TypeCache;
+use super::layout::{FieldsHome, GREENLET_PIMPL, GreenletLayout};
+use super::types::{Kind, TypeCache};
 use crate::python::Interpreter;
 use crate::python::frames::{FrameReader, PythonFrame};
 use crate::python::memory::ReadError;
@@ -73,15 +77,14 @@ pub fn read_greenlet(
 ) -> Result<Option<GreenletInfo>, ReadError> {
     let memory = &interpreter.memory;
     let class = types.name_of_object(address, interpreter.layout.object_type)?;
-    let pimpl = memory.read_u64(address + GREENLET_PIMPL)?;
-    if pimpl == 0 || memory.read_u64(pimpl + layout.back_pointer)? != address {
+    let Some(home) = state_home(interpreter, layout, types, address)? else {
         return Ok(None);
-    }
+    };
     let snapshot = || -> Result<Snapshot, ReadError> {
         Ok(Snapshot {
-            stack_start: memory.read_u64(pimpl + layout.stack_state)?,
-            stack_stop: memory.read_u64(pimpl + layout.stack_state + 8)?,
-            top_frame: memory.read_u64(pimpl + layout.top_frame)?,
+            stack_start: memory.read_u64(home + layout.stack_state)?,
+            stack_stop: memory.read_u64(home + layout.stack_state + 8)?,
+            top_frame: memory.read_u64(home + layout.top_frame)?,
         })
     };
     let mut last_reason = String::new();
@@ -124,6 +127,34 @@ pub fn read_greenlet(
     }))
 }
 
+/// Where the state of the greenlet at `address` is, once it passes its
+/// layout's check: the object itself (greenlet 0.4/1.x, whose parent must
+/// be NULL or a greenlet) or its C++ object (2.x/3.x, which must point
+/// back at it); `None` when the check fails.
+fn state_home(
+    interpreter: &Interpreter,
+    layout: &GreenletLayout,
+    types: &mut TypeCache,
+    address: u64,
+) -> Result<Option<u64>, ReadError> {
+    let memory = &interpreter.memory;
+    match layout.home {
+        FieldsHome::Object { parent } => {
+            let parent = memory.read_u64(address + parent)?;
+            let parent_is_greenlet = parent == 0 || {
+                let parent_type = memory.read_u64(parent + interpreter.layout.object_type)?;
+                types.kind(parent_type)? == Kind::Greenlet
+            };
+            Ok(parent_is_greenlet.then_some(address))
+        }
+        FieldsHome::Implementation { back_pointer } => {
+            let pimpl = memory.read_u64(address + GREENLET_PIMPL)?;
+            let points_back = pimpl != 0 && memory.read_u64(pimpl + back_pointer)? == address;
+            Ok(points_back.then_some(pimpl))
+        }
+    }
+}
+
 /// The chain from the frame object `top_frame`, read twice to agree.
 fn suspended_frames(
     interpreter: &Interpreter,
@@ -156,21 +187,65 @@ fn suspended_frames(
     Ok(once)
 }
 
-/// The version of the greenlet package process `pid` loaded (its
-/// `__init__.py` says `__version__ = '3.5.6'`), found through the
-/// `_greenlet` extension in its memory map; `None` when none is loaded or
-/// the file cannot be read.
+/// The version of the greenlet package process `pid` loaded, found through
+/// its extension in the process's memory map; `None` when none is loaded or
+/// its version cannot be read.
+///
+/// From 1.0 the extension is `greenlet/_greenlet*.so` and the package's
+/// `__init__.py` says `__version__ = '3.5.6'`; 0.4.x is a single module,
+/// `greenlet*.so`, beside its installed metadata directory
+/// (`greenlet-0.4.17.dist-info`, or `.egg-info` for a distribution's own
+/// build), which names the version.
 pub fn loaded_version(pid: u32) -> Option<String> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
     let extension = maps
         .lines()
         .filter_map(|line| line.split_whitespace().nth(5))
-        .find(|path| path.contains("/greenlet/_greenlet") && path.ends_with(".so"))?;
-    let package = std::path::Path::new(extension).parent()?;
-    let init =
-        std::fs::read_to_string(format!("/proc/{pid}/root{}/__init__.py", package.display()))
-            .ok()?;
-    version_in(&init)
+        .map(std::path::Path::new)
+        .find(|path| is_greenlet_extension(path))?;
+    let dir = extension.parent()?;
+    let in_root = |path: &std::path::Path| format!("/proc/{pid}/root{}", path.display());
+    if dir.file_name()? == "greenlet" {
+        let init = std::fs::read_to_string(in_root(&dir.join("__init__.py"))).ok()?;
+        return version_in(&init);
+    }
+    let names = std::fs::read_dir(in_root(dir)).ok()?;
+    let names: Vec<String> = names
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    version_in_metadata_names(names.iter().map(String::as_str))
+}
+
+/// True for greenlet's extension module: `greenlet/_greenlet*.so` (1.0 and
+/// later) or `greenlet*.so` (0.4.x).
+fn is_greenlet_extension(path: &std::path::Path) -> bool {
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return false;
+    };
+    let in_package = path
+        .parent()
+        .and_then(|dir| dir.file_name())
+        .is_some_and(|dir| dir == "greenlet");
+    let module = if in_package { "_greenlet" } else { "greenlet" };
+    name.ends_with(".so")
+        && name
+            .strip_prefix(module)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// The version that the one `greenlet-VERSION.dist-info` or `.egg-info`
+/// among `names` carries; `None` when there is none or several.
+fn version_in_metadata_names<'a>(names: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut versions = names.filter_map(|name| {
+        let rest = name.strip_prefix("greenlet-")?;
+        let version = rest
+            .strip_suffix(".dist-info")
+            .or_else(|| rest.strip_suffix(".egg-info"))?;
+        // An egg-info may carry a Python tag: `greenlet-0.4.17-py3.9.egg-info`.
+        Some(version.split('-').next()?.to_owned())
+    });
+    let version = versions.next()?;
+    versions.next().is_none().then_some(version)
 }
 
 /// The `__version__` a module's source assigns.
@@ -185,7 +260,50 @@ fn version_in(source: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::version_in;
+    use std::path::Path;
+
+    use super::{is_greenlet_extension, version_in, version_in_metadata_names};
+
+    #[test]
+    fn knows_the_extension_of_every_release() {
+        for path in [
+            "/usr/lib/python3/dist-packages/greenlet/_greenlet.cpython-311-x86_64-linux-gnu.so",
+            "/srv/venv/lib/python3.9/site-packages/greenlet.cpython-39-x86_64-linux-gnu.so",
+            "/usr/lib64/python3.9/site-packages/greenlet.so",
+        ] {
+            assert!(is_greenlet_extension(Path::new(path)), "{path}");
+        }
+        for path in [
+            "/usr/lib/python3/dist-packages/greenlet/platform.so",
+            "/usr/lib/python3/dist-packages/greenlets.so",
+            "/usr/lib/python3/dist-packages/gevent/_greenlet.cpython-311-x86_64-linux-gnu.so",
+        ] {
+            assert!(!is_greenlet_extension(Path::new(path)), "{path}");
+        }
+    }
+
+    #[test]
+    fn finds_a_single_module_release_by_its_metadata() {
+        let version = |names: &[&str]| version_in_metadata_names(names.iter().copied());
+        assert_eq!(
+            version(&[
+                "six.py",
+                "greenlet-0.4.17.dist-info",
+                "greenlet.cpython-39-x86_64-linux-gnu.so"
+            ])
+            .as_deref(),
+            Some("0.4.17")
+        );
+        assert_eq!(
+            version(&["greenlet-0.4.17-py3.9.egg-info"]).as_deref(),
+            Some("0.4.17")
+        );
+        assert_eq!(
+            version(&["greenlet-0.4.17.dist-info", "greenlet-1.1.3.dist-info"]),
+            None
+        );
+        assert_eq!(version(&["eventlet-0.33.3.dist-info"]), None);
+    }
 
     #[test]
     fn finds_the_package_version() {

@@ -1,7 +1,7 @@
 //! Where CPython 3.9–3.13 keep what the green-thread readers follow beyond
 //! the stack reader's [`Layout`](crate::python::Layout): the garbage
 //! collector's lists, type objects, `_asyncio.Task`, coroutines, and the
-//! greenlet C++ objects (greenlet 2.x/3.x).
+//! greenlet objects (the C struct of greenlet 0.4/1.x, the C++ objects of 2.x/3.x).
 //!
 //! Offsets are x86_64. The interpreter and object ones come from
 //! `offsetof()` compiled against each version's own headers
@@ -41,21 +41,65 @@ pub const GC_COLLECTING: u64 = 200;
 /// `PyGreenlet.pimpl`: after `PyObject_HEAD`, `weakreflist` and `dict`.
 pub const GREENLET_PIMPL: u64 = 32;
 
-/// Where greenlet's C++ implementation object keeps the fields read, for
-/// one greenlet release and CPython minor version.
+/// Where one greenlet release loaded into one CPython minor version keeps
+/// the fields read, and how a greenlet is checked against that layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GreenletLayout {
-    /// `_self`: points back at the `PyGreenlet`, which tells a live
-    /// implementation from a stale one, and this layout from another.
-    pub back_pointer: u64,
-    /// `Greenlet::stack_state` (`_stack_start`, then `stack_stop`).
+    /// The object holding the fields, and its check.
+    pub home: FieldsHome,
+    /// `stack_start`, then `stack_stop`, from the home's start.
     pub stack_state: u64,
-    /// `Greenlet::python_state._top_frame` (a `PyFrameObject *`).
+    /// The suspended greenlet's top frame (a `PyFrameObject *`), from the
+    /// home's start.
     pub top_frame: u64,
+}
+
+/// Which object holds a greenlet's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldsHome {
+    /// greenlet 0.4.x and 1.x: the `PyGreenlet` C struct itself
+    /// (`greenlet.h`). It has no back-pointer, so its `parent`, at this
+    /// offset, must be NULL or another greenlet.
+    Object {
+        /// `PyGreenlet.parent`.
+        parent: u64,
+    },
+    /// greenlet 2.x and 3.x: the C++ `Greenlet` at `PyGreenlet.pimpl`,
+    /// whose `_self` at this offset points back at the `PyGreenlet` while
+    /// it lives, which tells a live implementation from a stale one, and
+    /// this layout from another.
+    Implementation {
+        /// `_self`.
+        back_pointer: u64,
+    },
+}
+
+impl FieldsHome {
+    /// What the check of each greenlet looks at, for the error that says
+    /// most greenlets failed it.
+    pub fn check(&self) -> String {
+        match self {
+            Self::Object { parent } => {
+                format!("their parent at offset {parent} is not NULL or a greenlet")
+            }
+            Self::Implementation { back_pointer } => {
+                format!("their C++ object does not point back at them at offset {back_pointer}")
+            }
+        }
+    }
 }
 
 /// The first greenlet release with `_self` in the base `Greenlet`.
 const SELF_IN_BASE: (u32, u32, u32) = (3, 1, 1);
+
+/// `PyGreenlet` of greenlet 0.4.x and 1.x: `stack_start` and `stack_stop`
+/// follow `PyObject_HEAD`; then `stack_copy`, `stack_saved`, `stack_prev`,
+/// `parent`, `run_info`, `top_frame`, the same on every CPython.
+const C_GREENLET: GreenletLayout = GreenletLayout {
+    home: FieldsHome::Object { parent: 56 },
+    stack_state: 16,
+    top_frame: 72,
+};
 
 impl GreenletLayout {
     /// The layout of greenlet `version` (`__version__`, e.g. `2.0.2`)
@@ -70,11 +114,13 @@ impl GreenletLayout {
         let unsupported = || {
             format!(
                 "greenlet {version} on Python 3.{python_minor} is not supported \
-                 (greenlet 2.0 to 3.x on Python 3.9 to 3.13 are read)"
+                 (greenlet 0.4 and 1.x on Python 3.9 to 3.11, 2.0 to 3.x on Python 3.9 to 3.13 are read)"
             )
         };
-        if !(2..=3).contains(&release.0) || !(9..=13).contains(&python_minor) {
-            return Err(unsupported());
+        match release.0 {
+            0 | 1 if (9..=11).contains(&python_minor) => return Ok(C_GREENLET),
+            2 | 3 if (9..=13).contains(&python_minor) => {}
+            _ => return Err(unsupported()),
         }
         // Up to 3.10 `_PyErr_StackItem` holds type, value and traceback,
         // from 3.11 only the value: `Greenlet::exception_state` shrinks.
@@ -85,7 +131,7 @@ impl GreenletLayout {
         };
         if release >= SELF_IN_BASE {
             return Ok(GreenletLayout {
-                back_pointer: 8,
+                home: FieldsHome::Implementation { back_pointer: 8 },
                 stack_state: stack_state + 8,
                 top_frame: top_frame + 8,
             });
@@ -100,7 +146,7 @@ impl GreenletLayout {
             _ => 152,
         };
         Ok(GreenletLayout {
-            back_pointer,
+            home: FieldsHome::Implementation { back_pointer },
             stack_state,
             top_frame,
         })
@@ -244,13 +290,18 @@ impl GreenLayout {
 
 #[cfg(test)]
 mod tests {
-    use super::GreenletLayout;
+    use super::{FieldsHome, GreenletLayout};
 
     #[test]
     fn greenlet_layout_follows_the_release() {
         // Offsets measured in live processes (id(g), id(g.gr_frame)).
         let layout = |version, minor| {
-            GreenletLayout::of(version, minor).map(|l| (l.back_pointer, l.stack_state, l.top_frame))
+            GreenletLayout::of(version, minor).map(|l| {
+                let FieldsHome::Implementation { back_pointer } = l.home else {
+                    panic!("greenlet {version}: not a C++ layout: {l:?}");
+                };
+                (back_pointer, l.stack_state, l.top_frame)
+            })
         };
         assert_eq!(layout("2.0.2", 11), Ok((160, 48, 96)));
         assert_eq!(layout("3.0.3", 10), Ok((144, 64, 112)));
@@ -260,9 +311,18 @@ mod tests {
         assert_eq!(layout("3.1.1", 11), Ok((8, 56, 104)));
         assert_eq!(layout("3.5.6", 13), Ok((8, 56, 104)));
         assert_eq!(layout("3.2.5", 9), Ok((8, 72, 120)));
-        for (version, minor) in [("1.1.3", 11), ("0.4.17", 9), ("4.0.0", 12), ("3.5.6", 8)] {
-            let error = layout(version, minor).expect_err(version);
+        for (version, minor) in [("1.1.3", 12), ("0.4.17", 13), ("4.0.0", 12), ("3.5.6", 8)] {
+            let error = GreenletLayout::of(version, minor).expect_err(version);
             assert!(error.contains(version), "{error}");
+        }
+    }
+
+    #[test]
+    fn greenlet_0_4_and_1_x_keep_their_state_in_the_object() {
+        for (version, minor) in [("0.4.17", 9), ("1.1.2", 10), ("1.1.3", 11)] {
+            let layout = GreenletLayout::of(version, minor).expect(version);
+            assert_eq!(layout.home, FieldsHome::Object { parent: 56 });
+            assert_eq!((layout.stack_state, layout.top_frame), (16, 72));
         }
     }
 }

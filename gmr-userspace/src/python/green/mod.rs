@@ -5,8 +5,9 @@
 //! [`gc_walk`] finds the objects in the garbage collector's lists,
 //! [`greenlet`] and [`asyncio`] read each one; every step is bounded and
 //! checked against a target that keeps running (see each module).
-//! Versions read: CPython 3.9 to 3.13 (x86_64, GIL builds); greenlet 2.x
-//! and 3.x (the C++ implementation), whose layout is chosen by the version
+//! Versions read: CPython 3.9 to 3.13 (x86_64, GIL builds); greenlet 0.4.x
+//! and 1.x (the C implementation, on CPython 3.9 to 3.11) and 2.x and 3.x
+//! (the C++ implementation), whose layout is chosen by the version
 //! of the package the process loaded and checked on every greenlet: when
 //! most greenlets fail the check, the layout is wrong and the whole read
 //! fails, naming the version, rather than reporting too few greenlets.
@@ -65,10 +66,10 @@ pub enum GreenError {
         "{0} greenlet object(s) found, but the version of the greenlet package could not be read from the process's memory map"
     )]
     UnknownGreenlet(usize),
-    /// Most greenlets failed the back-pointer check: the chosen layout is
+    /// Most greenlets failed the layout's check: the chosen layout is
     /// not the one this greenlet build has.
     #[error(
-        "greenlet {version} on Python 3.{python_minor}: {failed} of {total} greenlet object(s) failed the layout check (their C++ object does not point back at them at offset {back_pointer}); this build's layout is not the one read"
+        "greenlet {version} on Python 3.{python_minor}: {failed} of {total} greenlet object(s) failed the layout check ({check}); this build's layout is not the one read"
     )]
     LayoutMismatch {
         /// The greenlet package's version.
@@ -79,8 +80,8 @@ pub enum GreenError {
         failed: usize,
         /// Greenlet objects found.
         total: usize,
-        /// Where the back-pointer was looked for.
-        back_pointer: u64,
+        /// What the check looked at.
+        check: String,
     },
 }
 
@@ -123,7 +124,7 @@ impl Interpreter {
                     python_minor: self.version.minor,
                     failed,
                     total,
-                    back_pointer: greenlet_layout.back_pointer,
+                    check: greenlet_layout.home.check(),
                 });
             }
         } else if !found.greenlets.is_empty() {
