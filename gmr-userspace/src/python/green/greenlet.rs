@@ -2,7 +2,8 @@
 //! its state and, when suspended, its Python frames.
 //!
 //! greenlet 0.4.x and 1.x keep a greenlet's state in the `PyGreenlet` C
-//! struct itself, checked by its `parent` being NULL or another greenlet.
+//! struct itself, checked by its type's size and its `parent` being NULL or
+//! another greenlet.
 //! From 2.0 a `PyGreenlet` points to its C++ `Greenlet` (`pimpl`), which
 //! points back at it (`_self`, where [`GreenletLayout`] says) while it
 //! lives. A suspended greenlet keeps its top frame object (`top_frame`, in
@@ -15,7 +16,7 @@
 //! The greenlet may switch while being read, so the top frame and the
 //! chain are read until two reads agree.
 
-use super::layout::{FieldsHome, GREENLET_PIMPL, GreenletLayout};
+use super::layout::{FieldsHome, GREENLET_PIMPL, GreenletLayout, TYPE_BASIC_SIZE};
 use super::types::{Kind, TypeCache};
 use crate::python::Interpreter;
 use crate::python::frames::{FrameReader, PythonFrame};
@@ -128,8 +129,8 @@ pub fn read_greenlet(
 }
 
 /// Where the state of the greenlet at `address` is, once it passes its
-/// layout's check: the object itself (greenlet 0.4/1.x, whose parent must
-/// be NULL or a greenlet) or its C++ object (2.x/3.x, which must point
+/// layout's check: the object itself (greenlet 0.4/1.x, whose type must be
+/// large enough for the fields and whose parent must be NULL or a greenlet) or its C++ object (2.x/3.x, which must point
 /// back at it); `None` when the check fails.
 fn state_home(
     interpreter: &Interpreter,
@@ -140,6 +141,10 @@ fn state_home(
     let memory = &interpreter.memory;
     match layout.home {
         FieldsHome::Object { parent } => {
+            let own_type = memory.read_u64(address + interpreter.layout.object_type)?;
+            if memory.read_u64(own_type + TYPE_BASIC_SIZE)? < layout.top_frame + 8 {
+                return Ok(None);
+            }
             let parent = memory.read_u64(address + parent)?;
             let parent_is_greenlet = parent == 0 || {
                 let parent_type = memory.read_u64(parent + interpreter.layout.object_type)?;

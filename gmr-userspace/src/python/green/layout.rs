@@ -21,6 +21,9 @@ use crate::python::memory::ReadError;
 
 /// `PyTypeObject.tp_name` (a `const char *`), every version.
 pub const TYPE_NAME: u64 = 24;
+/// `PyTypeObject.tp_basicsize`, every version.
+pub const TYPE_BASIC_SIZE: u64 = 32;
+
 /// `PyTypeObject.tp_base`, every version.
 pub const TYPE_BASE: u64 = 256;
 /// `sizeof(PyGC_Head)`: an object starts this far after its GC header.
@@ -58,8 +61,9 @@ pub struct GreenletLayout {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldsHome {
     /// greenlet 0.4.x and 1.x: the `PyGreenlet` C struct itself
-    /// (`greenlet.h`). It has no back-pointer, so its `parent`, at this
-    /// offset, must be NULL or another greenlet.
+    /// (`greenlet.h`). It has no back-pointer, so its type must be large
+    /// enough to hold the fields read, and its `parent`, at this offset,
+    /// must be NULL or another greenlet.
     Object {
         /// `PyGreenlet.parent`.
         parent: u64,
@@ -80,7 +84,9 @@ impl FieldsHome {
     pub fn check(&self) -> String {
         match self {
             Self::Object { parent } => {
-                format!("their parent at offset {parent} is not NULL or a greenlet")
+                format!(
+                    "their type is too small for the C struct's fields, or their parent at offset {parent} is not NULL or a greenlet"
+                )
             }
             Self::Implementation { back_pointer } => {
                 format!("their C++ object does not point back at them at offset {back_pointer}")
