@@ -1,5 +1,5 @@
-//! The Green Threads section against real interpreters: an eventlet service
-//! with greenlets parked in known functions and an asyncio service with
+//! The Green Threads section against real interpreters: an eventlet (and a
+//! gevent) service with greenlets parked in known functions and an asyncio service with
 //! pending tasks, each printing its own stacks (gr_frame, cr_await), are
 //! reported on with `gmr-agent report`, and every greenlet and task the
 //! fixture printed must be in the report with the same frames (function,
@@ -173,7 +173,7 @@ fn greenlets_match_what_each_greenlet_sees() {
         let Some(deps) = green_deps(&label, &python) else {
             continue;
         };
-        assert_green_service_matches(&label, &python, Some(&deps));
+        assert_green_service_matches(&label, &python, Some(&deps), Library::Eventlet);
         tested += 1;
     }
     skip_unless_tested(tested);
@@ -224,7 +224,7 @@ fn assert_pinned_greenlets_match(releases: &[(u32, &str)]) {
         let Some(deps) = green_deps_with(&label, &path, &format!("greenlet=={version}")) else {
             continue;
         };
-        let loaded = assert_green_service_matches(&label, &path, Some(&deps));
+        let loaded = assert_green_service_matches(&label, &path, Some(&deps), Library::Eventlet);
         assert_eq!(
             loaded, version,
             "{label}: the pinned greenlet is the one loaded"
@@ -245,7 +245,8 @@ fn debian_greenlet_and_eventlet_match_what_each_greenlet_sees() {
         return;
     };
     let label = format!("Debian python3 with greenlet {greenlet}");
-    let loaded = assert_green_service_matches(&label, Path::new(DEBIAN_PYTHON), None);
+    let loaded =
+        assert_green_service_matches(&label, Path::new(DEBIAN_PYTHON), None, Library::Eventlet);
     assert_eq!(loaded, greenlet, "Debian's greenlet is the one loaded");
 }
 
@@ -333,6 +334,50 @@ fn an_unverifiable_greenlet_layout_fails_the_section_naming_the_version() {
     }
 }
 
+/// The green-thread library the fixture service runs on.
+#[derive(Clone, Copy)]
+enum Library {
+    Eventlet,
+    Gevent,
+}
+
+impl Library {
+    /// Its module name, as `--library` takes it.
+    fn module(self) -> &'static str {
+        match self {
+            Library::Eventlet => "eventlet",
+            Library::Gevent => "gevent",
+        }
+    }
+}
+
+/// gevent's greenlets (its Cython `Greenlet` and `Hub` derive from
+/// `greenlet.greenlet`) with Debian's python3-gevent and python3-greenlet.
+#[test]
+fn debian_gevent_greenlets_match_what_each_greenlet_sees() {
+    if !require_root() {
+        return;
+    }
+    let Some(greenlet) = debian_greenlet() else {
+        return;
+    };
+    let imports = Command::new(DEBIAN_PYTHON)
+        .args(["-c", "import gevent"])
+        .output()
+        .expect("run Debian's python3");
+    if !imports.status.success() {
+        println!(
+            "SKIP: {DEBIAN_PYTHON} cannot import python3-gevent (apt-get install -y python3-gevent): {}",
+            String::from_utf8_lossy(&imports.stderr).trim()
+        );
+        return;
+    }
+    let label = format!("Debian python3 with gevent and greenlet {greenlet}");
+    let loaded =
+        assert_green_service_matches(&label, Path::new(DEBIAN_PYTHON), None, Library::Gevent);
+    assert_eq!(loaded, greenlet, "Debian's greenlet is the one loaded");
+}
+
 /// Debian's python3 and where Debian's python3-greenlet installs.
 const DEBIAN_PYTHON: &str = "/usr/bin/python3";
 const DEBIAN_GREENLET: &str = "/usr/lib/python3/dist-packages/greenlet";
@@ -378,9 +423,15 @@ fn debian_greenlet() -> Option<String> {
 /// finished one, the running hub and the main greenlet. Returns the
 /// greenlet version the fixture loaded.
 #[track_caller]
-fn assert_green_service_matches(label: &str, python: &Path, deps: Option<&Path>) -> String {
+fn assert_green_service_matches(
+    label: &str,
+    python: &Path,
+    deps: Option<&Path>,
+    library: Library,
+) -> String {
     let deps = deps.map(|dir| dir.display().to_string());
     let mut args = vec![fixture("green_service.py")];
+    args.extend(["--library".to_owned(), library.module().to_owned()]);
     if let Some(deps) = deps {
         args.extend(["--deps".to_owned(), deps]);
     }

@@ -11,14 +11,15 @@ use crate::{build, cmd, corpus, fuzz, package, packages, vm};
 
 /// Debian packages the tests use: gcc builds the C fixtures, gdb is the
 /// reference the stacks are compared with, libc6-dbg gives both sides
-/// libc's full symbol names; python3-greenlet and python3-eventlet are
-/// the green threads Debian's own Python services run.
-const TEST_PACKAGES: [&str; 5] = [
+/// libc's full symbol names; python3-greenlet, python3-eventlet and
+/// python3-gevent are the green threads Debian's own Python services run.
+const TEST_PACKAGES: [&str; 6] = [
     "gcc",
     "gdb",
     "libc6-dbg",
     "python3-greenlet",
     "python3-eventlet",
+    "python3-gevent",
 ];
 
 /// Seconds each fuzz target runs in the test suite; `cargo xtask fuzz`
