@@ -1,6 +1,8 @@
 //! What a loaded agent costs everyone else: the hot paths its hooks sit on
-//! (signal generation, inode ctime updates) timed with and without it, and
-//! its own CPU and memory while idle.
+//! (signal generation, inode ctime updates) timed without any hook, with
+//! an empty eBPF program on the same tracepoints (the floor any eBPF tool
+//! pays there, see [`super::floor`]) and with the agent, and its own CPU
+//! and memory while idle.
 
 use std::{
     ffi::CString,
@@ -11,7 +13,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use super::timing::median;
+use super::{floor::FloorPrograms, timing::median};
 
 /// Calls per timing.
 const ITERATIONS: u32 = 100_000;
@@ -37,6 +39,14 @@ impl HotPath {
     /// Both, in table order.
     pub const ALL: [HotPath; 2] = [HotPath::Signal, HotPath::Ctime];
 
+    /// The tracepoints the agent's hooks for this path sit on.
+    pub fn tracepoints(self) -> &'static [&'static str] {
+        match self {
+            HotPath::Signal => &["signal_generate"],
+            HotPath::Ctime => &["ctime_ns_xchg", "ctime_xchg_skip", "inode_set_ctime_to_ts"],
+        }
+    }
+
     /// The row label.
     pub fn label(self) -> &'static str {
         match self {
@@ -46,33 +56,50 @@ impl HotPath {
     }
 }
 
-/// One hot path's time per call without and with the agent.
+/// One hot path's time per call without any hook, with the empty program
+/// and with the agent.
 pub struct HookCost {
     /// The path.
     pub path: HotPath,
-    /// Median per call with no agent.
+    /// Median per call with no hook.
     pub without: Duration,
+    /// Median per call with the empty program on the same tracepoints.
+    pub floor: Duration,
     /// Median per call with the agent running.
     pub with: Duration,
     /// Each round's overhead in percent: its median with the agent against
     /// its own median without, sorted.
     pub round_overheads: Vec<f64>,
+    /// Median of the rounds' own added time per call, in ns: the empty
+    /// program's and the agent's.
+    pub added_ns: (f64, f64),
 }
 
 impl HookCost {
     /// The agent's overhead in percent: the median of the rounds'.
     pub fn overhead_percent(&self) -> f64 {
-        self.round_overheads
-            .get(self.round_overheads.len().saturating_sub(1) / 2)
-            .copied()
-            .unwrap_or(f64::NAN)
+        middle(&self.round_overheads)
     }
+
+    /// The agent's added time per call over the empty program's.
+    pub fn floor_ratio(&self) -> f64 {
+        self.added_ns.1 / self.added_ns.0
+    }
+}
+
+/// The middle of sorted `values` (NaN when empty).
+fn middle(values: &[f64]) -> f64 {
+    values
+        .get(values.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 /// One round's timings of one path.
 #[derive(Default)]
 struct Round {
     without: Vec<Duration>,
+    floor: Vec<Duration>,
     with: Vec<Duration>,
 }
 
@@ -82,11 +109,19 @@ impl Round {
         let (without, with) = (median(&self.without)?, median(&self.with)?);
         Some((with.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0)
     }
+
+    /// The time per call the empty program and the agent add in this round,
+    /// in ns.
+    fn added_ns(&self) -> Option<(f64, f64)> {
+        let without = median(&self.without)?.as_secs_f64();
+        let added = |timings: &[Duration]| Some((median(timings)?.as_secs_f64() - without) * 1e9);
+        Some((added(&self.floor)?, added(&self.with)?))
+    }
 }
 
-/// Times each hot path without and with the agent, alternating over
-/// [`ROUNDS`]; `start_agent` starts it, and the guard it returns stops it
-/// when dropped.
+/// Times each hot path without any hook, with the empty program on its
+/// tracepoints and with the agent, alternating over [`ROUNDS`];
+/// `start_agent` starts it, and the guard it returns stops it when dropped.
 pub fn hook_costs<G>(
     scratch: &Path,
     mut start_agent: impl FnMut() -> Result<G>,
@@ -102,6 +137,10 @@ pub fn hook_costs<G>(
         let mut round = HotPath::ALL.map(|_| Round::default());
         for (path, timed) in HotPath::ALL.into_iter().zip(&mut round) {
             timed.without = timings(path, &file)?;
+        }
+        for (path, timed) in HotPath::ALL.into_iter().zip(&mut round) {
+            let _floor = FloorPrograms::attach(path.tracepoints())?;
+            timed.floor = timings(path, &file)?;
         }
         let _agent = start_agent()?;
         for (path, timed) in HotPath::ALL.into_iter().zip(&mut round) {
@@ -121,11 +160,17 @@ pub fn hook_costs<G>(
                 .filter_map(Round::overhead_percent)
                 .collect::<Vec<_>>();
             round_overheads.sort_by(f64::total_cmp);
+            let (mut floor_added, mut agent_added): (Vec<f64>, Vec<f64>) =
+                of_path().filter_map(Round::added_ns).unzip();
+            floor_added.sort_by(f64::total_cmp);
+            agent_added.sort_by(f64::total_cmp);
             Ok(HookCost {
                 path,
                 without: median(&all(|r| &r.without)).context("no timings")?,
+                floor: median(&all(|r| &r.floor)).context("no timings")?,
                 with: median(&all(|r| &r.with)).context("no timings")?,
                 round_overheads,
+                added_ns: (middle(&floor_added), middle(&agent_added)),
             })
         })
         .collect()
@@ -230,6 +275,7 @@ mod tests {
         let ns = |n| Duration::from_nanos(n);
         let round = |without: u64, with: u64| Round {
             without: vec![ns(without), ns(without + 500), ns(without - 1)],
+            floor: vec![ns(without + 5), ns(without + 505), ns(without + 4)],
             with: vec![ns(with), ns(with + 500), ns(with - 1)],
         };
         // The machine slows down between rounds; each round's agent costs
@@ -242,13 +288,29 @@ mod tests {
         for (got, want) in overheads.iter().zip([1.0, 2.0, 10.0]) {
             assert!((got - want).abs() < 1e-9, "{got} vs {want}");
         }
+        // The empty program adds 5 ns in every round, the agent 10, 40 and
+        // 100 ns.
+        let added = rounds
+            .iter()
+            .map(|r| r.added_ns().unwrap())
+            .collect::<Vec<_>>();
+        for (got, want) in added.iter().zip([(5.0, 10.0), (5.0, 40.0), (5.0, 100.0)]) {
+            assert!(
+                (got.0 - want.0).abs() < 1e-6 && (got.1 - want.1).abs() < 1e-6,
+                "{got:?}"
+            );
+        }
         let cost = HookCost {
             path: HotPath::Signal,
             without: ns(1000),
+            floor: ns(1005),
             with: ns(1100),
             round_overheads: overheads,
+            added_ns: (5.0, 40.0),
         };
         assert!((cost.overhead_percent() - 2.0).abs() < 1e-9);
+        assert!((cost.floor_ratio() - 8.0).abs() < 1e-9);
         assert_eq!(Round::default().overhead_percent(), None);
+        assert_eq!(Round::default().added_ns(), None);
     }
 }

@@ -3,6 +3,7 @@
 //! stalled, what the agent's hooks cost other processes, the agent's idle
 //! CPU and memory, and where a report's time goes. Prints Markdown tables.
 
+mod floor;
 mod gmr;
 mod hooks;
 mod peers;

@@ -20,7 +20,10 @@ pub fn print(rows: &[Row], hooks: &[HookCost], idle: &Idle) {
 
 /// The hook overhead table.
 pub fn print_hooks(hooks: &[HookCost]) {
-    println!("\n### Hook overhead (per call; overhead = median of the rounds' own)\n");
+    println!(
+        "\n### Hook overhead (per call; overhead = median of the rounds' own; \
+         floor = an empty eBPF program on the same tracepoints)\n"
+    );
     let lines: Vec<Vec<String>> = hooks
         .iter()
         .map(|cost| {
@@ -28,22 +31,31 @@ pub fn print_hooks(hooks: &[HookCost]) {
                 (Some(low), Some(high)) => format!("{low:+.1} to {high:+.1} %"),
                 _ => "-".to_owned(),
             };
+            let (floor_added, agent_added) = cost.added_ns;
             vec![
                 cost.path.label().to_owned(),
                 format!("{} ns", cost.without.as_nanos()),
+                format!("{} ns", cost.floor.as_nanos()),
                 format!("{} ns", cost.with.as_nanos()),
                 format!("{:+.1} %", cost.overhead_percent()),
                 range,
+                format!("{floor_added:+.1} ns"),
+                format!("{agent_added:+.1} ns"),
+                format!("{:.2}x", cost.floor_ratio()),
             ]
         })
         .collect();
     markdown(
         &[
             "hot path",
-            "without agent",
+            "without hooks",
+            "empty program",
             "with agent",
             "overhead",
             "rounds' range",
+            "floor adds",
+            "agent adds",
+            "agent / floor",
         ],
         &lines,
     );
