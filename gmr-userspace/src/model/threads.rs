@@ -66,6 +66,8 @@ pub enum FrameKind {
     Native,
     /// A Python function run by the interpreter.
     Python,
+    /// Code a runtime compiled at run time, named by its perf map.
+    Jit,
 }
 
 /// One kernel frame.
@@ -80,7 +82,7 @@ pub struct KernelFrame {
 /// One user frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UserFrame {
-    /// Native or Python.
+    /// Native, Python or JIT.
     pub kind: FrameKind,
     /// Program counter (innermost) or return address; for a Python frame,
     /// the frame's address in the target.

@@ -12,10 +12,10 @@ use std::io;
 
 use super::python_stacks::{add_python_stacks, read_python};
 use crate::capture::model::{ProcessCapture, StackCopyEnd, ThreadCapture};
-use crate::model::{KernelFrame, Thread, Threads};
+use crate::model::{FrameKind, KernelFrame, Thread, Threads, UserFrame};
 use crate::proc::pid_namespace::NamespaceTids;
 use crate::report::stage_times::StageTimes;
-use crate::symbolize::Symbolizer;
+use crate::symbolize::{Symbolizer, jit};
 use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwindCache, UnwoundStack};
 
 // `task_struct.__state` and `exit_state` bits (include/linux/sched.h).
@@ -96,31 +96,42 @@ pub fn threads(
         .iter()
         .zip(unwound.iter())
         .zip(user)
-        .map(|((thread, unwound), user_stack)| Thread {
-            tid: thread.tid,
-            ns_tid: match &ns_tids {
-                Some(ns_tids) => ns_tids.to_namespace(thread.tid),
-                None => Some(thread.tid),
-            },
-            name: thread.comm.clone(),
-            state: state_name(thread.state).to_owned(),
-            on_cpu: thread.on_cpu,
-            kernel_stack: thread
-                .kernel_stack
-                .iter()
-                .map(|&address| {
-                    kernel.next().unwrap_or(KernelFrame {
-                        address,
-                        function: None,
+        .map(|((thread, unwound), user_stack)| {
+            let live = !thread.kernel_thread && !thread.has_exited();
+            let user_stack_note = [
+                user_stack_note(thread, unwound.as_ref(), modules),
+                live.then(|| unnamed_code_note(&user_stack, modules, symbolizer, capture.pid))
+                    .flatten(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
+            Thread {
+                tid: thread.tid,
+                ns_tid: match &ns_tids {
+                    Some(ns_tids) => ns_tids.to_namespace(thread.tid),
+                    None => Some(thread.tid),
+                },
+                name: thread.comm.clone(),
+                state: state_name(thread.state).to_owned(),
+                on_cpu: thread.on_cpu,
+                kernel_stack: thread
+                    .kernel_stack
+                    .iter()
+                    .map(|&address| {
+                        kernel.next().unwrap_or(KernelFrame {
+                            address,
+                            function: None,
+                        })
                     })
-                })
-                .collect(),
-            kernel_stack_note: thread.kernel_stack_error.clone(),
-            user_stack,
-            user_stack_note: user_stack_note(thread, unwound.as_ref(), modules),
-            python_frames: None,
-            python_note: None,
-            holds_gil: None,
+                    .collect(),
+                kernel_stack_note: thread.kernel_stack_error.clone(),
+                user_stack,
+                user_stack_note: (!user_stack_note.is_empty()).then(|| user_stack_note.join("; ")),
+                python_frames: None,
+                python_note: None,
+                holds_gil: None,
+            }
         })
         .collect();
     let notes: Vec<String> = [completeness_note(capture), exec_note(capture)]
@@ -262,6 +273,31 @@ fn user_stack_note(
         }
     }
     (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Whose code the frames of `stack` outside every mapped file are, when
+/// the runtime's perf map does not name them.
+fn unnamed_code_note(
+    stack: &[UserFrame],
+    modules: &ProcessModules,
+    symbolizer: &Symbolizer,
+    pid: u32,
+) -> Option<String> {
+    let unnamed = stack
+        .iter()
+        .filter(|frame| frame.function.is_none() && frame.module.is_none())
+        .filter(|frame| frame.kind == FrameKind::Native)
+        .count();
+    (unnamed > 0).then(|| {
+        let map = symbolizer.perf_map(pid);
+        jit::unnamed_code_note(
+            unnamed,
+            modules,
+            map.as_deref(),
+            &jit::perf_map_path(pid),
+            pid,
+        )
+    })
 }
 
 /// Why the frame unwinding stopped at had only frame pointers to go by,

@@ -151,8 +151,10 @@ fn user_frame_text(frame: &UserFrame) -> String {
     if frame.inlined {
         text.push_str(" [inlined]");
     }
-    if frame.kind == FrameKind::Python {
-        text.push_str(" [python]");
+    match frame.kind {
+        FrameKind::Python => text.push_str(" [python]"),
+        FrameKind::Jit => text.push_str(" [jit]"),
+        FrameKind::Native => {}
     }
     text
 }

@@ -8,18 +8,24 @@
 //! again when modules change). Module paths and offsets come from the
 //! unwinder's [`ProcessModules`], so they are filled in even where no symbol
 //! is known.
-//! Nothing here fails as a whole: an address blazesym cannot resolve stays
-//! an address.
+//! Code outside every mapped file is looked up in the runtime's perf map
+//! ([`jit`]). Nothing here fails as a whole: an address nothing resolves
+//! stays an address.
+
+pub mod jit;
 
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::SystemTime;
 
 use blazesym::symbolize::source::{Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
 
+use self::jit::{PerfMap, map_version, perf_map_path};
 use crate::kernel::kallsyms::{KernelSymbols, Loading};
 use crate::model::{FrameKind, KernelFrame, UserFrame};
 use crate::unwind::{Frame, ProcessModules};
@@ -46,6 +52,16 @@ pub struct Symbolizer {
     recent: RefCell<VecDeque<CachedProcess>>,
     /// The kernel's functions.
     kernel: RefCell<KernelTable>,
+    /// Perf maps read, by pid, with the file's version they were read at.
+    perf_maps: RefCell<HashMap<u32, PerfMapRead>>,
+}
+
+/// One process's perf map as last read.
+struct PerfMapRead {
+    /// The file's modification time and size then.
+    version: Option<(SystemTime, u64)>,
+    /// The map, `None` when the process has none.
+    map: Option<Rc<PerfMap>>,
 }
 
 /// The kernel's functions, as far as they were read.
@@ -80,6 +96,7 @@ impl Symbolizer {
             inner: RefCell::new(blazesym_symbolizer()),
             recent: RefCell::new(VecDeque::new()),
             kernel: RefCell::new(kernel),
+            perf_maps: RefCell::new(HashMap::new()),
         }
     }
 
@@ -88,6 +105,7 @@ impl Symbolizer {
     pub fn drop_files(&mut self) {
         *self.inner.get_mut() = blazesym_symbolizer();
         self.recent.get_mut().clear();
+        self.perf_maps.get_mut().clear();
     }
 
     /// Symbolizes one unwound stack of process `pid`. See
@@ -134,7 +152,12 @@ impl Symbolizer {
         }
         let inner = self.inner.borrow();
         let symbolized = if resolve {
-            let source = Source::Process(Process::new(pid.into()));
+            // Perf maps are read here, not by blazesym: one it cannot parse
+            // would fail every address of the process (see `jit`).
+            let source = Source::Process(Process {
+                perf_map: false,
+                ..Process::new(pid.into())
+            });
             inner
                 .symbolize(&source, Input::AbsAddr(&lookups))
                 .unwrap_or_else(|e| {
@@ -145,12 +168,20 @@ impl Symbolizer {
             Vec::new()
         };
         let mut symbolized = symbolized.into_iter().map(Symbolized::into_sym);
+        let mut perf_map = None;
         let built = distinct
             .items
             .iter()
             .map(|frame| {
                 let mut out = Vec::new();
                 let sym = symbolized.next().flatten();
+                if sym.is_none() && resolve && modules.module_at(frame.address).is_none() {
+                    let map = perf_map.get_or_insert_with(|| self.perf_map(pid));
+                    if let Some(name) = map.as_ref().and_then(|map| map.name_of(frame.address)) {
+                        out.push(jit_frame(frame, name));
+                        return out;
+                    }
+                }
                 push_user_frames(&mut out, frame, sym.as_ref(), modules);
                 out
             })
@@ -164,6 +195,31 @@ impl Symbolizer {
                     .collect()
             })
             .collect()
+    }
+
+    /// Process `pid`'s perf map, read again only when the file changed.
+    pub fn perf_map(&self, pid: u32) -> Option<Rc<PerfMap>> {
+        let path = perf_map_path(pid);
+        let version = map_version(&path);
+        let mut maps = self.perf_maps.borrow_mut();
+        if let Some(read) = maps.get(&pid).filter(|read| read.version == version) {
+            return read.map.clone();
+        }
+        let map = version
+            .and_then(|_| {
+                std::fs::read(&path)
+                    .inspect_err(|e| log::debug!("cannot read {}: {e}", path.display()))
+                    .ok()
+            })
+            .map(|bytes| Rc::new(PerfMap::parse(&String::from_utf8_lossy(&bytes))));
+        maps.insert(
+            pid,
+            PerfMapRead {
+                version,
+                map: map.clone(),
+            },
+        );
+        map
     }
 
     /// Makes the kernel's symbols ready: waits for a background read,
@@ -258,6 +314,7 @@ impl Symbolizer {
             if let Err(e) = inner.evict(&evict::Process::new(old.pid.into()).into()) {
                 log::debug!("could not evict process {}: {e}", old.pid);
             }
+            self.perf_maps.borrow_mut().remove(&old.pid);
         }
     }
 }
@@ -341,6 +398,21 @@ fn push_user_frames(
         function: Some(sym.name.to_string()),
         ..located(&base, sym.code_info.as_deref())
     });
+}
+
+/// A frame of JIT code that the runtime's perf map names `name`.
+fn jit_frame(frame: &Frame, name: &str) -> UserFrame {
+    UserFrame {
+        kind: FrameKind::Jit,
+        address: frame.address,
+        function: Some(name.to_owned()),
+        module: None,
+        module_offset: None,
+        file: None,
+        line: None,
+        inlined: false,
+        source: None,
+    }
 }
 
 /// `base` with the source file and line of `code_info`, if any.
