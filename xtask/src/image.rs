@@ -98,7 +98,14 @@ pub fn run() -> Result<Image> {
 /// account files and the mount points.
 fn stage(root: &Path, agent: &Path) -> Result<()> {
     for dir in [
-        "usr/bin", "etc/gmr", "run/gmr", "var/lib/gmr", "proc", "sys", "dev", "tmp",
+        "usr/bin",
+        "etc/gmr",
+        "run/gmr",
+        "var/lib/gmr",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
     ] {
         fs::create_dir_all(root.join(dir))
             .with_context(|| format!("creating {}", root.join(dir).display()))?;

@@ -42,7 +42,7 @@ use crate::{
         signal::name as signal_name,
         warnings::UnsafeTargets,
     },
-    targets::cgroup::{main_process, processes_below},
+    targets::cgroup::main_process,
     trigger::{FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name},
 };
 
@@ -226,8 +226,12 @@ fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
         .map(|f| f.scope)
         .unwrap_or_default();
     let pids = match scope {
-        TriggerScope::All => processes_below(&tag.cgroup.path),
-        TriggerScope::Main => main_process(&tag.cgroup.path).into_iter().collect(),
+        TriggerScope::All => tag.processes(),
+        TriggerScope::Main => tag
+            .cgroups
+            .iter()
+            .filter_map(|c| main_process(&c.path))
+            .collect(),
     };
     if pids.is_empty() {
         log::info!("tag {} has no processes to report on", tag.name);

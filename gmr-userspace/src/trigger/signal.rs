@@ -14,7 +14,7 @@ use aya::{
 
 use gmr_common::TRIGGER_RESULT_REFUSED;
 
-use crate::{config::Tag, kernel::loader::SIGNAL_PROGRAM};
+use crate::{config::Tag, kernel::loader::SIGNAL_PROGRAM, targets::cgroup::Cgroup};
 
 /// What the kernel reported about the signal's delivery, or that the guard
 /// refused it.
@@ -34,8 +34,9 @@ pub fn delivery_name(result: u32) -> &'static str {
 /// The attached signal observer; dropping it untags the cgroups.
 pub struct SignalObserver {
     tagged: HashMap<MapData, u64, u32>,
-    /// The cgroup ids in `tagged`, by tag index.
-    ids: Vec<u64>,
+    /// The entries of `tagged`: cgroup id and tag index (a tag covering
+    /// several cgroups, a namespace's pods, has an entry for each).
+    entries: Vec<(u64, u32)>,
 }
 
 impl SignalObserver {
@@ -47,7 +48,7 @@ impl SignalObserver {
         )?;
         let mut this = Self {
             tagged,
-            ids: Vec::new(),
+            entries: Vec::new(),
         };
         this.retag(tags)?;
         let program: &mut RawTracePoint = ebpf
@@ -63,56 +64,60 @@ impl SignalObserver {
         Ok(this)
     }
 
-    /// The tagged cgroup ids, by tag index.
-    pub fn tagged(&self) -> &[u64] {
-        &self.ids
+    /// The tagged cgroups: cgroup id and tag index.
+    pub fn tagged(&self) -> &[(u64, u32)] {
+        &self.entries
     }
 
     /// Makes `tags`' cgroups the tagged ones, in place while the program
     /// runs. On error the previous ones stay tagged.
     pub fn retag(&mut self, tags: &[Tag]) -> Result<()> {
-        let ids = tags.iter().map(|tag| tag.cgroup.id).collect();
-        self.set(ids).map_err(|(index, e)| {
-            anyhow::Error::new(e).context(format!(
-                "tagging cgroup {}",
-                tags[index].cgroup.path.display()
-            ))
+        let cgroups: Vec<(u32, &Cgroup)> = tags
+            .iter()
+            .enumerate()
+            .flat_map(|(index, tag)| tag.cgroups.iter().map(move |c| (index as u32, c)))
+            .collect();
+        let entries = cgroups.iter().map(|(index, c)| (c.id, *index)).collect();
+        self.set(entries).map_err(|(at, e)| {
+            anyhow::Error::new(e)
+                .context(format!("tagging cgroup {}", cgroups[at].1.path.display()))
         })
     }
 
-    /// Tags `ids` (as returned by [`Self::tagged`]) again, undoing a later
-    /// [`Self::retag`]. On error the ids of that retag stay tagged.
-    pub(super) fn restore(&mut self, ids: &[u64]) -> Result<()> {
-        self.set(ids.to_vec()).map_err(|(index, e)| {
-            anyhow::Error::new(e).context(format!("retagging cgroup id {}", ids[index]))
+    /// Tags `entries` (as returned by [`Self::tagged`]) again, undoing a
+    /// later [`Self::retag`]. On error the entries of that retag stay tagged.
+    pub(super) fn restore(&mut self, entries: &[(u64, u32)]) -> Result<()> {
+        self.set(entries.to_vec()).map_err(|(at, e)| {
+            anyhow::Error::new(e).context(format!("retagging cgroup id {}", entries[at].0))
         })
     }
 
-    /// Makes `ids` the tagged cgroups, tag index = position. The new ids go
-    /// in first and the stale ones are removed after, so a cgroup tagged
-    /// before and after is never missing. On error (with the position of
-    /// the failed id) the previous ids are back in place, best effort: the
-    /// map had room for them.
-    fn set(&mut self, ids: Vec<u64>) -> Result<(), (usize, MapError)> {
-        for (index, id) in ids.iter().enumerate() {
-            if let Err(e) = self.tagged.insert(id, index as u32, 0) {
-                for (index, id) in self.ids.iter().enumerate() {
-                    if let Err(e) = self.tagged.insert(id, index as u32, 0) {
+    /// Makes `entries` (cgroup id, tag index) the tagged cgroups. The new
+    /// entries go in first and the stale ones are removed after, so a cgroup
+    /// tagged before and after is never missing. On error (with the position
+    /// of the failed entry) the previous entries are back in place, best
+    /// effort: the map had room for them.
+    fn set(&mut self, entries: Vec<(u64, u32)>) -> Result<(), (usize, MapError)> {
+        let has = |list: &[(u64, u32)], id: u64| list.iter().any(|(other, _)| *other == id);
+        for (at, (id, index)) in entries.iter().enumerate() {
+            if let Err(e) = self.tagged.insert(id, index, 0) {
+                for (id, index) in &self.entries {
+                    if let Err(e) = self.tagged.insert(id, index, 0) {
                         log::error!("cannot tag cgroup id {id} again: {e}");
                     }
                 }
-                for added in ids.iter().filter(|id| !self.ids.contains(id)) {
+                for (added, _) in entries.iter().filter(|(id, _)| !has(&self.entries, *id)) {
                     // An error means it was never inserted.
                     let _ = self.tagged.remove(added);
                 }
-                return Err((index, e));
+                return Err((at, e));
             }
         }
-        for stale in self.ids.iter().filter(|id| !ids.contains(id)) {
+        for (stale, _) in self.entries.iter().filter(|(id, _)| !has(&entries, *id)) {
             // An error means the entry is already gone: nothing to undo.
             let _ = self.tagged.remove(stale);
         }
-        self.ids = ids;
+        self.entries = entries;
         Ok(())
     }
 }
