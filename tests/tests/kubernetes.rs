@@ -15,13 +15,14 @@
 //! nova-conductor-0, and namespace identity (both keystone pods). Touching
 //! each tag's trigger file writes a report (mode 0600) for exactly the
 //! processes it covers, each naming its pod and container; `list` shows the
-//! namespace tag's two cgroups.
+//! namespace tag's two cgroups. A pod tag whose pod is not on the node yet
+//! (openstack/glance-0) covers nothing until the pod starts, then reports.
 
 use std::{
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::{Child, Command},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use gmr_tests::{
@@ -31,6 +32,10 @@ use gmr_tests::{
     scratch::{REPORT_TIMEOUT, Scratch, report_files, wait_for_report_files},
 };
 use serde_json::Value;
+
+/// How long a pod started after the agent may take to be tagged: the
+/// agent rescans pod tags every 10 s.
+const RESCAN_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// One container of a pod on the fake node.
 struct PodContainer {
@@ -67,6 +72,16 @@ impl Node {
             std::fs::create_dir_all(node.scratch.path().join(dir)).unwrap();
         }
         for c in containers {
+            node.start(c);
+        }
+        node
+    }
+
+    /// Starts container `c`: its kubelet directories, its cgroup, its process.
+    #[track_caller]
+    fn start(&mut self, c: PodContainer) {
+        let node = self;
+        {
             let pod_dir = node
                 .scratch
                 .path()
@@ -96,7 +111,6 @@ impl Node {
                 .unwrap_or_else(|e| panic!("move {} into {}: {e}", child.id(), cgroup.display()));
             node.containers.push((c, cgroup, child));
         }
-        node
     }
 
     /// The pid running in `pod`'s container `container`.
@@ -215,6 +229,33 @@ fn openstack_node() -> Node {
     ])
 }
 
+/// `gmr-agent list --json` of `agent`, parsed.
+#[track_caller]
+fn listing(agent: &RunningAgent) -> Value {
+    let out = run_agent(&[
+        "list",
+        "--json",
+        "--socket",
+        agent.socket().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("list --json")
+}
+
+/// Tag `name` in a listing.
+#[track_caller]
+fn tag_in(listing: &Value, name: &str) -> Value {
+    listing["listing"]["tags"]
+        .as_array()
+        .and_then(|tags| tags.iter().find(|t| t["name"] == name))
+        .unwrap_or_else(|| panic!("no tag {name} in {listing}"))
+        .clone()
+}
+
 /// The one JSON report on `pid` in `reports`, parsed, once it is there.
 #[track_caller]
 fn the_report(reports: &Path, pid: u32, agent: &RunningAgent) -> Value {
@@ -246,11 +287,13 @@ fn pod_and_namespace_tags_resolve_on_a_kubelet_layout_and_report_through_trigger
             "{}formats: [text, json]\nmin_interval_seconds: 0\ntags:\n\
              - pod: openstack/nova-api-0\n  container: api\n  trigger_file: {}\n\
              - pod: openstack/nova-conductor-0\n  trigger_file: {}\n\
-             - namespace: identity\n  trigger_file: {}\n",
+             - namespace: identity\n  trigger_file: {}\n\
+             - pod: openstack/glance-0\n  trigger_file: {}\n",
             node.kubelet_config(),
             trigger("api").display(),
             trigger("conductor").display(),
-            trigger("identity").display()
+            trigger("identity").display(),
+            trigger("glance").display()
         ),
     )
     .unwrap();
@@ -262,25 +305,8 @@ fn pod_and_namespace_tags_resolve_on_a_kubelet_layout_and_report_through_trigger
         "--no-target-stderr",
     ]);
 
-    let listing = run_agent(&[
-        "list",
-        "--json",
-        "--socket",
-        agent.socket().to_str().unwrap(),
-    ]);
-    assert!(
-        listing.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listing.stderr)
-    );
-    let listing: Value = serde_json::from_slice(&listing.stdout).expect("list --json");
-    let tag = |name: &str| {
-        listing["listing"]["tags"]
-            .as_array()
-            .and_then(|tags| tags.iter().find(|t| t["name"] == name))
-            .unwrap_or_else(|| panic!("no tag {name} in {listing}"))
-            .clone()
-    };
+    let at_start = listing(&agent);
+    let tag = |name: &str| tag_in(&at_start, name);
     assert_eq!(
         tag("nova-api-0-api")["cgroups"].as_array().map(Vec::len),
         Some(1)
@@ -375,12 +401,54 @@ fn pod_and_namespace_tags_resolve_on_a_kubelet_layout_and_report_through_trigger
         "the sidecar is not tagged"
     );
 
-    // A tag naming a pod the node does not have fails the start, saying where it looked.
+    // A pod scheduled after the agent started is tagged at the next rescan.
+    assert_eq!(
+        tag("glance-0")["cgroups"],
+        serde_json::json!([]),
+        "not on the node yet"
+    );
+    let mut node = node;
+    const GLANCE: &str = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c66";
+    node.start(PodContainer {
+        namespace: "openstack",
+        pod: "glance-0",
+        uid: GLANCE,
+        container: "glance",
+        pod_cgroup: format!("kubepods/pod{GLANCE}"),
+        id: id('6'),
+    });
+    let scheduled = Instant::now();
+    while tag_in(&listing(&agent), "glance-0")["cgroups"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(
+            scheduled.elapsed() < RESCAN_TIMEOUT,
+            "glance-0 not tagged; log:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "a new pod tagged {:.1?} after it started",
+        scheduled.elapsed()
+    );
+    assert!(
+        Command::new("touch")
+            .arg(trigger("glance"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let report = the_report(&reports, node.pid("glance-0", "glance"), &agent);
+    assert_eq!(report["target"]["pod"]["name"], "glance-0");
+
+    // A container the pod does not have fails the start, naming those it has.
     let missing = scratch.path().join("missing.yaml");
     std::fs::write(
         &missing,
         format!(
-            "{}tags:\n- pod: openstack/glance-0\n",
+            "{}tags:\n- pod: openstack/nova-api-0\n  container: db\n",
             node.kubelet_config()
         ),
     )
@@ -395,8 +463,9 @@ fn pod_and_namespace_tags_resolve_on_a_kubelet_layout_and_report_through_trigger
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
-            && stderr.contains("openstack_glance-0_<uid>")
-            && stderr.contains("tags[0]"),
+            && stderr.contains("tags[0]")
+            && stderr.contains("no container db")
+            && stderr.contains("sidecar"),
         "{stderr}"
     );
 }

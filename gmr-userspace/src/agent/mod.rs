@@ -42,7 +42,7 @@ use crate::{
         signal::name as signal_name,
         warnings::UnsafeTargets,
     },
-    targets::cgroup::main_process,
+    targets::{cgroup::main_process, kubernetes::RESCAN_INTERVAL},
     trigger::{FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name},
 };
 
@@ -116,6 +116,8 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
+        let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 events = triggers.next_events() => {
@@ -134,6 +136,10 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
                 },
                 _ = hup.recv() => {
                     reload(&overrides, &dispatch, &mut triggers);
+                    unsafe_targets.warn_new(&dispatch.config());
+                }
+                _ = rescan.tick() => {
+                    rescan_pods(&dispatch, &mut triggers);
                     unsafe_targets.warn_new(&dispatch.config());
                 }
                 _ = term.recv() => break,
@@ -284,6 +290,31 @@ fn reload(overrides: &Overrides, dispatch: &Dispatch, triggers: &mut Triggers) {
         new.tags.len(),
         files.len()
     );
+    dispatch.set_config(Arc::new(new));
+}
+
+/// Resolves pod and namespace tags again and tags the cgroups of pods
+/// that started or stopped since; the rest of the configuration stays.
+fn rescan_pods(dispatch: &Dispatch, triggers: &mut Triggers) {
+    let new = match dispatch.config().with_pods_rescanned() {
+        Ok(Some(new)) => new,
+        Ok(None) => return,
+        Err(e) => {
+            log::warn!("pod tags not rescanned, keeping their cgroups: {e:#}");
+            return;
+        }
+    };
+    if let Err(e) = triggers.retag(&new.tags) {
+        log::error!("pod tags not retagged, keeping their cgroups: {e:#}");
+        return;
+    }
+    for tag in new.tags.iter().filter(|t| t.target.follows_pods()) {
+        log::info!(
+            "{}: {} cgroup(s) after the pod rescan",
+            tag.name,
+            tag.cgroups.len()
+        );
+    }
     dispatch.set_config(Arc::new(new));
 }
 

@@ -172,20 +172,8 @@ impl AgentConfig {
         for (origin, entry) in from_file.chain(from_flags) {
             let mut tag =
                 tag::build(entry, &mount, &kubelet).map_err(|e| anyhow!("{origin}: {e:#}"))?;
-            tag.cgroups.retain(|cgroup| {
-                let taken = tags
-                    .iter()
-                    .flat_map(|t| &t.cgroups)
-                    .any(|c| c.id == cgroup.id);
-                if taken {
-                    log::warn!(
-                        "cgroup {} is tagged twice; keeping the first",
-                        cgroup.path.display()
-                    );
-                }
-                !taken
-            });
-            if !tag.cgroups.is_empty() {
+            keep_untagged(&tags, &mut tag.cgroups);
+            if !tag.cgroups.is_empty() || tag.target.follows_pods() {
                 tags.push(tag);
             }
         }
@@ -215,12 +203,58 @@ impl AgentConfig {
         self.tags.iter().find(|t| t.covers(&path))
     }
 
+    /// This configuration with its pod and namespace tags resolved again
+    /// (pods come and go); `None` when no tag follows pods or none changed.
+    pub fn with_pods_rescanned(&self) -> Result<Option<Self>> {
+        if !self.tags.iter().any(|t| t.target.follows_pods()) {
+            return Ok(None);
+        }
+        let mount = cgroup::cgroup2_mount()?;
+        let mut tags: Vec<Tag> = Vec::with_capacity(self.tags.len());
+        let mut changed = false;
+        for tag in &self.tags {
+            let mut tag = tag.clone();
+            if tag.target.follows_pods() {
+                let mut cgroups = tag
+                    .target
+                    .resolve(&mount, &self.kubelet)
+                    .map_err(|e| anyhow!("tag {}: {e:#}", tag.name))?;
+                keep_untagged(&tags, &mut cgroups);
+                changed |= cgroups != tag.cgroups;
+                tag.cgroups = cgroups;
+            }
+            tags.push(tag);
+        }
+        Ok(changed.then(|| Self {
+            tags,
+            ..self.clone()
+        }))
+    }
+
     /// The tag one of whose cgroups has id `id`.
     pub fn tag_by_cgroup_id(&self, id: u64) -> Option<&Tag> {
         self.tags
             .iter()
             .find(|t| t.cgroups.iter().any(|c| c.id == id))
     }
+}
+
+/// Drops from `cgroups` those `earlier` tags already cover: the kernel
+/// maps each cgroup to one tag, the first.
+fn keep_untagged(earlier: &[Tag], cgroups: &mut Vec<cgroup::Cgroup>) {
+    cgroups.retain(|cgroup| {
+        let taken = earlier
+            .iter()
+            .flat_map(|t| &t.cgroups)
+            .any(|c| c.id == cgroup.id);
+        if taken {
+            log::warn!(
+                "cgroup {} is tagged twice; keeping the first",
+                cgroup.path.display()
+            );
+        }
+        !taken
+    });
 }
 
 /// `min_interval_seconds` (or its default) as a duration.

@@ -20,7 +20,10 @@ use crate::{
 pub struct Tag {
     /// Name used for the report subdirectory and file names.
     pub name: String,
-    /// The resolved cgroups: one, or one per pod of a namespace.
+    /// What the tag names, resolved again for pods as they come and go.
+    pub target: Target,
+    /// The resolved cgroups: one, or one per pod of a namespace (none
+    /// while a pod or namespace tag has no running pod on this node).
     pub cgroups: Vec<Cgroup>,
     /// More configuration files for the Configuration section.
     pub config_files: Vec<PathBuf>,
@@ -80,9 +83,14 @@ pub(super) fn build(entry: FileTag, mount: &Path, kubelet: &KubeletPaths) -> Res
     let cgroups = target.resolve(mount, kubelet)?;
     let name = match &settings.name {
         Some(name) => name.clone(),
-        None => target.default_name(&cgroups[0], mount),
+        None => target.default_name(cgroups.first(), mount),
     };
-    if !matches!(target, Target::Cgroup(_)) {
+    if cgroups.is_empty() {
+        log::info!(
+            "{target} has no running pod on this node; looked for again every {:?}",
+            crate::targets::kubernetes::RESCAN_INTERVAL
+        );
+    } else if !matches!(target, Target::Cgroup(_)) {
         let paths: Vec<String> = cgroups
             .iter()
             .map(|c| c.path.display().to_string())
@@ -93,6 +101,7 @@ pub(super) fn build(entry: FileTag, mount: &Path, kubelet: &KubeletPaths) -> Res
     let sections = custom_sections(settings.sections, &name)?;
     Ok(Tag {
         name,
+        target,
         cgroups,
         config_files: settings.config_files,
         sections,

@@ -15,6 +15,11 @@
 //! `besteffort`) absent for Guaranteed pods, which sit directly under
 //! kubepods. Both directories are settings (`kubernetes:` in the
 //! configuration), so a kubelet with another root, or a test, can move them.
+//!
+//! One configuration serves every node of a DaemonSet, so a pod or
+//! namespace that has no running pod on this node resolves to no cgroup,
+//! not to an error; the agent resolves such tags again every
+//! [`RESCAN_INTERVAL`], as pods come and go.
 
 use std::{
     collections::BTreeSet,
@@ -28,6 +33,9 @@ use serde::Deserialize;
 
 use super::{container_id_in_path, container_id_of, directories_below, list};
 use crate::model::PodIdentity;
+
+/// How often the agent resolves pod and namespace tags again.
+pub const RESCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where the kubelet writes what identifies pods on this node.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -217,7 +225,8 @@ fn pod_cgroups(mount: &Path) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// The cgroups of the pods the kubelet knows in `namespace`.
+/// The cgroups of the running pods the kubelet knows in `namespace`; none
+/// when it has no running pod on this node.
 pub fn namespace_cgroups(
     namespace: &DnsName,
     mount: &Path,
@@ -227,19 +236,12 @@ pub fn namespace_cgroups(
         .into_iter()
         .filter(|pod| pod.namespace == namespace.as_str())
         .collect();
-    let cgroups = cgroups_of(&pods, mount);
-    if cgroups.is_empty() {
-        bail!(
-            "no running pod of namespace {namespace}: {} in {}, none with a cgroup below {}",
-            count(pods.len(), "pod directory", "pod directories"),
-            kubelet.pod_logs.display(),
-            mount.display()
-        );
-    }
-    Ok(cgroups)
+    Ok(cgroups_of(&pods, mount))
 }
 
-/// The cgroups of pod `pod`, or of its container `container`.
+/// The cgroups of pod `pod`, or of its container `container`; none when
+/// the pod does not run on this node. A container the pod does not have
+/// is an error.
 pub fn pod_cgroups_of(
     pod: &PodName,
     container: Option<&DnsName>,
@@ -250,26 +252,8 @@ pub fn pod_cgroups_of(
         .into_iter()
         .filter(|dir| dir.namespace == pod.namespace.as_str() && dir.name == pod.name.as_str())
         .collect();
-    if pods.is_empty() {
-        bail!(
-            "no pod {pod} on this node: no {}_{}_<uid> in {}",
-            pod.namespace,
-            pod.name,
-            kubelet.pod_logs.display()
-        );
-    }
     let cgroups = cgroups_of(&pods, mount);
-    if cgroups.is_empty() {
-        bail!(
-            "pod {pod} (uid {}) has no cgroup below {}; is it running?",
-            pods.iter()
-                .map(|p| p.uid.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            mount.display()
-        );
-    }
-    let Some(container) = container else {
+    let Some(container) = container.filter(|_| !cgroups.is_empty()) else {
         return Ok(cgroups);
     };
     let names: BTreeSet<String> = pods.iter().flat_map(|p| container_names(&p.path)).collect();
@@ -290,9 +274,8 @@ pub fn pod_cgroups_of(
         })
         .collect();
     if found.is_empty() {
-        bail!(
-            "container {container} of pod {pod} has no cgroup below {} ({} in {} name it); \
-             is it running?",
+        log::debug!(
+            "container {container} of pod {pod} has no cgroup below {} ({} in {} name it)",
             list(&cgroups),
             count(ids.len(), "container id", "container ids"),
             kubelet.container_logs.display()

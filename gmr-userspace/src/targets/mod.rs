@@ -74,16 +74,21 @@ impl Target {
             .collect()
     }
 
+    /// True for the targets whose cgroups come and go with pods, resolved
+    /// again every [`kubernetes::RESCAN_INTERVAL`].
+    pub fn follows_pods(&self) -> bool {
+        matches!(self, Self::Pod { .. } | Self::Namespace(_))
+    }
+
     /// The tag name used when the configuration gives none: the cgroup's
     /// last path element (`root` for the mount itself), the unit name, or
     /// `container-` and the id's first 12 digits, the pod's name (with
     /// `-CONTAINER`), the namespace.
-    pub fn default_name(&self, cgroup: &Cgroup, mount: &Path) -> String {
+    pub fn default_name(&self, cgroup: Option<&Cgroup>, mount: &Path) -> String {
         match self {
-            Self::Cgroup(_) if cgroup.path == mount => "root".into(),
+            Self::Cgroup(_) if cgroup.is_none_or(|c| c.path == mount) => "root".into(),
             Self::Cgroup(_) => cgroup
-                .path
-                .file_name()
+                .and_then(|c| c.path.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "root".into()),
             Self::Unit(unit) => unit.0.clone(),
@@ -698,7 +703,7 @@ mod tests {
             path: mount.join(path),
             id: 1,
         };
-        let of = |target: Target, path| target.default_name(&at(path), mount);
+        let of = |target: Target, path| target.default_name(Some(&at(path)), mount);
         assert_eq!(
             of(
                 Target::Cgroup("system.slice/a.service".into()),

@@ -86,6 +86,12 @@ impl Triggers {
         Ok(())
     }
 
+    /// Replaces the tagged cgroups with `tags`' (the trigger files stay as
+    /// they are); on error the previous ones stay tagged.
+    pub fn retag(&mut self, tags: &[Tag]) -> Result<()> {
+        self.signal.retag(tags)
+    }
+
     /// The file trigger (its hook in use, its armed files).
     pub fn files(&self) -> &FileTrigger {
         &self.files

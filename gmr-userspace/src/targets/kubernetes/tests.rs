@@ -190,18 +190,24 @@ fn tags_resolve_pods_namespaces_and_containers_with_either_driver() {
         err.contains("no container db") && err.contains("sidecar, web"),
         "{err}"
     );
-    let err = pod_cgroups_of(&pod("openstack/glance-0"), None, &mount, &kubelet)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("openstack_glance-0_<uid>") && err.contains("pods"),
-        "{err}"
+    assert_eq!(
+        pod_cgroups_of(&pod("openstack/glance-0"), None, &mount, &kubelet).unwrap(),
+        Vec::<PathBuf>::new(),
+        "a pod on another node"
     );
-    let err = namespace_cgroups(&name("default"), &mount, &kubelet)
+    assert_eq!(
+        namespace_cgroups(&name("default"), &mount, &kubelet).unwrap(),
+        Vec::<PathBuf>::new()
+    );
+    let elsewhere = KubeletPaths {
+        pod_logs: node.0.join("nowhere"),
+        ..node.kubelet()
+    };
+    let err = namespace_cgroups(&name("default"), &mount, &elsewhere)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("namespace default") && err.contains("0 pod directories"),
+        err.contains("nowhere") && err.contains("kubernetes.pod_logs"),
         "{err}"
     );
 }
