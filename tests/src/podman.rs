@@ -16,6 +16,22 @@ pub const ULIMITS: [&str; 4] = [
     "nproc=1024:1024",
 ];
 
+/// The only capabilities the agent's container keeps (the README's
+/// "fleet" section and `dist/kubernetes/daemonset.yaml` say why each).
+pub const AGENT_CAPABILITIES: [&str; 3] = ["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"];
+
+/// The host paths the agent's container mounts at the same place, and
+/// whether read-only: the cgroups, BTF, securityfs (where the host has it),
+/// trigger files and socket, reports, configuration.
+pub const AGENT_PATHS: [(&str, bool); 6] = [
+    ("/sys/fs/cgroup", false),
+    ("/sys/kernel/btf", true),
+    ("/sys/kernel/security", true),
+    ("/run/gmr", false),
+    ("/var/lib/gmr", false),
+    ("/etc/gmr", true),
+];
+
 /// Runs `podman ARGS…` to completion.
 #[track_caller]
 pub fn podman(args: &[&str]) -> Output {

@@ -22,7 +22,7 @@ use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, agent_binary, in_order, section, thread, user_functions},
     build_c_fixture,
-    podman::{Container, podman, rootfs},
+    podman::{AGENT_CAPABILITIES, AGENT_PATHS, Container, podman, rootfs},
     require_root,
     scratch::{REPORT_TIMEOUT, Scratch, report_files, wait_for_report_files},
 };
@@ -41,34 +41,29 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long idle CPU is measured.
 const IDLE_WINDOW: Duration = Duration::from_secs(5);
 
-/// The documented `podman run` flags, without the volume sources (the test
-/// mounts scratch directories where a host mounts its own): no capability
-/// but the three the agent needs (README "fleet" says why each), the
-/// host's pid namespace, no network, the host's cgroups and BTF.
-const AGENT_FLAGS: [&str; 13] = [
-    "--cap-drop",
-    "all",
-    "--cap-add",
-    "SYS_ADMIN",
-    "--cap-add",
-    "SYS_PTRACE",
-    "--cap-add",
-    "DAC_READ_SEARCH",
-    "--pid",
-    "host",
-    "--network",
-    "none",
-    "--volume=/sys/fs/cgroup:/sys/fs/cgroup",
-];
-
-/// The host's BTF, read-only, and securityfs where the host has it (the
-/// agent reads the active LSMs there).
-fn kernel_volumes() -> Vec<String> {
-    let mut volumes = vec!["--volume=/sys/kernel/btf:/sys/kernel/btf:ro".to_owned()];
-    if Path::new("/sys/kernel/security/lsm").exists() {
-        volumes.push("--volume=/sys/kernel/security:/sys/kernel/security:ro".to_owned());
+/// The documented `podman run` flags (README "fleet"): no capability but
+/// [`AGENT_CAPABILITIES`], the host's pid namespace, no network, and
+/// [`AGENT_PATHS`] mounted, each from `sources` where the test gives its own
+/// directory, else from the host (securityfs only where the host has it).
+fn agent_flags(sources: &[(&str, &Path)]) -> Vec<String> {
+    let mut flags: Vec<String> = ["--cap-drop", "all", "--pid", "host", "--network", "none"]
+        .map(String::from)
+        .to_vec();
+    for capability in AGENT_CAPABILITIES {
+        flags.push(format!("--cap-add={capability}"));
     }
-    volumes
+    for (path, read_only) in AGENT_PATHS {
+        let source = sources
+            .iter()
+            .find(|(inside, _)| *inside == path)
+            .map_or_else(|| PathBuf::from(path), |(_, source)| source.to_path_buf());
+        if !source.exists() {
+            continue;
+        }
+        let mode = if read_only { ":ro" } else { "" };
+        flags.push(format!("--volume={}:{path}{mode}", source.display()));
+    }
+    flags
 }
 
 /// A process's resident memory (kB) and CPU time (clock ticks) so far.
@@ -218,15 +213,12 @@ fn the_image_reports_on_host_and_container_processes_triggered_from_the_host() {
         format!("formats: [text, json]\nmin_interval_seconds: 0\n{tags}"),
     )
     .unwrap();
-    let volumes = [
-        format!("--volume={}:/run/gmr", run_dir.display()),
-        format!("--volume={}:/var/lib/gmr", lib_dir.display()),
-        format!("--volume={}:/etc/gmr:ro", etc_dir.display()),
-    ];
-    let mut args: Vec<&str> = AGENT_FLAGS.to_vec();
-    let kernel = kernel_volumes();
-    args.extend(kernel.iter().map(String::as_str));
-    args.extend(volumes.iter().map(String::as_str));
+    let flags = agent_flags(&[
+        ("/run/gmr", &run_dir),
+        ("/var/lib/gmr", &lib_dir),
+        ("/etc/gmr", &etc_dir),
+    ]);
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
     args.extend([IMAGE, "run"]);
     let started = Instant::now();
     let Some(agent) = Container::run(&args) else {

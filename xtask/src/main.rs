@@ -8,6 +8,7 @@ mod corpus;
 mod demo;
 mod fuzz;
 mod image;
+mod manifests;
 mod package;
 mod packages;
 mod rootfs;
