@@ -42,13 +42,23 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const IDLE_WINDOW: Duration = Duration::from_secs(5);
 
 /// The documented `podman run` flags (README "fleet"): no capability but
-/// [`AGENT_CAPABILITIES`], the host's pid namespace, no network, and
+/// [`AGENT_CAPABILITIES`], the host's pid namespace, a cgroup namespace of
+/// its own (as a Kubernetes pod has on cgroup v2), no network, and
 /// [`AGENT_PATHS`] mounted, each from `sources` where the test gives its own
 /// directory, else from the host (securityfs only where the host has it).
 fn agent_flags(sources: &[(&str, &Path)]) -> Vec<String> {
-    let mut flags: Vec<String> = ["--cap-drop", "all", "--pid", "host", "--network", "none"]
-        .map(String::from)
-        .to_vec();
+    let mut flags: Vec<String> = [
+        "--cap-drop",
+        "all",
+        "--pid",
+        "host",
+        "--cgroupns",
+        "private",
+        "--network",
+        "none",
+    ]
+    .map(String::from)
+    .to_vec();
     for capability in AGENT_CAPABILITIES {
         flags.push(format!("--cap-add={capability}"));
     }

@@ -22,7 +22,10 @@ fn venv() -> PathBuf {
 /// saying the validator is missing.
 pub fn install_for_tests() {
     if let Err(e) = install() {
-        eprintln!("xtask: SKIP installing {VALIDATOR} into {}: {e:#}", venv().display());
+        eprintln!(
+            "xtask: SKIP installing {VALIDATOR} into {}: {e:#}",
+            venv().display()
+        );
     }
 }
 
@@ -33,9 +36,10 @@ fn install() -> Result<()> {
         return Ok(());
     }
     packages::install_missing(&["python3-venv"])?;
-    cmd::run(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&venv))?;
     cmd::run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", VALIDATOR]),
-    )
+        Command::new("/usr/bin/python3")
+            .args(["-m", "venv"])
+            .arg(&venv),
+    )?;
+    cmd::run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", VALIDATOR]))
 }

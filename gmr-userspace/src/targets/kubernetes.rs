@@ -203,12 +203,13 @@ fn pod_uid_of(name: &str) -> Option<String> {
     (placed && is_pod_uid(&uid)).then_some(uid)
 }
 
-/// The pod uid cgroup path `path` (relative or absolute) lies in: the
-/// element below a `kubepods` one that names a pod.
+/// The pod uid cgroup path `path` (relative or absolute, or relative to a
+/// cgroup namespace: `/../../kubepods-pod<uid>.slice/…`) lies in: the
+/// first element from a `kubepods` one on that names a pod.
 fn pod_uid_in_path(path: &str) -> Option<String> {
-    let mut elements = path.split('/');
-    elements.find(|element| element.starts_with("kubepods"))?;
-    elements.find_map(pod_uid_of)
+    let elements: Vec<&str> = path.split('/').collect();
+    let from = elements.iter().position(|e| e.starts_with("kubepods"))?;
+    elements[from..].iter().find_map(|e| pod_uid_of(e))
 }
 
 /// Every pod cgroup below `mount` (those inside kubepods), with its uid.

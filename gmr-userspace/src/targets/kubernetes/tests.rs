@@ -117,6 +117,15 @@ fn pod_uids_in_both_drivers_names() {
         None,
         "outside kubepods"
     );
+    assert_eq!(
+        pod_uid_in_path(&format!(
+            "/../../kubepods-pod{}.slice/cri-containerd-{ID_1}.scope",
+            underscored(UID_C)
+        ))
+        .as_deref(),
+        Some(UID_C),
+        "seen from another pod's cgroup namespace"
+    );
 }
 
 #[test]
