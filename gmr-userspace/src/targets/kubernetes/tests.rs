@@ -165,11 +165,11 @@ fn tags_resolve_pods_namespaces_and_containers_with_either_driver() {
     let name = |text: &str| text.parse::<DnsName>().unwrap();
     assert_eq!(
         pod_cgroups_of(&pod("openstack/nova-api-0"), None, &mount, &kubelet).unwrap(),
-        [api.clone()]
+        std::slice::from_ref(&api)
     );
     assert_eq!(
         pod_cgroups_of(&pod("identity/keystone-0"), None, &mount, &kubelet).unwrap(),
-        [keystone.clone()]
+        [keystone]
     );
     assert_eq!(
         pod_cgroups_of(

@@ -382,6 +382,25 @@ User stack: (none)
     }
 
     #[test]
+    fn a_pods_process_shows_its_pod_and_container() {
+        let mut report = sample_report();
+        report.target.pod = Some(crate::model::PodIdentity {
+            namespace: "openstack".into(),
+            name: "nova-api-0".into(),
+            uid: "0d6d1b3a-4f7e-4c5a-9a63-2d1e8f0b7c11".into(),
+            container: Some("api\nforged = 1".into()),
+        });
+        let text = render_text(&report);
+        assert!(
+            text.contains(
+                "\npod = openstack/nova-api-0 (uid 0d6d1b3a-4f7e-4c5a-9a63-2d1e8f0b7c11), \
+                 container api\\nforged = 1\ncomm = "
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn control_characters_cannot_forge_lines() {
         let mut report = sample_report();
         report.target.comm = "evil\n====".to_owned();
