@@ -155,8 +155,11 @@ fn plan_for(
             Ok(config) => (
                 config
                     .tag_of_process(pid)
-                    .map(ReportPlan::for_tag)
-                    .unwrap_or_default(),
+                    .map(|tag| ReportPlan::for_tag(tag, &config.kubelet))
+                    .unwrap_or_else(|| ReportPlan {
+                        kubelet: config.kubelet.clone(),
+                        ..ReportPlan::default()
+                    }),
                 config.stack_cap,
             ),
             Err(e) => {

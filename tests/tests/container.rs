@@ -16,16 +16,17 @@ use std::{
     collections::HashMap,
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use gmr_tests::{
     CVariant, Fixture,
     agent::{RunningAgent, in_order, report_json, run_agent, section, thread, user_functions},
-    build_c_fixture, gdb_backtraces, match_ratio, require_root,
+    build_c_fixture, gdb_backtraces, match_ratio,
+    podman::{Container, podman_stdout, rootfs},
+    require_root,
     scratch::{REPORT_TIMEOUT, Scratch, wait_for_report_files},
-    workspace_root,
 };
 use serde_json::Value;
 
@@ -45,134 +46,54 @@ const MIN_GDB_MATCH: f64 = 0.9;
 /// How long the fixture may take to print its ready line in the container.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The Debian root `cargo xtask rootfs` builds.
-fn rootfs() -> PathBuf {
-    workspace_root().join("target/realworld/rootfs-bookworm")
+/// Runs the parked fixture `program` in a container of `root`, `config`
+/// mounted at [`CONFIG_IN_CONTAINER`] and `environment` (`NAME=value`)
+/// set; `None` (after a printed SKIP) when podman cannot run a container here.
+fn start(root: &Path, program: &Path, config: &Path, environment: &str) -> Option<Container> {
+    // `:O` lays an overlay on the root, so the cached root stays clean.
+    let rootfs = format!("{}:O", root.display());
+    let mount = format!("{}:{PROGRAM_IN_CONTAINER}:ro", program.display());
+    let config_mount = format!("{}:{CONFIG_IN_CONTAINER}:ro", config.display());
+    Container::run(&[
+        "--network",
+        "none",
+        "--volume",
+        &mount,
+        "--volume",
+        &config_mount,
+        "--env",
+        environment,
+        "--rootfs",
+        &rootfs,
+        PROGRAM_IN_CONTAINER,
+        "-c",
+        CONFIG_IN_CONTAINER,
+    ])
 }
 
-/// Runs `podman ARGS…` to completion.
+/// The fixture's `ready` line (printed once its threads are parked), as
+/// role → id in the container's pid namespace; `pid` is its own.
 #[track_caller]
-fn podman(args: &[&str]) -> Output {
-    Command::new("podman")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("start podman {args:?}: {e}"))
-}
-
-/// The trimmed stdout of `podman ARGS…`, which must succeed.
-#[track_caller]
-fn podman_stdout(args: &[&str]) -> String {
-    let out = podman(args);
-    assert!(
-        out.status.success(),
-        "podman {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A running container, removed (`podman rm -f`) on drop, also when the
-/// test fails.
-struct Container {
-    /// Its full id, as `podman run` printed it.
-    id: String,
-}
-
-impl Container {
-    /// Runs the parked fixture `program` in a container of `root` with the
-    /// only runtime and limits podman works with here, `config` mounted at
-    /// [`CONFIG_IN_CONTAINER`] and `environment` (`NAME=value`) set; `None`
-    /// (after a printed SKIP) when podman cannot run a container here.
-    fn start(root: &Path, program: &Path, config: &Path, environment: &str) -> Option<Container> {
-        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("gmr-test-{}-{n}", std::process::id());
-        // `:O` lays an overlay on the root, so the cached root stays clean.
-        let rootfs = format!("{}:O", root.display());
-        let mount = format!("{}:{PROGRAM_IN_CONTAINER}:ro", program.display());
-        let config_mount = format!("{}:{CONFIG_IN_CONTAINER}:ro", config.display());
-        let out = podman(&[
-            "run",
-            "--detach",
-            "--name",
-            &name,
-            "--runtime",
-            "runc",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            "--network",
-            "none",
-            "--volume",
-            &mount,
-            "--volume",
-            &config_mount,
-            "--env",
-            environment,
-            "--rootfs",
-            &rootfs,
-            PROGRAM_IN_CONTAINER,
-            "-c",
-            CONFIG_IN_CONTAINER,
-        ]);
-        if !out.status.success() {
-            println!(
-                "SKIP: podman cannot run a container here: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            // It may have been created before it failed to start.
-            let _ = podman(&["rm", "--force", "--time", "0", &name]);
-            return None;
+fn wait_for_ready(container: &Container) -> HashMap<String, u32> {
+    let start = Instant::now();
+    loop {
+        let logs = podman_stdout(&["logs", &container.id]);
+        if let Some(line) = logs.lines().find(|l| l.starts_with("ready ")) {
+            return line
+                .split_whitespace()
+                .skip(1)
+                .map(|pair| {
+                    let (role, id) = pair.split_once('=').expect("role=id");
+                    (role.to_owned(), id.parse().expect("a numeric id"))
+                })
+                .collect();
         }
-        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        Some(Container { id })
-    }
-
-    /// `podman inspect --format FORMAT`.
-    #[track_caller]
-    fn inspect(&self, format: &str) -> String {
-        podman_stdout(&["inspect", "--format", format, &self.id])
-    }
-
-    /// The host's pid of the container's first process.
-    #[track_caller]
-    fn host_pid(&self) -> u32 {
-        let pid = self.inspect("{{.State.Pid}}");
-        pid.parse()
-            .unwrap_or_else(|_| panic!("podman inspect gave pid {pid:?}"))
-    }
-
-    /// The fixture's `ready` line (printed once its threads are parked),
-    /// as role → id in the container's pid namespace; `pid` is its own.
-    #[track_caller]
-    fn wait_for_ready(&self) -> HashMap<String, u32> {
-        let start = Instant::now();
-        loop {
-            let logs = podman_stdout(&["logs", &self.id]);
-            if let Some(line) = logs.lines().find(|l| l.starts_with("ready ")) {
-                return line
-                    .split_whitespace()
-                    .skip(1)
-                    .map(|pair| {
-                        let (role, id) = pair.split_once('=').expect("role=id");
-                        (role.to_owned(), id.parse().expect("a numeric id"))
-                    })
-                    .collect();
-            }
-            assert!(
-                start.elapsed() < READY_TIMEOUT,
-                "the fixture printed no ready line in the container within {READY_TIMEOUT:?}; \
-                 its logs:\n{logs}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = podman(&["rm", "--force", "--time", "0", &self.id]);
+        assert!(
+            start.elapsed() < READY_TIMEOUT,
+            "the fixture printed no ready line in the container within {READY_TIMEOUT:?}; \
+             its logs:\n{logs}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -288,10 +209,10 @@ fn a_podman_containers_process_is_reported_with_both_pids_and_its_container() {
     .unwrap();
     let started = Instant::now();
     let environment = format!("GMR_DB_PASSWORD={}", secrets[0]);
-    let Some(container) = Container::start(&root, &program, &config_file, &environment) else {
+    let Some(container) = start(&root, &program, &config_file, &environment) else {
         return;
     };
-    let ready = container.wait_for_ready();
+    let ready = wait_for_ready(&container);
     println!("container started and parked in {:.1?}", started.elapsed());
     let host_pid = container.host_pid();
     let host_tids = host_tids_by_name(host_pid);

@@ -1,11 +1,14 @@
 //! gmr's build, run and test orchestration: `cargo xtask <command>`.
 
 mod bench;
+mod binary;
 mod build;
 mod cmd;
 mod corpus;
 mod demo;
 mod fuzz;
+mod image;
+mod manifests;
 mod package;
 mod packages;
 mod rootfs;
@@ -50,6 +53,8 @@ enum Command {
     Bench(bench::Args),
     /// Install podman and build the container test's Debian root (debootstrap) if missing.
     Rootfs,
+    /// Build the release agent and its OCI image with podman (`localhost/gmr-agent`); print its size.
+    Image,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,5 +73,13 @@ fn main() -> anyhow::Result<()> {
         Command::VmTest => vm::run(),
         Command::Bench(args) => bench::run(&args),
         Command::Rootfs => rootfs::prepare().map(|root| println!("{}", root.display())),
+        Command::Image => image::run().map(|image| {
+            println!(
+                "{} ({:.1} MB; saved as {})",
+                image.reference,
+                image.size as f64 / 1e6,
+                image.archive.display()
+            );
+        }),
     }
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: builds everything, installs the test tools the
 //! fixtures need, runs the kernel matrix in QEMU when this machine can,
-//! every test of the workspace as root, the .deb check and a short run of
-//! each fuzz target.
+//! builds the container root, the agent's image and the manifest
+//! validator, runs every test of the workspace as root, the .deb check and
+//! a short run of each fuzz target.
 
 use std::process::Command;
 
@@ -50,6 +51,10 @@ pub fn run() -> Result<()> {
         Err(e) => Err(e.context("the kernel matrix could not run")),
     };
     crate::rootfs::prepare_for_tests();
+    if let Err(e) = crate::image::run() {
+        eprintln!("xtask: SKIP the agent's image (the image test skips): {e:#}");
+    }
+    crate::manifests::install_for_tests();
     let cargo = cmd::run(
         Command::new("cargo")
             .current_dir(cmd::workspace_root())

@@ -70,7 +70,7 @@ impl Dispatch {
                 let job = Job {
                     pid,
                     tag: tag.name.clone(),
-                    plan: ReportPlan::for_tag(tag),
+                    plan: ReportPlan::for_tag(tag, &config.kubelet),
                     config,
                     trigger,
                     reply,

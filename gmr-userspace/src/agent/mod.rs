@@ -43,7 +43,7 @@ use crate::{
         signal::name as signal_name,
         warnings::UnsafeTargets,
     },
-    targets::cgroup::{main_process, processes_below},
+    targets::{cgroup::main_process, kubernetes::RESCAN_INTERVAL},
     trigger::{FileHook, FileTriggerEvent, TriggerFileSpec, Triggered, Triggers, delivery_name},
 };
 
@@ -118,6 +118,8 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
+        let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 events = triggers.next_events() => {
@@ -136,6 +138,10 @@ pub fn run(overrides: Overrides, control_socket: &Path, control_group: Option<u3
                 },
                 _ = hup.recv() => {
                     reload(&overrides, &dispatch, &mut ebpf, &mut triggers);
+                    unsafe_targets.warn_new(&dispatch.config());
+                }
+                _ = rescan.tick() => {
+                    rescan_pods(&dispatch, &mut ebpf, &mut triggers);
                     unsafe_targets.warn_new(&dispatch.config());
                 }
                 _ = term.recv() => break,
@@ -228,8 +234,12 @@ fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
         .map(|f| f.scope)
         .unwrap_or_default();
     let pids = match scope {
-        TriggerScope::All => processes_below(&tag.cgroup.path),
-        TriggerScope::Main => main_process(&tag.cgroup.path).into_iter().collect(),
+        TriggerScope::All => tag.processes(),
+        TriggerScope::Main => tag
+            .cgroups
+            .iter()
+            .filter_map(|c| main_process(&c.path))
+            .collect(),
     };
     if pids.is_empty() {
         log::info!("tag {} has no processes to report on", tag.name);
@@ -283,6 +293,31 @@ fn reload(overrides: &Overrides, dispatch: &Dispatch, ebpf: &mut Ebpf, triggers:
         files.len(),
         triggers.attached_hooks()
     );
+    dispatch.set_config(Arc::new(new));
+}
+
+/// Resolves pod and namespace tags again and tags the cgroups of pods
+/// that started or stopped since; the rest of the configuration stays.
+fn rescan_pods(dispatch: &Dispatch, ebpf: &mut Ebpf, triggers: &mut Triggers) {
+    let new = match dispatch.config().with_pods_rescanned() {
+        Ok(Some(new)) => new,
+        Ok(None) => return,
+        Err(e) => {
+            log::warn!("pod tags not rescanned, keeping their cgroups: {e:#}");
+            return;
+        }
+    };
+    if let Err(e) = triggers.retag(ebpf, &new.tags) {
+        log::error!("pod tags not retagged, keeping their cgroups: {e:#}");
+        return;
+    }
+    for tag in new.tags.iter().filter(|t| t.target.follows_pods()) {
+        log::info!(
+            "{}: {} cgroup(s) after the pod rescan",
+            tag.name,
+            tag.cgroups.len()
+        );
+    }
     dispatch.set_config(Arc::new(new));
 }
 

@@ -111,7 +111,7 @@ fn resolve(dispatch: &Dispatch, target: &str) -> Result<(Tag, Vec<u32>), String>
         return Ok((tag.clone(), vec![pid]));
     }
     if let Some(tag) = config.tags.iter().find(|t| t.name == target) {
-        return Ok((tag.clone(), processes_below(&tag.cgroup.path)));
+        return Ok((tag.clone(), tag.processes()));
     }
     if target.contains('/') {
         let mount = cgroup2_mount().map_err(|e| format!("{e:#}"))?;
@@ -124,7 +124,7 @@ fn resolve(dispatch: &Dispatch, target: &str) -> Result<(Tag, Vec<u32>), String>
         let tag = config
             .tags
             .iter()
-            .find(|t| path.starts_with(&t.cgroup.path))
+            .find(|t| t.covers(&path))
             .ok_or_else(|| {
                 format!(
                     "cgroup {} is not tagged nor below a tagged cgroup",
@@ -153,8 +153,9 @@ fn list(dispatch: &Dispatch, last_reports: &LastReports, policy: &SignalPolicy) 
         .iter()
         .map(|tag| TagStatus {
             name: tag.name.clone(),
-            cgroup: tag.cgroup.path.clone(),
-            processes: processes_below(&tag.cgroup.path)
+            cgroups: tag.cgroups.iter().map(|c| c.path.clone()).collect(),
+            processes: tag
+                .processes()
                 .into_iter()
                 .map(|pid| {
                     let (signal_safety, signal_note) = policy.of_process(pid);

@@ -13,7 +13,10 @@ use serde::Deserialize;
 
 use crate::{
     sections::custom::Builtin,
-    targets::{ContainerId, Target, UnitName},
+    targets::{
+        ContainerId, Target, UnitName,
+        kubernetes::{DnsName, KubeletPaths, PodName},
+    },
 };
 
 /// The whole file.
@@ -28,6 +31,7 @@ pub(super) struct FileConfig {
     pub cache_idle_seconds: Option<f64>,
     pub max_stack_bytes: Option<u64>,
     pub retention: Option<Retention>,
+    pub kubernetes: Option<KubeletPaths>,
     #[serde(default)]
     pub tags: Vec<FileTag>,
 }
@@ -105,13 +109,15 @@ pub(super) struct TagSettings {
     pub freeze: bool,
 }
 
-/// A `tags:` entry as written, with its three possible targets.
+/// A `tags:` entry as written, with its possible targets.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTag {
     cgroup: Option<PathBuf>,
     unit: Option<UnitName>,
-    container: Option<ContainerId>,
+    container: Option<ContainerField>,
+    pod: Option<PodName>,
+    namespace: Option<DnsName>,
     name: Option<String>,
     #[serde(default)]
     config_files: Vec<PathBuf>,
@@ -129,13 +135,31 @@ struct RawTag {
 impl TryFrom<RawTag> for FileTag {
     type Error = String;
 
-    /// Requires exactly one of `cgroup`, `unit` and `container`.
+    /// Requires exactly one of `cgroup`, `unit`, `container`, `pod` and
+    /// `namespace`; `container` beside `pod` names a container of the pod.
     fn try_from(raw: RawTag) -> Result<Self, String> {
-        let target = match (raw.cgroup, raw.unit, raw.container) {
-            (Some(path), None, None) => Target::Cgroup(path),
-            (None, Some(unit), None) => Target::Unit(unit),
-            (None, None, Some(id)) => Target::Container(id),
-            _ => return Err("a tag needs exactly one of cgroup, unit or container".into()),
+        let target = match (raw.cgroup, raw.unit, raw.container, raw.pod, raw.namespace) {
+            (Some(path), None, None, None, None) => Target::Cgroup(path),
+            (None, Some(unit), None, None, None) => Target::Unit(unit),
+            (None, None, Some(ContainerField::Id(id)), None, None) => Target::Container(id),
+            (None, None, Some(ContainerField::Name(name)), None, None) => {
+                return Err(format!(
+                    "container {name:?}: a container id is 12–64 hex digits; a container's \
+                     name needs the pod it is in (pod: NAMESPACE/NAME)"
+                ));
+            }
+            (None, None, container, Some(pod), None) => Target::Pod {
+                pod,
+                container: container.map(ContainerField::into_name),
+            },
+            (None, None, None, None, Some(namespace)) => Target::Namespace(namespace),
+            _ => {
+                return Err(
+                    "a tag needs exactly one of cgroup, unit, container, pod or \
+                            namespace (container beside pod names one of its containers)"
+                        .into(),
+                );
+            }
         };
         Ok(Self {
             target,
@@ -151,6 +175,36 @@ impl TryFrom<RawTag> for FileTag {
                 freeze: raw.freeze,
             },
         })
+    }
+}
+
+/// A tag's `container:`: a container id (12–64 hex digits), or beside
+/// `pod:` a container's name in that pod.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+enum ContainerField {
+    Id(ContainerId),
+    Name(DnsName),
+}
+
+impl ContainerField {
+    /// The value as a container's name (an id-shaped name is a name too).
+    fn into_name(self) -> DnsName {
+        match self {
+            Self::Id(id) => id.as_str().parse().expect("hex digits are a valid name"),
+            Self::Name(name) => name,
+        }
+    }
+}
+
+impl TryFrom<String> for ContainerField {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.parse::<ContainerId>() {
+            Ok(id) => Ok(Self::Id(id)),
+            Err(not_id) => text.parse().map(Self::Name).map_err(|_| not_id),
+        }
     }
 }
 
@@ -226,10 +280,35 @@ mod tests {
         ] {
             let err = error(text);
             assert!(
-                err.starts_with("2:") && err.contains("exactly one of cgroup, unit or container"),
+                err.starts_with("2:")
+                    && err.contains("exactly one of cgroup, unit, container, pod or namespace"),
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn pod_and_namespace_tags() {
+        let config = parse(
+            "tags:\n  - pod: openstack/nova-api-0\n  - pod: openstack/nova-api-0\n    container: web\n  - namespace: identity\n",
+        )
+        .unwrap();
+        let targets: Vec<String> = config.tags.iter().map(|t| t.target.to_string()).collect();
+        assert_eq!(
+            targets,
+            [
+                "pod openstack/nova-api-0",
+                "container web of pod openstack/nova-api-0",
+                "namespace identity"
+            ]
+        );
+        let err = error("tags:\n  - pod: nova-api-0\n");
+        assert!(err.contains("NAMESPACE/NAME"), "{err}");
+        let err = error("tags:\n  - namespace: Identity\n");
+        assert!(
+            err.starts_with("2:5:") && err.contains("not a Kubernetes name"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -239,9 +318,14 @@ mod tests {
             err.starts_with("2:5:") && err.contains("no cgroup"),
             "{err}"
         );
-        let err = error("tags:\n  - unit: a.service\n  - name: x\n    container: abc\n");
+        let err = error("tags:\n  - unit: a.service\n  - name: x\n    container: ABC_\n");
         assert!(
             err.starts_with("3:5:") && err.contains("hex digits"),
+            "{err}"
+        );
+        let err = error("tags:\n  - unit: a.service\n  - name: x\n    container: abc\n");
+        assert!(
+            err.contains("\"abc\"") && err.contains("hex digits") && err.contains("pod:"),
             "{err}"
         );
         let err = error("tags:\n  - unit: a.service\n    units: b.service\n");

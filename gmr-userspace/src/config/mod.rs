@@ -53,7 +53,7 @@ use crate::{
     capture::StackCap,
     safety::signal,
     targets::cgroup,
-    targets::{ContainerId, Target, UnitName},
+    targets::{ContainerId, Target, UnitName, kubernetes::KubeletPaths},
     view::Format,
 };
 
@@ -132,6 +132,9 @@ pub struct AgentConfig {
     pub retention: Retention,
     /// Most user stack copied per thread (`max_stack_bytes`).
     pub stack_cap: StackCap,
+    /// Where the kubelet's pod and container log directories are
+    /// (`kubernetes:`), for pod tags and reports' pod identity.
+    pub kubelet: KubeletPaths,
     /// Tagged cgroups.
     pub tags: Vec<Tag>,
 }
@@ -164,17 +167,15 @@ impl AgentConfig {
         let from_flags = overrides
             .tag_flags()
             .map(|(flag, target)| (flag, FileTag::from_target(target)));
+        let kubelet = file.kubernetes.unwrap_or_default();
         let mut tags: Vec<Tag> = Vec::new();
         for (origin, entry) in from_file.chain(from_flags) {
-            let tag = tag::build(entry, &mount).map_err(|e| anyhow!("{origin}: {e:#}"))?;
-            if tags.iter().any(|t| t.cgroup.id == tag.cgroup.id) {
-                log::warn!(
-                    "cgroup {} is tagged twice; keeping the first",
-                    tag.cgroup.path.display()
-                );
-                continue;
+            let mut tag =
+                tag::build(entry, &mount, &kubelet).map_err(|e| anyhow!("{origin}: {e:#}"))?;
+            keep_untagged(&tags, &mut tag.cgroups);
+            if !tag.cgroups.is_empty() || tag.target.follows_pods() {
+                tags.push(tag);
             }
-            tags.push(tag);
         }
         let formats = parse_formats(file.formats.unwrap_or_default())?;
         Ok(Self {
@@ -190,6 +191,7 @@ impl AgentConfig {
             cache_idle: cache_idle(file.cache_idle_seconds)?,
             stack_cap: stack_cap(overrides.max_stack_bytes.or(file.max_stack_bytes))?,
             retention: file.retention.unwrap_or_default(),
+            kubelet,
             tags,
         })
     }
@@ -198,13 +200,61 @@ impl AgentConfig {
     /// lies below one.
     pub fn tag_of_process(&self, pid: u32) -> Option<&Tag> {
         let path = cgroup::cgroup_of_process(pid).ok()?;
-        self.tags.iter().find(|t| path.starts_with(&t.cgroup.path))
+        self.tags.iter().find(|t| t.covers(&path))
     }
 
-    /// The tag whose cgroup id is `id`.
-    pub fn tag_by_cgroup_id(&self, id: u64) -> Option<&Tag> {
-        self.tags.iter().find(|t| t.cgroup.id == id)
+    /// This configuration with its pod and namespace tags resolved again
+    /// (pods come and go); `None` when no tag follows pods or none changed.
+    pub fn with_pods_rescanned(&self) -> Result<Option<Self>> {
+        if !self.tags.iter().any(|t| t.target.follows_pods()) {
+            return Ok(None);
+        }
+        let mount = cgroup::cgroup2_mount()?;
+        let mut tags: Vec<Tag> = Vec::with_capacity(self.tags.len());
+        let mut changed = false;
+        for tag in &self.tags {
+            let mut tag = tag.clone();
+            if tag.target.follows_pods() {
+                let mut cgroups = tag
+                    .target
+                    .resolve(&mount, &self.kubelet)
+                    .map_err(|e| anyhow!("tag {}: {e:#}", tag.name))?;
+                keep_untagged(&tags, &mut cgroups);
+                changed |= cgroups != tag.cgroups;
+                tag.cgroups = cgroups;
+            }
+            tags.push(tag);
+        }
+        Ok(changed.then(|| Self {
+            tags,
+            ..self.clone()
+        }))
     }
+
+    /// The tag one of whose cgroups has id `id`.
+    pub fn tag_by_cgroup_id(&self, id: u64) -> Option<&Tag> {
+        self.tags
+            .iter()
+            .find(|t| t.cgroups.iter().any(|c| c.id == id))
+    }
+}
+
+/// Drops from `cgroups` those `earlier` tags already cover: the kernel
+/// maps each cgroup to one tag, the first.
+fn keep_untagged(earlier: &[Tag], cgroups: &mut Vec<cgroup::Cgroup>) {
+    cgroups.retain(|cgroup| {
+        let taken = earlier
+            .iter()
+            .flat_map(|t| &t.cgroups)
+            .any(|c| c.id == cgroup.id);
+        if taken {
+            log::warn!(
+                "cgroup {} is tagged twice; keeping the first",
+                cgroup.path.display()
+            );
+        }
+        !taken
+    });
 }
 
 /// `min_interval_seconds` (or its default) as a duration.

@@ -1,4 +1,4 @@
-//! Tags: a `tags:` entry or a flag, validated into the cgroup it covers,
+//! Tags: a `tags:` entry or a flag, validated into the cgroups it covers,
 //! its name, its trigger file and its custom sections.
 
 use std::path::{Path, PathBuf};
@@ -8,17 +8,23 @@ use anyhow::{Context as _, Result, bail};
 use super::file::{FileSection, FileTag, TagSettings, TriggerScope};
 use crate::{
     sections::custom::{CustomSection, CustomSource},
-    targets::Target,
-    targets::cgroup::Cgroup,
+    targets::{
+        Target,
+        cgroup::{Cgroup, processes_below},
+        kubernetes::KubeletPaths,
+    },
 };
 
-/// A tagged cgroup: its processes and their descendants' get reports.
+/// A tag: the processes of its cgroups and their descendants get reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tag {
     /// Name used for the report subdirectory and file names.
     pub name: String,
-    /// The resolved cgroup.
-    pub cgroup: Cgroup,
+    /// What the tag names, resolved again for pods as they come and go.
+    pub target: Target,
+    /// The resolved cgroups: one, or one per pod of a namespace (none
+    /// while a pod or namespace tag has no running pod on this node).
+    pub cgroups: Vec<Cgroup>,
     /// More configuration files for the Configuration section.
     pub config_files: Vec<PathBuf>,
     /// Custom sections, in report order.
@@ -44,25 +50,63 @@ pub struct TriggerFile {
     pub scope: TriggerScope,
 }
 
+impl Tag {
+    /// True when cgroup directory `path` is one of the tag's or lies below one.
+    pub fn covers(&self, path: &Path) -> bool {
+        self.cgroups.iter().any(|c| path.starts_with(&c.path))
+    }
+
+    /// Every process in the tag's cgroups and below.
+    pub fn processes(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .cgroups
+            .iter()
+            .flat_map(|c| processes_below(&c.path))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// The tag's cgroups, as one line for messages.
+    pub fn cgroups_text(&self) -> String {
+        self.cgroups
+            .iter()
+            .map(|c| c.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// How long a custom command may run by default.
 const DEFAULT_COMMAND_TIMEOUT: f64 = 10.0;
 
 /// Resolves `entry`'s target below `mount` and validates its settings.
-pub(super) fn build(entry: FileTag, mount: &Path) -> Result<Tag> {
+pub(super) fn build(entry: FileTag, mount: &Path, kubelet: &KubeletPaths) -> Result<Tag> {
     let FileTag { target, settings } = entry;
-    let cgroup = target.resolve(mount)?;
-    if !matches!(target, Target::Cgroup(_)) {
-        log::info!("{target} is cgroup {}", cgroup.path.display());
-    }
+    let cgroups = target.resolve(mount, kubelet)?;
     let name = match &settings.name {
         Some(name) => name.clone(),
-        None => target.default_name(&cgroup, mount),
+        None => target.default_name(cgroups.first(), mount),
     };
+    if cgroups.is_empty() {
+        log::info!(
+            "{target} has no running pod on this node; looked for again every {:?}",
+            crate::targets::kubernetes::RESCAN_INTERVAL
+        );
+    } else if !matches!(target, Target::Cgroup(_)) {
+        let paths: Vec<String> = cgroups
+            .iter()
+            .map(|c| c.path.display().to_string())
+            .collect();
+        log::info!("{target} is cgroup {}", paths.join(", "));
+    }
     let trigger_file = trigger_file(&settings, &name)?;
     let sections = custom_sections(settings.sections, &name)?;
     Ok(Tag {
         name,
-        cgroup,
+        target,
+        cgroups,
         config_files: settings.config_files,
         sections,
         trigger_file,

@@ -220,7 +220,7 @@ fn units_and_containers_from_flags_and_file_resolve_and_get_default_names() {
     let tags: Vec<(&str, &Path)> = config
         .tags
         .iter()
-        .map(|t| (t.name.as_str(), t.cgroup.path.as_path()))
+        .map(|t| (t.name.as_str(), t.cgroups[0].path.as_path()))
         .collect();
     let container_name = format!("container-{}", &id[..12]);
     assert_eq!(
@@ -236,7 +236,7 @@ fn units_and_containers_from_flags_and_file_resolve_and_get_default_names() {
     ))
     .unwrap();
     assert_eq!(config.tags[0].name, "api");
-    assert_eq!(config.tags[1].cgroup.path, container_cgroup.0);
+    assert_eq!(config.tags[1].cgroups[0].path, container_cgroup.0);
 }
 
 #[test]
@@ -296,6 +296,11 @@ fn the_dist_example_is_valid_and_shows_every_key() {
         "trigger_file:",
         "trigger_group:",
         "freeze:",
+        "kubernetes:",
+        "pod_logs:",
+        "container_logs:",
+        "pod:",
+        "namespace:",
     ] {
         assert!(text.contains(key), "dist/agent.yaml does not show {key}");
     }

@@ -49,7 +49,12 @@ pub fn describe(response: &Response) -> Result<String> {
         }
         Response::Listing { tags } => {
             for tag in tags {
-                out.push_str(&format!("{} ({})\n", tag.name, tag.cgroup.display()));
+                let cgroups: Vec<String> = tag
+                    .cgroups
+                    .iter()
+                    .map(|c| c.display().to_string())
+                    .collect();
+                out.push_str(&format!("{} ({})\n", tag.name, cgroups.join(", ")));
                 let trigger = tag.trigger_file.as_ref().map(|p| p.display().to_string());
                 out.push_str(&format!(
                     "  trigger file: {}\n",

@@ -56,8 +56,8 @@ pub struct Outcome {
 pub struct TagStatus {
     /// Tag name.
     pub name: String,
-    /// Its cgroup directory.
-    pub cgroup: PathBuf,
+    /// Its cgroup directories (one per pod for a namespace tag).
+    pub cgroups: Vec<PathBuf>,
     /// Its processes.
     pub processes: Vec<ProcessStatus>,
     /// Its trigger file, if any.

@@ -61,10 +61,28 @@ pub struct Target {
     /// cgroups is named by a container runtime's convention (docker,
     /// podman, containerd, CRI-O, kubepods).
     pub container_id: Option<String>,
+    /// The Kubernetes pod (namespace, name, uid) and container name the
+    /// process runs in, from the kubelet's directories on the node.
+    pub pod: Option<PodIdentity>,
     /// Process name (`comm`).
     pub comm: String,
     /// Executable path as the process sees it, if readable.
     pub exe: Option<String>,
+}
+
+/// The pod, and the container in it, a process runs in: what the report
+/// header shows and what log pipelines call `k8s.namespace.name`,
+/// `k8s.pod.name`, `k8s.pod.uid` and `k8s.container.name`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodIdentity {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub name: String,
+    /// The pod's uid, as the kubelet names its directories.
+    pub uid: String,
+    /// The container's name in the pod, when the kubelet's links name it.
+    pub container: Option<String>,
 }
 
 /// What caused a report.

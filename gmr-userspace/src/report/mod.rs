@@ -35,7 +35,7 @@ use crate::{
         section,
     },
     symbolize::Symbolizer,
-    targets,
+    targets::{self, kubernetes::KubeletPaths},
     unwind::modules::ModuleCache,
 };
 
@@ -48,15 +48,19 @@ pub struct ReportPlan {
     pub sections: Vec<CustomSection>,
     /// Freeze the process's cgroup for the capture (see [`crate::freeze`]).
     pub freeze: bool,
+    /// Where the kubelet's directories are, to name the process's pod.
+    pub kubelet: KubeletPaths,
 }
 
 impl ReportPlan {
-    /// The plan for processes of `tag`.
-    pub fn for_tag(tag: &Tag) -> Self {
+    /// The plan for processes of `tag` on a node whose kubelet keeps its
+    /// directories at `kubelet`.
+    pub fn for_tag(tag: &Tag, kubelet: &KubeletPaths) -> Self {
         Self {
             config_files: tag.config_files.clone(),
             sections: tag.sections.clone(),
             freeze: tag.freeze,
+            kubelet: kubelet.clone(),
         }
     }
 }
@@ -190,7 +194,7 @@ impl Reporter {
         });
         self.stages = stages;
         Report {
-            target: target(pid),
+            target: target(pid, &plan.kubelet),
             trigger,
             generated_at,
             freeze,
@@ -210,9 +214,9 @@ fn custom_budget(source: &CustomSource) -> Duration {
     }
 }
 
-/// The target's pids, container, name and executable, as far as /proc
-/// tells.
-fn target(pid: u32) -> Target {
+/// The target's pids, container, pod, name and executable, as far as
+/// /proc and the kubelet's directories tell.
+fn target(pid: u32, kubelet: &KubeletPaths) -> Target {
     let comm = proc::files::comm(pid);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
@@ -223,6 +227,7 @@ fn target(pid: u32) -> Target {
         ns_pid,
         pid_namespace: namespace,
         container_id: targets::container_of_process(pid),
+        pod: targets::kubernetes::pod_of_process(pid, kubelet),
         comm,
         exe,
     }

@@ -8,7 +8,6 @@ use crate::{
     proc,
     safety::disposition::{DefaultAction, SignalPolicy, SignalSafety},
     safety::signal::name as signal_name,
-    targets::cgroup::processes_below,
 };
 
 /// The processes already warned about.
@@ -34,7 +33,7 @@ impl UnsafeTargets {
         let name = signal_name(self.policy.signal);
         let verb = DefaultAction::of(self.policy.signal).verb();
         for tag in config.tags.iter().filter(|tag| tag.signal_trigger) {
-            for pid in processes_below(&tag.cgroup.path) {
+            for pid in tag.processes() {
                 if self.warned.contains(&pid)
                     || self.policy.of_process(pid).0 != SignalSafety::Unsafe
                 {

@@ -2,6 +2,14 @@
 //!
 //! A cgroup's id, as the kernel's `kernfs_node.id` the eBPF trigger compares
 //! against, is the inode number of its directory.
+//!
+//! `/proc/PID/cgroup` gives paths relative to the reader's cgroup
+//! namespace. An agent in a container with a cgroup namespace of its own
+//! (the default of podman and containerd on cgroup v2 hosts, and what a
+//! Kubernetes pod gets) sees `/` for its own cgroup and `/../..` paths for
+//! the host's processes, while the mounted host hierarchy holds full
+//! paths; [`cgroup_of_process`] maps one to the other through the place of
+//! the agent's namespace root in the mount.
 
 use std::{
     fs,
@@ -98,13 +106,90 @@ pub fn resolve(tag: &Path, mount: &Path) -> Result<Cgroup> {
 /// The cgroup v2 directory process `pid` belongs to (`0::` in
 /// `/proc/PID/cgroup`, below the cgroup2 mount).
 pub fn cgroup_of_process(pid: u32) -> Result<PathBuf> {
+    let mount = cgroup2_mount()?;
+    let root = namespace_root(&mount)?;
+    Ok(join_normalized(root, &v2_membership(pid)?))
+}
+
+/// Process `pid`'s cgroup v2 path as its `/proc/PID/cgroup` says (relative
+/// to the agent's cgroup namespace).
+fn v2_membership(pid: u32) -> Result<String> {
     let path = format!("/proc/{pid}/cgroup");
     let membership = fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let relative = membership
+    membership
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
-        .with_context(|| format!("process {pid} has no cgroup v2 membership in {path}"))?;
-    Ok(cgroup2_mount()?.join(relative.trim_start_matches('/')))
+        .map(str::to_owned)
+        .with_context(|| format!("process {pid} has no cgroup v2 membership in {path}"))
+}
+
+/// Where the agent's cgroup namespace root is below `mount`: the mount
+/// itself in the host's namespace; in a namespace of its own, found once
+/// as the directory whose `cgroup.procs` lists the agent, less the path
+/// the agent sees for itself.
+fn namespace_root(mount: &Path) -> Result<&'static Path> {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(root) = ROOT.get() {
+        return Ok(root);
+    }
+    let own = v2_membership(std::process::id())?;
+    let lists_us = |dir: &Path| {
+        fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|procs| {
+            procs
+                .lines()
+                .any(|l| l.trim().parse() == Ok(std::process::id()))
+        })
+    };
+    let own_dir = if lists_us(&join_normalized(mount, &own)) {
+        Some(join_normalized(mount, &own))
+    } else {
+        directories_listing(mount, &lists_us)
+    };
+    let root = own_dir
+        .and_then(|dir| {
+            let depth = Path::new(&own).components().count().saturating_sub(1);
+            dir.ancestors().nth(depth).map(Path::to_path_buf)
+        })
+        .with_context(|| {
+            format!(
+                "the agent's own cgroup (\"{own}\" in its cgroup namespace) is not below {}",
+                mount.display()
+            )
+        })?;
+    Ok(ROOT.get_or_init(|| root))
+}
+
+/// The first directory below `root` (itself included) satisfying `wanted`.
+fn directories_listing(root: &Path, wanted: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        if wanted(&dir) {
+            return Some(dir);
+        }
+        if let Ok(entries) = fs::read_dir(&dir) {
+            pending.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    None
+}
+
+/// `base` joined with the absolute cgroup path `path`, its `..` elements
+/// (a process outside the agent's cgroup namespace) resolved.
+fn join_normalized(base: &Path, path: &str) -> PathBuf {
+    let mut joined = base.to_path_buf();
+    for element in path.split('/').filter(|e| !e.is_empty() && *e != ".") {
+        if element == ".." {
+            joined.pop();
+        } else {
+            joined.push(element);
+        }
+    }
+    joined
 }
 
 /// Every process in the cgroup at `path` and its descendants; cgroups that
@@ -201,6 +286,39 @@ mod tests {
         }
         let _ = fs::remove_dir(&dir);
         assert_eq!(main, Some(older.id()));
+    }
+
+    #[test]
+    fn paths_outside_the_agents_cgroup_namespace_are_resolved() {
+        let root =
+            Path::new("/sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice/cri-containerd-a.scope");
+        assert_eq!(join_normalized(root, "/"), root);
+        assert_eq!(
+            join_normalized(root, "/../../../system.slice/nova-api.service"),
+            Path::new("/sys/fs/cgroup/system.slice/nova-api.service")
+        );
+        assert_eq!(
+            join_normalized(Path::new("/sys/fs/cgroup"), "/system.slice/x.service"),
+            Path::new("/sys/fs/cgroup/system.slice/x.service")
+        );
+    }
+
+    #[test]
+    fn the_agents_own_cgroup_is_found_through_its_namespace_root() {
+        let Ok(mount) = cgroup2_mount() else {
+            eprintln!("SKIP: no cgroup2 mount");
+            return;
+        };
+        let own = cgroup_of_process(std::process::id()).unwrap();
+        let procs = fs::read_to_string(own.join("cgroup.procs")).unwrap();
+        assert!(
+            procs
+                .lines()
+                .any(|l| l.trim() == std::process::id().to_string()),
+            "{} lists the test process",
+            own.display()
+        );
+        assert!(own.starts_with(&mount));
     }
 
     #[test]

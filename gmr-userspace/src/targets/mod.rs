@@ -1,5 +1,6 @@
-//! What a tag names — a cgroup path, a systemd unit, or a container — and
-//! how each resolves to a cgroup v2 directory.
+//! What a tag names — a cgroup path, a systemd unit, a container, a
+//! Kubernetes pod or namespace — and how each resolves to cgroup v2
+//! directories: one, or a pod set for a namespace ([`kubernetes`]).
 //!
 //! Units and containers are found by name in the cgroup2 tree, so neither
 //! systemd nor a container runtime has to be running or reachable from the
@@ -14,6 +15,7 @@
 //! process runs in, for its report's header ([`container_of_process`]).
 
 pub mod cgroup;
+pub mod kubernetes;
 
 use std::{
     fmt,
@@ -27,7 +29,10 @@ use std::{
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-use self::cgroup::Cgroup;
+use self::{
+    cgroup::Cgroup,
+    kubernetes::{DnsName, KubeletPaths, PodName},
+};
 
 /// What one tag covers, before it is resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,33 +43,65 @@ pub enum Target {
     Unit(UnitName),
     /// A container's cgroup.
     Container(ContainerId),
+    /// A Kubernetes pod's cgroup, or one of its containers'.
+    Pod {
+        /// `NAMESPACE/NAME`.
+        pod: PodName,
+        /// A container of the pod, by name.
+        container: Option<DnsName>,
+    },
+    /// The cgroups of every pod of a Kubernetes namespace on this node.
+    Namespace(DnsName),
 }
 
 impl Target {
-    /// The cgroup this target names below `mount`; the error says what was
-    /// looked for and where.
-    pub fn resolve(&self, mount: &Path) -> Result<Cgroup> {
-        let path = match self {
-            Self::Cgroup(path) => return cgroup::resolve(path, mount),
-            Self::Unit(unit) => unit_cgroup(unit, mount)?,
-            Self::Container(id) => find_container(mount, id)?,
+    /// The cgroups this target names below `mount` now (pods come and go,
+    /// so a pod or namespace is resolved again at each reload); the error
+    /// says what was looked for and where.
+    pub fn resolve(&self, mount: &Path, kubelet: &KubeletPaths) -> Result<Vec<Cgroup>> {
+        let paths = match self {
+            Self::Cgroup(path) => vec![path.clone()],
+            Self::Unit(unit) => vec![unit_cgroup(unit, mount)?],
+            Self::Container(id) => vec![find_container(mount, id)?],
+            Self::Pod { pod, container } => {
+                kubernetes::pod_cgroups_of(pod, container.as_ref(), mount, kubelet)?
+            }
+            Self::Namespace(namespace) => kubernetes::namespace_cgroups(namespace, mount, kubelet)?,
         };
-        cgroup::resolve(&path, mount)
+        paths
+            .iter()
+            .map(|path| cgroup::resolve(path, mount))
+            .collect()
+    }
+
+    /// True for the targets whose cgroups come and go with pods, resolved
+    /// again every [`kubernetes::RESCAN_INTERVAL`].
+    pub fn follows_pods(&self) -> bool {
+        matches!(self, Self::Pod { .. } | Self::Namespace(_))
     }
 
     /// The tag name used when the configuration gives none: the cgroup's
     /// last path element (`root` for the mount itself), the unit name, or
-    /// `container-` and the id's first 12 digits.
-    pub fn default_name(&self, cgroup: &Cgroup, mount: &Path) -> String {
+    /// `container-` and the id's first 12 digits, the pod's name (with
+    /// `-CONTAINER`), the namespace.
+    pub fn default_name(&self, cgroup: Option<&Cgroup>, mount: &Path) -> String {
         match self {
-            Self::Cgroup(_) if cgroup.path == mount => "root".into(),
+            Self::Cgroup(_) if cgroup.is_none_or(|c| c.path == mount) => "root".into(),
             Self::Cgroup(_) => cgroup
-                .path
-                .file_name()
+                .and_then(|c| c.path.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "root".into()),
             Self::Unit(unit) => unit.0.clone(),
             Self::Container(id) => format!("container-{}", &id.0[..ContainerId::MIN_LEN]),
+            Self::Pod {
+                pod,
+                container: None,
+            } => pod.name.to_string(),
+            Self::Pod {
+                pod,
+                container: Some(container),
+            } => format!("{}-{container}", pod.name),
+            Self::Namespace(namespace) => namespace.to_string(),
         }
     }
 }
@@ -75,6 +112,15 @@ impl fmt::Display for Target {
             Self::Cgroup(path) => write!(f, "cgroup {}", path.display()),
             Self::Unit(unit) => write!(f, "unit {unit}"),
             Self::Container(id) => write!(f, "container {id}"),
+            Self::Pod {
+                pod,
+                container: None,
+            } => write!(f, "pod {pod}"),
+            Self::Pod {
+                pod,
+                container: Some(container),
+            } => write!(f, "container {container} of pod {pod}"),
+            Self::Namespace(namespace) => write!(f, "namespace {namespace}"),
         }
     }
 }
@@ -657,7 +703,7 @@ mod tests {
             path: mount.join(path),
             id: 1,
         };
-        let of = |target: Target, path| target.default_name(&at(path), mount);
+        let of = |target: Target, path| target.default_name(Some(&at(path)), mount);
         assert_eq!(
             of(
                 Target::Cgroup("system.slice/a.service".into()),
@@ -691,11 +737,13 @@ mod tests {
             eprintln!("SKIP: cannot create a cgroup under {}", mount.display());
             return;
         }
-        let resolved = Target::Unit(unit(&name)).resolve(&mount);
+        let kubelet = KubeletPaths::default();
+        let resolved = Target::Unit(unit(&name)).resolve(&mount, &kubelet);
         let _ = std::fs::remove_dir(&path);
-        assert_eq!(resolved.unwrap().path, path);
+        let paths: Vec<PathBuf> = resolved.unwrap().into_iter().map(|c| c.path).collect();
+        assert_eq!(paths, [path]);
         let err = Target::Unit(unit("gmr-no-such-unit.service"))
-            .resolve(&mount)
+            .resolve(&mount, &kubelet)
             .unwrap_err()
             .to_string();
         assert!(err.contains("gmr-no-such-unit.service"), "{err}");

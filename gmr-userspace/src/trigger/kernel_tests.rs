@@ -487,7 +487,8 @@ impl ScratchCgroup {
     fn tag(&self) -> Tag {
         Tag {
             name: self.0.path.file_name().unwrap().to_string_lossy().into(),
-            cgroup: self.0.clone(),
+            target: crate::targets::Target::Cgroup(self.0.path.clone()),
+            cgroups: vec![self.0.clone()],
             config_files: Vec::new(),
             sections: Vec::new(),
             trigger_file: None,

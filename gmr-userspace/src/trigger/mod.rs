@@ -110,6 +110,12 @@ impl Triggers {
         }
     }
 
+    /// Replaces the tagged cgroups with `tags`' (the trigger files stay as
+    /// they are); on error the previous ones stay tagged.
+    pub fn retag(&mut self, ebpf: &mut Ebpf, tags: &[Tag]) -> Result<()> {
+        self.signal.retag(ebpf, tags)
+    }
+
     /// The file trigger (its hook in use, its armed files).
     pub fn files(&self) -> &FileTrigger {
         &self.files

@@ -14,7 +14,7 @@ use aya::{
 
 use gmr_common::TRIGGER_RESULT_REFUSED;
 
-use crate::{config::Tag, kernel::loader::SIGNAL_PROGRAM};
+use crate::{config::Tag, kernel::loader::SIGNAL_PROGRAM, targets::cgroup::Cgroup};
 
 /// What the kernel reported about the signal's delivery, or that the guard
 /// refused it.
@@ -38,9 +38,9 @@ pub fn delivery_name(result: u32) -> &'static str {
 /// signal sent.
 pub struct SignalObserver {
     tagged: HashMap<MapData, u64, u32>,
-    /// The cgroup ids in `tagged`, by tag index; `None` for a tag without
-    /// the signal trigger.
-    ids: Vec<Option<u64>>,
+    /// The entries of `tagged`: cgroup id and tag index (a tag covering
+    /// several cgroups, a namespace's pods, has an entry for each).
+    entries: Vec<(u64, u32)>,
     /// The attached program, while some cgroup is tagged.
     link: Option<RawTracePointLink>,
 }
@@ -58,16 +58,16 @@ impl SignalObserver {
             .context("loading the signal_generate raw tracepoint program")?;
         let mut this = Self {
             tagged,
-            ids: Vec::new(),
+            entries: Vec::new(),
             link: None,
         };
         this.retag(ebpf, tags)?;
         Ok(this)
     }
 
-    /// The tagged cgroup ids, by tag index.
-    pub fn tagged(&self) -> &[Option<u64>] {
-        &self.ids
+    /// The tagged cgroups: cgroup id and tag index.
+    pub fn tagged(&self) -> &[(u64, u32)] {
+        &self.entries
     }
 
     /// True while the program is attached.
@@ -80,31 +80,32 @@ impl SignalObserver {
     /// program as some or none are left. On error the previous ones stay
     /// tagged.
     pub fn retag(&mut self, ebpf: &mut Ebpf, tags: &[Tag]) -> Result<()> {
-        let ids = tags
+        let cgroups: Vec<(u32, &Cgroup)> = tags
             .iter()
-            .map(|tag| tag.signal_trigger.then_some(tag.cgroup.id))
+            .enumerate()
+            .filter(|(_, tag)| tag.signal_trigger)
+            .flat_map(|(index, tag)| tag.cgroups.iter().map(move |c| (index as u32, c)))
             .collect();
-        self.set(ids).map_err(|(index, e)| {
-            anyhow::Error::new(e).context(format!(
-                "tagging cgroup {}",
-                tags[index].cgroup.path.display()
-            ))
+        let entries = cgroups.iter().map(|(index, c)| (c.id, *index)).collect();
+        self.set(entries).map_err(|(at, e)| {
+            anyhow::Error::new(e)
+                .context(format!("tagging cgroup {}", cgroups[at].1.path.display()))
         })?;
         self.hook(ebpf)
     }
 
-    /// Tags `ids` (as returned by [`Self::tagged`]) again, undoing a later
-    /// [`Self::retag`]. On error the ids of that retag stay tagged.
-    pub(super) fn restore(&mut self, ebpf: &mut Ebpf, ids: &[Option<u64>]) -> Result<()> {
-        self.set(ids.to_vec()).map_err(|(index, e)| {
-            anyhow::Error::new(e).context(format!("retagging cgroup id {:?}", ids[index]))
+    /// Tags `entries` (as returned by [`Self::tagged`]) again, undoing a
+    /// later [`Self::retag`]. On error the entries of that retag stay tagged.
+    pub(super) fn restore(&mut self, ebpf: &mut Ebpf, entries: &[(u64, u32)]) -> Result<()> {
+        self.set(entries.to_vec()).map_err(|(at, e)| {
+            anyhow::Error::new(e).context(format!("retagging cgroup id {}", entries[at].0))
         })?;
         self.hook(ebpf)
     }
 
     /// Attaches the program while a cgroup is tagged, detaches it otherwise.
     fn hook(&mut self, ebpf: &mut Ebpf) -> Result<()> {
-        let wanted = self.ids.iter().any(Option::is_some);
+        let wanted = !self.entries.is_empty();
         if wanted && self.link.is_none() {
             let program = signal_program(ebpf)?;
             let link = program
@@ -118,49 +119,34 @@ impl SignalObserver {
         Ok(())
     }
 
-    /// Makes `ids` the tagged cgroups, tag index = position. The new ids go
-    /// in first and the stale ones are removed after, so a cgroup tagged
-    /// before and after is never missing. On error (with the position of
-    /// the failed id) the previous ids are back in place, best effort: the
-    /// map had room for them.
-    fn set(&mut self, ids: Vec<Option<u64>>) -> Result<(), (usize, MapError)> {
-        for (index, id) in indexed(&ids) {
+    /// Makes `entries` (cgroup id, tag index) the tagged cgroups. The new
+    /// entries go in first and the stale ones are removed after, so a cgroup
+    /// tagged before and after is never missing. On error (with the position
+    /// of the failed entry) the previous entries are back in place, best
+    /// effort: the map had room for them.
+    fn set(&mut self, entries: Vec<(u64, u32)>) -> Result<(), (usize, MapError)> {
+        let has = |list: &[(u64, u32)], id: u64| list.iter().any(|(other, _)| *other == id);
+        for (at, (id, index)) in entries.iter().enumerate() {
             if let Err(e) = self.tagged.insert(id, index, 0) {
-                for (index, id) in indexed(&self.ids) {
+                for (id, index) in &self.entries {
                     if let Err(e) = self.tagged.insert(id, index, 0) {
                         log::error!("cannot tag cgroup id {id} again: {e}");
                     }
                 }
-                for added in ids
-                    .iter()
-                    .flatten()
-                    .filter(|id| !self.ids.contains(&Some(**id)))
-                {
+                for (added, _) in entries.iter().filter(|(id, _)| !has(&self.entries, *id)) {
                     // An error means it was never inserted.
                     let _ = self.tagged.remove(added);
                 }
-                return Err((index as usize, e));
+                return Err((at, e));
             }
         }
-        for stale in self
-            .ids
-            .iter()
-            .flatten()
-            .filter(|id| !ids.contains(&Some(**id)))
-        {
+        for (stale, _) in self.entries.iter().filter(|(id, _)| !has(&entries, *id)) {
             // An error means the entry is already gone: nothing to undo.
             let _ = self.tagged.remove(stale);
         }
-        self.ids = ids;
+        self.entries = entries;
         Ok(())
     }
-}
-
-/// The tagged ids of `ids` with their tag index.
-fn indexed(ids: &[Option<u64>]) -> impl Iterator<Item = (u32, u64)> + '_ {
-    ids.iter()
-        .enumerate()
-        .filter_map(|(index, id)| Some((index as u32, (*id)?)))
 }
 
 /// The signal program in `ebpf`.

@@ -34,6 +34,7 @@ mod tests {
                 "ns_pid": 8675,
                 "pid_namespace": 4_026_531_836_u64,
                 "container_id": null,
+                "pod": null,
                 "comm": "mogan-api",
                 "exe": "/usr/bin/python3.12"
             }),

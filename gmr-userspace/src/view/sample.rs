@@ -15,6 +15,7 @@ pub fn sample_report() -> Report {
             ns_pid: Some(8675),
             pid_namespace: Some(4_026_531_836),
             container_id: None,
+            pod: None,
             comm: "mogan-api".to_owned(),
             exe: Some("/usr/bin/python3.12".to_owned()),
         },

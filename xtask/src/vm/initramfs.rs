@@ -8,16 +8,15 @@ use std::{
     collections::BTreeSet,
     fs,
     path::{Path, PathBuf},
-    process::Command,
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 
 use super::{
     cpio::Archive,
     debian::{self, PrivateApt},
 };
-use crate::cmd;
+use crate::binary;
 
 /// The guest's `/init`: mounts, probes, runs the guard tests, prints sentinel lines.
 const INIT_SCRIPT: &str = include_str!("init.sh");
@@ -34,7 +33,7 @@ pub fn build(vm_dir: &Path, agent: &Path) -> Result<PathBuf> {
     archive.file("bin/busybox", 0o755, &read(&busybox)?);
     archive.file("bin/gmr-agent", 0o755, &read(&strip_debug(vm_dir, agent)?)?);
     let mut dirs = BTreeSet::new();
-    for lib in shared_libraries(agent)? {
+    for lib in binary::shared_libraries(agent)? {
         let path = lib.to_str().context("a library path that is not UTF-8")?;
         for parent in lib
             .ancestors()
@@ -55,39 +54,10 @@ pub fn build(vm_dir: &Path, agent: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The shared libraries `binary` loads, with the dynamic loader, as paths
-/// the guest's loader will look them up by.
-fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
-    let text = cmd::stdout(Command::new("ldd").arg(binary))
-        .with_context(|| format!("ldd {} failed", binary.display()))?;
-    let libraries: Vec<PathBuf> = text.lines().filter_map(library_path).collect();
-    if !libraries
-        .iter()
-        .any(|l| l.to_string_lossy().contains("ld-linux"))
-    {
-        bail!("ldd {} names no dynamic loader:\n{text}", binary.display());
-    }
-    Ok(libraries)
-}
-
-/// The path in one `ldd` line: `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)`
-/// or `/lib64/ld-linux-x86-64.so.2 (0x…)`; none for the vDSO.
-fn library_path(line: &str) -> Option<PathBuf> {
-    let line = line.trim();
-    let path = line.split_once(" => ").map_or(line, |(_, path)| path);
-    let path = path.split(" (").next()?;
-    path.starts_with('/').then(|| PathBuf::from(path))
-}
-
 /// A copy of `binary` without debug sections, in `vm_dir`.
 fn strip_debug(vm_dir: &Path, binary: &Path) -> Result<PathBuf> {
     let stripped = vm_dir.join("gmr-agent.stripped");
-    cmd::run(
-        Command::new("objcopy")
-            .arg("--strip-debug")
-            .arg(binary)
-            .arg(&stripped),
-    )?;
+    binary::strip_debug(binary, &stripped)?;
     Ok(stripped)
 }
 
@@ -111,24 +81,4 @@ fn busybox(vm_dir: &Path) -> Result<PathBuf> {
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use super::library_path;
-
-    #[test]
-    fn reads_library_paths_from_ldd_lines() {
-        assert_eq!(
-            library_path("\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f60fba1e000)"),
-            Some(PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"))
-        );
-        assert_eq!(
-            library_path("\t/lib64/ld-linux-x86-64.so.2 (0x00007f60fc2f5000)"),
-            Some(PathBuf::from("/lib64/ld-linux-x86-64.so.2"))
-        );
-        assert_eq!(library_path("\tlinux-vdso.so.1 (0x00007f60fc2f3000)"), None);
-    }
 }

@@ -119,6 +119,7 @@ fn report_of(pid: u32, configuration: Configuration) -> Report {
             ns_pid: Some(pid),
             pid_namespace: None,
             container_id: None,
+            pod: None,
             comm: "python3".to_owned(),
             exe: None,
         },

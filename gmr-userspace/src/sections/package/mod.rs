@@ -272,17 +272,32 @@ fn executable(pid: u32) -> Option<Executable> {
 
 /// True when process `pid` has a mount namespace other than the host's.
 ///
-/// The host's is pid 1's, not the agent's: a sandboxed agent (systemd's
-/// `ProtectSystem=`) runs in a mount namespace of its own. Where pid 1 is
-/// hidden from us, the agent's own stands in.
+/// The host's is that of the outermost of the agent's ancestors whose
+/// namespace can be read: pid 1's, or, where pid 1 is hidden, the process
+/// just below it. Not the agent's own: a sandboxed agent (systemd's
+/// `ProtectSystem=`) or one in a container (`--pid host`) runs in a mount
+/// namespace of its own.
 fn own_mount_namespace(pid: u32) -> bool {
-    let namespace = |path: String| fs::metadata(path).map(|meta| (meta.dev(), meta.ino()));
-    let host = namespace("/proc/1/ns/mnt".to_owned())
-        .or_else(|_| namespace("/proc/self/ns/mnt".to_owned()));
-    match (host, namespace(format!("/proc/{pid}/ns/mnt"))) {
-        (Ok(own), Ok(theirs)) => own != theirs,
+    let namespace =
+        |pid: u32| fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|meta| (meta.dev(), meta.ino()));
+    let mut host = namespace(std::process::id()).ok();
+    let mut ancestor = std::process::id();
+    while let Some(parent) = parent_pid(ancestor).filter(|&parent| parent != 0) {
+        if let Ok(theirs) = namespace(parent) {
+            host = Some(theirs);
+        }
+        ancestor = parent;
+    }
+    match (host, namespace(pid)) {
+        (Some(host), Ok(theirs)) => host != theirs,
         _ => false,
     }
+}
+
+/// The parent of process `pid`, from `/proc/PID/stat`.
+fn parent_pid(pid: u32) -> Option<u32> {
+    let process = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?;
+    u32::try_from(process.stat().ok()?.ppid).ok()
 }
 
 /// Splits the kernel's ` (deleted)` marker off an exe link target.

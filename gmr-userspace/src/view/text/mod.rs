@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter};
 
-use crate::model::{Report, Requester, SectionData, Target, Trigger, TriggerKind};
+use crate::model::{PodIdentity, Report, Requester, SectionData, Target, Trigger, TriggerKind};
 
 mod configuration;
 mod custom;
@@ -94,6 +94,9 @@ fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
     if let Some(id) = &target.container_id {
         writeln!(f, "container = {}", clean(id))?;
     }
+    if let Some(pod) = &target.pod {
+        writeln!(f, "{}", pod_text(pod))?;
+    }
     writeln!(f, "comm = {}", clean(&target.comm))?;
     writeln!(f, "exe = {}", or_unknown(target.exe.as_deref()))?;
     writeln!(f, "trigger = {}", trigger_text(&report.trigger))?;
@@ -112,6 +115,21 @@ fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
 /// `4242`, or for a process in a pid namespace of its own (a container's)
 /// its pid in both, saying which is which:
 /// `4242 (host); 1 in its own pid namespace pid:[4026532177]`.
+/// `pod = NAMESPACE/NAME (uid UID), container NAME`.
+fn pod_text(pod: &PodIdentity) -> String {
+    let container = pod
+        .container
+        .as_deref()
+        .map(|name| format!(", container {}", clean(name)))
+        .unwrap_or_default();
+    format!(
+        "pod = {}/{} (uid {}){container}",
+        clean(&pod.namespace),
+        clean(&pod.name),
+        clean(&pod.uid)
+    )
+}
+
 fn pid_text(target: &Target) -> String {
     match target.ns_pid {
         Some(ns_pid) if ns_pid != target.pid => {
@@ -359,6 +377,25 @@ User stack: (none)
         let text = render_text(&report);
         assert!(
             text.contains("\npid = 8675 (host); 1 in its own pid namespace\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_pods_process_shows_its_pod_and_container() {
+        let mut report = sample_report();
+        report.target.pod = Some(crate::model::PodIdentity {
+            namespace: "openstack".into(),
+            name: "nova-api-0".into(),
+            uid: "0d6d1b3a-4f7e-4c5a-9a63-2d1e8f0b7c11".into(),
+            container: Some("api\nforged = 1".into()),
+        });
+        let text = render_text(&report);
+        assert!(
+            text.contains(
+                "\npod = openstack/nova-api-0 (uid 0d6d1b3a-4f7e-4c5a-9a63-2d1e8f0b7c11), \
+                 container api\\nforged = 1\ncomm = "
+            ),
             "{text}"
         );
     }
