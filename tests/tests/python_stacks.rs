@@ -97,6 +97,10 @@ fn check(python: &PythonUnderTest) {
             want,
             "{label}: {role}'s merged stack"
         );
+        assert_eq!(
+            t["python_ident"], expected["ident"],
+            "{label}: {role}'s threading.get_ident(), as Python logs print it"
+        );
         if t["holds_gil"] == true {
             gil_holders.push(role.to_owned());
         }

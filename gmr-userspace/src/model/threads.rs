@@ -55,6 +55,10 @@ pub struct Thread {
     pub python_note: Option<String>,
     /// Whether it holds the GIL; `None` when unknown or not Python.
     pub holds_gil: Option<bool>,
+    /// The Python thread's ident (`threading.get_ident()`, its
+    /// `pthread_t`), which Python logs and oslo's reports print; `None`
+    /// when the thread runs no Python.
+    pub python_ident: Option<u64>,
 }
 
 /// What a user frame is.

@@ -131,6 +131,7 @@ pub fn threads(
                 python_frames: None,
                 python_note: None,
                 holds_gil: None,
+                python_ident: None,
             }
         })
         .collect();
