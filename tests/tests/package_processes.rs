@@ -177,6 +177,74 @@ fn debian_python_running_a_module_of_an_installed_distribution() {
     }
 }
 
+/// The dpkg package owning `path`, as `dpkg -S` says: the reference.
+fn dpkg_owner(path: &str) -> Option<String> {
+    let out = Command::new("dpkg").args(["-S", path]).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    out.status
+        .success()
+        .then(|| text.split(':').next().unwrap_or("").trim().to_owned())
+}
+
+/// A Debian Python program run by its script (`/usr/bin/pygmentize`, from
+/// python3-pygments, reading a stdin that stays open): Package names the
+/// application's packages, its script's and its Python distribution's,
+/// besides the interpreter's, as dpkg does.
+#[test]
+fn debian_python_script_names_its_own_packages_besides_the_interpreters() {
+    if !require_root() {
+        return;
+    }
+    const SCRIPT: &str = "/usr/bin/pygmentize";
+    let Some(script_owner) = dpkg_owner(SCRIPT) else {
+        println!("SKIP: no {SCRIPT} from dpkg (apt-get install -y python3-pygments)");
+        return;
+    };
+    let child = Command::new(SCRIPT)
+        .args(["-l", "python"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start pygmentize");
+    let running = Running::new(child);
+    let pid = running.pid();
+    // Reading its stdin means it imported its distribution and waits.
+    for _ in 0..500 {
+        let syscall = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        if syscall.starts_with("0 ") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = report_json(pid);
+    let package = section(&report, "Package");
+    assert_eq!(package["python_main"], SCRIPT, "{package}");
+    assert_eq!(package["python_script_package"], script_owner, "{package}");
+    let distribution_path = package["python_distribution_path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no Python distribution found: {package}"));
+    assert_eq!(
+        package["python_distribution_package"].as_str(),
+        dpkg_owner(distribution_path).as_deref(),
+        "{package}"
+    );
+    let interpreter = package["executable"].as_str().expect("executable");
+    assert_eq!(
+        package["executable_package"]
+            .as_str()
+            .or(package["distro_package"].as_str()),
+        dpkg_owner(interpreter).as_deref(),
+        "the interpreter's package is still named: {package}"
+    );
+    println!(
+        "{SCRIPT}: script package {}, distribution {} from {}, interpreter {}",
+        package["python_script_package"],
+        package["python_distribution"],
+        package["python_distribution_package"],
+        interpreter
+    );
+}
+
 #[test]
 fn c_binary_owned_by_dpkg() {
     if !require_root() {

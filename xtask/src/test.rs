@@ -13,14 +13,16 @@ use crate::{build, cmd, corpus, fuzz, package, packages, vm};
 /// Debian packages the tests use: gcc builds the C fixtures, gdb is the
 /// reference the stacks are compared with, libc6-dbg gives both sides
 /// libc's full symbol names; python3-greenlet, python3-eventlet and
-/// python3-gevent are the green threads Debian's own Python services run.
-const TEST_PACKAGES: [&str; 6] = [
+/// python3-gevent are the green threads Debian's own Python services run;
+/// python3-pygments is a Python program run by its packaged script.
+const TEST_PACKAGES: [&str; 7] = [
     "gcc",
     "gdb",
     "libc6-dbg",
     "python3-greenlet",
     "python3-eventlet",
     "python3-gevent",
+    "python3-pygments",
 ];
 
 /// Seconds each fuzz target runs in the test suite; `cargo xtask fuzz`

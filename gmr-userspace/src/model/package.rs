@@ -66,6 +66,12 @@ pub struct Package {
     /// Its metadata directory (`*.dist-info` or `*.egg-info`), as the
     /// process sees it.
     pub python_distribution_path: Option<String>,
+    /// The distribution package that installed it (`python3-nova`), where
+    /// `distro_package` names the interpreter's (`python3.11-minimal`).
+    pub python_distribution_package: Option<String>,
+    /// The distribution package owning the script the interpreter runs
+    /// (`nova-conductor` for `/usr/bin/nova-conductor`).
+    pub python_script_package: Option<String>,
     /// gmr's version.
     pub gmr_version: String,
     /// Kernel release (`uname -r`).

@@ -179,12 +179,24 @@ fn describe_origin(
             .or_else(|| os.vendor())
             .or_else(|| distro.maintainer.clone())
     };
+    // The application a Python interpreter runs: the packages owning its
+    // script and its Python distribution, not the interpreter's.
+    let script_owner = python.script.as_deref().and_then(&mut owner_of);
+    let distribution_owner = python
+        .distribution
+        .as_ref()
+        .and_then(|dist| owner_of(&dist.path));
+    package.python_script_package = script_owner.as_ref().map(|distro| distro.name.clone());
+    package.python_distribution_package = distribution_owner
+        .as_ref()
+        .map(|distro| distro.name.clone());
     let (vendor, product, version) = if let Some(dist) = &python.distribution {
-        let vendor = owner_of(&dist.path)
-            .and_then(|distro| vendor_of(&distro))
+        let vendor = distribution_owner
+            .as_ref()
+            .and_then(vendor_of)
             .or_else(|| dist.author.clone());
         (vendor, Some(dist.name.clone()), dist.version.clone())
-    } else if let Some(distro) = python.script.as_deref().and_then(&mut owner_of) {
+    } else if let Some(distro) = script_owner {
         (vendor_of(&distro), Some(distro.name), distro.version)
     } else if let Some(distro) = &exe_package {
         (

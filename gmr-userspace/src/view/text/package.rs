@@ -70,6 +70,11 @@ pub(super) fn write(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
         )?;
         line(
             f,
+            "python_distribution_package",
+            package.python_distribution_package.as_ref(),
+        )?;
+        line(
+            f,
             "python_distribution_path",
             package.python_distribution_path.as_ref(),
         )?;
@@ -79,6 +84,11 @@ pub(super) fn write(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
             package.python_distribution_version.as_ref(),
         )?;
         line(f, "python_main", package.python_main.as_ref())?;
+        line(
+            f,
+            "python_script_package",
+            package.python_script_package.as_ref(),
+        )?;
     }
     if let Some(path) = &package.started_as {
         writeln!(f, "started_as = {}", clean(path))?;
