@@ -8,6 +8,8 @@
 //! - [`expect`] says where each fixture's threads are parked.
 //! - [`scratch`] makes throwaway directories and finds report files in them.
 //! - [`python`] finds the CPython interpreters to test against.
+//! - [`otlp`] runs an OTLP/HTTP receiver that decodes with the official
+//!   `opentelemetry-proto` package.
 //! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
 //! - [`realworld`] starts unmodified Debian daemons and checks the agent's
 //!   reports on them.
@@ -17,6 +19,7 @@ pub mod cgroup;
 pub mod expect;
 pub mod fixtures;
 pub mod gdb;
+pub mod otlp;
 pub mod process;
 pub mod python;
 pub mod realworld;
