@@ -162,4 +162,21 @@ mod tests {
         // 2026-11-26T17:48:46.123456Z
         assert_eq!(records[0].time_unix_nano, 1_795_715_326_123_456_000);
     }
+
+    #[test]
+    fn a_container_process_carries_its_container_id() {
+        let mut report = sample_report();
+        let id = "3f2a7c9e1b4d".repeat(5) + "3f2a";
+        report.target.container_id = Some(id.clone());
+        let origin = Origin {
+            host: "compute-7",
+            tag: "mogan-api",
+        };
+        let request = request(&report, &origin);
+        let resource = request.resource_logs[0].resource.as_ref().unwrap();
+        assert_eq!(
+            attribute(resource, "container.id"),
+            Some(&Value::StringValue(id))
+        );
+    }
 }
