@@ -131,6 +131,7 @@ pub fn json_report(files: &[PathBuf]) -> Value {
 pub struct RunningAgent {
     child: Child,
     log: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
     socket: PathBuf,
 }
 
@@ -156,21 +157,18 @@ impl RunningAgent {
             .arg(&socket)
             .args(args)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start gmr-agent run");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().expect("log");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let agent = Self { child, log, socket };
+        let log = collect_lines(child.stderr.take().expect("piped stderr"));
+        let stdout = collect_lines(child.stdout.take().expect("piped stdout"));
+        let agent = Self {
+            child,
+            log,
+            stdout,
+            socket,
+        };
         assert!(
             agent.wait_for_log("agent ready", AGENT_READY_TIMEOUT),
             "the agent did not become ready; its log:\n{}",
@@ -192,6 +190,11 @@ impl RunningAgent {
     /// Everything the agent logged so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log").clone()
+    }
+
+    /// Everything the agent wrote to its stdout so far (whole lines).
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().expect("stdout").clone()
     }
 
     /// Sends `{"trigger":{"target":TARGET}}` to the control socket and
@@ -246,6 +249,20 @@ impl Drop for RunningAgent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The lines read from `stream` as they come, kept in one string.
+fn collect_lines(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let lines = Arc::new(Mutex::new(String::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut lines = sink.lock().expect("lines");
+            lines.push_str(&line);
+            lines.push('\n');
+        }
+    });
+    lines
 }
 
 /// One `trigger TARGET` request on the control socket at `socket`: the

@@ -9,6 +9,8 @@
 //! - [`scratch`] makes throwaway directories and finds report files in them.
 //! - [`python`] finds the CPython interpreters to test against.
 //! - [`podman`] runs throwaway podman containers the way this host allows.
+//! - [`otlp`] runs an OTLP/HTTP receiver that decodes with the official
+//!   `opentelemetry-proto` package.
 //! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
 //! - [`realworld`] starts unmodified Debian daemons and checks the agent's
 //!   reports on them.
@@ -18,6 +20,7 @@ pub mod cgroup;
 pub mod expect;
 pub mod fixtures;
 pub mod gdb;
+pub mod otlp;
 pub mod podman;
 pub mod process;
 pub mod python;

@@ -1,6 +1,7 @@
 //! The worker: makes each queued report and delivers it to the report
-//! directory (every configured format, then retention) and to the target's
-//! stderr.
+//! directory (every configured format, then retention), then to the
+//! pipeline sinks (stdout JSON lines, the OTLP exporter's queue) and to the
+//! target's stderr.
 
 use std::{
     collections::HashMap,
@@ -18,11 +19,14 @@ use super::{
 };
 use crate::{
     config::AgentConfig,
+    model::Report,
     model::Trigger,
     report::{ReportPlan, Reporter},
     sink::{
+        otlp::{OtlpExporter, OtlpSettings},
         report_dir::{sanitize_name, write_report_file},
         retention::prune,
+        stdout_json::write_json_line,
         target_stderr::write_to_target_stderr,
     },
     view::{Format, render, render_text},
@@ -65,6 +69,7 @@ pub fn work(
     release_freed_memory();
     let mut idle = IdleWork::default();
     let mut cache_idle = Duration::ZERO;
+    let mut otlp: Option<OtlpExporter> = None;
     loop {
         let next = match idle.wait(Instant::now()) {
             Some(wait) => queue.recv_timeout(wait),
@@ -107,6 +112,7 @@ pub fn work(
         if let Some(reply) = &job.reply {
             let _ = reply.send((job.pid, files));
         }
+        to_pipeline(config, &mut otlp, &report, &job.tag);
         if config.target_stderr {
             match write_to_target_stderr(job.pid, &text, STDERR_DEADLINE) {
                 Ok(outcome) if outcome.is_complete() => {}
@@ -122,6 +128,38 @@ pub fn work(
         drop((report, text));
         idle.after_report(Instant::now(), cache_idle);
     }
+}
+
+/// Hands the report to the pipeline sinks the configuration names: a JSON
+/// line on stdout, the OTLP exporter's queue (started, restarted or
+/// stopped here when a reload changed `otlp:`). Neither waits on a
+/// collector.
+fn to_pipeline(config: &AgentConfig, otlp: &mut Option<OtlpExporter>, report: &Report, tag: &str) {
+    if config.stdout_json
+        && let Err(e) = write_json_line(report)
+    {
+        log::warn!(
+            "report for {} not written to stdout: {e}",
+            report.target.pid
+        );
+    }
+    sync_exporter(otlp, config.otlp.as_ref());
+    if let Some(exporter) = otlp {
+        exporter.submit(report, tag);
+    }
+}
+
+/// Makes `exporter` run with `settings`: kept when they are unchanged,
+/// replaced when they changed, stopped when they are gone.
+fn sync_exporter(exporter: &mut Option<OtlpExporter>, settings: Option<&OtlpSettings>) {
+    if exporter.as_ref().map(OtlpExporter::settings) == settings {
+        return;
+    }
+    *exporter = settings.and_then(|settings| {
+        OtlpExporter::start(settings.clone())
+            .inspect_err(|e| log::error!("otlp: cannot start the exporter thread: {e}"))
+            .ok()
+    });
 }
 
 /// Writes the report in every configured format, then prunes the tag's

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::{
     sections::custom::Builtin,
+    sink::otlp::OtlpFileConfig,
     targets::{
         ContainerId, Target, UnitName,
         kubernetes::{DnsName, KubeletPaths, PodName},
@@ -32,8 +33,19 @@ pub(super) struct FileConfig {
     pub max_stack_bytes: Option<u64>,
     pub retention: Option<Retention>,
     pub kubernetes: Option<KubeletPaths>,
+    pub stdout: Option<StdoutFormat>,
+    pub otlp: Option<OtlpFileConfig>,
     #[serde(default)]
     pub tags: Vec<FileTag>,
+}
+
+/// What `stdout:` writes on the agent's stdout. Only `json`: one document
+/// per line is what log collectors split a stream by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StdoutFormat {
+    /// Each report as one JSON line.
+    Json,
 }
 
 /// How many reports a tag's directory keeps.
@@ -309,6 +321,25 @@ mod tests {
             err.starts_with("2:5:") && err.contains("not a Kubernetes name"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn pipeline_sinks_name_their_bad_field() {
+        let config = parse("stdout: json\notlp:\n  endpoint: http://127.0.0.1:4318\n").unwrap();
+        assert_eq!(config.stdout, Some(StdoutFormat::Json));
+        assert!(config.otlp.is_some());
+        let err = error("stdout: text\n");
+        assert!(
+            err.starts_with("1:") && err.contains("stdout") && err.contains("json"),
+            "{err}"
+        );
+        let err = error("otlp:\n  endpoint: http://h\n  header: {a: b}\n");
+        assert!(
+            err.starts_with("3:") && err.contains("otlp") && err.contains("header"),
+            "{err}"
+        );
+        let err = error("otlp:\n  headers: {a: b}\n");
+        assert!(err.contains("otlp") && err.contains("endpoint"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,13 @@
 //! retention:                       # per tag directory; oldest reports go first
 //!   max_reports: 100
 //!   max_bytes: 104857600
+//! stdout: json                     # also each report as one JSON line on stdout
+//! otlp:                            # also each report as an OTLP/HTTP log record
+//!   endpoint: http://127.0.0.1:4318  # /v1/logs added when no path is given
+//!   headers: {x-api-key: "…"}        # never logged
+//!   timeout_seconds: 10              # one request, connect included
+//!   max_queue_reports: 64            # reports waiting while the collector is down
+//!   max_queue_bytes: 16777216        # the oldest waiting report goes first
 //! tags:
 //!   - cgroup: system.slice/mogan-api.service   # absolute, or relative to the cgroup2 mount;
 //!                                              # or unit: mogan-api.service,
@@ -46,12 +53,13 @@ use anyhow::{Result, anyhow, bail};
 
 use self::file::{FileConfig, FileTag};
 pub use self::{
-    file::{Retention, TriggerScope},
+    file::{Retention, StdoutFormat, TriggerScope},
     tag::{Tag, TriggerFile, group_id},
 };
 use crate::{
     capture::StackCap,
     safety::signal,
+    sink::otlp::OtlpSettings,
     targets::cgroup,
     targets::{ContainerId, Target, UnitName, kubernetes::KubeletPaths},
     view::Format,
@@ -130,6 +138,10 @@ pub struct AgentConfig {
     pub cache_idle: std::time::Duration,
     /// How many reports each tag directory keeps.
     pub retention: Retention,
+    /// Whether each report is also written to stdout as one JSON line.
+    pub stdout_json: bool,
+    /// Where each report is also sent as an OTLP log record, if anywhere.
+    pub otlp: Option<OtlpSettings>,
     /// Most user stack copied per thread (`max_stack_bytes`).
     pub stack_cap: StackCap,
     /// Where the kubelet's pod and container log directories are
@@ -178,6 +190,14 @@ impl AgentConfig {
             }
         }
         let formats = parse_formats(file.formats.unwrap_or_default())?;
+        let otlp = file
+            .otlp
+            .map(OtlpSettings::try_from)
+            .transpose()
+            .map_err(|e| match &shown {
+                Some(path) => anyhow!("{path}: {e}"),
+                None => anyhow!("{e}"),
+            })?;
         Ok(Self {
             signal,
             report_dir: overrides
@@ -192,6 +212,8 @@ impl AgentConfig {
             stack_cap: stack_cap(overrides.max_stack_bytes.or(file.max_stack_bytes))?,
             retention: file.retention.unwrap_or_default(),
             kubelet,
+            stdout_json: file.stdout == Some(StdoutFormat::Json),
+            otlp,
             tags,
         })
     }
@@ -322,6 +344,9 @@ pub fn check_text_for_fuzzing(text: &str) -> Result<()> {
     min_interval(file.min_interval_seconds)?;
     cache_idle(file.cache_idle_seconds)?;
     stack_cap(file.max_stack_bytes)?;
+    if let Some(otlp) = file.otlp {
+        OtlpSettings::try_from(otlp).map_err(anyhow::Error::msg)?;
+    }
     for tag in &file.tags {
         let _ = tag.target.to_string();
     }

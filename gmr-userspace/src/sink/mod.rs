@@ -1,10 +1,14 @@
-//! Sinks: where a rendered report goes (the target's stderr, the report directory, stdout).
+//! Sinks: where a report goes (the target's stderr, the report directory,
+//! the agent's stdout as JSON lines, an OpenTelemetry collector).
 //!
-//! Each sink takes already-rendered text, so any view can go to any sink.
-//! Stdout needs no module of its own: the command line prints the text.
+//! The file and stderr sinks take already-rendered text, so any view can
+//! go to any of them; the JSON-line and OTLP sinks carry the JSON view's
+//! document. `gmr-agent report` prints its text itself.
 
+pub mod otlp;
 pub mod report_dir;
 pub mod retention;
+pub mod stdout_json;
 pub mod target_stderr;
 pub mod unnamed_file;
 

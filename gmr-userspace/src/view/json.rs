@@ -16,6 +16,12 @@ pub fn render_json(report: &Report) -> String {
     json
 }
 
+/// Renders `report` as the same document on one line, without the newline:
+/// for sinks that carry one document per line or per record (stdout, OTLP).
+pub fn render_json_line(report: &Report) -> String {
+    serde_json::to_string(report).expect("the report model serializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +107,11 @@ mod tests {
         assert_eq!(threads[0]["python_frames"], Value::Null);
         assert_eq!(threads[0]["holds_gil"], Value::Null);
         assert_eq!(value["sections"][2]["data"]["python"], Value::Null);
+        let line = render_json_line(&sample_report());
+        assert!(!line.contains('\n'), "{line}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&line).expect("valid JSON"),
+            value
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 pub mod json;
 #[cfg(test)]
-mod sample;
+pub(crate) mod sample;
 pub mod text;
 pub mod yaml;
 
@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use crate::model::Report;
 
-pub use json::render_json;
+pub use json::{render_json, render_json_line};
 pub use text::render_text;
 pub use yaml::render_yaml;
 
