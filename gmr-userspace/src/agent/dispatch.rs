@@ -2,23 +2,19 @@
 //! whether admission lets each report through.
 
 use std::{
-    path::PathBuf,
     sync::{Arc, RwLock, mpsc},
     time::Instant,
 };
 
 use super::{
+    job::{Job, Reply},
     queue::{Admission, Refusal},
-    worker::Job,
 };
 use crate::{
     config::{AgentConfig, Tag},
     model::Trigger,
     report::ReportPlan,
 };
-
-/// Where the worker says which files a report went to.
-pub type Reply = tokio::sync::mpsc::UnboundedSender<(u32, Vec<PathBuf>)>;
 
 /// Queues reports for the worker.
 #[derive(Clone)]

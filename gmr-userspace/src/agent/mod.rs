@@ -7,6 +7,7 @@
 
 mod dispatch;
 mod idle;
+mod job;
 mod queue;
 mod requests;
 mod worker;
