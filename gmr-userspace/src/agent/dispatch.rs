@@ -3,7 +3,7 @@
 
 use std::{
     sync::{Arc, RwLock, mpsc},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use super::{
@@ -50,15 +50,19 @@ impl Dispatch {
     }
 
     /// Queues a report for `pid` of `tag`, or says (and logs) why not.
+    ///
+    /// # Errors
+    ///
+    /// When the worker is gone: the agent is stopping.
     pub fn queue(
         &self,
         tag: &Tag,
         pid: u32,
         trigger: Trigger,
         reply: Option<Reply>,
-    ) -> Result<(), String> {
+    ) -> Result<Queued, Stopping> {
         let config = self.config();
-        match self
+        let outcome = match self
             .admission
             .admit(pid, config.min_interval, Instant::now())
         {
@@ -71,26 +75,64 @@ impl Dispatch {
                     trigger,
                     reply,
                 };
-                self.jobs
-                    .send(job)
-                    .map_err(|_| "the agent is stopping".to_owned())
+                self.jobs.send(job).map_err(|_| Stopping)?;
+                return Ok(Queued::Queued);
             }
-            Err(Refusal::Pending) => {
-                let note = format!(
-                    "a report for {pid} is already pending; this request was merged into it"
-                );
-                log::info!("{note}");
-                Err(note)
-            }
-            Err(Refusal::TooSoon(since)) => {
-                let note = format!(
-                    "dropped: the last report for {pid} was {:.1} s ago (min_interval_seconds is {})",
-                    since.as_secs_f64(),
-                    config.min_interval.as_secs_f64()
-                );
-                log::warn!("{note}");
-                Err(note)
-            }
+            Err(Refusal::Pending) => Queued::Merged,
+            Err(Refusal::TooSoon(since)) => Queued::TooSoon {
+                since,
+                min_interval: config.min_interval,
+            },
+        };
+        match &outcome {
+            Queued::Merged => log::info!("{}", outcome.describe(pid)),
+            _ => log::warn!("{}", outcome.describe(pid)),
+        }
+        Ok(outcome)
+    }
+}
+
+/// What became of a trigger handed to [`Dispatch::queue`]: all three are
+/// normal outcomes of admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queued {
+    /// A report was queued for the worker.
+    Queued,
+    /// A report for the process is already queued or being made; the
+    /// trigger was merged into it.
+    Merged,
+    /// The last report for the process is younger than the minimum
+    /// interval; the trigger was dropped.
+    TooSoon {
+        /// How long ago the last report was admitted.
+        since: Duration,
+        /// The configured `min_interval_seconds`.
+        min_interval: Duration,
+    },
+}
+
+impl Queued {
+    /// What happened to the trigger for `pid`, as logged and as told to a
+    /// requester.
+    pub fn describe(&self, pid: u32) -> String {
+        match self {
+            Queued::Queued => format!("a report for {pid} was queued"),
+            Queued::Merged => format!(
+                "a report for {pid} is already pending; this request was merged into it"
+            ),
+            Queued::TooSoon {
+                since,
+                min_interval,
+            } => format!(
+                "dropped: the last report for {pid} was {:.1} s ago (min_interval_seconds is {})",
+                since.as_secs_f64(),
+                min_interval.as_secs_f64()
+            ),
         }
     }
 }
+
+/// The worker is gone, so nothing can be queued: the agent is stopping.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("the agent is stopping")]
+pub struct Stopping;

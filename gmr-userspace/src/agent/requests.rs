@@ -5,7 +5,10 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use tokio::net::UnixStream;
 
-use super::{dispatch::Dispatch, worker::LastReports};
+use super::{
+    dispatch::{Dispatch, Queued},
+    worker::LastReports,
+};
 use crate::{
     config::Tag,
     control::{
@@ -65,14 +68,19 @@ async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Res
             file: None,
             requester: Some(requester.clone()),
         };
-        match dispatch.queue(&tag, pid, trigger, Some(reply.clone())) {
-            Ok(()) => waiting += 1,
-            Err(note) => outcomes.push(Outcome {
-                pid,
-                files: Vec::new(),
-                note: Some(note),
-            }),
-        }
+        let note = match dispatch.queue(&tag, pid, trigger, Some(reply.clone())) {
+            Ok(Queued::Queued) => {
+                waiting += 1;
+                continue;
+            }
+            Ok(refused) => refused.describe(pid),
+            Err(stopping) => stopping.to_string(),
+        };
+        outcomes.push(Outcome {
+            pid,
+            files: Vec::new(),
+            note: Some(note),
+        });
     }
     drop(reply);
     let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
