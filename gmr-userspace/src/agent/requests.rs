@@ -15,7 +15,7 @@ use crate::{
         protocol::{Outcome, ProcessStatus, Request, Response, TagStatus},
         server::{peer, read_request, write_response},
     },
-    model::{Requester, Trigger, TriggerKind},
+    model::{Requester, Trigger},
     proc,
     safety::disposition::SignalPolicy,
     targets::cgroup::{cgroup2_mount, processes_below},
@@ -61,11 +61,7 @@ async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Res
     let mut outcomes = Vec::new();
     let mut waiting = 0;
     for pid in pids {
-        let trigger = Trigger {
-            kind: TriggerKind::Request,
-            signal: None,
-            delivery: None,
-            file: None,
+        let trigger = Trigger::Request {
             requester: Some(requester.clone()),
         };
         let note = match dispatch.queue(&tag, pid, trigger, Some(reply.clone())) {
