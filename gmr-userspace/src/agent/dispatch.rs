@@ -117,9 +117,9 @@ impl Queued {
     pub fn describe(&self, pid: u32) -> String {
         match self {
             Queued::Queued => format!("a report for {pid} was queued"),
-            Queued::Merged => format!(
-                "a report for {pid} is already pending; this request was merged into it"
-            ),
+            Queued::Merged => {
+                format!("a report for {pid} is already pending; this request was merged into it")
+            }
             Queued::TooSoon {
                 since,
                 min_interval,

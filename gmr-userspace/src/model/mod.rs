@@ -111,9 +111,7 @@ impl Trigger {
     pub fn requester(&self) -> Option<&Requester> {
         match self {
             Trigger::Signal { requester, .. } => Some(requester),
-            Trigger::File { requester, .. } | Trigger::Request { requester } => {
-                requester.as_ref()
-            }
+            Trigger::File { requester, .. } | Trigger::Request { requester } => requester.as_ref(),
         }
     }
 }

@@ -11,6 +11,8 @@
 //! The greenlet may switch while being read, so the top frame and the
 //! chain are read until two reads agree.
 
+use procfs::process::{MMapPath, MemoryMap};
+
 use super::layout::{GREENLET_PIMPL, GreenletLayout};
 use super::types::TypeCache;
 use crate::python::Interpreter;
@@ -158,14 +160,18 @@ fn suspended_frames(
 
 /// The version of the greenlet package process `pid` loaded (its
 /// `__init__.py` says `__version__ = '3.5.6'`), found through the
-/// `_greenlet` extension in its memory map; `None` when none is loaded or
-/// the file cannot be read.
-pub fn loaded_version(pid: u32) -> Option<String> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-    let extension = maps
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(5))
-        .find(|path| path.contains("/greenlet/_greenlet") && path.ends_with(".so"))?;
+/// `_greenlet` extension in its memory map `maps`; `None` when none is
+/// loaded or the file cannot be read.
+pub fn loaded_version(pid: u32, maps: &[MemoryMap]) -> Option<String> {
+    let extension = maps.iter().find_map(|map| match &map.pathname {
+        MMapPath::Path(path) => {
+            // A package upgraded under the process still names its package.
+            let shown = path.to_str()?;
+            let shown = shown.strip_suffix(" (deleted)").unwrap_or(shown);
+            (shown.contains("/greenlet/_greenlet") && shown.ends_with(".so")).then_some(shown)
+        }
+        _ => None,
+    })?;
     let package = std::path::Path::new(extension).parent()?;
     let init =
         std::fs::read_to_string(format!("/proc/{pid}/root{}/__init__.py", package.display()))
