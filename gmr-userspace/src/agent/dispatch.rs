@@ -60,7 +60,7 @@ impl Dispatch {
         pid: u32,
         trigger: Trigger,
         reply: Option<Reply>,
-    ) -> Result<Queued, Stopping> {
+    ) -> Result<QueueOutcome, Stopping> {
         let config = self.config();
         let outcome = match self
             .admission
@@ -76,16 +76,16 @@ impl Dispatch {
                     reply,
                 };
                 self.jobs.send(job).map_err(|_| Stopping)?;
-                return Ok(Queued::Queued);
+                return Ok(QueueOutcome::Queued);
             }
-            Err(Refusal::Pending) => Queued::Merged,
-            Err(Refusal::TooSoon(since)) => Queued::TooSoon {
+            Err(Refusal::Pending) => QueueOutcome::Merged,
+            Err(Refusal::TooSoon(since)) => QueueOutcome::TooSoon {
                 since,
                 min_interval: config.min_interval,
             },
         };
         match &outcome {
-            Queued::Merged => log::info!("{}", outcome.describe(pid)),
+            QueueOutcome::Merged => log::info!("{}", outcome.describe(pid)),
             _ => log::warn!("{}", outcome.describe(pid)),
         }
         Ok(outcome)
@@ -95,7 +95,7 @@ impl Dispatch {
 /// What became of a trigger handed to [`Dispatch::queue`]: all three are
 /// normal outcomes of admission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Queued {
+pub enum QueueOutcome {
     /// A report was queued for the worker.
     Queued,
     /// A report for the process is already queued or being made; the
@@ -111,16 +111,16 @@ pub enum Queued {
     },
 }
 
-impl Queued {
+impl QueueOutcome {
     /// What happened to the trigger for `pid`, as logged and as told to a
     /// requester.
     pub fn describe(&self, pid: u32) -> String {
         match self {
-            Queued::Queued => format!("a report for {pid} was queued"),
-            Queued::Merged => {
+            QueueOutcome::Queued => format!("a report for {pid} was queued"),
+            QueueOutcome::Merged => {
                 format!("a report for {pid} is already pending; this request was merged into it")
             }
-            Queued::TooSoon {
+            QueueOutcome::TooSoon {
                 since,
                 min_interval,
             } => format!(

@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use tokio::net::UnixStream;
 
 use super::{
-    dispatch::{Dispatch, Queued},
+    dispatch::{Dispatch, QueueOutcome},
     worker::LastReports,
 };
 use crate::{
@@ -65,7 +65,7 @@ async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Res
             requester: Some(requester.clone()),
         };
         let note = match dispatch.queue(&tag, pid, trigger, Some(reply.clone())) {
-            Ok(Queued::Queued) => {
+            Ok(QueueOutcome::Queued) => {
                 waiting += 1;
                 continue;
             }
