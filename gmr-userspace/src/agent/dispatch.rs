@@ -136,3 +136,26 @@ impl QueueOutcome {
 #[derive(Clone, Copy, Debug, thiserror::Error)]
 #[error("the agent is stopping")]
 pub struct Stopping;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::QueueOutcome;
+
+    #[test]
+    fn refusals_say_what_became_of_the_trigger() {
+        assert_eq!(
+            QueueOutcome::Merged.describe(42),
+            "a report for 42 is already pending; this request was merged into it"
+        );
+        let too_soon = QueueOutcome::TooSoon {
+            since: Duration::from_millis(1_250),
+            min_interval: Duration::from_secs(5),
+        };
+        assert_eq!(
+            too_soon.describe(42),
+            "dropped: the last report for 42 was 1.2 s ago (min_interval_seconds is 5)"
+        );
+    }
+}
