@@ -17,7 +17,7 @@ use gmr_userspace::{
         kallsyms::KernelSymbols,
         loader::{LoadOptions, load},
     },
-    model::{Requester, Trigger, TriggerKind},
+    model::{Requester, Trigger},
     report::{ReportPlan, Reporter},
     view::render,
 };
@@ -116,11 +116,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let mut reporter = Reporter::new(Capturer::new(&mut ebpf, stack_cap)?, kernel_symbols);
     log::debug!("eBPF programs loaded in {:.1?}", started.elapsed());
     let me = std::process::id();
-    let trigger = Trigger {
-        kind: TriggerKind::Request,
-        signal: None,
-        delivery: None,
-        file: None,
+    let trigger = Trigger::Request {
         requester: Some(Requester {
             pid: me,
             // SAFETY: getuid has no preconditions.

@@ -2,23 +2,19 @@
 //! whether admission lets each report through.
 
 use std::{
-    path::PathBuf,
     sync::{Arc, RwLock, mpsc},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use super::{
+    job::{Job, Reply},
     queue::{Admission, Refusal},
-    worker::Job,
 };
 use crate::{
     config::{AgentConfig, Tag},
     model::Trigger,
     report::ReportPlan,
 };
-
-/// Where the worker says which files a report went to.
-pub type Reply = tokio::sync::mpsc::UnboundedSender<(u32, Vec<PathBuf>)>;
 
 /// Queues reports for the worker.
 #[derive(Clone)]
@@ -54,15 +50,19 @@ impl Dispatch {
     }
 
     /// Queues a report for `pid` of `tag`, or says (and logs) why not.
+    ///
+    /// # Errors
+    ///
+    /// When the worker is gone: the agent is stopping.
     pub fn queue(
         &self,
         tag: &Tag,
         pid: u32,
         trigger: Trigger,
         reply: Option<Reply>,
-    ) -> Result<(), String> {
+    ) -> Result<QueueOutcome, Stopping> {
         let config = self.config();
-        match self
+        let outcome = match self
             .admission
             .admit(pid, config.min_interval, Instant::now())
         {
@@ -75,26 +75,87 @@ impl Dispatch {
                     trigger,
                     reply,
                 };
-                self.jobs
-                    .send(job)
-                    .map_err(|_| "the agent is stopping".to_owned())
+                self.jobs.send(job).map_err(|_| Stopping)?;
+                return Ok(QueueOutcome::Queued);
             }
-            Err(Refusal::Pending) => {
-                let note = format!(
-                    "a report for {pid} is already pending; this request was merged into it"
-                );
-                log::info!("{note}");
-                Err(note)
-            }
-            Err(Refusal::TooSoon(since)) => {
-                let note = format!(
-                    "dropped: the last report for {pid} was {:.1} s ago (min_interval_seconds is {})",
-                    since.as_secs_f64(),
-                    config.min_interval.as_secs_f64()
-                );
-                log::warn!("{note}");
-                Err(note)
-            }
+            Err(Refusal::Pending) => QueueOutcome::Merged,
+            Err(Refusal::TooSoon(since)) => QueueOutcome::TooSoon {
+                since,
+                min_interval: config.min_interval,
+            },
+        };
+        match &outcome {
+            QueueOutcome::Merged => log::info!("{}", outcome.describe(pid)),
+            _ => log::warn!("{}", outcome.describe(pid)),
         }
+        Ok(outcome)
+    }
+}
+
+/// What became of a trigger handed to [`Dispatch::queue`]: all three are
+/// normal outcomes of admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueOutcome {
+    /// A report was queued for the worker.
+    Queued,
+    /// A report for the process is already queued or being made; the
+    /// trigger was merged into it.
+    Merged,
+    /// The last report for the process is younger than the minimum
+    /// interval; the trigger was dropped.
+    TooSoon {
+        /// How long ago the last report was admitted.
+        since: Duration,
+        /// The configured `min_interval_seconds`.
+        min_interval: Duration,
+    },
+}
+
+impl QueueOutcome {
+    /// What happened to the trigger for `pid`, as logged and as told to a
+    /// requester.
+    pub fn describe(&self, pid: u32) -> String {
+        match self {
+            QueueOutcome::Queued => format!("a report for {pid} was queued"),
+            QueueOutcome::Merged => {
+                format!("a report for {pid} is already pending; this request was merged into it")
+            }
+            QueueOutcome::TooSoon {
+                since,
+                min_interval,
+            } => format!(
+                "dropped: the last report for {pid} was {:.1} s ago (min_interval_seconds is {})",
+                since.as_secs_f64(),
+                min_interval.as_secs_f64()
+            ),
+        }
+    }
+}
+
+/// The worker is gone, so nothing can be queued: the agent is stopping.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("the agent is stopping")]
+pub struct Stopping;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::QueueOutcome;
+
+    #[test]
+    fn refusals_say_what_became_of_the_trigger() {
+        assert_eq!(
+            QueueOutcome::Merged.describe(42),
+            "a report for 42 is already pending; this request was merged into it"
+        );
+        let too_soon = QueueOutcome::TooSoon {
+            since: Duration::from_millis(1_250),
+            min_interval: Duration::from_secs(5),
+        };
+        assert_eq!(
+            too_soon.describe(42),
+            "dropped: the last report for 42 was 1.2 s ago (min_interval_seconds is 5)"
+        );
     }
 }

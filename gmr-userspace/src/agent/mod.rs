@@ -7,6 +7,7 @@
 
 mod dispatch;
 mod idle;
+mod job;
 mod queue;
 mod requests;
 mod worker;
@@ -35,7 +36,7 @@ use crate::{
         kallsyms::KernelSymbols,
         loader::{LoadOptions, load_object},
     },
-    model::{Requester, Trigger, TriggerKind},
+    model::{Requester, Trigger},
     report::Reporter,
     safety::{
         disposition::SignalPolicy,
@@ -189,16 +190,14 @@ fn on_signal(dispatch: &Dispatch, event: &TriggerEvent) {
         log::warn!("event for untagged cgroup id {}", event.tagged_cgroup_id);
         return;
     };
-    let trigger = Trigger {
-        kind: TriggerKind::Signal,
-        signal: Some(signal),
+    let trigger = Trigger::Signal {
+        signal,
         delivery: Some(delivery_name(event.result).to_owned()),
-        file: None,
-        requester: Some(Requester {
+        requester: Requester {
             pid: event.sender_tgid,
             uid: event.sender_uid,
             comm: sender,
-        }),
+        },
     };
     let _ = dispatch.queue(tag, pid, trigger, None);
 }
@@ -245,11 +244,8 @@ fn on_file(dispatch: &Dispatch, event: &FileTriggerEvent) {
         log::info!("tag {} has no processes to report on", tag.name);
     }
     for pid in pids {
-        let trigger = Trigger {
-            kind: TriggerKind::File,
-            signal: None,
-            delivery: None,
-            file: Some(event.path.display().to_string()),
+        let trigger = Trigger::File {
+            file: event.path.display().to_string(),
             requester: requester.clone(),
         };
         let _ = dispatch.queue(tag, pid, trigger, None);

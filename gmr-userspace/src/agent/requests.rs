@@ -5,14 +5,17 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use tokio::net::UnixStream;
 
-use super::{dispatch::Dispatch, worker::LastReports};
+use super::{
+    dispatch::{Dispatch, QueueOutcome},
+    worker::LastReports,
+};
 use crate::{
     config::Tag,
     control::{
         protocol::{Outcome, ProcessStatus, Request, Response, TagStatus},
         server::{peer, read_request, write_response},
     },
-    model::{Requester, Trigger, TriggerKind},
+    model::{Requester, Trigger},
     proc,
     safety::disposition::SignalPolicy,
     targets::cgroup::{cgroup2_mount, processes_below},
@@ -58,21 +61,22 @@ async fn trigger(dispatch: &Dispatch, target: &str, requester: Requester) -> Res
     let mut outcomes = Vec::new();
     let mut waiting = 0;
     for pid in pids {
-        let trigger = Trigger {
-            kind: TriggerKind::Request,
-            signal: None,
-            delivery: None,
-            file: None,
+        let trigger = Trigger::Request {
             requester: Some(requester.clone()),
         };
-        match dispatch.queue(&tag, pid, trigger, Some(reply.clone())) {
-            Ok(()) => waiting += 1,
-            Err(note) => outcomes.push(Outcome {
-                pid,
-                files: Vec::new(),
-                note: Some(note),
-            }),
-        }
+        let note = match dispatch.queue(&tag, pid, trigger, Some(reply.clone())) {
+            Ok(QueueOutcome::Queued) => {
+                waiting += 1;
+                continue;
+            }
+            Ok(refused) => refused.describe(pid),
+            Err(stopping) => stopping.to_string(),
+        };
+        outcomes.push(Outcome {
+            pid,
+            files: Vec::new(),
+            note: Some(note),
+        });
     }
     drop(reply);
     let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;

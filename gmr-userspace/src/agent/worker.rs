@@ -7,7 +7,7 @@ use std::{
     collections::HashMap,
     path::PathBuf,
     sync::{
-        Arc, Mutex,
+        Mutex,
         mpsc::{self, RecvTimeoutError},
     },
     time::{Duration, Instant, SystemTime},
@@ -15,13 +15,13 @@ use std::{
 
 use super::{
     idle::{Done, IdleWork, release_freed_memory},
+    job::Job,
     queue::Admission,
 };
 use crate::{
     config::AgentConfig,
     model::Report,
-    model::Trigger,
-    report::{ReportPlan, Reporter},
+    report::Reporter,
     sink::{
         otlp::{OtlpExporter, OtlpSettings},
         report_dir::{sanitize_name, write_report_file},
@@ -34,22 +34,6 @@ use crate::{
 
 /// How long a report may take to reach a target's stderr.
 const STDERR_DEADLINE: Duration = Duration::from_secs(2);
-
-/// One report to make.
-pub struct Job {
-    /// The process.
-    pub pid: u32,
-    /// Its tag's name (the report subdirectory).
-    pub tag: String,
-    /// What the report holds beyond the standard sections.
-    pub plan: ReportPlan,
-    /// The configuration in force when the trigger was admitted.
-    pub config: Arc<AgentConfig>,
-    /// What asked for it.
-    pub trigger: Trigger,
-    /// Where to say which files were written (control requests wait for it).
-    pub reply: Option<super::dispatch::Reply>,
-}
 
 /// The newest report file per tag, for `gmr-agent list`.
 pub type LastReports = Mutex<HashMap<String, PathBuf>>;

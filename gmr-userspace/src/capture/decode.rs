@@ -9,8 +9,8 @@ use gmr_common::{
 };
 
 use super::{
+    StackCap,
     model::{StackCopyEnd, StackSnapshot, ThreadCapture},
-    stack_cap::StackCap,
 };
 
 /// A decoding failure naming the offset and what was wrong.

@@ -13,7 +13,6 @@
 pub mod decode;
 mod iter_link;
 pub mod model;
-mod stack_cap;
 
 use std::{
     collections::HashMap,
@@ -30,11 +29,11 @@ use aya::{
 };
 use gmr_common::{STACK_PAGE_SIZE, ThreadRecord};
 
-pub use self::stack_cap::StackCap;
 use self::{
     iter_link::{IterScope, open_task_iter},
     model::{ProcessCapture, StackSnapshot, ThreadCapture},
 };
+pub use crate::kernel::stack_cap::StackCap;
 use crate::{kernel::loader::CAPTURE_PROGRAM, proc};
 
 /// How long a capture that found fewer threads than the process had waits

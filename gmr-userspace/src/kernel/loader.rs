@@ -9,11 +9,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use aya::{Btf, Ebpf, EbpfLoader, programs::Iter};
 
-use crate::capture::StackCap;
-
 use super::{
     btf::{self, BtfError},
     offsets::{VMLINUX_BTF, guard_offsets_from, offsets_from},
+    stack_cap::StackCap,
 };
 
 /// The eBPF object built by `build.rs`.

@@ -85,33 +85,76 @@ pub struct PodIdentity {
     pub container: Option<String>,
 }
 
-/// What caused a report.
-#[derive(Clone, Debug, Serialize)]
-pub struct Trigger {
-    /// `signal` (observed in the kernel), `file` (a trigger file was
-    /// touched) or `request` (`gmr-agent report`).
-    pub kind: TriggerKind,
-    /// Signal name, for signal triggers.
-    pub signal: Option<String>,
-    /// What became of the signal, for signal triggers: `delivered`,
-    /// `ignored`, `refused by the guard: ...` (the target would have died).
-    pub delivery: Option<String>,
-    /// The trigger file, for file triggers.
-    pub file: Option<String>,
-    /// Who sent the signal or made the request, when known.
-    pub requester: Option<Requester>,
+/// What caused a report: each kind carries only what it knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The trigger signal was generated for the target (observed in the
+    /// kernel).
+    Signal {
+        /// The signal's name.
+        signal: String,
+        /// What became of the signal: `delivered`, `ignored`, `refused by
+        /// the guard: ...` (the target would have died); `None` if unknown.
+        delivery: Option<String>,
+        /// Who sent it.
+        requester: Requester,
+    },
+    /// The tag's trigger file was touched.
+    File {
+        /// The trigger file.
+        file: String,
+        /// Who touched it, when known (not with the inotify fallback).
+        requester: Option<Requester>,
+    },
+    /// A one-shot request from the command line (`gmr-agent report` or
+    /// `gmr-agent trigger`).
+    Request {
+        /// Who asked, when known.
+        requester: Option<Requester>,
+    },
 }
 
-/// The kinds of trigger.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TriggerKind {
-    /// The trigger signal was generated for the target.
-    Signal,
-    /// The tag's trigger file was touched.
-    File,
-    /// A one-shot request from the command line.
-    Request,
+impl Trigger {
+    /// `signal`, `file` or `request`: the `kind` field of the formats.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Signal { .. } => "signal",
+            Trigger::File { .. } => "file",
+            Trigger::Request { .. } => "request",
+        }
+    }
+
+    /// Who sent the signal, touched the file or made the request, when
+    /// known.
+    pub fn requester(&self) -> Option<&Requester> {
+        match self {
+            Trigger::Signal { requester, .. } => Some(requester),
+            Trigger::File { requester, .. } | Trigger::Request { requester } => requester.as_ref(),
+        }
+    }
+}
+
+impl Serialize for Trigger {
+    /// Serializes as `{"kind", "signal", "delivery", "file", "requester"}`,
+    /// every field present and `null` where the kind has no such value, so
+    /// readers need no rule for absent fields.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let (signal, delivery, file) = match self {
+            Trigger::Signal {
+                signal, delivery, ..
+            } => (Some(signal), delivery.as_ref(), None),
+            Trigger::File { file, .. } => (None, None, Some(file)),
+            Trigger::Request { .. } => (None, None, None),
+        };
+        let mut out = serializer.serialize_struct("Trigger", 5)?;
+        out.serialize_field("kind", self.kind())?;
+        out.serialize_field("signal", &signal)?;
+        out.serialize_field("delivery", &delivery)?;
+        out.serialize_field("file", &file)?;
+        out.serialize_field("requester", &self.requester())?;
+        out.end()
+    }
 }
 
 /// The process that asked for a report.

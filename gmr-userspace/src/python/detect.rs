@@ -6,23 +6,18 @@ use std::fs::File;
 use std::path::Path;
 
 use object::{Object as _, ObjectSegment as _, ReadCache};
-use procfs::process::{MMapPath, MemoryMap, Process};
+use procfs::process::{MMapPath, MemoryMap};
 
 use super::PythonVersion;
 use super::memory::ProcessMemory;
+use crate::proc::maps::MapsError;
 
 /// Why a process that maps CPython cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
     /// `/proc/PID/maps` could not be read.
-    #[error("cannot read /proc/{pid}/maps: {source}")]
-    Maps {
-        /// The process.
-        pid: u32,
-        /// What procfs said.
-        #[source]
-        source: procfs::ProcError,
-    },
+    #[error(transparent)]
+    Maps(#[from] MapsError),
     /// The Python binary could not be opened or parsed.
     #[error("{path}: {reason}")]
     Binary {
@@ -54,22 +49,17 @@ struct Symbols {
     version: Option<u64>,
 }
 
-/// The CPython binary mapped by process `pid`, or `None` when the process
-/// maps none.
+/// The CPython binary process `pid` maps (`maps` is its memory map), or
+/// `None` when it maps none.
 ///
 /// A `libpython3.X.so` is preferred to the executable, as an executable
 /// linked against it has no runtime of its own.
 ///
 /// # Errors
 ///
-/// When the maps cannot be read, or a Python binary is mapped but cannot be
-/// read or none has `_PyRuntime`.
-pub fn find_python(pid: u32) -> Result<Option<PythonBinary>, DetectError> {
-    let maps = i32::try_from(pid)
-        .map_err(|_| procfs::ProcError::Other(format!("pid {pid} out of range")))
-        .and_then(Process::new)
-        .and_then(|process| process.maps())
-        .map_err(|source| DetectError::Maps { pid, source })?;
+/// When a Python binary is mapped but cannot be read or none has
+/// `_PyRuntime`.
+pub fn find_python(pid: u32, maps: &[MemoryMap]) -> Result<Option<PythonBinary>, DetectError> {
     let mut candidates = maps
         .iter()
         .filter_map(|map| match &map.pathname {

@@ -14,6 +14,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::{Interpreter, PythonThread};
+use crate::proc::maps;
 use crate::test_support::Reaped;
 
 /// The fixture, in the tests crate.
@@ -67,7 +68,7 @@ fn python_stacks_match_what_each_interpreter_prints() {
         let (child, printed, _) = start(&python);
         let pid = child.0.id();
         let started = Instant::now();
-        let interpreter = Interpreter::detect(pid)
+        let interpreter = Interpreter::detect(pid, &maps::read(pid).expect("maps"))
             .unwrap_or_else(|e| panic!("{}: {e}", python.display()))
             .unwrap_or_else(|| panic!("{}: no interpreter found", python.display()));
         let threads = interpreter
@@ -129,7 +130,8 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
     }
     for python in interpreters() {
         let (child, _, churn_tid) = start(&python);
-        let interpreter = Interpreter::detect(child.0.id())
+        let pid = child.0.id();
+        let interpreter = Interpreter::detect(pid, &maps::read(pid).expect("maps"))
             .expect("detect")
             .expect("an interpreter");
         let mut unreliable = 0;
@@ -225,7 +227,7 @@ fn threads_in_a_pid_namespace_get_the_agents_ids() {
                     .expect("tid")
             })
             .collect::<Vec<u32>>();
-        let interpreter = Interpreter::detect(host_pid)
+        let interpreter = Interpreter::detect(host_pid, &maps::read(host_pid).expect("maps"))
             .expect("detect")
             .expect("an interpreter");
         let threads = interpreter.threads().expect("threads");

@@ -20,6 +20,8 @@ pub mod threads;
 
 use std::fmt;
 
+use procfs::process::MemoryMap;
+
 pub use self::detect::DetectError;
 pub use self::frames::{ChainError, FrameReader, PythonFrame};
 pub use self::layout::{Layout, LayoutError};
@@ -100,14 +102,16 @@ pub struct Interpreter {
 }
 
 impl Interpreter {
-    /// The interpreter of process `pid`, or `None` when it runs no CPython.
+    /// The interpreter of process `pid`, whose memory map is `maps`, or
+    /// `None` when it runs no CPython. A report detects once and shares the
+    /// answer (see `sections::context`).
     ///
     /// # Errors
     ///
-    /// When the process cannot be inspected, or runs a CPython that cannot
-    /// be read (an unsupported version, an unreadable binary).
-    pub fn detect(pid: u32) -> Result<Option<Self>, PythonError> {
-        let Some(binary) = detect::find_python(pid)? else {
+    /// When the process runs a CPython that cannot be read (an unsupported
+    /// version, an unreadable binary).
+    pub fn detect(pid: u32, maps: &[MemoryMap]) -> Result<Option<Self>, PythonError> {
+        let Some(binary) = detect::find_python(pid, maps)? else {
             return Ok(None);
         };
         let memory = ProcessMemory::new(pid);

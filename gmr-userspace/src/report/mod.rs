@@ -11,6 +11,7 @@ pub mod time;
 
 use std::{
     path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, SystemTime},
 };
 
@@ -25,14 +26,13 @@ use crate::{
     report::stage_times::StageTimes,
     report::time::UtcTime,
     sections::{
-        self,
-        configuration::configuration,
+        configuration,
+        context::ReportContext,
         custom::{self, CustomSection, CustomSource},
         deadline::{PendingSection, spawn_section},
         green_threads,
-        package::{PackageDb, package},
-        processes::processes,
-        section,
+        package::{self, PackageDb},
+        processes, section, threads,
     },
     symbolize::Symbolizer,
     targets::{self, kubernetes::KubeletPaths},
@@ -68,7 +68,9 @@ impl ReportPlan {
 /// Makes reports.
 pub struct Reporter {
     capturer: Capturer,
-    packages: PackageDb,
+    /// Shared with the Package section's thread, which may outlive a
+    /// report that gave up waiting for it.
+    packages: Arc<Mutex<PackageDb>>,
     modules: ModuleCache,
     symbolizer: Symbolizer,
     stages: StageTimes,
@@ -80,7 +82,7 @@ impl Reporter {
     pub fn new(capturer: Capturer, kernel_symbols: Loading) -> Self {
         Self {
             capturer,
-            packages: PackageDb::new(),
+            packages: Arc::new(Mutex::new(PackageDb::new())),
             modules: ModuleCache::new(),
             symbolizer: Symbolizer::with_kernel_symbols(kernel_symbols),
             stages: StageTimes::default(),
@@ -91,7 +93,9 @@ impl Reporter {
     /// package answers): the next report builds them again. The kernel's
     /// symbols, compact, stay.
     pub fn drop_caches(&mut self) {
-        self.packages = PackageDb::new();
+        // A new cache rather than a cleared one: a late Package thread may
+        // still hold the old one.
+        self.packages = Arc::new(Mutex::new(PackageDb::new()));
         self.modules = ModuleCache::new();
         self.symbolizer.drop_files();
     }
@@ -125,68 +129,71 @@ impl Reporter {
                 (capturer.capture(pid), None)
             }
         });
-        // Sections that only need the pid run meanwhile, each with a deadline.
-        let processes = spawn_section("Processes", SECTION_BUDGET, move || {
-            processes(pid).map(SectionData::Processes)
+        // What several sections need (the memory map, the CPython in it)
+        // is read once, right after the capture.
+        let context = Arc::new(StageTimes::time(&mut stages.modules, || {
+            ReportContext::read(pid)
+        }));
+        // Every section but Threads runs meanwhile on its own thread, each
+        // with a deadline; Threads needs the reporter's caches, which stay
+        // on this thread.
+        let packages = Arc::clone(&self.packages);
+        let package = spawn_section(package::TITLE, PACKAGE_BUDGET, &context, move |context| {
+            // A Package section still running from a late report holds
+            // the lock; this one waits for it within its own deadline.
+            let mut packages = packages.lock().unwrap_or_else(PoisonError::into_inner);
+            package::package(context.pid, &mut packages).map(|p| SectionData::Package(Box::new(p)))
+        });
+        let green_threads = green_threads::applies(&context).then(|| {
+            spawn_section(
+                green_threads::TITLE,
+                green_threads::BUDGET,
+                &context,
+                green_threads::generate,
+            )
+        });
+        let processes = spawn_section(processes::TITLE, SECTION_BUDGET, &context, |context| {
+            processes::processes(context.pid).map(SectionData::Processes)
         });
         let files = plan.config_files.clone();
-        let configuration = spawn_section("Configuration", SECTION_BUDGET, move || {
-            configuration(pid, &files).map(SectionData::Configuration)
-        });
+        let configuration = spawn_section(
+            configuration::TITLE,
+            SECTION_BUDGET,
+            &context,
+            move |context| {
+                configuration::configuration(context.pid, &files).map(SectionData::Configuration)
+            },
+        );
         let custom: Vec<_> = plan
             .sections
             .iter()
             .map(|s| {
                 let source = s.source.clone();
-                spawn_section(&s.title, custom_budget(&source), move || {
-                    custom::generate(&source, pid)
+                spawn_section(&s.title, custom_budget(&source), &context, move |context| {
+                    custom::generate(&source, context.pid)
                 })
             })
             .collect();
-        let green_threads = green_threads::spawn(pid);
-        // Package (a search of the dpkg lists on first use) runs beside
-        // Threads.
-        let (threads, package) = std::thread::scope(|scope| {
-            let packages = &mut self.packages;
-            let package_section = move || {
-                section("Package", || {
-                    package(pid, packages).map(|p| SectionData::Package(Box::new(p)))
-                })
-            };
-            let package_thread = std::thread::Builder::new()
-                .name("gmr-package".into())
-                .spawn_scoped(scope, package_section);
-            let threads = section("Threads", || {
-                let capture = capture.map_err(|e| format!("{e:#}"))?;
-                let modules =
-                    StageTimes::time(&mut stages.modules, || self.modules.modules_for(pid));
-                Ok(SectionData::Threads(match modules {
-                    Ok(modules) => sections::threads::threads(
-                        &capture,
-                        &modules,
-                        &self.symbolizer,
-                        &mut stages,
-                    ),
-                    Err(e) => sections::threads::threads_without_modules(
-                        &capture,
-                        &self.symbolizer,
-                        &e.to_string(),
-                        &mut stages,
-                    ),
-                }))
-            });
-            let package = StageTimes::time(&mut stages.sections, || match package_thread {
-                Ok(handle) => handle.join().unwrap_or_else(|_| {
-                    section("Package", || Err("the Package thread panicked".into()))
-                }),
-                Err(e) => section("Package", || {
-                    Err(format!("could not start the Package thread: {e}"))
-                }),
-            });
-            (threads, package)
+        let threads = section(threads::TITLE, || {
+            let capture = capture.map_err(|e| format!("{e:#}"))?;
+            Ok(SectionData::Threads(match &context.maps {
+                Ok(maps) => {
+                    let modules = StageTimes::time(&mut stages.modules, || {
+                        self.modules.modules_in(pid, maps)
+                    });
+                    threads::threads(&capture, &context, &modules, &self.symbolizer, &mut stages)
+                }
+                Err(e) => threads::threads_without_modules(
+                    &capture,
+                    &context,
+                    &self.symbolizer,
+                    &e.to_string(),
+                    &mut stages,
+                ),
+            }))
         });
         let sections = StageTimes::time(&mut stages.sections, || {
-            let mut sections = vec![package, threads];
+            let mut sections = vec![package.finish(), threads];
             sections.extend(green_threads.map(PendingSection::finish));
             sections.extend([processes.finish(), configuration.finish()]);
             sections.extend(custom.into_iter().map(PendingSection::finish));
@@ -205,6 +212,11 @@ impl Reporter {
 
 /// How long a section that reads /proc and files may take.
 const SECTION_BUDGET: Duration = Duration::from_secs(10);
+
+/// How long Package may take: its first use in an agent searches every
+/// dpkg list of the target's root, which on a large, busy host takes
+/// seconds; later reports answer from the cache.
+const PACKAGE_BUDGET: Duration = Duration::from_secs(30);
 
 /// A custom command gets its own timeout plus time to be killed and read.
 fn custom_budget(source: &CustomSource) -> Duration {

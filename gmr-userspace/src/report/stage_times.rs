@@ -11,7 +11,8 @@ use std::{
 pub struct StageTimes {
     /// Running the capture program (registers, kernel stacks, stack pages).
     pub capture: Duration,
-    /// Reading the memory map and parsing new modules' unwind tables.
+    /// Reading the memory map (and finding the CPython in it) and parsing
+    /// new modules' unwind tables.
     pub modules: Duration,
     /// Unwinding every thread's user stack.
     pub unwind: Duration,

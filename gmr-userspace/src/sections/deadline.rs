@@ -4,12 +4,12 @@
 //! are made at the same time.
 
 use std::{
-    sync::mpsc,
+    sync::{Arc, mpsc},
     thread,
     time::{Duration, Instant},
 };
 
-use super::section;
+use super::{context::ReportContext, section};
 use crate::model::{Section, SectionData};
 
 /// A section being made on its own thread.
@@ -20,19 +20,26 @@ pub struct PendingSection {
     outcome: Result<mpsc::Receiver<Section>, String>,
 }
 
-/// Starts `generate` now; [`PendingSection::finish`] waits for it at most
-/// `budget` from now.
-pub fn spawn_section<F>(title: &str, budget: Duration, generate: F) -> PendingSection
+/// Starts `generate` now on its own thread, with the report's shared
+/// `context`; [`PendingSection::finish`] waits for it at most `budget`
+/// from now. The one way a report runs a section beside the others.
+pub fn spawn_section<F>(
+    title: &str,
+    budget: Duration,
+    context: &Arc<ReportContext>,
+    generate: F,
+) -> PendingSection
 where
-    F: FnOnce() -> Result<SectionData, String> + Send + 'static,
+    F: FnOnce(&ReportContext) -> Result<SectionData, String> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel();
     let owned_title = title.to_owned();
+    let context = Arc::clone(context);
     let spawned = thread::Builder::new()
         .name("gmr-section".into())
         .spawn(move || {
             // The receiver may be gone after a timeout; nothing to do then.
-            let _ = tx.send(section(&owned_title, generate));
+            let _ = tx.send(section(&owned_title, || generate(&context)));
         });
     PendingSection {
         title: title.to_owned(),
@@ -73,6 +80,10 @@ mod tests {
     use super::*;
     use crate::model::{Table, TextBlock};
 
+    fn context() -> Arc<ReportContext> {
+        Arc::new(ReportContext::read(std::process::id()))
+    }
+
     fn text(line: &str) -> Result<SectionData, String> {
         Ok(SectionData::Text(TextBlock {
             source: "test".into(),
@@ -83,16 +94,17 @@ mod tests {
 
     #[test]
     fn slow_generators_fail_alone_and_others_run_concurrently() {
+        let context = context();
         let started = Instant::now();
-        let slow = spawn_section("Slow", Duration::from_millis(200), || {
+        let slow = spawn_section("Slow", Duration::from_millis(200), &context, |_| {
             thread::sleep(Duration::from_secs(3));
             text("late")
         });
-        let quick = spawn_section("Quick", Duration::from_secs(5), || {
+        let quick = spawn_section("Quick", Duration::from_secs(5), &context, |_| {
             thread::sleep(Duration::from_millis(150));
             text("on time")
         });
-        let also_quick = spawn_section("Also", Duration::from_secs(5), || {
+        let also_quick = spawn_section("Also", Duration::from_secs(5), &context, |_| {
             thread::sleep(Duration::from_millis(150));
             Ok(SectionData::Table(Table {
                 columns: vec![],
@@ -110,7 +122,10 @@ mod tests {
             "ran concurrently: {:?}",
             started.elapsed()
         );
-        let panicked = spawn_section("Boom", Duration::from_secs(5), || panic!("kaboom")).finish();
+        let panicked = spawn_section("Boom", Duration::from_secs(5), &context, |_| {
+            panic!("kaboom")
+        })
+        .finish();
         assert!(panicked.body.unwrap_err().contains("kaboom"));
     }
 }

@@ -2,11 +2,14 @@
 //! process, read from its memory while it runs (see `python::green`).
 //!
 //! The section exists only for CPython processes: the report leaves it out
-//! for any other process, where it would have nothing to say.
+//! for any other process, where it would have nothing to say. The
+//! interpreter and memory map come from the report's shared context.
 
 use std::time::Duration;
 
-use super::deadline::{PendingSection, spawn_section};
+use procfs::process::MemoryMap;
+
+use super::context::ReportContext;
 use crate::model::{AsyncTask, FrameKind, GreenFrame, GreenThreads, Greenlet, SectionData};
 use crate::python::Interpreter;
 use crate::python::frames::PythonFrame;
@@ -26,25 +29,31 @@ pub const LIMITS: WalkLimits = WalkLimits {
 };
 
 /// How long the section may take, walk and frame reading together.
-const BUDGET: Duration = Duration::from_secs(10);
+pub const BUDGET: Duration = Duration::from_secs(10);
 
-/// Starts the section for process `pid` on its own thread, or `None` when
-/// the process runs no CPython. A CPython that cannot be read makes a
-/// failed section saying why.
-pub fn spawn(pid: u32) -> Option<PendingSection> {
-    match Interpreter::detect(pid) {
-        Ok(None) => None,
-        Ok(Some(interpreter)) => Some(spawn_section(TITLE, BUDGET, move || {
-            green_threads(&interpreter, LIMITS).map(SectionData::GreenThreads)
-        })),
-        Err(error) => {
-            let error = error.to_string();
-            Some(spawn_section(TITLE, BUDGET, move || Err(error)))
-        }
-    }
+/// Whether the report has the section: for a CPython process, or one whose
+/// CPython could not be detected (the section then says why).
+pub fn applies(context: &ReportContext) -> bool {
+    !matches!(context.python, Ok(None))
 }
 
-/// Builds the section for the process `interpreter` runs in.
+/// Builds the section for the process `context` describes.
+///
+/// # Errors
+///
+/// When its CPython could not be detected or read (see [`green_threads`]).
+pub fn generate(context: &ReportContext) -> Result<SectionData, String> {
+    let interpreter = match &context.python {
+        Ok(Some(interpreter)) => interpreter,
+        Ok(None) => return Err("the process runs no CPython".to_owned()),
+        Err(error) => return Err(error.to_string()),
+    };
+    let maps = context.maps.as_ref().map_err(ToString::to_string)?;
+    green_threads(interpreter, LIMITS, maps).map(SectionData::GreenThreads)
+}
+
+/// Builds the section for the process `interpreter` runs in, whose memory
+/// map is `maps`.
 ///
 /// # Errors
 ///
@@ -53,9 +62,10 @@ pub fn spawn(pid: u32) -> Option<PendingSection> {
 pub fn green_threads(
     interpreter: &Interpreter,
     limits: WalkLimits,
+    maps: &[MemoryMap],
 ) -> Result<GreenThreads, String> {
     let found = interpreter
-        .green_threads(limits)
+        .green_threads(limits, maps)
         .map_err(|e| e.to_string())?;
     let note = match (found.incomplete, found.restarts) {
         (Some(reason), _) => Some(reason),
@@ -122,11 +132,12 @@ fn frame(frame: PythonFrame) -> GreenFrame {
 
 #[cfg(test)]
 mod tests {
-    use super::spawn;
+    use super::applies;
+    use crate::sections::context::ReportContext;
 
     #[test]
     fn left_out_for_a_process_without_python() {
         // The test binary is Rust: no CPython to read.
-        assert!(spawn(std::process::id()).is_none());
+        assert!(!applies(&ReportContext::read(std::process::id())));
     }
 }

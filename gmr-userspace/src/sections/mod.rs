@@ -4,6 +4,7 @@
 //! report keeps the section with the reason, and the others still render.
 
 pub mod configuration;
+pub mod context;
 pub mod custom;
 pub mod deadline;
 pub mod green_threads;

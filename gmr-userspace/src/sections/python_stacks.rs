@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use crate::model::{FrameKind, PythonRuntime, Thread, Threads, UserFrame};
 use crate::python::source::SourceFiles;
-use crate::python::{Interpreter, PythonFrame, PythonThread};
+use crate::python::{PythonFrame, PythonThread};
+use crate::sections::context::ReportContext;
 
 /// The interpreter's eval loop, as symbolized (`.cold` parts included).
 const EVAL_FRAME: &str = "_PyEval_EvalFrameDefault";
@@ -25,12 +26,14 @@ pub struct PythonSnapshot {
     read: Result<(PythonRuntime, Vec<PythonThread>), String>,
 }
 
-/// Reads the Python thread states of process `pid`; `None` when it runs
-/// no CPython. Called right after the native capture, before the slower
-/// unwinding and symbolizing, so both describe nearly the same moment.
-pub fn read_python(pid: u32) -> Option<PythonSnapshot> {
+/// Reads the Python thread states of the process `context` describes;
+/// `None` when it runs no CPython. Called right after the native capture,
+/// before the slower unwinding and symbolizing, so both describe nearly the
+/// same moment.
+pub fn read_python(context: &ReportContext) -> Option<PythonSnapshot> {
     let started = Instant::now();
-    let interpreter = match Interpreter::detect(pid) {
+    let pid = context.pid;
+    let interpreter = match &context.python {
         Ok(Some(interpreter)) => interpreter,
         Ok(None) => return None,
         Err(error) => {

@@ -10,6 +10,7 @@
 
 use std::io;
 
+use super::context::ReportContext;
 use super::python_stacks::{add_python_stacks, read_python};
 use crate::capture::model::{ProcessCapture, StackCopyEnd, ThreadCapture};
 use crate::model::{FrameKind, KernelFrame, Thread, Threads, UserFrame};
@@ -53,15 +54,20 @@ const STATE_NAMES: [&str; 9] = [
     "I (idle)",
 ];
 
-/// Builds the Threads section from a capture, adding the time spent
-/// unwinding and symbolizing to `stages`.
+/// The section's title.
+pub const TITLE: &str = "Threads";
+
+/// Builds the Threads section from a capture, with the Python stacks of
+/// the interpreter `context` found, adding the time spent unwinding and
+/// symbolizing to `stages`.
 pub fn threads(
     capture: &ProcessCapture,
+    context: &ReportContext,
     modules: &ProcessModules,
     symbolizer: &Symbolizer,
     stages: &mut StageTimes,
 ) -> Threads {
-    let python = read_python(capture.pid);
+    let python = read_python(context);
     let ns_tids = NamespaceTids::read_if_nested(capture.pid);
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
     let mut cache = UnwindCache::default();
@@ -203,11 +209,18 @@ fn completeness_note(capture: &ProcessCapture) -> Option<String> {
 /// unsymbolized, each thread saying why.
 pub fn threads_without_modules(
     capture: &ProcessCapture,
+    context: &ReportContext,
     symbolizer: &Symbolizer,
     maps_error: &str,
     stages: &mut StageTimes,
 ) -> Threads {
-    let mut section = threads(capture, &ProcessModules::default(), symbolizer, stages);
+    let mut section = threads(
+        capture,
+        context,
+        &ProcessModules::default(),
+        symbolizer,
+        stages,
+    );
     for (thread, captured) in section.threads.iter_mut().zip(&capture.threads) {
         if !captured.kernel_thread && !captured.has_exited() {
             thread.user_stack_note = Some(format!(
@@ -380,6 +393,7 @@ mod tests {
     use super::{state_name, threads, threads_without_modules, truncation_note};
     use crate::capture::model::{ProcessCapture, StackCopyEnd, StackSnapshot, ThreadCapture};
     use crate::report::stage_times::StageTimes;
+    use crate::sections::context::ReportContext;
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
 
@@ -471,6 +485,7 @@ mod tests {
         };
         let section = threads(
             &capture,
+            &ReportContext::read(0),
             &ProcessModules::default(),
             &Symbolizer::new(),
             &mut StageTimes::default(),
@@ -521,15 +536,27 @@ mod tests {
         };
         let symbolizer = Symbolizer::new();
         let modules = ProcessModules::default();
-        let note = threads(&capture, &modules, &symbolizer, &mut StageTimes::default())
-            .note
-            .unwrap();
+        let note = threads(
+            &capture,
+            &ReportContext::read(0),
+            &modules,
+            &symbolizer,
+            &mut StageTimes::default(),
+        )
+        .note
+        .unwrap();
         assert_eq!(
             note,
             "2 thread(s) of the 5 it had when capture began were captured; the others exited meanwhile"
         );
         capture.exited_during_capture = true;
-        let section = threads(&capture, &modules, &symbolizer, &mut StageTimes::default());
+        let section = threads(
+            &capture,
+            &ReportContext::read(0),
+            &modules,
+            &symbolizer,
+            &mut StageTimes::default(),
+        );
         assert!(
             section
                 .note
@@ -543,12 +570,20 @@ mod tests {
         capture.threads_at_start = Some(2);
         capture.exited_during_capture = false;
         assert_eq!(
-            threads(&capture, &modules, &symbolizer, &mut StageTimes::default()).note,
+            threads(
+                &capture,
+                &ReportContext::read(0),
+                &modules,
+                &symbolizer,
+                &mut StageTimes::default(),
+            )
+            .note,
             None
         );
 
         let bare = threads_without_modules(
             &capture,
+            &ReportContext::read(0),
             &symbolizer,
             "could not read /proc/1/maps",
             &mut StageTimes::default(),
@@ -568,7 +603,13 @@ mod tests {
         );
 
         capture.threads.remove(0);
-        let zombie = threads(&capture, &modules, &symbolizer, &mut StageTimes::default());
+        let zombie = threads(
+            &capture,
+            &ReportContext::read(0),
+            &modules,
+            &symbolizer,
+            &mut StageTimes::default(),
+        );
         assert_eq!(
             zombie.note.as_deref(),
             Some("the process has exited: only its zombie is left, not yet reaped by its parent")

@@ -21,6 +21,7 @@ use super::remote::read_memory;
 use super::{ModuleCache, StackEnd, unwind};
 use crate::capture::model::{ProcessCapture, StackCopyEnd, StackSnapshot, ThreadCapture};
 use crate::model::UserFrame;
+use crate::sections::context::ReportContext;
 use crate::sections::threads::threads;
 use crate::symbolize::Symbolizer;
 
@@ -406,9 +407,12 @@ fn threads_section_covers_every_thread() {
         threads: tids.iter().map(|&tid| capture_thread(pid, tid)).collect(),
         ..ProcessCapture::default()
     };
-    let modules = ModuleCache::new().modules_for(pid).expect("modules");
+    let context = ReportContext::read(pid);
+    let maps = context.maps.as_ref().expect("maps");
+    let modules = ModuleCache::new().modules_in(pid, maps);
     let section = threads(
         &capture,
+        &context,
         &modules,
         &Symbolizer::new(),
         &mut crate::report::stage_times::StageTimes::default(),

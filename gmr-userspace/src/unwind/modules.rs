@@ -19,10 +19,11 @@ use std::sync::Arc;
 
 use framehop::Unwinder as _;
 use framehop::x86_64::UnwinderX86_64;
-use procfs::process::{MMPermissions, MMapPath, MemoryMap, Process};
+use procfs::process::{MMPermissions, MMapPath, MemoryMap};
 
 use super::elf::{ElfImage, SectionBytes};
 use super::remote::read_memory;
+use crate::proc::maps::{self, MapsError};
 
 /// framehop's module type over our section bytes.
 type FramehopModule = framehop::Module<SectionBytes>;
@@ -46,14 +47,8 @@ const DELETED_SUFFIX: &str = " (deleted)";
 #[derive(Debug, thiserror::Error)]
 pub enum ModulesError {
     /// `/proc/PID/maps` could not be read (process gone, or no permission).
-    #[error("could not read /proc/{pid}/maps: {source}")]
-    Maps {
-        /// The process asked about.
-        pid: u32,
-        /// What procfs reported.
-        #[source]
-        source: procfs::ProcError,
-    },
+    #[error(transparent)]
+    Maps(#[from] MapsError),
 }
 
 /// One executable mapping whose ELF image was read.
@@ -360,12 +355,14 @@ impl ModuleCache {
     /// When `/proc/PID/maps` cannot be read; unreadable modules are only
     /// recorded in [`ProcessModules::skipped`].
     pub fn modules_for(&mut self, pid: u32) -> Result<ProcessModules, ModulesError> {
+        Ok(self.modules_in(pid, &maps::read(pid)?))
+    }
+
+    /// The modules `maps` (the memory map of process `pid`, read by the
+    /// caller) shows, parsing only files not seen before. Unreadable
+    /// modules are recorded in [`ProcessModules::skipped`].
+    pub fn modules_in(&mut self, pid: u32, maps: &[MemoryMap]) -> ProcessModules {
         self.tick += 1;
-        let maps = i32::try_from(pid)
-            .map_err(|_| procfs::ProcError::NotFound(None))
-            .and_then(Process::new)
-            .and_then(|process| process.maps())
-            .map_err(|source| ModulesError::Maps { pid, source })?;
         let mut modules = ProcessModules {
             pid,
             ..ProcessModules::default()
@@ -375,8 +372,8 @@ impl ModuleCache {
                 continue;
             }
             let placed = match &map.pathname {
-                MMapPath::Path(path) => self.file_module(pid, &map, path),
-                MMapPath::Vdso => self.vdso_module(pid, &map),
+                MMapPath::Path(path) => self.file_module(pid, map, path),
+                MMapPath::Vdso => self.vdso_module(pid, map),
                 // Anonymous code (JITs), the vsyscall page and the like have
                 // no image; framehop unwinds them with frame pointers.
                 _ => continue,
@@ -391,7 +388,7 @@ impl ModuleCache {
             }
         }
         self.evict();
-        Ok(modules)
+        modules
     }
 
     fn file_module(

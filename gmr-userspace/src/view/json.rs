@@ -25,8 +25,42 @@ pub fn render_json_line(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Requester, Trigger};
     use crate::view::sample::sample_report;
     use serde_json::{Value, json};
+
+    #[test]
+    fn every_trigger_kind_has_every_field() {
+        let toucher = Requester {
+            pid: 7,
+            uid: 0,
+            comm: "touch".to_owned(),
+        };
+        let file = Trigger::File {
+            file: "/run/gmr/web.trigger".to_owned(),
+            requester: Some(toucher),
+        };
+        assert_eq!(
+            serde_json::to_value(&file).unwrap(),
+            json!({
+                "kind": "file",
+                "signal": null,
+                "delivery": null,
+                "file": "/run/gmr/web.trigger",
+                "requester": {"pid": 7, "uid": 0, "comm": "touch"}
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(Trigger::Request { requester: None }).unwrap(),
+            json!({
+                "kind": "request",
+                "signal": null,
+                "delivery": null,
+                "file": null,
+                "requester": null
+            })
+        );
+    }
 
     #[test]
     fn json_shape() {

@@ -3,7 +3,7 @@
 
 use crate::model::{
     FrameKind, KernelFrame, Package, Report, Requester, Section, SectionData, Target, Thread,
-    Threads, Trigger, TriggerKind, UserFrame,
+    Threads, Trigger, UserFrame,
 };
 
 /// Sample report: a signal trigger, a Package section, a failed
@@ -19,16 +19,14 @@ pub fn sample_report() -> Report {
             comm: "mogan-api".to_owned(),
             exe: Some("/usr/bin/python3.12".to_owned()),
         },
-        trigger: Trigger {
-            kind: TriggerKind::Signal,
-            signal: Some("SIGUSR2".to_owned()),
+        trigger: Trigger::Signal {
+            signal: "SIGUSR2".to_owned(),
             delivery: None,
-            file: None,
-            requester: Some(Requester {
+            requester: Requester {
                 pid: 4242,
                 uid: 1000,
                 comm: "kill".to_owned(),
-            }),
+            },
         },
         generated_at: "2026-11-26T17:48:46.123456Z".to_owned(),
         freeze: None,

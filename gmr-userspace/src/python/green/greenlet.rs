@@ -16,6 +16,8 @@
 //! The greenlet may switch while being read, so the top frame and the
 //! chain are read until two reads agree.
 
+use procfs::process::{MMapPath, MemoryMap};
+
 use super::layout::{FieldsHome, GREENLET_PIMPL, GreenletLayout, TYPE_BASIC_SIZE};
 use super::types::{Kind, TypeCache};
 use crate::python::Interpreter;
@@ -193,21 +195,24 @@ fn suspended_frames(
 }
 
 /// The version of the greenlet package process `pid` loaded, found through
-/// its extension in the process's memory map; `None` when none is loaded or
-/// its version cannot be read.
+/// its extension in the process's memory map `maps`; `None` when none is
+/// loaded or its version cannot be read.
 ///
 /// From 1.0 the extension is `greenlet/_greenlet*.so` and the package's
 /// `__init__.py` says `__version__ = '3.5.6'`; 0.4.x is a single module,
 /// `greenlet*.so`, beside its installed metadata directory
 /// (`greenlet-0.4.17.dist-info`, or `.egg-info` for a distribution's own
 /// build), which names the version.
-pub fn loaded_version(pid: u32) -> Option<String> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-    let extension = maps
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(5))
-        .map(std::path::Path::new)
-        .find(|path| is_greenlet_extension(path))?;
+pub fn loaded_version(pid: u32, maps: &[MemoryMap]) -> Option<String> {
+    let extension = maps.iter().find_map(|map| match &map.pathname {
+        MMapPath::Path(path) => {
+            // A package upgraded under the process still names its package.
+            let shown = path.to_str()?;
+            let shown = shown.strip_suffix(" (deleted)").unwrap_or(shown);
+            Some(std::path::Path::new(shown)).filter(|path| is_greenlet_extension(path))
+        }
+        _ => None,
+    })?;
     let dir = extension.parent()?;
     let in_root = |path: &std::path::Path| format!("/proc/{pid}/root{}", path.display());
     if dir.file_name()? == "greenlet" {

@@ -20,6 +20,8 @@ pub mod types;
 
 use std::time::{Duration, Instant};
 
+use procfs::process::MemoryMap;
+
 use self::asyncio::{TaskInfo, read_task};
 use self::gc_walk::{WalkError, WalkLimits, find_green_objects};
 use self::greenlet::{GreenletInfo, read_greenlet};
@@ -86,17 +88,22 @@ pub enum GreenError {
 }
 
 impl Interpreter {
-    /// Every greenlet and asyncio task of the process, within `limits`.
+    /// Every greenlet and asyncio task of the process, within `limits`;
+    /// `maps` (the process's memory map) tells which greenlet it loaded.
     ///
     /// # Errors
     ///
     /// When the interpreter's lists cannot be read, or the loaded greenlet's
     /// layout is unknown or fails its check on most greenlets; one
     /// unreadable greenlet or task only marks that one.
-    pub fn green_threads(&self, limits: WalkLimits) -> Result<GreenThreads, GreenError> {
+    pub fn green_threads(
+        &self,
+        limits: WalkLimits,
+        maps: &[MemoryMap],
+    ) -> Result<GreenThreads, GreenError> {
         let started = Instant::now();
         let layout = GreenLayout::of(self)?;
-        let greenlet_version = greenlet::loaded_version(self.memory.pid());
+        let greenlet_version = greenlet::loaded_version(self.memory.pid(), maps);
         let greenlet_layout = greenlet_version
             .as_deref()
             .map(|version| GreenletLayout::of(version, self.version.minor))

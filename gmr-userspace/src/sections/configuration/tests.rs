@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::model::{Report, Section, SectionData, Target, Trigger, TriggerKind};
+use crate::model::{Report, Section, SectionData, Target, Trigger};
 use crate::test_support::Reaped;
 use crate::view::{render_json, render_text, render_yaml};
 
@@ -123,13 +123,7 @@ fn report_of(pid: u32, configuration: Configuration) -> Report {
             comm: "python3".to_owned(),
             exe: None,
         },
-        trigger: Trigger {
-            kind: TriggerKind::Request,
-            signal: None,
-            delivery: None,
-            file: None,
-            requester: None,
-        },
+        trigger: Trigger::Request { requester: None },
         generated_at: "2026-01-01T00:00:00.000000Z".to_owned(),
         freeze: None,
         sections: vec![Section {

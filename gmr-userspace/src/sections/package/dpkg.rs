@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use memchr::memmem;
 
+use super::DistroPackage;
 use super::root::RootFs;
 
 /// The dpkg database directory, inside the process's root.
@@ -35,21 +36,6 @@ const MAX_ANSWERS: usize = 256;
 /// Top-level directories that `/usr`-merged systems make symlinks into
 /// `/usr`, so a file listed as `/bin/x` is found at `/usr/bin/x`.
 const MERGED_DIRS: [&str; 7] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32", "libo32"];
-
-/// A distribution package owning a file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct DistroPackage {
-    /// `dpkg` or `rpm`.
-    pub(super) manager: &'static str,
-    /// Package name, without a multi-arch qualifier.
-    pub(super) name: String,
-    /// Installed version, as the package manager prints it.
-    pub(super) version: Option<String>,
-    /// The package's vendor, when the package manager records one (rpm).
-    pub(super) vendor: Option<String>,
-    /// The maintainer's name (dpkg), a last resort for the vendor.
-    pub(super) maintainer: Option<String>,
-}
 
 /// What the agent remembers of dpkg databases, one per filesystem root; it
 /// keeps one `PackageDb` for all its reports, so a service reported again
@@ -98,18 +84,15 @@ impl PackageDb {
         answer
     }
 
-    /// The configuration files of `package` in `root`: dpkg's
-    /// `Conffiles:` (obsolete ones left out), or rpm's `%config` files.
-    pub(super) fn conffiles(&mut self, root: &RootFs, package: &DistroPackage) -> Vec<String> {
-        if package.manager == "rpm" {
-            return super::rpm::rpm_conffiles(root, &package.name);
-        }
+    /// The configuration files of the dpkg package `name` in `root`:
+    /// its `Conffiles:`, obsolete ones left out.
+    pub(super) fn dpkg_conffiles(&mut self, root: &RootFs, name: &str) -> Vec<String> {
         let status_path = format!("{DPKG_DIR}/status");
         let Ok(meta) = root.metadata(&status_path) else {
             return Vec::new();
         };
         self.root_for(root, Stamp::of(&meta))
-            .and_then(|db| db.status.get(&package.name))
+            .and_then(|db| db.status.get(name))
             .map(|entry| entry.conffiles.clone())
             .unwrap_or_default()
     }

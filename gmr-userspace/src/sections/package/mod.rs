@@ -29,7 +29,6 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
-use self::dpkg::DistroPackage;
 pub use self::dpkg::PackageDb;
 use self::os_release::OsRelease;
 use self::python::PythonFacts;
@@ -124,10 +123,34 @@ impl ProgramPackages {
     }
 }
 
+/// A distribution package owning a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct DistroPackage {
+    /// `dpkg` or `rpm`.
+    pub(super) manager: &'static str,
+    /// Package name, without a multi-arch qualifier.
+    pub(super) name: String,
+    /// Installed version, as the package manager prints it.
+    pub(super) version: Option<String>,
+    /// The package's vendor, when the package manager records one (rpm).
+    pub(super) vendor: Option<String>,
+    /// The maintainer's name (dpkg), a last resort for the vendor.
+    pub(super) maintainer: Option<String>,
+}
+
 /// The dpkg or rpm package owning `path` in `root`.
 fn owner(db: &mut PackageDb, root: &RootFs, path: &str) -> Option<DistroPackage> {
     db.dpkg_owner(root, path)
         .or_else(|| rpm::rpm_owner(root, path))
+}
+
+/// The configuration files of `package` in `root`: dpkg's `Conffiles:`
+/// (obsolete ones left out), or rpm's `%config` files.
+fn conffiles(db: &mut PackageDb, root: &RootFs, package: &DistroPackage) -> Vec<String> {
+    match package.manager {
+        "rpm" => rpm::rpm_conffiles(root, &package.name),
+        _ => db.dpkg_conffiles(root, &package.name),
+    }
 }
 
 /// The package the program of process `pid` comes from (as the Package
@@ -146,7 +169,7 @@ pub(crate) fn program_conffiles(
     let program = started_as
         .and_then(|path| owner(&mut db, root, &path))
         .or_else(|| owner(&mut db, root, &exe))?;
-    let conffiles = db.conffiles(root, &program);
+    let conffiles = conffiles(&mut db, root, &program);
     Some((program.name, conffiles))
 }
 

@@ -10,7 +10,7 @@ use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::dpkg::DistroPackage;
+use super::DistroPackage;
 use super::root::RootFs;
 
 /// Where rpm keeps its database, old and new locations.

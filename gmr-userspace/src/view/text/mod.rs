@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::fmt::{self, Display, Formatter};
 
-use crate::model::{PodIdentity, Report, Requester, SectionData, Target, Trigger, TriggerKind};
+use crate::model::{PodIdentity, Report, Requester, SectionData, Target, Trigger};
 
 mod configuration;
 mod custom;
@@ -103,7 +103,7 @@ fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
     writeln!(
         f,
         "requester = {}",
-        requester_text(report.trigger.requester.as_ref())
+        requester_text(report.trigger.requester())
     )?;
     writeln!(f, "generated_at = {}", clean(&report.generated_at))?;
     match &report.freeze {
@@ -146,19 +146,18 @@ fn pid_text(target: &Target) -> String {
     }
 }
 
-/// `signal SIGUSR2`, `signal SIGUSR2 (delivered)`, `signal <unknown>` or
+/// `signal SIGUSR2`, `signal SIGUSR2 (delivered)`, `file PATH` or
 /// `request`.
 fn trigger_text(trigger: &Trigger) -> String {
-    match trigger.kind {
-        TriggerKind::Signal => {
-            let signal = or_unknown(trigger.signal.as_deref());
-            match &trigger.delivery {
-                Some(delivery) => format!("signal {signal} ({})", clean(delivery)),
-                None => format!("signal {signal}"),
-            }
-        }
-        TriggerKind::File => format!("file {}", or_unknown(trigger.file.as_deref())),
-        TriggerKind::Request => "request".to_owned(),
+    match trigger {
+        Trigger::Signal {
+            signal,
+            delivery: Some(delivery),
+            ..
+        } => format!("signal {} ({})", clean(signal), clean(delivery)),
+        Trigger::Signal { signal, .. } => format!("signal {}", clean(signal)),
+        Trigger::File { file, .. } => format!("file {}", clean(file)),
+        Trigger::Request { .. } => "request".to_owned(),
     }
 }
 
@@ -319,13 +318,7 @@ User stack: (none)
     fn unknowns_and_requests() {
         let mut report = sample_report();
         report.target.exe = None;
-        report.trigger = Trigger {
-            kind: TriggerKind::Request,
-            signal: None,
-            delivery: None,
-            file: None,
-            requester: None,
-        };
+        report.trigger = Trigger::Request { requester: None };
         report.sections = vec![Section {
             title: "Package".to_owned(),
             body: Ok(SectionData::Package(Box::new(Package {
@@ -347,8 +340,10 @@ User stack: (none)
     #[test]
     fn a_refused_signal_says_so() {
         let mut report = sample_report();
-        report.trigger.delivery =
-            Some("refused by the guard: the target does not handle it".to_owned());
+        let Trigger::Signal { delivery, .. } = &mut report.trigger else {
+            panic!("the sample report's trigger is a signal");
+        };
+        *delivery = Some("refused by the guard: the target does not handle it".to_owned());
         let text = render_text(&report);
         assert!(
             text.contains(
