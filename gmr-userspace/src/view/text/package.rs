@@ -152,9 +152,11 @@ own_mount_namespace = false
 package_manager = dpkg
 product = mydist
 python_distribution = mydist
+python_distribution_package = <unknown>
 python_distribution_path = /srv/site/mydist-1.2.3.dist-info
 python_distribution_version = 1.2.3
 python_main = -m myservice
+python_script_package = <unknown>
 vendor = <unknown>
 version = 1.2.3
 "
