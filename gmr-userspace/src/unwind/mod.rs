@@ -209,9 +209,6 @@ pub fn unwind_cached(
         let frame = Frame::from(address);
         frames.push(frame);
         let go_boundary = go_stack_boundary(modules, &frame);
-        if let Some((StackBoundary::Top, _)) = go_boundary {
-            break StackEnd::Complete;
-        }
         // Past a Go function that switched stacks the frame pointer chain
         // may go on into the stack it came from (often captured too); when
         // it does not, the switch is why, not the unwinder.
@@ -222,18 +219,40 @@ pub fn unwind_cached(
             _ => end,
         };
         let sp = unwind_regs.sp();
+        // A Go function (other than one that switched stacks) steps by its
+        // frame size from the Go table, as the Go runtime does: frame
+        // pointers alone skip the caller of a frameless function.
+        let go_step = match go_boundary {
+            Some((StackBoundary::Switch, _)) => None,
+            _ => go_frame_step(modules, &frame, &mut unwind_regs, stack),
+        };
         // framehop computes some addresses unchecked (0.16: `cfa - 8` for a
         // CFA below 8, from garbage registers); where that panics (builds
         // with overflow checks) it ends this stack, not the report.
-        let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            unwinder.unwind_frame(address, &mut unwind_regs, &mut cache.rules, &mut read_stack)
-        }));
+        let step = match go_step {
+            Some(step) => Ok(step),
+            None => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                unwinder.unwind_frame(address, &mut unwind_regs, &mut cache.rules, &mut read_stack)
+            })),
+        };
         let Ok(step) = step else {
             break ended(StackEnd::UnwindError(format!(
                 "the unwinder failed at {:#x} (framehop panicked)",
                 address.address()
             )));
         };
+        if let Some((StackBoundary::Top, _)) = go_boundary {
+            // The Go runtime's traceback ends here; the one caller below
+            // it in Go code (`runtime.clone` under `runtime.mstart`) is a
+            // real return address, which gdb shows too.
+            if let Ok(Some(caller)) = step
+                && let Some(caller) = FrameAddress::from_return_address(caller)
+                && is_go_code(modules, caller.address() - 1)
+            {
+                frames.push(Frame::from(caller));
+            }
+            break StackEnd::Complete;
+        }
         match step {
             Ok(None) | Ok(Some(0)) => break StackEnd::Complete,
             Ok(Some(return_address)) if !is_user_address(return_address) => {
@@ -269,6 +288,51 @@ fn go_stack_boundary(modules: &ProcessModules, frame: &Frame) -> Option<(StackBo
     let module = modules.module_at(frame.address)?;
     let pc = module.stated_address(frame.lookup_address())?;
     module.go_binary()?.stack_boundary(pc)
+}
+
+/// Whether `address` is in a Go function.
+fn is_go_code(modules: &ProcessModules, address: u64) -> bool {
+    modules.module_at(address).is_some_and(|module| {
+        module
+            .stated_address(address)
+            .zip(module.go_binary())
+            .is_some_and(|(pc, go)| go.table().func_at(pc).is_some())
+    })
+}
+
+/// Steps over `frame` when it is in Go code, with the frame size the Go
+/// table gives for its pc (pcsp): the return address lies just above the
+/// frame, and a function with a frame saved the caller's frame pointer just
+/// below it. `None` outside Go code or where the table has no size.
+fn go_frame_step(
+    modules: &ProcessModules,
+    frame: &Frame,
+    regs: &mut UnwindRegsX86_64,
+    stack: &StackSnapshot,
+) -> Option<Result<Option<u64>, framehop::Error>> {
+    let module = modules.module_at(frame.address)?;
+    let pc = module.stated_address(frame.lookup_address())?;
+    let table = module.go_binary()?.table();
+    let size = table.frame_size(table.func_at(pc)?, pc)?;
+    let sp = regs.sp();
+    let return_slot = sp.checked_add(size)?;
+    let read = |address: u64| {
+        stack
+            .read_u64(address)
+            .ok_or(framehop::Error::CouldNotReadStack(address))
+    };
+    let step = (|| {
+        let return_address = read(return_slot)?;
+        let bp = match size {
+            0 => regs.bp(),
+            _ => read(return_slot - 8)?,
+        };
+        regs.set_ip(return_address);
+        regs.set_sp(return_slot + 8);
+        regs.set_bp(bp);
+        Ok(Some(return_address))
+    })();
+    Some(step)
 }
 
 /// framehop's registers from the saved user registers. framehop itself
