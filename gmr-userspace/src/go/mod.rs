@@ -13,6 +13,8 @@
 //! trees live: its address comes from the symbol table when there is one,
 //! and otherwise from the runtime's `firstmoduledata`, found by its first
 //! two words (the table's address, then the name table's).
+//! [`go_version`] reads the Go release from `.go.buildinfo` for the Package
+//! section.
 
 pub mod pclntab;
 
@@ -29,6 +31,10 @@ use pclntab::u64_at;
 
 /// How `.go.buildinfo` starts.
 const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
+/// Largest `.go.buildinfo` read: real ones hold the version and module
+/// list (a few KiB); the cap keeps a crafted file from making the Package
+/// section read it whole.
+const MAX_BUILDINFO_SIZE: u64 = 1024 * 1024;
 /// Build-info flag: the version string is stored inline (Go 1.18+).
 const BUILDINFO_INLINE: u8 = 2;
 /// Words of the runtime's `moduledata` that may hold `gofunc`: index 38 in
@@ -51,8 +57,6 @@ pub enum GoError {
 
 /// A Go binary's naming data, parsed once per file.
 pub struct GoBinary {
-    /// The Go version from build info (`go1.22.10`), when recorded.
-    pub version: Option<String>,
     table: Pclntab,
     /// `go:func.*` and the bytes from it to the end of its section.
     funcdata: Option<(u64, Arc<[u8]>)>,
@@ -78,7 +82,6 @@ impl GoBinary {
         let Some((pclntab_address, pclntab)) = bytes(b".gopclntab") else {
             return Ok(None);
         };
-        let version = bytes(b".go.buildinfo").and_then(|(_, info)| build_version(info));
         let module_data = ModuleData::find(&sections, endian, data, pclntab_address, pclntab);
         let table = Pclntab::parse(
             pclntab.into(),
@@ -101,11 +104,7 @@ impl GoBinary {
                         })
                     })
             });
-        Ok(Some(GoBinary {
-            version,
-            table,
-            funcdata,
-        }))
+        Ok(Some(GoBinary { table, funcdata }))
     }
 
     /// The function table.
@@ -137,6 +136,19 @@ impl GoBinary {
         let gofunc = self.funcdata.as_ref().map(|(address, _)| *address);
         self.table.frames(pc, gofunc, &read)
     }
+}
+
+/// The Go release that built the ELF file `data` (`go1.19.8`), from its
+/// `.go.buildinfo`; `None` for anything else. Reads that section only.
+pub fn go_version<'data, R: ReadRef<'data>>(data: R) -> Option<String> {
+    let header = FileHeader64::<Endianness>::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let sections = header.sections(endian, data).ok()?;
+    let (_, section) = sections.section_by_name(endian, b".go.buildinfo")?;
+    if section.sh_size(endian) > MAX_BUILDINFO_SIZE {
+        return None;
+    }
+    build_version(section.data(endian, data).ok()?)
 }
 
 /// Fills `buf` from `bytes`, which start at stated address `start`, at
@@ -282,4 +294,23 @@ fn section_bytes_at<'data, R: ReadRef<'data>>(
         }
         Some((start, s.data(endian, data).ok()?))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build_version;
+
+    #[test]
+    fn build_version_reads_the_inline_string_and_refuses_the_rest() {
+        let mut info = b"\xff Go buildinf:\x08\x02".to_vec();
+        info.resize(32, 0);
+        info.push(8);
+        info.extend(b"go1.27.3");
+        assert_eq!(build_version(&info).as_deref(), Some("go1.27.3"));
+        info.truncate(36);
+        assert_eq!(build_version(&info), None, "a length past the end");
+        info[15] = 0;
+        assert_eq!(build_version(&info), None, "pre-1.18 pointer format");
+        assert_eq!(build_version(b"garbage"), None);
+    }
 }
