@@ -266,6 +266,16 @@ pub fn unwind_cached(
                     unwind_regs.sp()
                 )));
             }
+            // Go calls its stack-switching functions from Go code only: a
+            // caller anywhere else is a stale word, not a frame.
+            Ok(Some(return_address))
+                if matches!(go_boundary, Some((StackBoundary::Switch, _)))
+                    && !is_go_code(modules, return_address - 1) =>
+            {
+                break ended(StackEnd::UnwindError(format!(
+                    "return address {return_address:#x} is not in Go code"
+                )));
+            }
             Ok(Some(return_address)) => {
                 let Some(next) = FrameAddress::from_return_address(return_address) else {
                     break StackEnd::Complete;
