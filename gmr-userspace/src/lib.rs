@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod freeze;
+pub mod go;
 pub mod kernel;
 pub mod logging;
 pub mod mask;

@@ -20,6 +20,7 @@ pub mod cgroup;
 pub mod expect;
 pub mod fixtures;
 pub mod gdb;
+pub mod go_fixtures;
 pub mod otlp;
 pub mod podman;
 pub mod process;

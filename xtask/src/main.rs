@@ -7,6 +7,7 @@ mod cmd;
 mod corpus;
 mod demo;
 mod fuzz;
+mod go_toolchains;
 mod image;
 mod manifests;
 mod package;

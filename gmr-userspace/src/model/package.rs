@@ -36,6 +36,9 @@ pub struct Package {
     /// The executable's ELF program interpreter (`PT_INTERP`), e.g.
     /// `/lib64/ld-linux-x86-64.so.2`; `None` for a static executable.
     pub elf_interpreter: Option<String>,
+    /// The Go release that built the executable (`go1.19.8`), from its
+    /// `.go.buildinfo`; `None` for anything but a Go binary.
+    pub go_version: Option<String>,
     /// The operating system the process sees (`PRETTY_NAME` of its
     /// `/etc/os-release`).
     pub operating_system: Option<String>,

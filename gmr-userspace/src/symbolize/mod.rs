@@ -8,9 +8,11 @@
 //! again when modules change). Module paths and offsets come from the
 //! unwinder's [`ProcessModules`], so they are filled in even where no symbol
 //! is known.
-//! Code outside every mapped file is looked up in the runtime's perf map
-//! ([`jit`]). Nothing here fails as a whole: an address nothing resolves
-//! stays an address.
+//! Go code is named from the Go runtime's own tables ([`crate::go`]),
+//! which every Go binary keeps even when stripped; blazesym names the rest
+//! (C code of a cgo binary included); code outside every mapped file is
+//! looked up in the runtime's perf map ([`jit`]). Nothing here fails as a
+//! whole: an address nothing resolves stays an address.
 
 pub mod jit;
 
@@ -378,6 +380,20 @@ fn push_user_frames(
         inlined: false,
         source: None,
     };
+    let go_frames = module.and_then(|m| {
+        let pc = m.stated_address(frame.lookup_address())?;
+        m.go_binary()?.frames(pc)
+    });
+    if let Some(go_frames) = go_frames {
+        out.extend(go_frames.into_iter().map(|go| UserFrame {
+            function: Some(go.function),
+            file: go.file,
+            line: go.line,
+            inlined: go.inlined,
+            ..base.clone()
+        }));
+        return;
+    }
     let Some(sym) = sym else {
         out.push(UserFrame {
             function: frame.is_signal_trampoline.then(|| SIGNAL_FRAME.to_owned()),

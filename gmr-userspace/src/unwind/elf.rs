@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use framehop::ModuleSectionInfo;
 use object::elf::{
@@ -18,6 +18,8 @@ use object::elf::{
 };
 use object::read::elf::{FileHeader as _, ProgramHeader as _, SectionHeader as _};
 use object::{Endianness, ReadCache, ReadRef};
+
+use crate::go::GoBinary;
 
 /// Section data as framehop holds it: shared, so one parse feeds many modules.
 pub(super) type SectionBytes = Arc<[u8]>;
@@ -61,9 +63,27 @@ pub(super) struct ElfImage {
     got: Option<Range<u64>>,
     loads: Vec<LoadSegment>,
     bytes: ImageBytes,
+    /// Go tables, read on first use (`None` inside: not a Go binary, or
+    /// unreadable).
+    go: OnceLock<Option<GoBinary>>,
 }
 
 impl ElfImage {
+    /// The Go runtime's tables, when this image is a Go binary.
+    pub(super) fn go_binary(&self) -> Option<&GoBinary> {
+        self.go
+            .get_or_init(|| {
+                let read = match &self.bytes {
+                    ImageBytes::File(file) => GoBinary::read(&ReadCache::new(file)),
+                    ImageBytes::Memory(bytes) => GoBinary::read(&bytes[..]),
+                };
+                read.inspect_err(|e| log::debug!("Go frames stay unnamed: {e}"))
+                    .ok()
+                    .flatten()
+            })
+            .as_ref()
+    }
+
     /// Parses an ELF file, reading only its headers and unwind sections.
     pub(super) fn from_file(file: File) -> Result<Self, String> {
         let parsed = {
@@ -213,6 +233,7 @@ impl Parsed {
             got: self.got,
             loads: self.loads,
             bytes,
+            go: OnceLock::new(),
         }
     }
 }
@@ -307,6 +328,7 @@ mod tests {
             got: None,
             loads,
             bytes: ImageBytes::Memory(Vec::new().into()),
+            go: std::sync::OnceLock::new(),
         }
     }
 

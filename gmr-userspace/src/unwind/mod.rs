@@ -6,6 +6,8 @@
 //! where a module has it, frame pointers elsewhere); this loop keeps the
 //! registers between frames so it can step over signal frames, which
 //! framehop does not understand, and decides why the stack ended.
+//! Go code ends its stacks where the Go runtime's traceback does (read
+//! from its function table, [`crate::go`]).
 //! [`modules`] turns `/proc/PID/maps` into the modules framehop needs.
 
 mod elf;
@@ -27,6 +29,7 @@ use framehop::{FrameAddress, Unwinder as _};
 use gmr_common::UserRegs;
 
 use crate::capture::model::StackSnapshot;
+use crate::go::StackBoundary;
 
 pub use modules::{ModuleCache, ModuleInfo, ModulesError, ProcessModules, SkippedModule};
 pub(crate) use remote::read_memory;
@@ -203,32 +206,75 @@ pub fn unwind_cached(
             address = FrameAddress::from_instruction_pointer(interrupted);
             continue;
         }
-        frames.push(Frame::from(address));
+        let frame = Frame::from(address);
+        frames.push(frame);
+        let go_boundary = go_stack_boundary(modules, &frame);
+        // Past a Go function that switched stacks the frame pointer chain
+        // may go on into the stack it came from (often captured too); when
+        // it does not, the switch is why, not the unwinder.
+        let ended = |end: StackEnd| match &go_boundary {
+            Some((StackBoundary::Switch, function)) => StackEnd::UnwindError(format!(
+                "{function} switched stacks (Go's system stack or a cgo call) and the stack it came from was not followed"
+            )),
+            _ => end,
+        };
         let sp = unwind_regs.sp();
+        // A Go function (other than one that switched stacks) steps by its
+        // frame size from the Go table, as the Go runtime does: frame
+        // pointers alone skip the caller of a frameless function.
+        let go_step = match go_boundary {
+            Some((StackBoundary::Switch, _)) => None,
+            _ => go_frame_step(modules, &frame, &mut unwind_regs, stack),
+        };
         // framehop computes some addresses unchecked (0.16: `cfa - 8` for a
         // CFA below 8, from garbage registers); where that panics (builds
         // with overflow checks) it ends this stack, not the report.
-        let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            unwinder.unwind_frame(address, &mut unwind_regs, &mut cache.rules, &mut read_stack)
-        }));
+        let step = match go_step {
+            Some(step) => Ok(step),
+            None => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                unwinder.unwind_frame(address, &mut unwind_regs, &mut cache.rules, &mut read_stack)
+            })),
+        };
         let Ok(step) = step else {
-            break StackEnd::UnwindError(format!(
+            break ended(StackEnd::UnwindError(format!(
                 "the unwinder failed at {:#x} (framehop panicked)",
                 address.address()
-            ));
+            )));
         };
+        if let Some((StackBoundary::Top, _)) = go_boundary {
+            // The Go runtime's traceback ends here; the one caller below
+            // it in Go code (`runtime.clone` under `runtime.mstart`) is a
+            // real return address, which gdb shows too.
+            if let Ok(Some(caller)) = step
+                && let Some(caller) = FrameAddress::from_return_address(caller)
+                && is_go_code(modules, caller.address() - 1)
+            {
+                frames.push(Frame::from(caller));
+            }
+            break StackEnd::Complete;
+        }
         match step {
             Ok(None) | Ok(Some(0)) => break StackEnd::Complete,
             Ok(Some(return_address)) if !is_user_address(return_address) => {
-                break StackEnd::UnwindError(format!(
+                break ended(StackEnd::UnwindError(format!(
                     "return address {return_address:#x} is not a user-space address"
-                ));
+                )));
             }
             Ok(Some(_)) if unwind_regs.sp() <= sp => {
-                break StackEnd::UnwindError(format!(
+                break ended(StackEnd::UnwindError(format!(
                     "stack pointer did not move up ({sp:#x} to {:#x})",
                     unwind_regs.sp()
-                ));
+                )));
+            }
+            // Go calls its stack-switching functions from Go code only: a
+            // caller anywhere else is a stale word, not a frame.
+            Ok(Some(return_address))
+                if matches!(go_boundary, Some((StackBoundary::Switch, _)))
+                    && !is_go_code(modules, return_address - 1) =>
+            {
+                break ended(StackEnd::UnwindError(format!(
+                    "return address {return_address:#x} is not in Go code"
+                )));
             }
             Ok(Some(return_address)) => {
                 let Some(next) = FrameAddress::from_return_address(return_address) else {
@@ -237,12 +283,66 @@ pub fn unwind_cached(
                 address = next;
             }
             Err(framehop::Error::CouldNotReadStack(unreadable)) => {
-                break unreadable_stack(stack, unreadable);
+                break ended(unreadable_stack(stack, unreadable));
             }
-            Err(error) => break StackEnd::UnwindError(sentence_case(&error.to_string())),
+            Err(error) => break ended(StackEnd::UnwindError(sentence_case(&error.to_string()))),
         }
     };
     UnwoundStack { frames, end }
+}
+
+/// Whether `frame` is in a Go function where the Go runtime's own
+/// traceback stops (the first function of a goroutine or thread, or one
+/// that switched stacks), with the function's name.
+fn go_stack_boundary(modules: &ProcessModules, frame: &Frame) -> Option<(StackBoundary, String)> {
+    let module = modules.module_at(frame.address)?;
+    let pc = module.stated_address(frame.lookup_address())?;
+    module.go_binary()?.stack_boundary(pc)
+}
+
+/// Whether `address` is in a Go function.
+fn is_go_code(modules: &ProcessModules, address: u64) -> bool {
+    modules.module_at(address).is_some_and(|module| {
+        module
+            .stated_address(address)
+            .zip(module.go_binary())
+            .is_some_and(|(pc, go)| go.table().func_at(pc).is_some())
+    })
+}
+
+/// Steps over `frame` when it is in Go code, with the frame size the Go
+/// table gives for its pc (pcsp): the return address lies just above the
+/// frame, and a function with a frame saved the caller's frame pointer just
+/// below it. `None` outside Go code or where the table has no size.
+fn go_frame_step(
+    modules: &ProcessModules,
+    frame: &Frame,
+    regs: &mut UnwindRegsX86_64,
+    stack: &StackSnapshot,
+) -> Option<Result<Option<u64>, framehop::Error>> {
+    let module = modules.module_at(frame.address)?;
+    let pc = module.stated_address(frame.lookup_address())?;
+    let table = module.go_binary()?.table();
+    let size = table.frame_size(table.func_at(pc)?, pc)?;
+    let sp = regs.sp();
+    let return_slot = sp.checked_add(size)?;
+    let read = |address: u64| {
+        stack
+            .read_u64(address)
+            .ok_or(framehop::Error::CouldNotReadStack(address))
+    };
+    let step = (|| {
+        let return_address = read(return_slot)?;
+        let bp = match size {
+            0 => regs.bp(),
+            _ => read(return_slot - 8)?,
+        };
+        regs.set_ip(return_address);
+        regs.set_sp(return_slot + 8);
+        regs.set_bp(bp);
+        Ok(Some(return_address))
+    })();
+    Some(step)
 }
 
 /// framehop's registers from the saved user registers. framehop itself

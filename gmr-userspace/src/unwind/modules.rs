@@ -23,6 +23,7 @@ use procfs::process::{MMPermissions, MMapPath, MemoryMap};
 
 use super::elf::{ElfImage, SectionBytes};
 use super::remote::read_memory;
+use crate::go::GoBinary;
 use crate::proc::maps::{self, MapsError};
 
 /// framehop's module type over our section bytes.
@@ -75,6 +76,12 @@ impl ModuleInfo {
     /// The address `address` has in the ELF file's own address space.
     pub fn stated_address(&self, address: u64) -> Option<u64> {
         address.checked_sub(self.base_avma)
+    }
+
+    /// The Go runtime's tables when the module is a Go binary, read the
+    /// first time they are asked for and kept with the image.
+    pub fn go_binary(&self) -> Option<&GoBinary> {
+        self.image.go_binary()
     }
 }
 

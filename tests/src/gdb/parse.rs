@@ -21,16 +21,17 @@ pub(crate) fn parse_backtraces(output: &str) -> Vec<GdbThread> {
 }
 
 /// Parses `Thread 3 (Thread 0x7f.. (LWP 1234) "reader"):` (or
-/// `Thread 1 (process 1234):`) into the tid and the quoted name.
+/// `Thread 1 (process 1234):`, or `Thread 4 (LWP 1234 "reader"):` for a
+/// thread not made by pthread, as Go's) into the tid and the quoted name.
 fn parse_thread_header(line: &str) -> Option<(u32, Option<String>)> {
     let rest = line.strip_prefix("Thread ")?;
     let (_, after_id) = rest
         .split_once("(LWP ")
         .or_else(|| rest.split_once("(process "))?;
-    let (tid, tail) = after_id.split_once(')')?;
-    let tid = tid.trim().parse().ok()?;
-    let name = match (tail.find('"'), tail.rfind('"')) {
-        (Some(open), Some(close)) if open < close => Some(tail[open + 1..close].to_owned()),
+    let (tid, _) = after_id.split_once(')')?;
+    let tid = tid.split_whitespace().next()?.parse().ok()?;
+    let name = match (after_id.find('"'), after_id.rfind('"')) {
+        (Some(open), Some(close)) if open < close => Some(after_id[open + 1..close].to_owned()),
         _ => None,
     };
     Some((tid, name))
@@ -193,6 +194,10 @@ mod tests {
         assert_eq!(
             parse_thread_header("Thread 1 (process 77):"),
             Some((77, None))
+        );
+        assert_eq!(
+            parse_thread_header(r#"Thread 4 (LWP 31182 "parked"):"#),
+            Some((31182, Some("parked".to_owned())))
         );
         assert_eq!(
             parse_thread_header("Thread debugging using libthread_db enabled"),

@@ -16,6 +16,7 @@ pub const SERVICE: Service = Service {
     needs: &["/usr/sbin/apache2", "/usr/lib/apache2/modules/mod_wsgi.so"],
     match_floor: 0.7,
     complete_stacks: true,
+    every_frame_named: false,
     start,
 };
 

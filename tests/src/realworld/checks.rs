@@ -72,6 +72,10 @@ pub struct ProcessCheck {
     /// The threads that do not: tid, name, frame count and the stack's
     /// note.
     pub short_of_entry: Vec<String>,
+    /// User frames of its threads without a function name.
+    pub unnamed_frames: usize,
+    /// Threads whose stack ended because frame pointers went backwards.
+    pub moved_backwards: usize,
     /// Its text report (empty when none was written).
     pub text: String,
 }
@@ -194,6 +198,19 @@ fn check_process(
         })
         .collect();
     let to_entry = threads.len() - short_of_entry.len();
+    let unnamed_frames = threads
+        .iter()
+        .flat_map(|t| t["user_stack"].as_array().into_iter().flatten())
+        .filter(|frame| frame["function"].is_null())
+        .count();
+    let moved_backwards = threads
+        .iter()
+        .filter(|t| {
+            t["user_stack_note"]
+                .as_str()
+                .is_some_and(|note| note.contains("moved backwards"))
+        })
+        .count();
     let (gdb, missing_threads) = match (&json, gdb_backtraces(pid)) {
         (Some(json), Ok(gdb)) => {
             let scored = match_ratio(&gdb, json);
@@ -240,6 +257,8 @@ fn check_process(
         cut,
         to_entry,
         short_of_entry,
+        unnamed_frames,
+        moved_backwards,
         text,
     }
 }
@@ -282,6 +301,12 @@ fn process_failures(running: &Running, p: &ProcessCheck) -> Vec<String> {
             "{who}: {} thread(s) not unwound to where they began: {}",
             p.short_of_entry.len(),
             p.short_of_entry.join("; ")
+        ));
+    }
+    if running.service.every_frame_named && (p.unnamed_frames > 0 || p.moved_backwards > 0) {
+        failures.push(format!(
+            "{who}: {} unnamed frame(s), {} stack(s) ended by frame pointers moving backwards",
+            p.unnamed_frames, p.moved_backwards
         ));
     }
     if p.cut > 0 {

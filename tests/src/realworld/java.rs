@@ -22,6 +22,7 @@ pub const SERVICE: Service = Service {
     needs: &[JAVAC, JAVA],
     match_floor: 0.9,
     complete_stacks: true,
+    every_frame_named: false,
     start,
 };
 

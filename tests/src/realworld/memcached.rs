@@ -12,6 +12,7 @@ pub const SERVICE: Service = Service {
     needs: &["/usr/bin/memcached"],
     match_floor: 0.8,
     complete_stacks: true,
+    every_frame_named: false,
     start,
 };
 

@@ -45,6 +45,11 @@ pub struct Service {
     /// Whether every thread's stack in the report must reach where the
     /// thread began (`start_thread`, `_start`…).
     pub complete_stacks: bool,
+    /// Whether every user frame of the report must be named, and no stack
+    /// end where frame pointers went backwards (a Go daemon: its
+    /// `.gopclntab` names every frame, stripped or not, and its stacks end
+    /// where the Go runtime's traceback ends them).
+    pub every_frame_named: bool,
     /// Configures and starts the service in `dir`, inside `cgroup`.
     pub start: fn(&Start) -> Result<Started, String>,
 }

@@ -13,6 +13,7 @@ pub const SERVICE: Service = Service {
     needs: &["/usr/sbin/nginx"],
     match_floor: 0.8,
     complete_stacks: true,
+    every_frame_named: false,
     start,
 };
 

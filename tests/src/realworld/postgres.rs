@@ -24,6 +24,7 @@ pub const SERVICE: Service = Service {
     ],
     match_floor: 0.7,
     complete_stacks: true,
+    every_frame_named: false,
     start,
 };
 

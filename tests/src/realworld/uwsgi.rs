@@ -18,6 +18,7 @@ pub const SERVICE: Service = Service {
     ],
     match_floor: 0.6,
     complete_stacks: true,
+    every_frame_named: false,
     start,
 };
 

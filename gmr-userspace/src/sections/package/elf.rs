@@ -1,5 +1,6 @@
-//! What the executable's ELF headers say: its GNU build-id and its program
-//! interpreter (`PT_INTERP`, the dynamic loader the kernel started).
+//! What the executable's ELF headers say: its GNU build-id, its program
+//! interpreter (`PT_INTERP`, the dynamic loader the kernel started) and,
+//! for a Go binary, the Go release that built it.
 //!
 //! Only headers, note sections and the interpreter segment are read, never
 //! the whole executable: it is read through `/proc/PID/exe`, which may be a
@@ -26,6 +27,8 @@ pub(super) struct ElfFacts {
     pub(super) build_id: Option<String>,
     /// The `PT_INTERP` path, as the process's loader resolved it.
     pub(super) interpreter: Option<String>,
+    /// The Go release that built it, for a Go binary.
+    pub(super) go_version: Option<String>,
 }
 
 /// Reads the build-id and program interpreter of the ELF file `file`.
@@ -48,6 +51,7 @@ fn facts<'data, Elf: FileHeader, R: ReadRef<'data>>(data: R) -> object::Result<E
     Ok(ElfFacts {
         build_id,
         interpreter: interpreter(header, endian, data)?,
+        go_version: crate::go::go_version(data),
     })
 }
 

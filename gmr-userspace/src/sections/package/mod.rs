@@ -74,6 +74,7 @@ pub fn package(pid: u32, db: &mut PackageDb) -> Result<Package, String> {
         package.executable_deleted = exe.deleted;
         package.build_id = exe.build_id;
         package.elf_interpreter = exe.interpreter;
+        package.go_version = exe.go_version;
         if let Some(root) = &root {
             let started_as = read_command_line(pid)
                 .ok()
@@ -253,6 +254,7 @@ struct Executable {
     deleted: bool,
     build_id: Option<String>,
     interpreter: Option<String>,
+    go_version: Option<String>,
     /// The open executable itself, for comparing it with files by path.
     file: Option<File>,
 }
@@ -301,6 +303,7 @@ fn executable(pid: u32) -> Option<Executable> {
         deleted,
         build_id: facts.build_id,
         interpreter: facts.interpreter,
+        go_version: facts.go_version,
         file,
     })
 }

@@ -57,6 +57,9 @@ pub(super) fn write(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
         )?;
     }
     writeln!(f, "gmr_version = {}", clean(&package.gmr_version))?;
+    if let Some(go) = &package.go_version {
+        writeln!(f, "go_version = {}", clean(go))?;
+    }
     writeln!(f, "kernel = {}", clean(&package.kernel))?;
     line(f, "operating_system", package.operating_system.as_ref())?;
     writeln!(f, "own_mount_namespace = {}", package.own_mount_namespace)?;
