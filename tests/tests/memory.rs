@@ -7,6 +7,7 @@ use std::time::Duration;
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, files_for, json_report, thread, user_functions},
+    agent_config::{AgentConfig, Tag},
     build_c_fixture, process, require_root,
     scratch::Scratch,
 };
@@ -41,18 +42,12 @@ fn idle_agent_drops_its_report_caches_and_still_reports_after() {
     let scratch = Scratch::new("memory");
     let cgroup = TestCgroup::create();
     let fixture = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
-    let config = scratch.path().join("agent.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "min_interval_seconds: 0\ncache_idle_seconds: {CACHE_IDLE_SECONDS}\n\
-             formats: [text, json]\nreport_dir: {}\ntags:\n  - cgroup: {}\n    file_trigger: false\n",
-            scratch.path().join("reports").display(),
-            cgroup.path().display()
-        ),
-    )
-    .unwrap();
-    let agent = RunningAgent::start(&["--config", config.to_str().unwrap(), "--no-target-stderr"]);
+    let config = AgentConfig::new()
+        .cache_idle_seconds(CACHE_IDLE_SECONDS as f64)
+        .formats(&["text", "json"])
+        .report_dir(&scratch.path().join("reports"))
+        .tag(Tag::cgroup(cgroup.path()).file_trigger(false));
+    let agent = RunningAgent::with_config(scratch.path(), &config, &["--no-target-stderr"]);
 
     assert_symbolized_report(&agent, &fixture);
     // The report's own memory is handed back once a second passes without
