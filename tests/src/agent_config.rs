@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-/// An agent configuration file: the top-level keys a test sets.
-/// `min_interval_seconds` starts at 0, as tests trigger in quick
-/// succession; everything else is the agent's default until set.
-#[derive(Debug, Clone, Serialize)]
+/// An agent configuration file: the top-level keys a test sets; the rest
+/// keep the agent's defaults.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct AgentConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     signal: Option<String>,
@@ -36,32 +35,19 @@ struct Retention {
     max_bytes: Option<u64>,
 }
 
-impl Default for AgentConfig {
-    fn default() -> Self {
-        Self {
-            signal: None,
-            report_dir: None,
-            target_stderr: None,
-            formats: None,
-            min_interval_seconds: Some(0.0),
-            cache_idle_seconds: None,
-            retention: None,
-            tags: Vec::new(),
-        }
-    }
-}
-
 impl AgentConfig {
-    /// A configuration with `min_interval_seconds: 0` and nothing else.
+    /// An empty configuration: the agent's defaults.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The usual one-service setup below the scratch dir `dir`: text and
     /// JSON reports under `dir/reports`, one tag `svc` on `cgroup` with its
-    /// trigger file at `dir/svc.trigger`.
+    /// trigger file at `dir/svc.trigger`, and `min_interval_seconds: 0` as
+    /// tests trigger in quick succession.
     pub fn service(dir: &Path, cgroup: &Path) -> Self {
         Self::new()
+            .min_interval_seconds(0.0)
             .formats(&["text", "json"])
             .report_dir(&dir.join("reports"))
             .tag(
@@ -310,6 +296,7 @@ mod tests {
     #[test]
     fn writes_the_yaml_the_agent_reads() {
         let yaml = AgentConfig::new()
+            .min_interval_seconds(0.0)
             .formats(&["text", "json"])
             .report_dir(Path::new("/r"))
             .max_reports(20)

@@ -90,6 +90,7 @@ fn assert_responsive(fixture: &Fixture) {
 fn tag_config(frozen_tag: &Path, plain_tag: &Path) -> AgentConfig {
     AgentConfig::new()
         .formats(&["text", "json"])
+        .min_interval_seconds(0.0)
         .tag(Tag::cgroup(frozen_tag).name("frozen").freeze())
         .tag(Tag::cgroup(plain_tag).name("plain"))
 }

@@ -43,6 +43,7 @@ fn idle_agent_drops_its_report_caches_and_still_reports_after() {
     let cgroup = TestCgroup::create();
     let fixture = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
     let config = AgentConfig::new()
+        .min_interval_seconds(0.0)
         .cache_idle_seconds(CACHE_IDLE_SECONDS as f64)
         .formats(&["text", "json"])
         .report_dir(&scratch.path().join("reports"))
