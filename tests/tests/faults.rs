@@ -63,8 +63,7 @@ fn a_target_that_exits_before_or_during_capture_gets_a_report_saying_so() {
         return;
     }
     let scratch = Scratch::new("exits");
-    let cgroup = TestCgroup::create();
-    let healthy = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
+    let (cgroup, healthy) = Fixture::parked_in_new_cgroup(CVariant::FramePointer, &[]);
     let agent = agent(&scratch, &cgroup, &["--no-target-stderr"]);
     let churn = build_c_program("churn");
 
@@ -242,8 +241,7 @@ fn threads_churning_and_a_process_execing_in_a_loop_are_reported_and_live_on() {
         return;
     }
     let scratch = Scratch::new("churn");
-    let cgroup = TestCgroup::create();
-    let healthy = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
+    let (cgroup, healthy) = Fixture::parked_in_new_cgroup(CVariant::FramePointer, &[]);
     let churn = Fixture::spawn(&build_c_program("churn"), &["--batch", "32"], Some(&cgroup));
     let exec_loop = Fixture::spawn(&build_c_program("exec_loop"), &[], Some(&cgroup));
     let agent = agent(&scratch, &cgroup, &["--no-target-stderr"]);
@@ -476,8 +474,7 @@ fn a_full_or_read_only_report_dir_is_logged_and_the_report_still_reaches_stderr(
         return;
     }
     let scratch = Scratch::new("fulldir");
-    let cgroup = TestCgroup::create();
-    let target = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
+    let (cgroup, target) = Fixture::parked_in_new_cgroup(CVariant::FramePointer, &[]);
     let reports = reports_dir(&scratch);
     let tmpfs = TinyMount::new(&reports, "256k");
     let agent = agent(&scratch, &cgroup, &[]);

@@ -161,12 +161,7 @@ fn a_frozen_capture_catches_running_threads_in_the_freezer() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &[],
-        Some(&group),
-    );
+    let (group, fixture) = Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &[]);
     let report = frozen_report(fixture.pid());
     assert_eq!(report["freeze"]["status"], "frozen", "{}", report["freeze"]);
 
@@ -206,12 +201,8 @@ fn freeze_duration_of_a_200_thread_target() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &["--threads", "200"],
-        Some(&group),
-    );
+    let (group, fixture) =
+        Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &["--threads", "200"]);
     let mut frozen_ms = Vec::new();
     let mut settled_ms = Vec::new();
     for _ in 0..5 {
@@ -285,12 +276,8 @@ fn an_agent_killed_while_frozen_leaves_the_cgroup_thawed() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &["--threads", "200"],
-        Some(&group),
-    );
+    let (group, fixture) =
+        Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &["--threads", "200"]);
     let mut agent = agent_stopped_while_frozen(fixture.pid(), &group);
     agent.kill().unwrap();
     agent.wait().unwrap();
@@ -309,12 +296,8 @@ fn an_agent_stopped_while_frozen_is_overruled_at_the_deadline() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &["--threads", "200"],
-        Some(&group),
-    );
+    let (group, fixture) =
+        Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &["--threads", "200"]);
     let agent = agent_stopped_while_frozen(fixture.pid(), &group);
     let thawed_after = wait_thawed(&group, WATCHDOG_DEADLINE * 2)
         .expect("the watchdog thaws at its deadline while the agent is stopped");
@@ -351,12 +334,7 @@ fn the_cgroup_holding_the_agent_is_not_frozen() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &[],
-        Some(&group),
-    );
+    let (group, fixture) = Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &[]);
     // The agent joins the target's cgroup before it starts.
     let out = Command::new("sh")
         .arg("-c")
@@ -394,12 +372,7 @@ fn a_cgroup_someone_else_froze_stays_frozen() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &[],
-        Some(&group),
-    );
+    let (group, fixture) = Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &[]);
     std::fs::write(group.path().join("cgroup.freeze"), "1").unwrap();
     let start = Instant::now();
     while !frozen(&group) {
@@ -430,12 +403,8 @@ fn sigterm_to_the_daemon_mid_freeze_finishes_the_report_and_thaws() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &["--threads", "200"],
-        Some(&group),
-    );
+    let (group, fixture) =
+        Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &["--threads", "200"]);
     let scratch = Scratch::new("freeze-term");
     let unfrozen = TestCgroup::create();
     let config = tag_config(group.path(), unfrozen.path());

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use gmr_tests::{
-    CVariant, Fixture, TestCgroup,
+    CVariant, Fixture,
     agent::{RunningAgent, files_for, json_report, thread, user_functions},
     agent_config::{AgentConfig, Tag},
-    build_c_fixture, process, require_root,
+    process, require_root,
     scratch::Scratch,
 };
 
@@ -40,8 +40,7 @@ fn idle_agent_drops_its_report_caches_and_still_reports_after() {
         return;
     }
     let scratch = Scratch::new("memory");
-    let cgroup = TestCgroup::create();
-    let fixture = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
+    let (cgroup, fixture) = Fixture::parked_in_new_cgroup(CVariant::FramePointer, &[]);
     let config = AgentConfig::new()
         .min_interval_seconds(0.0)
         .cache_idle_seconds(CACHE_IDLE_SECONDS as f64)
