@@ -2,7 +2,7 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -10,7 +10,11 @@ use std::{
 
 use serde_json::Value;
 
-use crate::normalize_name;
+use crate::{
+    agent_config::AgentConfig,
+    normalize_name,
+    scratch::{REPORT_TIMEOUT, wait_for_report_files},
+};
 
 /// How long an agent may take to load its programs and say it is ready.
 pub const AGENT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -146,6 +150,17 @@ impl RunningAgent {
         Self::start_at(&socket, args)
     }
 
+    /// The common prelude: writes `config` to `dir/agent.yaml`, starts
+    /// `gmr-agent run --config dir/agent.yaml ARGS…` and waits until it is
+    /// ready.
+    #[track_caller]
+    pub fn with_config(dir: &Path, config: &AgentConfig, args: &[&str]) -> Self {
+        let path = config.write(dir);
+        let mut all = vec!["--config", path.to_str().expect("a UTF-8 scratch path")];
+        all.extend_from_slice(args);
+        Self::start(&all)
+    }
+
     /// Like [`RunningAgent::start`], with the control socket at `socket`
     /// (e.g. the one a killed agent left behind).
     #[track_caller]
@@ -204,6 +219,17 @@ impl RunningAgent {
     pub fn trigger(&self, target: &str) -> Value {
         control_trigger(&self.socket, target)
             .unwrap_or_else(|e| panic!("control request trigger {target}: {e}\n{}", self.log()))
+    }
+
+    /// The first report file about `pid` with extension `ext` below the
+    /// report directory `reports`, once it appears; panics with the agent's
+    /// log after [`REPORT_TIMEOUT`].
+    #[track_caller]
+    pub fn report_file(&self, reports: &Path, pid: u32, ext: &str) -> PathBuf {
+        wait_for_report_files(reports, pid, ext, 1, REPORT_TIMEOUT)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no .{ext} report for {pid}; log:\n{}", self.log()))
     }
 
     /// Whether the agent process is still running.

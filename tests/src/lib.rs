@@ -1,12 +1,13 @@
 //! Test support for gmr's integration tests.
 //!
 //! - [`agent`] runs the real `gmr-agent` and reads its reports.
+//! - [`agent_config`] builds the agent configuration files tests run with.
 //! - [`fixtures`] builds the parked C and Rust fixture programs and the
 //!   one-file C fault fixtures.
 //! - [`process`] runs a fixture and follows its stdout/stderr protocol.
 //! - [`cgroup`] makes throwaway cgroup v2 groups that kill what they hold.
 //! - [`expect`] says where each fixture's threads are parked.
-//! - [`scratch`] makes throwaway directories and finds report files in them.
+//! - [`scratch`] makes throwaway directories (for unit tests too) and finds report files in them.
 //! - [`python`] finds the CPython interpreters to test against.
 //! - [`podman`] runs throwaway podman containers the way this host allows.
 //! - [`otlp`] runs an OTLP/HTTP receiver that decodes with the official
@@ -16,6 +17,7 @@
 //!   reports on them.
 
 pub mod agent;
+pub mod agent_config;
 pub mod cgroup;
 pub mod expect;
 pub mod fixtures;

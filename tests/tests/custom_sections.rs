@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, run_agent, section},
+    agent_config::{AgentConfig, Section, Tag},
     build_c_fixture, require_root,
     scratch::{REPORT_TIMEOUT, Scratch, wait_for_report_files},
 };
@@ -18,21 +19,30 @@ fn wait_for_file(dir: &Path, pid: u32, ext: &str) -> Option<PathBuf> {
         .next()
 }
 
-fn config(cgroup: &Path, included: &Path) -> String {
-    format!(
-        "formats: [json, yaml]\n\
-         tags:\n  - cgroup: {cgroup}\n    name: parked\n    sections:\n\
-         \x20     - title: Open Files\n        builtin: open_files\n\
-         \x20     - title: Limits\n        builtin: limits\n\
-         \x20     - title: Namespaces\n        builtin: namespaces\n\
-         \x20     - title: Memory Maps\n        builtin: memory_maps\n\
-         \x20     - title: Cgroup\n        builtin: cgroup\n\
-         \x20     - title: Paste Pipeline\n        file: {included}\n\
-         \x20     - title: Status\n        command: [sh, -c, \"echo pid={{pid}}; echo password=Hidden-77\"]\n\
-         \x20       timeout_seconds: 5\n",
-        cgroup = cgroup.display(),
-        included = included.display(),
+/// Tag `parked` on `cgroup` with every kind of custom section: builtins,
+/// the file `included` and a command that prints a secret.
+fn config(cgroup: &Path, included: &Path) -> AgentConfig {
+    let tag = [
+        ("Open Files", "open_files"),
+        ("Limits", "limits"),
+        ("Namespaces", "namespaces"),
+        ("Memory Maps", "memory_maps"),
+        ("Cgroup", "cgroup"),
+    ]
+    .into_iter()
+    .fold(
+        Tag::cgroup(cgroup).name("parked"),
+        |tag, (title, builtin)| tag.section(Section::builtin(title, builtin)),
     )
+    .section(Section::file("Paste Pipeline", included))
+    .section(
+        Section::command(
+            "Status",
+            &["sh", "-c", "echo pid={pid}; echo password=Hidden-77"],
+        )
+        .timeout_seconds(5.0),
+    );
+    AgentConfig::new().formats(&["json", "yaml"]).tag(tag)
 }
 
 #[test]
@@ -53,16 +63,16 @@ fn custom_sections_and_json_yaml_files_from_the_agent_config() {
         &[],
         Some(&cgroup),
     );
-    let config_path = scratch.path().join("agent.yaml");
-    std::fs::write(&config_path, config(cgroup.path(), &included)).unwrap();
     let reports = scratch.path().join("reports");
-    let agent = RunningAgent::start(&[
-        "--config",
-        config_path.to_str().unwrap(),
-        "--report-dir",
-        reports.to_str().unwrap(),
-        "--no-target-stderr",
-    ]);
+    let agent = RunningAgent::with_config(
+        scratch.path(),
+        &config(cgroup.path(), &included),
+        &[
+            "--report-dir",
+            reports.to_str().unwrap(),
+            "--no-target-stderr",
+        ],
+    );
     fixture.signal(libc::SIGUSR2);
 
     let json_path = wait_for_file(&reports, fixture.pid(), "json")
@@ -152,8 +162,7 @@ fn one_shot_report_uses_the_tag_covering_the_process() {
         &[],
         Some(&cgroup),
     );
-    let config_path = scratch.path().join("agent.yaml");
-    std::fs::write(&config_path, config(cgroup.path(), &included)).unwrap();
+    let config_path = config(cgroup.path(), &included).write(scratch.path());
     let out = run_agent(&[
         "report",
         "--pid",

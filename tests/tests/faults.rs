@@ -13,35 +13,19 @@ use std::{
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, files_for, json_report, report_json, section, thread, user_functions},
+    agent_config::AgentConfig,
     build_c_fixture, build_c_program, require_root,
     scratch::{REPORT_TIMEOUT, Scratch, report_files, wait_for_report_files},
 };
 use serde_json::Value;
 
-/// Starts an agent tagging `cgroup` as `svc`, min interval 0, text and JSON
-/// reports under `<scratch>/reports`, trigger file `<scratch>/svc.trigger`.
+/// Starts an agent on [`AgentConfig::service`] in `scratch`.
 fn agent(scratch: &Scratch, cgroup: &TestCgroup, extra: &[&str]) -> RunningAgent {
-    let config = write_config(scratch, cgroup);
-    let mut args = vec!["--config", config.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    RunningAgent::start(&args)
-}
-
-/// The configuration [`agent`] uses; returns its path.
-fn write_config(scratch: &Scratch, cgroup: &TestCgroup) -> PathBuf {
-    let config = scratch.path().join("agent.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "min_interval_seconds: 0\nformats: [text, json]\nreport_dir: {}\n\
-             tags:\n  - cgroup: {}\n    name: svc\n    trigger_file: {}\n",
-            reports_dir(scratch).display(),
-            cgroup.path().display(),
-            scratch.path().join("svc.trigger").display()
-        ),
+    RunningAgent::with_config(
+        scratch.path(),
+        &AgentConfig::service(scratch.path(), cgroup.path()),
+        extra,
     )
-    .unwrap();
-    config
 }
 
 fn reports_dir(scratch: &Scratch) -> PathBuf {
@@ -79,8 +63,7 @@ fn a_target_that_exits_before_or_during_capture_gets_a_report_saying_so() {
         return;
     }
     let scratch = Scratch::new("exits");
-    let cgroup = TestCgroup::create();
-    let healthy = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
+    let (cgroup, healthy) = Fixture::parked_in_new_cgroup(CVariant::FramePointer, &[]);
     let agent = agent(&scratch, &cgroup, &["--no-target-stderr"]);
     let churn = build_c_program("churn");
 
@@ -258,8 +241,7 @@ fn threads_churning_and_a_process_execing_in_a_loop_are_reported_and_live_on() {
         return;
     }
     let scratch = Scratch::new("churn");
-    let cgroup = TestCgroup::create();
-    let healthy = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
+    let (cgroup, healthy) = Fixture::parked_in_new_cgroup(CVariant::FramePointer, &[]);
     let churn = Fixture::spawn(&build_c_program("churn"), &["--batch", "32"], Some(&cgroup));
     let exec_loop = Fixture::spawn(&build_c_program("exec_loop"), &[], Some(&cgroup));
     let agent = agent(&scratch, &cgroup, &["--no-target-stderr"]);
@@ -492,8 +474,7 @@ fn a_full_or_read_only_report_dir_is_logged_and_the_report_still_reaches_stderr(
         return;
     }
     let scratch = Scratch::new("fulldir");
-    let cgroup = TestCgroup::create();
-    let target = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
+    let (cgroup, target) = Fixture::parked_in_new_cgroup(CVariant::FramePointer, &[]);
     let reports = reports_dir(&scratch);
     let tmpfs = TinyMount::new(&reports, "256k");
     let agent = agent(&scratch, &cgroup, &[]);
@@ -583,7 +564,7 @@ fn the_agent_killed_mid_capture_leaves_the_target_running_and_restarts_cleanly()
         Some(&cgroup),
     );
     let pid = big.pid();
-    let config = write_config(&scratch, &cgroup);
+    let config = AgentConfig::service(scratch.path(), cgroup.path()).write(scratch.path());
     let socket = scratch.path().join("agent.sock");
     let args = ["--config", config.to_str().unwrap(), "--no-target-stderr"];
     let mut agent = RunningAgent::start_at(&socket, &args);

@@ -13,6 +13,7 @@ use std::{
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::RunningAgent,
+    agent_config::{AgentConfig, Tag},
     build_c_fixture, require_root,
     scratch::{REPORT_TIMEOUT, Scratch, report_files, wait_for_report_files},
 };
@@ -37,24 +38,22 @@ fn touch_as_nobody(file: &Path) {
     assert!(status.success(), "touch {} as nobody", file.display());
 }
 
-/// Starts the agent with one tag and extra YAML for it.
-fn agent(scratch: &Scratch, cgroup: &TestCgroup, global: &str, tag_extra: &str) -> RunningAgent {
-    let config = scratch.path().join("agent.yaml");
-    std::fs::write(
+/// The tag `svc` on `cgroup`, to which each test adds its trigger settings.
+fn svc(cgroup: &TestCgroup) -> Tag {
+    Tag::cgroup(cgroup.path()).name("svc")
+}
+
+/// Starts the agent on `config`, reports under `<scratch>/reports`.
+fn agent(scratch: &Scratch, config: AgentConfig) -> RunningAgent {
+    RunningAgent::with_config(
+        scratch.path(),
         &config,
-        format!(
-            "{global}tags:\n  - cgroup: {}\n    name: svc\n{tag_extra}",
-            cgroup.path().display()
-        ),
+        &[
+            "--report-dir",
+            scratch.path().join("reports").to_str().unwrap(),
+            "--no-target-stderr",
+        ],
     )
-    .unwrap();
-    RunningAgent::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--report-dir",
-        scratch.path().join("reports").to_str().unwrap(),
-        "--no-target-stderr",
-    ])
 }
 
 #[test]
@@ -68,11 +67,8 @@ fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
     let program = build_c_fixture(CVariant::NoFramePointer);
     let first = Fixture::spawn(&program, &[], Some(&cgroup));
     let second = Fixture::spawn(&program, &[], Some(&cgroup));
-    let tag = format!(
-        "    trigger_file: {}\n    trigger_group: \"65534\"\n",
-        trigger.display()
-    );
-    let agent = agent(&scratch, &cgroup, "", &tag);
+    let tag = svc(&cgroup).trigger_file(&trigger).trigger_group("65534");
+    let agent = agent(&scratch, AgentConfig::new().tag(tag));
     let meta = std::fs::metadata(&trigger).expect("the agent created the trigger file");
     assert_eq!(std::os::unix::fs::MetadataExt::mode(&meta) & 0o777, 0o660);
 
@@ -126,11 +122,8 @@ fn trigger_scope_main_reports_only_the_longest_running_process() {
     let program = build_c_fixture(CVariant::NoFramePointer);
     let main = Fixture::spawn(&program, &[], Some(&cgroup));
     let worker = Fixture::spawn(&program, &[], Some(&cgroup));
-    let tag = format!(
-        "    trigger_file: {}\n    trigger_scope: main\n",
-        trigger.display()
-    );
-    let agent = agent(&scratch, &cgroup, "", &tag);
+    let tag = svc(&cgroup).trigger_file(&trigger).trigger_scope("main");
+    let agent = agent(&scratch, AgentConfig::new().tag(tag));
     touch_as_root(&trigger);
     let reports = scratch.path().join("reports");
     assert_eq!(
@@ -161,9 +154,7 @@ fn a_burst_of_touches_gives_a_bounded_number_of_reports() {
     );
     let agent = agent(
         &scratch,
-        &cgroup,
-        "",
-        &format!("    trigger_file: {}\n", trigger.display()),
+        AgentConfig::new().tag(svc(&cgroup).trigger_file(&trigger)),
     );
     let started = Instant::now();
     for _ in 0..1000 {
@@ -198,12 +189,11 @@ fn recreated_trigger_file_keeps_working_and_retention_bounds_the_directory() {
         &[],
         Some(&cgroup),
     );
-    let agent = agent(
-        &scratch,
-        &cgroup,
-        "min_interval_seconds: 0\nretention:\n  max_reports: 2\n",
-        &format!("    trigger_file: {}\n", trigger.display()),
-    );
+    let config = AgentConfig::new()
+        .min_interval_seconds(0.0)
+        .max_reports(2)
+        .tag(svc(&cgroup).trigger_file(&trigger));
+    let agent = agent(&scratch, config);
     let reports = scratch.path().join("reports");
     for round in 1..=4 {
         std::fs::remove_file(&trigger).unwrap();
@@ -237,7 +227,7 @@ fn the_agent_removes_the_trigger_files_it_created_and_only_those() {
         return;
     }
     let scratch = Scratch::new("cleanup");
-    let config = scratch.path().join("agent.yaml");
+    let config_path = scratch.path().join("agent.yaml");
     let cgroups = [
         TestCgroup::create(),
         TestCgroup::create(),
@@ -247,20 +237,15 @@ fn the_agent_removes_the_trigger_files_it_created_and_only_those() {
         ["dropped", "kept", "theirs"].map(|name| scratch.path().join(format!("{name}.trigger")));
     std::fs::write(&files[2], "put here before the agent").unwrap();
     let write_config = |tags: &[usize]| {
-        let mut text = String::from("tags:\n");
-        for &tag in tags {
-            text.push_str(&format!(
-                "  - cgroup: {}\n    trigger_file: {}\n",
-                cgroups[tag].path().display(),
-                files[tag].display()
-            ));
-        }
-        std::fs::write(&config, text).unwrap();
+        let config = tags.iter().fold(AgentConfig::new(), |config, &tag| {
+            config.tag(Tag::cgroup(cgroups[tag].path()).trigger_file(&files[tag]))
+        });
+        std::fs::write(&config_path, config.to_yaml()).unwrap();
     };
     write_config(&[0, 1, 2]);
     let agent = RunningAgent::start(&[
         "--config",
-        config.to_str().unwrap(),
+        config_path.to_str().unwrap(),
         "--report-dir",
         scratch.path().join("reports").to_str().unwrap(),
         "--no-target-stderr",

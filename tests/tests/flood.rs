@@ -13,6 +13,7 @@ use std::{
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, control_trigger, thread as report_thread, user_functions},
+    agent_config::AgentConfig,
     build_c_fixture, build_c_program, require_root,
     scratch::{Scratch, report_files},
 };
@@ -60,20 +61,10 @@ fn ten_thousand_triggers_kill_no_target_and_the_agent_stays_responsive() {
     let churn = Fixture::spawn(&build_c_program("churn"), &["--batch", "4"], Some(&cgroup));
     let trigger_file = scratch.path().join("svc.trigger");
     let reports = scratch.path().join("reports");
-    let config = scratch.path().join("agent.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "min_interval_seconds: 0\nformats: [text]\nreport_dir: {}\n\
-             retention:\n  max_reports: {MAX_REPORTS}\n\
-             tags:\n  - cgroup: {}\n    name: svc\n    trigger_file: {}\n",
-            reports.display(),
-            cgroup.path().display(),
-            trigger_file.display()
-        ),
-    )
-    .unwrap();
-    let agent = RunningAgent::start(&["--config", config.to_str().unwrap(), "--no-target-stderr"]);
+    let config = AgentConfig::service(scratch.path(), cgroup.path())
+        .formats(&["text"])
+        .max_reports(MAX_REPORTS);
+    let agent = RunningAgent::with_config(scratch.path(), &config, &["--no-target-stderr"]);
 
     let control_targets = [
         sleep.pid().to_string(),

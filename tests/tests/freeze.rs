@@ -16,6 +16,7 @@ use gmr_tests::{
         RunningAgent, agent_binary, in_order, report_json, run_agent, section, thread,
         user_functions,
     },
+    agent_config::{AgentConfig, Tag},
     build_c_fixture, require_root,
     scratch::{REPORT_TIMEOUT, Scratch, wait_for_report_files},
 };
@@ -85,14 +86,13 @@ fn assert_responsive(fixture: &Fixture) {
     );
 }
 
-fn tag_config(frozen_tag: &Path, plain_tag: &Path) -> String {
-    format!(
-        "formats: [text, json]\nmin_interval_seconds: 0\ntags:\n\
-         \x20 - cgroup: {frozen}\n    name: frozen\n    freeze: true\n\
-         \x20 - cgroup: {plain}\n    name: plain\n",
-        frozen = frozen_tag.display(),
-        plain = plain_tag.display(),
-    )
+/// Two tags: `frozen` (with `freeze: true`) and `plain`, text and JSON reports.
+fn tag_config(frozen_tag: &Path, plain_tag: &Path) -> AgentConfig {
+    AgentConfig::new()
+        .formats(&["text", "json"])
+        .min_interval_seconds(0.0)
+        .tag(Tag::cgroup(frozen_tag).name("frozen").freeze())
+        .tag(Tag::cgroup(plain_tag).name("plain"))
 }
 
 #[test]
@@ -106,25 +106,21 @@ fn a_tag_with_freeze_reports_how_long_and_thaws_and_others_are_not_frozen() {
     let frozen_target = Fixture::spawn(&program, &[], Some(&frozen_group));
     let plain_target = Fixture::spawn(&program, &[], Some(&plain_group));
     let scratch = Scratch::new("freeze-tag");
-    let config = scratch.path().join("agent.yaml");
-    std::fs::write(&config, tag_config(frozen_group.path(), plain_group.path())).unwrap();
     let reports = scratch.path().join("reports");
-    let agent = RunningAgent::start(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--report-dir",
-        reports.to_str().unwrap(),
-        "--no-target-stderr",
-    ]);
+    let agent = RunningAgent::with_config(
+        scratch.path(),
+        &tag_config(frozen_group.path(), plain_group.path()),
+        &[
+            "--report-dir",
+            reports.to_str().unwrap(),
+            "--no-target-stderr",
+        ],
+    );
     frozen_target.signal(libc::SIGUSR2);
     plain_target.signal(libc::SIGUSR2);
 
     let read = |pid: u32, ext: &str| {
-        let path = wait_for_report_files(&reports, pid, ext, 1, REPORT_TIMEOUT)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no .{ext} report for {pid}; log:\n{}", agent.log()));
-        std::fs::read_to_string(path).unwrap()
+        std::fs::read_to_string(agent.report_file(&reports, pid, ext)).unwrap()
     };
     let report: Value = serde_json::from_str(&read(frozen_target.pid(), "json")).unwrap();
     let freeze = &report["freeze"];
@@ -165,12 +161,7 @@ fn a_frozen_capture_catches_running_threads_in_the_freezer() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &[],
-        Some(&group),
-    );
+    let (group, fixture) = Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &[]);
     let report = frozen_report(fixture.pid());
     assert_eq!(report["freeze"]["status"], "frozen", "{}", report["freeze"]);
 
@@ -210,12 +201,8 @@ fn freeze_duration_of_a_200_thread_target() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &["--threads", "200"],
-        Some(&group),
-    );
+    let (group, fixture) =
+        Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &["--threads", "200"]);
     let mut frozen_ms = Vec::new();
     let mut settled_ms = Vec::new();
     for _ in 0..5 {
@@ -289,12 +276,8 @@ fn an_agent_killed_while_frozen_leaves_the_cgroup_thawed() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &["--threads", "200"],
-        Some(&group),
-    );
+    let (group, fixture) =
+        Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &["--threads", "200"]);
     let mut agent = agent_stopped_while_frozen(fixture.pid(), &group);
     agent.kill().unwrap();
     agent.wait().unwrap();
@@ -313,12 +296,8 @@ fn an_agent_stopped_while_frozen_is_overruled_at_the_deadline() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &["--threads", "200"],
-        Some(&group),
-    );
+    let (group, fixture) =
+        Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &["--threads", "200"]);
     let agent = agent_stopped_while_frozen(fixture.pid(), &group);
     let thawed_after = wait_thawed(&group, WATCHDOG_DEADLINE * 2)
         .expect("the watchdog thaws at its deadline while the agent is stopped");
@@ -355,12 +334,7 @@ fn the_cgroup_holding_the_agent_is_not_frozen() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &[],
-        Some(&group),
-    );
+    let (group, fixture) = Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &[]);
     // The agent joins the target's cgroup before it starts.
     let out = Command::new("sh")
         .arg("-c")
@@ -398,12 +372,7 @@ fn a_cgroup_someone_else_froze_stays_frozen() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &[],
-        Some(&group),
-    );
+    let (group, fixture) = Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &[]);
     std::fs::write(group.path().join("cgroup.freeze"), "1").unwrap();
     let start = Instant::now();
     while !frozen(&group) {
@@ -434,25 +403,22 @@ fn sigterm_to_the_daemon_mid_freeze_finishes_the_report_and_thaws() {
     if !require_root() {
         return;
     }
-    let group = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &["--threads", "200"],
-        Some(&group),
-    );
+    let (group, fixture) =
+        Fixture::parked_in_new_cgroup(CVariant::NoFramePointer, &["--threads", "200"]);
     let scratch = Scratch::new("freeze-term");
-    let config = scratch.path().join("agent.yaml");
     let unfrozen = TestCgroup::create();
-    std::fs::write(&config, tag_config(group.path(), unfrozen.path())).unwrap();
+    let config = tag_config(group.path(), unfrozen.path());
     let reports = scratch.path().join("reports");
     for _ in 0..5 {
-        let agent = RunningAgent::start(&[
-            "--config",
-            config.to_str().unwrap(),
-            "--report-dir",
-            reports.to_str().unwrap(),
-            "--no-target-stderr",
-        ]);
+        let agent = RunningAgent::with_config(
+            scratch.path(),
+            &config,
+            &[
+                "--report-dir",
+                reports.to_str().unwrap(),
+                "--no-target-stderr",
+            ],
+        );
         let before = wait_for_report_files(&reports, fixture.pid(), "json", 0, Duration::ZERO);
         fixture.signal(libc::SIGUSR2);
         let start = Instant::now();

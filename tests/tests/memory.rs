@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use gmr_tests::{
-    CVariant, Fixture, TestCgroup,
+    CVariant, Fixture,
     agent::{RunningAgent, files_for, json_report, thread, user_functions},
-    build_c_fixture, process, require_root,
+    agent_config::{AgentConfig, Tag},
+    process, require_root,
     scratch::Scratch,
 };
 
@@ -39,20 +40,14 @@ fn idle_agent_drops_its_report_caches_and_still_reports_after() {
         return;
     }
     let scratch = Scratch::new("memory");
-    let cgroup = TestCgroup::create();
-    let fixture = Fixture::spawn(&build_c_fixture(CVariant::FramePointer), &[], Some(&cgroup));
-    let config = scratch.path().join("agent.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "min_interval_seconds: 0\ncache_idle_seconds: {CACHE_IDLE_SECONDS}\n\
-             formats: [text, json]\nreport_dir: {}\ntags:\n  - cgroup: {}\n    file_trigger: false\n",
-            scratch.path().join("reports").display(),
-            cgroup.path().display()
-        ),
-    )
-    .unwrap();
-    let agent = RunningAgent::start(&["--config", config.to_str().unwrap(), "--no-target-stderr"]);
+    let (cgroup, fixture) = Fixture::parked_in_new_cgroup(CVariant::FramePointer, &[]);
+    let config = AgentConfig::new()
+        .min_interval_seconds(0.0)
+        .cache_idle_seconds(CACHE_IDLE_SECONDS as f64)
+        .formats(&["text", "json"])
+        .report_dir(&scratch.path().join("reports"))
+        .tag(Tag::cgroup(cgroup.path()).file_trigger(false));
+    let agent = RunningAgent::with_config(scratch.path(), &config, &["--no-target-stderr"]);
 
     assert_symbolized_report(&agent, &fixture);
     // The report's own memory is handed back once a second passes without

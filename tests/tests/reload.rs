@@ -9,6 +9,7 @@ use std::{
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::RunningAgent,
+    agent_config::{AgentConfig, Tag},
     build_c_fixture, require_root,
     scratch::{Scratch, report_files},
 };
@@ -31,15 +32,13 @@ fn reported(fixture: &Fixture, reports: &Path, wait: Duration) -> bool {
     false
 }
 
+/// Writes a configuration tagging `cgroups` (no trigger files) to `path`.
 fn write_config(path: &Path, cgroups: &[&TestCgroup]) {
-    let mut text = String::from("min_interval_seconds: 0\ntags:\n");
-    for cgroup in cgroups {
-        text.push_str(&format!(
-            "  - cgroup: {}\n    file_trigger: false\n",
-            cgroup.path().display()
-        ));
-    }
-    std::fs::write(path, text).unwrap();
+    let config = cgroups.iter().fold(
+        AgentConfig::new().min_interval_seconds(0.0),
+        |config, cgroup| config.tag(Tag::cgroup(cgroup.path()).file_trigger(false)),
+    );
+    std::fs::write(path, config.to_yaml()).unwrap();
 }
 
 fn hup(agent: &RunningAgent, count: usize) {

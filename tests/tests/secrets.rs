@@ -20,6 +20,7 @@ use std::{
 use gmr_tests::{
     TestCgroup,
     agent::{RunningAgent, files_for, run_agent, section},
+    agent_config::{AgentConfig, Section, Tag},
     require_root,
     scratch::Scratch,
     workspace_root,
@@ -61,18 +62,23 @@ const PARSED_FORMATS: &[&str] = &["ini", "yaml", "toml", "json"];
 /// The agent configuration: a tag on `cgroup` adding the corpus's
 /// `.pgpass` and netrc files to the Configuration section, a custom `file:`
 /// section with a `key value` file and a `command:` section printing one.
-fn agent_config(cgroup: &Path, dir: &Path) -> String {
-    let dir = dir.display();
-    format!(
-        "formats: [json, yaml]\n\
-         min_interval_seconds: 0\n\
-         tags:\n  - cgroup: {cgroup}\n    name: secrets\n\
-         \x20   config_files: [{dir}/pgpass, {dir}/netrc]\n    sections:\n\
-         \x20     - title: Redis File\n        file: {dir}/redis.conf\n\
-         \x20     - title: Directory Settings\n        command: [cat, {dir}/nslcd.conf]\n\
-         \x20       timeout_seconds: 5\n",
-        cgroup = cgroup.display(),
-    )
+fn agent_config(cgroup: &Path, dir: &Path) -> AgentConfig {
+    let tag = Tag::cgroup(cgroup)
+        .name("secrets")
+        .config_file(&dir.join("pgpass"))
+        .config_file(&dir.join("netrc"))
+        .section(Section::file("Redis File", &dir.join("redis.conf")))
+        .section(
+            Section::command(
+                "Directory Settings",
+                &["cat", dir.join("nslcd.conf").to_str().unwrap()],
+            )
+            .timeout_seconds(5.0),
+        );
+    AgentConfig::new()
+        .formats(&["json", "yaml"])
+        .min_interval_seconds(0.0)
+        .tag(tag)
 }
 
 /// The secrets corpus, read from `tests/fixtures/secrets`.
@@ -248,8 +254,7 @@ fn reports_hold_no_corpus_secret() {
     let python = Python::spawn(&corpus, Stdio::null());
     let pid = python.pid().to_string();
     let scratch = Scratch::new("secrets-report");
-    let config = scratch.path().join("agent.yaml");
-    fs::write(&config, agent_config(python.cgroup.path(), &corpus.dir)).expect("write agent.yaml");
+    let config = agent_config(python.cgroup.path(), &corpus.dir).write(scratch.path());
     let config = config.to_string_lossy();
     for format in ["json", "text", "yaml"] {
         let out = run_agent(&[
@@ -284,15 +289,12 @@ fn every_sink_of_a_running_agent_holds_no_corpus_secret() {
     let stderr_copy = scratch.path().join("target-stderr");
     let stderr = fs::File::create(&stderr_copy).expect("create the target's stderr file");
     let python = Python::spawn(&corpus, Stdio::from(stderr));
-    let config = scratch.path().join("agent.yaml");
-    fs::write(&config, agent_config(python.cgroup.path(), &corpus.dir)).expect("write agent.yaml");
     let reports = scratch.path().join("reports");
-    let agent = RunningAgent::start(&[
-        "--config",
-        &config.to_string_lossy(),
-        "--report-dir",
-        &reports.to_string_lossy(),
-    ]);
+    let agent = RunningAgent::with_config(
+        scratch.path(),
+        &agent_config(python.cgroup.path(), &corpus.dir),
+        &["--report-dir", &reports.to_string_lossy()],
+    );
     let answer = agent.trigger("secrets");
     let files = files_for(&answer, python.pid());
     for extension in ["txt", "json", "yaml"] {

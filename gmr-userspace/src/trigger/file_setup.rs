@@ -179,24 +179,14 @@ fn set_ownership(file: &File, path: &Path, ownership: Ownership) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use gmr_tests::scratch::Scratch;
 
     use super::*;
 
-    /// A scratch directory removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
     #[test]
     fn creates_directory_and_file_and_keeps_an_existing_file() {
-        let scratch =
-            Scratch(std::env::temp_dir().join(format!("gmr-setup-{}", std::process::id())));
-        let dir = scratch.0.join("run/gmr");
+        let scratch = Scratch::new("setup");
+        let dir = scratch.join("run/gmr");
         ensure_dir(&dir).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, DIR_MODE);
         // SAFETY: no pointers.

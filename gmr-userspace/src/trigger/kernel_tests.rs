@@ -1,16 +1,13 @@
 //! Root-only tests of the triggers on the running kernel: the real eBPF
 //! object, trigger files on ext4 (`/tmp` here) and tmpfs (`/dev/shm`),
-//! touched by another user, and scratch cgroups for reconfiguring the
+//! touched by another user, and test cgroups for reconfiguring the
 //! signal trigger.
 
 use std::{
     ffi::CString,
     fs::{self, Permissions},
-    os::unix::{
-        ffi::OsStrExt as _,
-        fs::{MetadataExt as _, PermissionsExt as _},
-    },
-    path::{Path, PathBuf},
+    os::unix::{ffi::OsStrExt as _, fs::PermissionsExt as _},
+    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
@@ -32,6 +29,7 @@ use crate::{
     targets::cgroup::{Cgroup, cgroup2_mount},
     test_support::Reaped,
 };
+use gmr_tests::{TestCgroup, scratch::Scratch};
 
 /// The uid (and gid) the touching child runs as: `nobody`.
 const NOBODY: u32 = 65534;
@@ -41,15 +39,6 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(300);
 /// Longer than the kernel's per-file rate limit, so the next touch counts.
 const RATE_LIMIT_PASSED: Duration = Duration::from_millis(150);
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Why the tests cannot run here, if they cannot.
 fn skip_reason(hook: FileHook) -> Option<String> {
@@ -72,7 +61,6 @@ fn skip_reason(hook: FileHook) -> Option<String> {
 /// directories the trigger creates, writable by anyone so `nobody` may
 /// touch them.
 fn specs(label: &str) -> (Vec<Scratch>, Vec<TriggerFileSpec>) {
-    let pid = std::process::id();
     let mut scratches = Vec::new();
     let mut specs = Vec::new();
     for (tag_index, base) in [(0, "/tmp"), (1, "/dev/shm")] {
@@ -80,12 +68,11 @@ fn specs(label: &str) -> (Vec<Scratch>, Vec<TriggerFileSpec>) {
             eprintln!("no {base}: testing ext4 only");
             continue;
         }
-        let dir = Path::new(base).join(format!("gmr-file-trigger-{label}-{pid}"));
-        let _ = fs::remove_dir_all(&dir);
-        let mut spec = TriggerFileSpec::new(tag_index, dir.join("api.trigger"), None);
+        let scratch = Scratch::new_in(Path::new(base), &format!("file-trigger-{label}"));
+        let mut spec = TriggerFileSpec::new(tag_index, scratch.join("triggers/api.trigger"), None);
         spec.mode = 0o666;
         specs.push(spec);
-        scratches.push(Scratch(dir));
+        scratches.push(scratch);
     }
     (scratches, specs)
 }
@@ -383,11 +370,8 @@ fn run_reconfigure(hook: FileHook, label: &str) {
         .build()
         .unwrap();
     let _reactor = runtime.enter();
-    let scratch = Scratch(
-        std::env::temp_dir().join(format!("gmr-reconfigure-{label}-{}", std::process::id())),
-    );
-    let _ = fs::remove_dir_all(&scratch.0);
-    let a = spec_below(&scratch.0, "a", 0);
+    let scratch = Scratch::new(&format!("reconfigure-{label}"));
+    let a = spec_below(scratch.path(), "a", 0);
     let (mut ebpf, mut triggers) = attach(std::slice::from_ref(&a), hook);
     runtime.block_on(async {
         touched_by_nobody(&mut triggers, &a, hook).await;
@@ -396,7 +380,7 @@ fn run_reconfigure(hook: FileHook, label: &str) {
         // agent's own chmod must not report as a touch.
         let mut a = a.clone();
         a.mode = 0o646;
-        let b = spec_below(&scratch.0, "b", 1);
+        let b = spec_below(scratch.path(), "b", 1);
         triggers
             .reconfigure(&mut ebpf, &[], &[a.clone(), b.clone()])
             .expect("adding B");
@@ -472,41 +456,25 @@ fn inotify_trigger_files_can_be_reconfigured() {
     run_reconfigure(FileHook::Inotify, "inotify");
 }
 
-/// A scratch cgroup, removed on drop (once its processes are gone).
-struct ScratchCgroup(Cgroup);
-
-impl ScratchCgroup {
-    fn new(mount: &Path, name: &str) -> std::io::Result<Self> {
-        let path = mount.join(name);
-        let _ = fs::remove_dir(&path);
-        fs::create_dir(&path)?;
-        let id = fs::metadata(&path)?.ino();
-        Ok(Self(Cgroup { path, id }))
-    }
-
-    fn tag(&self) -> Tag {
-        Tag {
-            name: self.0.path.file_name().unwrap().to_string_lossy().into(),
-            target: crate::targets::Target::Cgroup(self.0.path.clone()),
-            cgroups: vec![self.0.clone()],
-            config_files: Vec::new(),
-            sections: Vec::new(),
-            trigger_file: None,
-            freeze: false,
-            signal_trigger: true,
-        }
+/// The agent's view of a test cgroup.
+fn cgroup_of(group: &TestCgroup) -> Cgroup {
+    Cgroup {
+        path: group.path().to_path_buf(),
+        id: group.id(),
     }
 }
 
-impl Drop for ScratchCgroup {
-    fn drop(&mut self) {
-        // The cgroup stays busy for a moment after its last process exits.
-        for _ in 0..50 {
-            if fs::remove_dir(&self.0.path).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+/// A tag on `group` named after its directory, with no other settings.
+fn tag_of(group: &TestCgroup) -> Tag {
+    Tag {
+        name: group.path().file_name().unwrap().to_string_lossy().into(),
+        target: crate::targets::Target::Cgroup(group.path().to_path_buf()),
+        cgroups: vec![cgroup_of(group)],
+        config_files: Vec::new(),
+        sections: Vec::new(),
+        trigger_file: None,
+        freeze: false,
+        signal_trigger: true,
     }
 }
 
@@ -565,24 +533,11 @@ fn tagged_cgroups_can_be_reconfigured() {
         eprintln!("SKIP: loading eBPF programs needs root");
         return;
     }
-    let mount = match cgroup2_mount() {
-        Ok(mount) => mount,
-        Err(e) => {
-            eprintln!("SKIP: {e:#}");
-            return;
-        }
-    };
-    let pid = std::process::id();
-    let (a, b) = match (
-        ScratchCgroup::new(&mount, &format!("gmr-reconfigure-a-{pid}")),
-        ScratchCgroup::new(&mount, &format!("gmr-reconfigure-b-{pid}")),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("SKIP: cannot create cgroups below {}: {e}", mount.display());
-            return;
-        }
-    };
+    if let Err(e) = cgroup2_mount() {
+        eprintln!("SKIP: {e:#}");
+        return;
+    }
+    let (a, b) = (TestCgroup::create(), TestCgroup::create());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -594,26 +549,26 @@ fn tagged_cgroups_can_be_reconfigured() {
     })
     .expect("loading the eBPF object");
     let mut triggers =
-        Triggers::attach(&mut ebpf, &[a.tag()], &[], FileHook::Inotify).expect("attaching");
-    let child = start_ignoring_usr2(&b.0);
+        Triggers::attach(&mut ebpf, &[tag_of(&a)], &[], FileHook::Inotify).expect("attaching");
+    let child = start_ignoring_usr2(&cgroup_of(&b));
     let child_pid = child.0.id();
     runtime.block_on(async {
         let events = signal_events(&mut triggers, child_pid).await;
         assert!(events.is_empty(), "B is not tagged yet: {events:?}");
 
         triggers
-            .reconfigure(&mut ebpf, &[a.tag(), b.tag()], &[])
+            .reconfigure(&mut ebpf, &[tag_of(&a), tag_of(&b)], &[])
             .expect("tagging B");
         let events = signal_events(&mut triggers, child_pid).await;
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(
             (events[0].tagged_cgroup_id, events[0].target_tgid),
-            (b.0.id, child_pid)
+            (b.id(), child_pid)
         );
         assert_eq!(delivery_name(events[0].result), "ignored");
 
         triggers
-            .reconfigure(&mut ebpf, &[a.tag()], &[])
+            .reconfigure(&mut ebpf, &[tag_of(&a)], &[])
             .expect("untagging B");
         let events = signal_events(&mut triggers, child_pid).await;
         assert!(events.is_empty(), "B is untagged: {events:?}");
@@ -621,7 +576,7 @@ fn tagged_cgroups_can_be_reconfigured() {
         // A tag without the signal trigger: nothing tagged, nothing attached.
         let quiet_b = Tag {
             signal_trigger: false,
-            ..b.tag()
+            ..tag_of(&b)
         };
         triggers
             .reconfigure(&mut ebpf, &[quiet_b], &[])
@@ -630,7 +585,7 @@ fn tagged_cgroups_can_be_reconfigured() {
         let events = signal_events(&mut triggers, child_pid).await;
         assert!(events.is_empty(), "B does not use the signal: {events:?}");
         triggers
-            .reconfigure(&mut ebpf, &[b.tag()], &[])
+            .reconfigure(&mut ebpf, &[tag_of(&b)], &[])
             .expect("tagging B again");
         assert!(triggers.signal.is_attached());
         assert_eq!(signal_events(&mut triggers, child_pid).await.len(), 1);

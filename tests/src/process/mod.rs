@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cgroup::TestCgroup;
+use crate::fixtures::{CVariant, build_c_fixture};
 use stream::Stream;
 
 /// How long [`Fixture::spawn`] waits for the `ready` line.
@@ -32,6 +33,15 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// The parked C fixture built as `variant`, started with `args` in a
+    /// cgroup of its own: the setup most agent tests start from.
+    #[track_caller]
+    pub fn parked_in_new_cgroup(variant: CVariant, args: &[&str]) -> (TestCgroup, Fixture) {
+        let cgroup = TestCgroup::create();
+        let fixture = Fixture::spawn(&build_c_fixture(variant), args, Some(&cgroup));
+        (cgroup, fixture)
+    }
+
     /// Starts `program` with `args` and waits up to [`READY_TIMEOUT`] for its
     /// `ready` line. With a `cgroup`, the child joins it before `exec`, so
     /// every thread it creates starts inside the group.

@@ -9,6 +9,7 @@ use super::{Service, Start, Started, launch, secrets};
 use crate::{
     TestCgroup,
     agent::RunningAgent,
+    agent_config::{AgentConfig, Tag},
     scratch::{REPORT_TIMEOUT, Scratch, report_files},
 };
 
@@ -112,41 +113,36 @@ impl Corpus {
             .collect()
     }
 
-    /// The agent's YAML configuration: all formats, one tag per service
-    /// with its cgroup, trigger file and config files.
-    pub fn agent_config(&self) -> String {
-        let quote = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("a string");
-        let mut yaml =
-            String::from("formats: [text, json, yaml]\nmin_interval_seconds: 0\ntags:\n");
-        for running in &self.running {
-            let files: Vec<String> = running
-                .started
-                .config_files
-                .iter()
-                .map(|f| quote(f))
-                .collect();
-            yaml.push_str(&format!(
-                "  - cgroup: {}\n    name: {}\n    trigger_file: {}\n    config_files: [{}]\n",
-                quote(running.cgroup.path()),
-                running.service.name,
-                quote(&running.trigger_file()),
-                files.join(", ")
-            ));
-        }
-        yaml
+    /// The agent's configuration: all formats, one tag per service with
+    /// its cgroup, trigger file and config files.
+    pub fn agent_config(&self) -> AgentConfig {
+        self.running.iter().fold(
+            AgentConfig::new()
+                .formats(&["text", "json", "yaml"])
+                .min_interval_seconds(0.0),
+            |config, running| {
+                let tag = running.started.config_files.iter().fold(
+                    Tag::cgroup(running.cgroup.path())
+                        .name(running.service.name)
+                        .trigger_file(&running.trigger_file()),
+                    |tag, file| tag.config_file(file),
+                );
+                config.tag(tag)
+            },
+        )
     }
 
     /// Starts one agent for every service of the corpus.
     #[track_caller]
     pub fn start_agent(&self) -> RunningAgent {
-        let config = self.scratch.path().join("agent.yaml");
-        std::fs::write(&config, self.agent_config()).expect("write agent.yaml");
-        RunningAgent::start(&[
-            "--config",
-            config.to_str().expect("UTF-8 scratch path"),
-            "--report-dir",
-            self.report_dir().to_str().expect("UTF-8 scratch path"),
-        ])
+        RunningAgent::with_config(
+            self.scratch.path(),
+            &self.agent_config(),
+            &[
+                "--report-dir",
+                self.report_dir().to_str().expect("UTF-8 scratch path"),
+            ],
+        )
     }
 
     /// Where the agent writes reports (one directory per tag below it).

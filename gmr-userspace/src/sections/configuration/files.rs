@@ -256,35 +256,13 @@ fn open_config_files(pid: u32) -> Vec<(u32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gmr_tests::scratch::Scratch;
     use std::fs;
-
-    /// A scratch directory, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(label: &str) -> Self {
-            let path = std::env::temp_dir()
-                .join(format!("gmr-config-files-{label}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            fs::create_dir_all(&path).expect("create scratch dir");
-            Self(path)
-        }
-
-        fn path(&self, name: &str) -> String {
-            self.0.join(name).to_string_lossy().into_owned()
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     #[test]
     fn plan_orders_dedups_and_keeps_failures() {
         let scratch = Scratch::new("plan");
-        fs::create_dir(scratch.0.join("conf.d")).unwrap();
+        fs::create_dir(scratch.join("conf.d")).unwrap();
         for name in [
             "conf.d/20-b.conf",
             "conf.d/10-a.conf",
@@ -292,26 +270,26 @@ mod tests {
             "conf.d/notes.txt",
             "app.yaml",
         ] {
-            fs::write(scratch.0.join(name), "[DEFAULT]\n").unwrap();
+            fs::write(scratch.join(name), "[DEFAULT]\n").unwrap();
         }
         let target = TargetFiles::open(std::process::id());
         let planned = target.plan(
             &CommandLine::from_args(&[
                 "svc",
                 "--config-dir",
-                &scratch.path("conf.d"),
+                &scratch.path_of("conf.d"),
                 "--config-file",
                 "/nonexistent/gmr/x.conf",
-                &scratch.path("app.yaml"),
+                &scratch.path_of("app.yaml"),
                 "--config-file",
-                &scratch.path("conf.d/10-a.conf"),
+                &scratch.path_of("conf.d/10-a.conf"),
                 "--config-dir=/nonexistent/gmr/dir",
                 "-c",
                 "print('not a file')",
                 "missing.json",
             ]),
             &[
-                PathBuf::from(scratch.path("app.yaml")),
+                PathBuf::from(scratch.path_of("app.yaml")),
                 PathBuf::from("/etc/hostname"),
             ],
         );
@@ -354,9 +332,9 @@ mod tests {
                 .all(|p| p.found_by == FoundBy::CommandLine),
             "{planned:?}"
         );
-        let a = scratch.path("conf.d/10-a.conf");
-        let b = scratch.path("conf.d/20-b.conf");
-        let yaml = scratch.path("app.yaml");
+        let a = scratch.path_of("conf.d/10-a.conf");
+        let b = scratch.path_of("conf.d/20-b.conf");
+        let yaml = scratch.path_of("app.yaml");
         assert_eq!(
             files,
             [
@@ -373,11 +351,11 @@ mod tests {
     fn open_configuration_files_by_descriptor() {
         use std::os::fd::AsRawFd as _;
         let scratch = Scratch::new("open");
-        fs::write(scratch.0.join("held.toml"), "a = 1\n").unwrap();
-        fs::write(scratch.0.join("data.bin"), "x").unwrap();
-        let held = fs::File::open(scratch.path("held.toml")).unwrap();
+        fs::write(scratch.join("held.toml"), "a = 1\n").unwrap();
+        fs::write(scratch.join("data.bin"), "x").unwrap();
+        let held = fs::File::open(scratch.path_of("held.toml")).unwrap();
         let others = [
-            fs::File::open(scratch.path("data.bin")).unwrap(),
+            fs::File::open(scratch.path_of("data.bin")).unwrap(),
             // Private, under /etc, no configuration extension.
             fs::File::open("/etc/shadow").unwrap(),
             fs::File::open("/etc/passwd").unwrap(),
@@ -385,7 +363,7 @@ mod tests {
         let found = open_config_files(std::process::id());
         let fd = u32::try_from(held.as_raw_fd()).unwrap();
         assert!(
-            found.contains(&(fd, scratch.path("held.toml"))),
+            found.contains(&(fd, scratch.path_of("held.toml"))),
             "{found:?}"
         );
         let passwd = u32::try_from(others[2].as_raw_fd()).unwrap();
@@ -421,18 +399,18 @@ mod tests {
         let target = TargetFiles::open(std::process::id());
         let line = "option = value\n";
         let big = line.repeat(MAX_FILE_BYTES as usize / line.len() + 10);
-        fs::write(scratch.0.join("big.conf"), &big).unwrap();
-        let contents = target.read(&scratch.path("big.conf")).unwrap();
+        fs::write(scratch.join("big.conf"), &big).unwrap();
+        let contents = target.read(&scratch.path_of("big.conf")).unwrap();
         assert!(contents.truncated);
         assert!(contents.text.len() as u64 <= MAX_FILE_BYTES);
         assert!(contents.text.ends_with(line));
-        fs::write(scratch.0.join("small.conf"), "a = 1").unwrap();
-        let contents = target.read(&scratch.path("small.conf")).unwrap();
+        fs::write(scratch.join("small.conf"), "a = 1").unwrap();
+        let contents = target.read(&scratch.path_of("small.conf")).unwrap();
         assert_eq!(
             (contents.text.as_str(), contents.truncated),
             ("a = 1", false)
         );
-        let fifo = scratch.path("fifo.conf");
+        let fifo = scratch.path_of("fifo.conf");
         let c_fifo = std::ffi::CString::new(fifo.clone()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);

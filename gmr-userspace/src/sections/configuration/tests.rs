@@ -12,38 +12,10 @@ use super::*;
 use crate::model::{Report, Section, SectionData, Target, Trigger};
 use crate::test_support::Reaped;
 use crate::view::{render_json, render_text, render_yaml};
+use gmr_tests::scratch::Scratch;
 
 /// Python code that just waits, so the child keeps its argv and environment.
 const SLEEP: &str = "import time; time.sleep(600)";
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("gmr-configuration-{label}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("create scratch dir");
-        Self(path)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        let path = self.0.join(name);
-        fs::create_dir_all(path.parent().expect("parent")).expect("create dirs");
-        fs::write(path, text).expect("write scratch file");
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// True when python3 runs; else prints why the test is skipped.
 fn have_python() -> bool {
@@ -251,9 +223,9 @@ fn real_process_files_and_environment() {
         ("OS_AUTH_URL", "http://ctl:5000/v3"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let child = spawn_python(&args, &env, &scratch.0);
+    let child = spawn_python(&args, &env, scratch.path());
     let pid = child.0.id();
-    let extra = [PathBuf::from(scratch.path("extra.toml"))];
+    let extra = [PathBuf::from(scratch.path_of("extra.toml"))];
     let configuration = configuration(pid, &extra).expect("configuration");
 
     let paths: Vec<&str> = configuration
@@ -262,13 +234,13 @@ fn real_process_files_and_environment() {
         .map(|f| f.path.as_str())
         .collect();
     let expected = [
-        scratch.path("etc/nova.conf"),
-        scratch.path("etc/conf.d/10-a.conf"),
-        scratch.path("etc/conf.d/20-b.conf"),
+        scratch.path_of("etc/nova.conf"),
+        scratch.path_of("etc/conf.d/10-a.conf"),
+        scratch.path_of("etc/conf.d/20-b.conf"),
         "/nonexistent/gmr/missing.conf".to_owned(),
-        scratch.path("etc/app.yaml"),
-        scratch.path("etc/broken.conf"),
-        scratch.path("extra.toml"),
+        scratch.path_of("etc/app.yaml"),
+        scratch.path_of("etc/broken.conf"),
+        scratch.path_of("extra.toml"),
     ];
     assert_eq!(
         paths,
@@ -423,7 +395,7 @@ fn files_in_another_mount_namespace() {
         return;
     }
     let scratch = Scratch::new("mntns");
-    let mount_point = scratch.path("private");
+    let mount_point = scratch.path_of("private");
     fs::create_dir(&mount_point).expect("mount point");
     // The file exists only on a tmpfs mounted inside the child's namespace.
     let script = format!(
