@@ -55,6 +55,11 @@ pub struct Thread {
     pub python_note: Option<String>,
     /// Whether it holds the GIL; `None` when unknown or not Python.
     pub holds_gil: Option<bool>,
+    /// The Python thread ident (`threading.get_ident()`, the `pthread_t`
+    /// CPython keeps in the thread state): what Python's and oslo's logs
+    /// and oslo's report print for this thread, so they can be matched to
+    /// its OS tid. `None` when the thread runs no Python.
+    pub python_ident: Option<u64>,
 }
 
 /// What a user frame is.

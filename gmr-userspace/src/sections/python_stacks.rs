@@ -85,6 +85,7 @@ pub fn add_python_stacks(threads: &mut Threads, snapshot: PythonSnapshot) {
             continue;
         };
         thread.holds_gil = python.holds_gil;
+        thread.python_ident = Some(python.pthread_id);
         thread.python_note.clone_from(&python.unreliable);
         let frames = python
             .frames
@@ -232,6 +233,7 @@ mod tests {
             python_frames: None,
             python_note: None,
             holds_gil: None,
+            python_ident: None,
         }
     }
 

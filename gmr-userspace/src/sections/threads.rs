@@ -121,6 +121,7 @@ pub fn threads(
             python_frames: None,
             python_note: None,
             holds_gil: None,
+            python_ident: None,
         })
         .collect();
     let notes: Vec<String> = [completeness_note(capture), exec_note(capture)]

@@ -118,6 +118,7 @@ pub fn sample_report() -> Report {
                             python_frames: None,
                             python_note: None,
                             holds_gil: None,
+                            python_ident: None,
                         },
                         Thread {
                             tid: 8676,
@@ -132,6 +133,7 @@ pub fn sample_report() -> Report {
                             python_frames: None,
                             python_note: None,
                             holds_gil: None,
+                            python_ident: None,
                         },
                     ],
                     python: None,

@@ -162,16 +162,25 @@ fn describe_origin(
     exe: &str,
     started_as: Option<String>,
 ) {
-    let packages = ProgramPackages::find(db, root, exe, started_as.as_deref());
-    package.started_as = started_as;
-    package.executable_package = packages.executable.map(|distro| distro.name);
-    let exe_package = packages.program;
-    let mut owner_of = |path: &str| owner(db, root, path);
     let python = if python::is_interpreter(exe) {
         python::inspect(pid, root, exe)
     } else {
         PythonFacts::default()
     };
+    // The program of an interpreter running a packaged script is the
+    // script (`/usr/bin/heat-api` → `heat-api`); the interpreter's package
+    // stays as the executable's.
+    let packages = match python.script.as_deref().and_then(|s| owner(db, root, s)) {
+        Some(script) => ProgramPackages {
+            executable: owner(db, root, exe).filter(|e| e.name != script.name),
+            program: Some(script),
+        },
+        None => ProgramPackages::find(db, root, exe, started_as.as_deref()),
+    };
+    package.started_as = started_as;
+    package.executable_package = packages.executable.map(|distro| distro.name);
+    let exe_package = packages.program;
+    let mut owner_of = |path: &str| owner(db, root, path);
     let vendor_of = |distro: &DistroPackage| {
         distro
             .vendor
@@ -179,9 +188,14 @@ fn describe_origin(
             .or_else(|| os.vendor())
             .or_else(|| distro.maintainer.clone())
     };
+    let dist_package = python
+        .distribution
+        .as_ref()
+        .and_then(|dist| owner_of(&dist.path));
     let (vendor, product, version) = if let Some(dist) = &python.distribution {
-        let vendor = owner_of(&dist.path)
-            .and_then(|distro| vendor_of(&distro))
+        let vendor = dist_package
+            .as_ref()
+            .and_then(vendor_of)
             .or_else(|| dist.author.clone());
         (vendor, Some(dist.name.clone()), dist.version.clone())
     } else if let Some(distro) = python.script.as_deref().and_then(&mut owner_of) {
@@ -209,6 +223,7 @@ fn describe_origin(
         package.python_distribution_version = dist.version;
         package.python_distribution_path = Some(dist.path);
     }
+    package.python_distribution_package = dist_package.map(|distro| distro.name);
 }
 
 /// The executable of a process, as far as `/proc/PID/exe` tells.

@@ -44,6 +44,9 @@ fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
         writeln!(f, "ns_tid = {ns_tid} (in the process's own pid namespace)")?;
     }
     writeln!(f, "state = {}", clean(&thread.state))?;
+    if let Some(ident) = thread.python_ident {
+        writeln!(f, "python_ident = {ident} (threading.get_ident())")?;
+    }
     if thread.holds_gil == Some(true) {
         writeln!(f, "gil = held")?;
     }
@@ -206,6 +209,7 @@ mod tests {
                 python_frames: Some(frames),
                 python_note: Some("merged in order".to_owned()),
                 holds_gil: Some(true),
+                python_ident: None,
             }],
             python: Some(PythonRuntime {
                 version: "3.11.2".to_owned(),
@@ -247,6 +251,7 @@ Python stack (holds the GIL), innermost first:
             python_frames: None,
             python_note: None,
             holds_gil: None,
+            python_ident: None,
         };
         let threads = Threads {
             threads: vec![
