@@ -9,6 +9,8 @@
 //! - [`scratch`] makes throwaway directories and finds report files in them.
 //! - [`python`] finds the CPython interpreters to test against.
 //! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
+//! - [`openstack`] starts Debian's OpenStack services and compares the
+//!   agent's reports with their own oslo reports.
 //! - [`realworld`] starts unmodified Debian daemons and checks the agent's
 //!   reports on them.
 
@@ -17,6 +19,7 @@ pub mod cgroup;
 pub mod expect;
 pub mod fixtures;
 pub mod gdb;
+pub mod openstack;
 pub mod process;
 pub mod python;
 pub mod realworld;
