@@ -68,5 +68,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: vec![conf],
         secrets: vec![rabbit, auth_key, keystone, trustee, environment],
         processes: PROCESSES,
+        helpers: Vec::new(),
     })
 }

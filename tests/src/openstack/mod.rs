@@ -8,6 +8,7 @@
 //! by section into a [`Row`] of the printed table.
 
 pub mod heat;
+pub mod heat_engine;
 pub mod oslo;
 
 use std::path::Path;
