@@ -13,6 +13,8 @@
 //! - [`otlp`] runs an OTLP/HTTP receiver that decodes with the official
 //!   `opentelemetry-proto` package.
 //! - [`gdb`] takes reference backtraces with gdb and scores a report against them.
+//! - [`openstack`] starts Debian's OpenStack services and compares the
+//!   agent's reports with their own oslo reports.
 //! - [`realworld`] starts unmodified Debian daemons and checks the agent's
 //!   reports on them.
 
@@ -23,6 +25,7 @@ pub mod expect;
 pub mod fixtures;
 pub mod gdb;
 pub mod go_fixtures;
+pub mod openstack;
 pub mod otlp;
 pub mod podman;
 pub mod process;

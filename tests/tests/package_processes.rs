@@ -188,8 +188,8 @@ fn dpkg_owner(path: &str) -> Option<String> {
 
 /// A Debian Python program run by its script (`/usr/bin/pygmentize`, from
 /// python3-pygments, reading a stdin that stays open): Package names the
-/// application's packages, its script's and its Python distribution's,
-/// besides the interpreter's, as dpkg does.
+/// application's packages, its script's as the program and its Python
+/// distribution's, besides the interpreter's, as dpkg does.
 #[test]
 fn debian_python_script_names_its_own_packages_besides_the_interpreters() {
     if !require_root() {
@@ -219,7 +219,7 @@ fn debian_python_script_names_its_own_packages_besides_the_interpreters() {
     let report = report_json(pid);
     let package = section(&report, "Package");
     assert_eq!(package["python_main"], SCRIPT, "{package}");
-    assert_eq!(package["python_script_package"], script_owner, "{package}");
+    assert_eq!(package["distro_package"], script_owner, "{package}");
     let distribution_path = package["python_distribution_path"]
         .as_str()
         .unwrap_or_else(|| panic!("no Python distribution found: {package}"));
@@ -230,15 +230,13 @@ fn debian_python_script_names_its_own_packages_besides_the_interpreters() {
     );
     let interpreter = package["executable"].as_str().expect("executable");
     assert_eq!(
-        package["executable_package"]
-            .as_str()
-            .or(package["distro_package"].as_str()),
+        package["executable_package"].as_str(),
         dpkg_owner(interpreter).as_deref(),
         "the interpreter's package is still named: {package}"
     );
     println!(
-        "{SCRIPT}: script package {}, distribution {} from {}, interpreter {}",
-        package["python_script_package"],
+        "{SCRIPT}: program package {}, distribution {} from {}, interpreter {}",
+        package["distro_package"],
         package["python_distribution"],
         package["python_distribution_package"],
         interpreter

@@ -46,12 +46,15 @@ pub struct Package {
     /// root, leading to the executable), when it is not `executable`
     /// itself: a symlink such as `/usr/bin/redis-server`.
     pub started_as: Option<String>,
-    /// The distribution package owning the program: the owner of
-    /// `started_as` when one is known, else of the executable's path.
+    /// The distribution package owning the program: for an interpreter
+    /// running a packaged script, the script's owner (`heat-api` for
+    /// `/usr/bin/heat-api`); else the owner of `started_as` when one is
+    /// known, else of the executable's path.
     pub distro_package: Option<String>,
     /// The package owning the executable's own path, when it is not
     /// `distro_package` (`redis-tools` for `/usr/bin/redis-check-rdb`,
-    /// the target of `redis-server`'s symlink).
+    /// the target of `redis-server`'s symlink; the interpreter's package,
+    /// `python3.11-minimal`, for a packaged Python script).
     pub executable_package: Option<String>,
     /// Its installed version (for a deleted executable: the version now
     /// installed, which may not be the one running).
@@ -66,15 +69,12 @@ pub struct Package {
     pub python_distribution: Option<String>,
     /// Its version.
     pub python_distribution_version: Option<String>,
+    /// The distribution package owning its metadata directory
+    /// (`python3-heat`), when one does.
+    pub python_distribution_package: Option<String>,
     /// Its metadata directory (`*.dist-info` or `*.egg-info`), as the
     /// process sees it.
     pub python_distribution_path: Option<String>,
-    /// The distribution package that installed it (`python3-nova`), where
-    /// `distro_package` names the interpreter's (`python3.11-minimal`).
-    pub python_distribution_package: Option<String>,
-    /// The distribution package owning the script the interpreter runs
-    /// (`nova-conductor` for `/usr/bin/nova-conductor`).
-    pub python_script_package: Option<String>,
     /// gmr's version.
     pub gmr_version: String,
     /// Kernel release (`uname -r`).

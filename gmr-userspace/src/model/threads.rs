@@ -55,9 +55,10 @@ pub struct Thread {
     pub python_note: Option<String>,
     /// Whether it holds the GIL; `None` when unknown or not Python.
     pub holds_gil: Option<bool>,
-    /// The Python thread's ident (`threading.get_ident()`, its
-    /// `pthread_t`), which Python logs and oslo's reports print; `None`
-    /// when the thread runs no Python.
+    /// The Python thread ident (`threading.get_ident()`, the `pthread_t`
+    /// CPython keeps in the thread state): what Python's and oslo's logs
+    /// and oslo's report print for this thread, so they can be matched to
+    /// its OS tid. `None` when the thread runs no Python.
     pub python_ident: Option<u64>,
 }
 

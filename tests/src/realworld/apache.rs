@@ -67,5 +67,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: vec![conf],
         secrets: vec![setenv, environment],
         processes: PROCESSES,
+        helpers: Vec::new(),
     })
 }

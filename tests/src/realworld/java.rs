@@ -62,5 +62,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: Vec::new(),
         secrets: vec![property, environment],
         processes: 1,
+        helpers: Vec::new(),
     })
 }

@@ -51,5 +51,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: files,
         secrets: planted,
         processes: 1,
+        helpers: Vec::new(),
     })
 }

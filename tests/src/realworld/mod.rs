@@ -103,6 +103,9 @@ pub struct Started {
     pub secrets: Vec<Secret>,
     /// How many processes the service runs once ready.
     pub processes: usize,
+    /// Cgroups of what the service needs but the agent does not tag (a
+    /// message broker); dropping them stops those.
+    pub helpers: Vec<TestCgroup>,
 }
 
 /// Every service of the corpus, in the table's order.

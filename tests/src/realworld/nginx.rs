@@ -55,5 +55,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: vec![conf],
         secrets: vec![env_directive, auth_header, environment],
         processes: 3,
+        helpers: Vec::new(),
     })
 }

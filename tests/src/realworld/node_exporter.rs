@@ -46,5 +46,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: Vec::new(),
         secrets: vec![environment],
         processes: 1,
+        helpers: Vec::new(),
     })
 }

@@ -117,5 +117,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: vec![conf],
         secrets: vec![conninfo, environment],
         processes: PROCESSES,
+        helpers: Vec::new(),
     })
 }

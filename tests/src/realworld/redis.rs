@@ -60,5 +60,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: vec![conf],
         secrets: vec![requirepass, masterauth, argument, environment],
         processes: 1,
+        helpers: Vec::new(),
     })
 }

@@ -66,5 +66,6 @@ fn start(ctx: &Start) -> Result<Started, String> {
         config_files: vec![ini],
         secrets: vec![env_line, environment],
         processes: PROCESSES,
+        helpers: Vec::new(),
     })
 }

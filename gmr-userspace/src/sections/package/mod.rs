@@ -186,16 +186,25 @@ fn describe_origin(
     exe: &str,
     started_as: Option<String>,
 ) {
-    let packages = ProgramPackages::find(db, root, exe, started_as.as_deref());
-    package.started_as = started_as;
-    package.executable_package = packages.executable.map(|distro| distro.name);
-    let exe_package = packages.program;
-    let mut owner_of = |path: &str| owner(db, root, path);
     let python = if python::is_interpreter(exe) {
         python::inspect(pid, root, exe)
     } else {
         PythonFacts::default()
     };
+    // The program of an interpreter running a packaged script is the
+    // script (`/usr/bin/heat-api` → `heat-api`); the interpreter's package
+    // stays as the executable's.
+    let packages = match python.script.as_deref().and_then(|s| owner(db, root, s)) {
+        Some(script) => ProgramPackages {
+            executable: owner(db, root, exe).filter(|e| e.name != script.name),
+            program: Some(script),
+        },
+        None => ProgramPackages::find(db, root, exe, started_as.as_deref()),
+    };
+    package.started_as = started_as;
+    package.executable_package = packages.executable.map(|distro| distro.name);
+    let exe_package = packages.program;
+    let mut owner_of = |path: &str| owner(db, root, path);
     let vendor_of = |distro: &DistroPackage| {
         distro
             .vendor
@@ -203,14 +212,10 @@ fn describe_origin(
             .or_else(|| os.vendor())
             .or_else(|| distro.maintainer.clone())
     };
-    // The application a Python interpreter runs: the packages owning its
-    // script and its Python distribution, not the interpreter's.
-    let script_owner = python.script.as_deref().and_then(&mut owner_of);
     let distribution_owner = python
         .distribution
         .as_ref()
         .and_then(|dist| owner_of(&dist.path));
-    package.python_script_package = script_owner.as_ref().map(|distro| distro.name.clone());
     package.python_distribution_package = distribution_owner
         .as_ref()
         .map(|distro| distro.name.clone());
@@ -220,8 +225,6 @@ fn describe_origin(
             .and_then(vendor_of)
             .or_else(|| dist.author.clone());
         (vendor, Some(dist.name.clone()), dist.version.clone())
-    } else if let Some(distro) = script_owner {
-        (vendor_of(&distro), Some(distro.name), distro.version)
     } else if let Some(distro) = &exe_package {
         (
             vendor_of(distro),

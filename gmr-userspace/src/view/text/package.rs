@@ -51,9 +51,8 @@ pub(super) fn write(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
     if let Some(owner) = &package.executable_package {
         writeln!(
             f,
-            "executable_package = {} (owns the executable; the program was started as {})",
-            clean(owner),
-            or_unknown(package.started_as.as_deref())
+            "executable_package = {} (owns the executable, not the program)",
+            clean(owner)
         )?;
     }
     writeln!(f, "gmr_version = {}", clean(&package.gmr_version))?;
@@ -87,11 +86,6 @@ pub(super) fn write(f: &mut Formatter<'_>, package: &Package) -> fmt::Result {
             package.python_distribution_version.as_ref(),
         )?;
         line(f, "python_main", package.python_main.as_ref())?;
-        line(
-            f,
-            "python_script_package",
-            package.python_script_package.as_ref(),
-        )?;
     }
     if let Some(path) = &package.started_as {
         writeln!(f, "started_as = {}", clean(path))?;
@@ -129,6 +123,7 @@ mod tests {
             python_main: Some("-m myservice".to_owned()),
             python_distribution: Some("mydist".to_owned()),
             python_distribution_version: Some("1.2.3".to_owned()),
+            python_distribution_package: Some("python3-mydist".to_owned()),
             python_distribution_path: Some("/srv/site/mydist-1.2.3.dist-info".to_owned()),
             gmr_version: "0.1.0".to_owned(),
             kernel: "6.18.0".to_owned(),
@@ -155,11 +150,10 @@ own_mount_namespace = false
 package_manager = dpkg
 product = mydist
 python_distribution = mydist
-python_distribution_package = <unknown>
+python_distribution_package = python3-mydist
 python_distribution_path = /srv/site/mydist-1.2.3.dist-info
 python_distribution_version = 1.2.3
 python_main = -m myservice
-python_script_package = <unknown>
 vendor = <unknown>
 version = 1.2.3
 "
@@ -214,7 +208,7 @@ version = 1.2.3
         let text = Text(&redis).to_string();
         assert!(
             text.contains(
-                "\nexecutable_package = redis-tools (owns the executable; the program was started as /usr/bin/redis-server)\n"
+                "\nexecutable_package = redis-tools (owns the executable, not the program)\n"
             ),
             "{text}"
         );

@@ -211,7 +211,7 @@ mod tests {
                 python_frames: Some(frames),
                 python_note: Some("merged in order".to_owned()),
                 holds_gil: Some(true),
-                python_ident: None,
+                python_ident: Some(140_410_102_470_464),
             }],
             python: Some(PythonRuntime {
                 version: "3.11.2".to_owned(),
@@ -224,6 +224,7 @@ mod tests {
         let expected = "Python 3.11.2 (/usr/bin/python3.11)
 ------                   Thread #7 (\"python3\")                    ------
 state = S (sleeping)
+python_ident = 140410102470464 (threading.get_ident())
 gil = held
 Kernel stack: (none)
 User stack:

@@ -1,0 +1,309 @@
+//! The OpenStack corpus: Debian's OpenStack services (Zed, oslo.reports
+//! built in), unmodified, started on 127.0.0.1 like the real-world corpus
+//! ([`crate::realworld`]) and compared with the report each service's own
+//! oslo.reports handler writes for the same process.
+//!
+//! [`heat`] starts heat-api; [`oslo`] parses oslo's text report; this
+//! module asks both for a report of one process and compares them section
+//! by section into a [`Row`] of the printed table.
+
+pub mod heat;
+pub mod heat_engine;
+pub mod oslo;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::realworld::secrets::{Secret, found_in};
+
+/// SIGUSR2, the signal oslo.reports' `setup_autorun` handles.
+const SIGUSR2: i32 = 12;
+
+/// Whether `pid` catches SIGUSR2 (its `SigCgt` mask in /proc): only then
+/// may the test send it, since an uncaught SIGUSR2 kills the process.
+pub fn catches_sigusr2(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix("SigCgt:")
+                    .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            })
+        })
+        .is_some_and(|mask| mask & (1 << (SIGUSR2 - 1)) != 0)
+}
+
+/// Sends SIGUSR2 to `pid` (which [`catches_sigusr2`]) and returns what
+/// oslo appended to `stderr` (its report goes there when no `log_dir` is
+/// configured) once the file stopped growing, with the time it took.
+pub fn oslo_report(pid: u32, stderr: &Path) -> Result<(String, Duration), String> {
+    let offset = std::fs::metadata(stderr).map_or(0, |m| m.len());
+    let began = Instant::now();
+    // SAFETY: kill(2) on a pid whose SigCgt mask catches SIGUSR2.
+    if unsafe { libc::kill(pid as i32, SIGUSR2) } != 0 {
+        return Err(format!(
+            "kill -USR2 {pid}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let mut last = (offset, began.elapsed());
+    while began.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+        let len = std::fs::metadata(stderr).map_or(0, |m| m.len());
+        if len != last.0 {
+            last = (len, began.elapsed());
+        } else if len > offset && began.elapsed() - last.1 > Duration::from_millis(700) {
+            let bytes = std::fs::read(stderr).map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&bytes[offset as usize..]).into_owned();
+            return Ok((text, last.1));
+        }
+    }
+    Err(format!(
+        "oslo wrote no report for {pid} to {}",
+        stderr.display()
+    ))
+}
+
+/// One process's comparison: a row of the printed table.
+#[derive(Debug, Default)]
+pub struct Row {
+    /// The process.
+    pub pid: u32,
+    /// Threads whose Python ident gmr showed as oslo printed it: matched,
+    /// oslo's.
+    pub idents: (usize, usize),
+    /// Greenlets oslo listed, and gmr's.
+    pub greenlets: (usize, usize),
+    /// oslo's greenlet frames found in a gmr greenlet, over oslo's total.
+    pub greenlet_frames: (usize, usize),
+    /// Threads with Python frames: oslo's, gmr's.
+    pub threads: (usize, usize),
+    /// Configuration options: oslo's, gmr's.
+    pub options: (usize, usize),
+    /// gmr's unmasked values oslo also shows unmasked: equal, compared.
+    pub values: (usize, usize),
+    /// Secrets planted, leaked by oslo, leaked by gmr.
+    pub secrets: (usize, usize, usize),
+    /// gmr's report time and oslo's.
+    pub times: (Duration, Duration),
+    /// What gmr must deliver and did not.
+    pub failures: Vec<String>,
+}
+
+/// `(function, file, line)` of each frame of a gmr JSON frame list.
+fn gmr_frames(frames: &Value) -> Vec<oslo::Frame> {
+    frames
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["kind"] == "python")
+        .map(|f| oslo::Frame {
+            file: f["file"].as_str().unwrap_or("?").to_owned(),
+            line: f["line"].as_u64().unwrap_or(0),
+            function: f["function"].as_str().unwrap_or("?").to_owned(),
+        })
+        .collect()
+}
+
+/// The data of `report`'s section `title` (`Null` when it failed).
+fn data<'a>(report: &'a Value, title: &str) -> &'a Value {
+    report["sections"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["title"] == title))
+        .map_or(&Value::Null, |s| &s["data"])
+}
+
+/// A failed section's error, or its note: why a count is short.
+fn section_summary(report: &Value, title: &str) -> String {
+    report["sections"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["title"] == title))
+        .map_or_else(
+            || "missing".to_owned(),
+            |s| {
+                format!(
+                    "status {}, error {}, note {}, greenlet {}, {} objects walked",
+                    s["status"],
+                    s["error"],
+                    s["data"]["note"],
+                    s["data"]["greenlet"],
+                    s["data"]["objects_walked"]
+                )
+            },
+        )
+}
+
+/// Whether a value is masked (oslo's and gmr's mask both contain `***`).
+fn masked(value: &str) -> bool {
+    value.contains("***")
+}
+
+/// oslo prints Python's `str()` of the parsed value; the file holds the
+/// text: compare booleans case-blind and strip oslo's list brackets.
+fn same_value(file: &str, oslo: &str) -> bool {
+    let oslo = oslo
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .replace('\'', "");
+    file.eq_ignore_ascii_case(&oslo)
+}
+
+/// Compares gmr's JSON report of `pid` (`gmr_text`: all its files' text,
+/// searched for secrets) with oslo's text report of it.
+pub fn compare(
+    pid: u32,
+    gmr: &Value,
+    gmr_text: &str,
+    oslo_text: &str,
+    secrets: &[Secret],
+    times: (Duration, Duration),
+) -> Row {
+    let oslo = oslo::parse(oslo_text);
+    let mut row = Row {
+        pid,
+        times,
+        ..Row::default()
+    };
+    let green: Vec<Vec<oslo::Frame>> = data(gmr, "Green Threads")["greenlets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| gmr_frames(&g["frames"]))
+        .collect();
+    row.greenlets = (oslo.greenlets.len(), green.len());
+    for stack in &oslo.greenlets {
+        let best = green
+            .iter()
+            .map(|g| stack.iter().filter(|f| g.contains(f)).count())
+            .max()
+            .unwrap_or(0);
+        row.greenlet_frames.0 += best;
+        row.greenlet_frames.1 += stack.len();
+        if best < stack.len() {
+            row.failures.push(format!(
+                "{pid}: oslo's greenlet {:?} has no gmr greenlet with all its frames",
+                stack.last()
+            ));
+        }
+    }
+    if green.len() < oslo.greenlets.len() {
+        row.failures.push(format!(
+            "{pid}: gmr shows {} greenlets, oslo {}; gmr's section: {}",
+            green.len(),
+            oslo.greenlets.len(),
+            section_summary(gmr, "Green Threads")
+        ));
+    }
+    let gmr_threads = data(gmr, "Threads")["threads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| !gmr_frames(&t["python_frames"]).is_empty())
+        .count();
+    row.threads = (
+        oslo.threads.iter().filter(|(_, t)| !t.is_empty()).count(),
+        gmr_threads,
+    );
+    let idents: Vec<u64> = data(gmr, "Threads")["threads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["python_ident"].as_u64())
+        .collect();
+    row.idents.1 = oslo.threads.len();
+    for (ident, _) in &oslo.threads {
+        if idents.contains(ident) {
+            row.idents.0 += 1;
+        } else {
+            row.failures.push(format!(
+                "{pid}: oslo's Thread #{ident} has no gmr thread with that python_ident (gmr's: {idents:?})"
+            ));
+        }
+    }
+    if row.threads.1 < row.threads.0 {
+        row.failures.push(format!(
+            "{pid}: threads with Python frames: gmr {gmr_threads}, oslo {}",
+            row.threads.0
+        ));
+    }
+    let gmr_options: Vec<(String, String, String)> = data(gmr, "Configuration")["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["groups"].as_array().into_iter().flatten())
+        .flat_map(|g| {
+            let group = g["name"].as_str().unwrap_or("").to_lowercase();
+            g["options"].as_array().into_iter().flatten().map(move |o| {
+                (
+                    group.clone(),
+                    o["name"].as_str().unwrap_or("").to_owned(),
+                    o["value"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+        })
+        .collect();
+    row.options = (oslo.options.len(), gmr_options.len());
+    for (group, name, value) in &gmr_options {
+        let Some((_, _, shown)) = oslo
+            .options
+            .iter()
+            .find(|(g, n, _)| g == group && n == name)
+        else {
+            continue;
+        };
+        if masked(value) || masked(shown) {
+            continue;
+        }
+        row.values.1 += 1;
+        if same_value(value, shown) {
+            row.values.0 += 1;
+        } else {
+            row.failures.push(format!(
+                "{pid}: [{group}] {name}: gmr {value:?}, oslo {shown:?}"
+            ));
+        }
+    }
+    let oslo_leaks = found_in(oslo_text, secrets).len();
+    let gmr_leaks = found_in(gmr_text, secrets);
+    row.secrets = (secrets.len(), oslo_leaks, gmr_leaks.len());
+    for leak in gmr_leaks {
+        row.failures.push(format!(
+            "{pid}: gmr leaked the secret planted in {}",
+            leak.label
+        ));
+    }
+    row
+}
+
+/// The rows as a Markdown table for `service`.
+pub fn table(service: &str, rows: &[Row]) -> String {
+    let mut out = format!(
+        "{service}:\n| pid | greenlets oslo/gmr | greenlet frames matched | threads with Python frames oslo/gmr | thread idents matched | options oslo/gmr | values equal | secrets planted | leaked oslo/gmr | report ms gmr/oslo |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {}/{} | {}/{} | {}/{} | {}/{} | {}/{} | {}/{} | {} | {}/{} | {}/{} |\n",
+            r.pid,
+            r.greenlets.0,
+            r.greenlets.1,
+            r.greenlet_frames.0,
+            r.greenlet_frames.1,
+            r.threads.0,
+            r.threads.1,
+            r.idents.0,
+            r.idents.1,
+            r.options.0,
+            r.options.1,
+            r.values.0,
+            r.values.1,
+            r.secrets.0,
+            r.secrets.1,
+            r.secrets.2,
+            r.times.0.as_millis(),
+            r.times.1.as_millis(),
+        ));
+    }
+    out
+}
