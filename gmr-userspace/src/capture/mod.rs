@@ -236,7 +236,24 @@ mod tests {
         .expect("load");
         let mut capturer = Capturer::new(&mut ebpf, StackCap::DEFAULT).expect("capturer");
         let pid = std::process::id();
-        let capture = capturer.capture(pid).expect("capture");
+        // Other tests of this process map and unmap memory meanwhile; while
+        // they hold its mmap lock the kernel cannot look the stack's mapping
+        // up (the copy then ends at the first unreadable page, as the
+        // README says), so a capture meeting that is taken again.
+        let probe_copied_whole = |capture: &model::ProcessCapture| {
+            capture.threads.iter().any(|t| {
+                t.comm == "parked-probe"
+                    && matches!(t.user_stack_end, model::StackCopyEnd::MappingEnd { .. })
+            })
+        };
+        let mut capture = capturer.capture(pid).expect("capture");
+        for _ in 0..20 {
+            if probe_copied_whole(&capture) {
+                break;
+            }
+            thread::sleep(std::time::Duration::from_millis(10));
+            capture = capturer.capture(pid).expect("capture");
+        }
 
         let mut expected: Vec<u32> = std::fs::read_dir("/proc/self/task")
             .unwrap()
