@@ -2,4 +2,5 @@
 //! has open or was started from, and its ids across pid namespaces.
 
 pub mod files;
+pub mod mountinfo;
 pub mod pid_namespace;

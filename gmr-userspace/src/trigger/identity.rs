@@ -15,6 +15,8 @@ use std::{ffi::CString, io, mem::MaybeUninit, os::unix::ffi::OsStrExt as _, path
 use anyhow::{Context as _, Result, bail};
 use gmr_common::TriggerFileKey;
 
+use crate::proc::mountinfo;
+
 /// A device number in the kernel's internal encoding (`MKDEV`:
 /// `MAJOR << 20 | MINOR`), which the tracepoints report.
 pub fn kernel_dev(major: u32, minor: u32) -> u32 {
@@ -59,15 +61,17 @@ pub fn file_identity(path: &Path) -> Result<Option<FileIdentity>> {
         bail!("{} is not a regular file", path.display());
     }
     let dev = if stx.stx_mask & libc::STATX_MNT_ID != 0 {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .context("cannot read /proc/self/mountinfo")?;
-        mount_dev(&mountinfo, stx.stx_mnt_id).with_context(|| {
-            format!(
-                "mount {} of {} is not in /proc/self/mountinfo",
-                stx.stx_mnt_id,
-                path.display()
-            )
-        })?
+        let mounts = mountinfo::own_mounts()?;
+        let (major, minor) =
+            mountinfo::device_of_mount(&mounts, stx.stx_mnt_id).with_context(|| {
+                format!(
+                    "mount {} of {} is not in {}",
+                    stx.stx_mnt_id,
+                    path.display(),
+                    mountinfo::OWN_MOUNTINFO
+                )
+            })?;
+        kernel_dev(major, minor)
     } else {
         kernel_dev(stx.stx_dev_major, stx.stx_dev_minor)
     };
@@ -80,19 +84,6 @@ pub fn file_identity(path: &Path) -> Result<Option<FileIdentity>> {
         birth: (stx.stx_mask & libc::STATX_BTIME != 0)
             .then_some((stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec)),
     }))
-}
-
-/// The superblock device of mount `mount_id`, from mountinfo lines such as
-/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`.
-pub fn mount_dev(mountinfo: &str, mount_id: u64) -> Option<u32> {
-    mountinfo.lines().find_map(|line| {
-        let mut fields = line.split_whitespace();
-        if fields.next()?.parse::<u64>().ok()? != mount_id {
-            return None;
-        }
-        let (major, minor) = fields.nth(1)?.split_once(':')?;
-        Some(kernel_dev(major.parse().ok()?, minor.parse().ok()?))
-    })
 }
 
 #[cfg(test)]
@@ -116,15 +107,6 @@ mod tests {
         assert_ne!(st_dev, u64::from(kernel_dev(259, 0x12345)));
         assert_eq!(st_dev_in_kernel_encoding(st_dev), (259 << 20) | 0x12345);
         assert_eq!(st_dev_in_kernel_encoding(libc::makedev(0, 45)), 45);
-    }
-
-    #[test]
-    fn finds_the_mount_device_by_id() {
-        let mountinfo = "22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw\n\
-                         25 22 0:23 / /run rw,nosuid shared:5 - tmpfs tmpfs rw,mode=755\n";
-        assert_eq!(mount_dev(mountinfo, 25), Some(23));
-        assert_eq!(mount_dev(mountinfo, 22), Some(kernel_dev(259, 2)));
-        assert_eq!(mount_dev(mountinfo, 7), None);
     }
 
     fn is_btrfs(path: &Path) -> bool {
