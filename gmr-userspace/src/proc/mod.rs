@@ -4,3 +4,4 @@
 pub mod files;
 pub mod mountinfo;
 pub mod pid_namespace;
+pub mod pidfd;

@@ -24,9 +24,11 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::time::{Duration, Instant};
+
+use crate::proc::pidfd;
 
 /// Largest write POSIX guarantees atomic (and non-blocking once a pipe
 /// polls writable).
@@ -162,34 +164,21 @@ type WriteResult = Result<usize, WriteFailure>;
 
 /// Opens a pidfd for `pid`, mapping "no such process" to [`StderrError::Exited`].
 fn pidfd_open(pid: u32) -> Result<OwnedFd, StderrError> {
-    // A pid that does not fit pid_t cannot name a live process.
-    let raw_pid = libc::pid_t::try_from(pid).map_err(|_| StderrError::Exited { pid })?;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
-    if fd < 0 {
-        let source = io::Error::last_os_error();
-        return Err(match source.raw_os_error() {
-            Some(libc::ESRCH) => StderrError::Exited { pid },
-            _ => StderrError::PidfdOpen { pid, source },
-        });
-    }
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    pidfd::open(pid).map_err(|source| match source.raw_os_error() {
+        Some(libc::ESRCH) => StderrError::Exited { pid },
+        _ => StderrError::PidfdOpen { pid, source },
+    })
 }
 
 /// Duplicates fd 2 of the process behind `pidfd` into this process.
 fn pidfd_getfd(pid: u32, pidfd: BorrowedFd<'_>) -> Result<OwnedFd, StderrError> {
-    // SAFETY: pidfd_getfd takes a pidfd, a target fd number and flags and
-    // returns a new close-on-exec fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), 2, 0) };
-    if fd >= 0 {
-        // SAFETY: the kernel just returned this fd and nothing else owns it.
-        return Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) });
-    }
-    let source = io::Error::last_os_error();
+    let source = match pidfd::copy_fd(pidfd, 2) {
+        Ok(fd) => return Ok(fd),
+        Err(source) => source,
+    };
     // A zombie still has a pid but no file table, so it reports EBADF (or
     // EPERM once its credentials are gone) rather than ESRCH.
-    if source.raw_os_error() == Some(libc::ESRCH) || has_exited(pidfd) {
+    if source.raw_os_error() == Some(libc::ESRCH) || pidfd::has_exited(pidfd, Duration::ZERO) {
         return Err(StderrError::Exited { pid });
     }
     Err(match source.raw_os_error() {
@@ -197,18 +186,6 @@ fn pidfd_getfd(pid: u32, pidfd: BorrowedFd<'_>) -> Result<OwnedFd, StderrError> 
         Some(libc::EPERM) => StderrError::NotPermitted { pid },
         _ => StderrError::GetFd { pid, source },
     })
-}
-
-/// True when the process behind `pidfd` has exited: its pidfd polls readable.
-fn has_exited(pidfd: BorrowedFd<'_>) -> bool {
-    let mut poll_fd = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    let ready = unsafe { libc::poll(&mut poll_fd, 1, 0) };
-    ready > 0 && poll_fd.revents & libc::POLLIN != 0
 }
 
 /// The `S_IFMT` bits of the file behind `fd`.
@@ -393,6 +370,7 @@ fn byte_count(n: isize) -> io::Result<usize> {
 mod tests {
     use super::*;
     use std::io::{BufRead as _, BufReader, Read as _};
+    use std::os::fd::FromRawFd as _;
     use std::os::unix::ffi::OsStrExt as _;
     use std::os::unix::net::UnixStream;
     use std::process::{Command, Stdio};
