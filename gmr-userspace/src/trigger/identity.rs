@@ -10,10 +10,14 @@
 //! A file removed and recreated may get the same inode number back (ext4
 //! often does), so userspace tells files apart by their birth time too.
 
-use std::{ffi::CString, io, mem::MaybeUninit, os::unix::ffi::OsStrExt as _, path::Path};
+use std::{io, path::Path};
 
 use anyhow::{Context as _, Result, bail};
 use gmr_common::TriggerFileKey;
+use rustix::{
+    fs::{AtFlags, CWD, StatxFlags, statx},
+    io::Errno,
+};
 
 use crate::proc::mountinfo;
 
@@ -35,32 +39,19 @@ pub struct FileIdentity {
 /// The identity of the regular file at `path` (not following a symlink);
 /// `None` when nothing is there, an error when something else is.
 pub fn file_identity(path: &Path) -> Result<Option<FileIdentity>> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .with_context(|| format!("{} holds a NUL byte", path.display()))?;
-    let mut stx = MaybeUninit::<libc::statx>::zeroed();
-    // SAFETY: a NUL-terminated path and a buffer of the right type.
-    let rc = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID | libc::STATX_BTIME,
-            stx.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() == io::ErrorKind::NotFound {
-            return Ok(None);
+    let asked = StatxFlags::TYPE | StatxFlags::INO | StatxFlags::MNT_ID | StatxFlags::BTIME;
+    let stx = match statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, asked) {
+        Ok(stx) => stx,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(error) => {
+            return Err(io::Error::from(error))
+                .with_context(|| format!("cannot stat {}", path.display()));
         }
-        return Err(error).with_context(|| format!("cannot stat {}", path.display()));
-    }
-    // SAFETY: statx filled it.
-    let stx = unsafe { stx.assume_init() };
+    };
     if u32::from(stx.stx_mode) & libc::S_IFMT != libc::S_IFREG {
         bail!("{} is not a regular file", path.display());
     }
-    let dev = if stx.stx_mask & libc::STATX_MNT_ID != 0 {
+    let dev = if stx.stx_mask & StatxFlags::MNT_ID.bits() != 0 {
         let mounts = mountinfo::own_mounts()?;
         let (major, minor) =
             mountinfo::device_of_mount(&mounts, stx.stx_mnt_id).with_context(|| {
@@ -81,7 +72,7 @@ pub fn file_identity(path: &Path) -> Result<Option<FileIdentity>> {
             dev,
             reserved: 0,
         },
-        birth: (stx.stx_mask & libc::STATX_BTIME != 0)
+        birth: (stx.stx_mask & StatxFlags::BTIME.bits() != 0)
             .then_some((stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec)),
     }))
 }
@@ -110,13 +101,7 @@ mod tests {
     }
 
     fn is_btrfs(path: &Path) -> bool {
-        let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
-        let mut fs = MaybeUninit::<libc::statfs>::zeroed();
-        // SAFETY: a NUL-terminated path and a buffer of the right type.
-        unsafe {
-            libc::statfs(c_path.as_ptr(), fs.as_mut_ptr()) == 0
-                && fs.assume_init().f_type == libc::BTRFS_SUPER_MAGIC
-        }
+        rustix::fs::statfs(path).is_ok_and(|fs| fs.f_type == libc::BTRFS_SUPER_MAGIC)
     }
 
     #[test]
