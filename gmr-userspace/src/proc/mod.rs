@@ -2,6 +2,7 @@
 //! has open or was started from, and its ids across pid namespaces.
 
 pub mod files;
+pub mod memory;
 pub mod mountinfo;
 pub mod pid_namespace;
 pub mod pidfd;

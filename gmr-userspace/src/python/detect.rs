@@ -9,7 +9,7 @@ use object::{Object as _, ObjectSegment as _, ReadCache};
 use procfs::process::{MMapPath, MemoryMap, Process};
 
 use super::PythonVersion;
-use super::memory::ProcessMemory;
+use crate::proc::memory::ProcessMemory;
 
 /// Why a process that maps CPython cannot be read.
 #[derive(Debug, thiserror::Error)]

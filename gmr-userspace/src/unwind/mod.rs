@@ -10,7 +10,6 @@
 
 mod elf;
 pub mod modules;
-mod remote;
 mod signal;
 
 #[cfg(test)]
@@ -29,7 +28,6 @@ use gmr_common::UserRegs;
 use crate::capture::model::StackSnapshot;
 
 pub use modules::{ModuleCache, ModuleInfo, ModulesError, ProcessModules, SkippedModule};
-pub(crate) use remote::read_memory;
 
 /// Fewest frames a stack may have before [`StackEnd::MaxDepth`]; see
 /// [`frame_limit`].

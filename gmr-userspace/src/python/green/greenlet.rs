@@ -13,9 +13,9 @@
 
 use super::layout::{GREENLET_PIMPL, GreenletLayout};
 use super::types::TypeCache;
+use crate::proc::memory::ReadError;
 use crate::python::Interpreter;
 use crate::python::frames::{FrameReader, PythonFrame};
-use crate::python::memory::ReadError;
 
 /// Reads of one greenlet before it is declared unreliable.
 pub const ATTEMPTS: usize = 4;
