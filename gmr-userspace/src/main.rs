@@ -123,8 +123,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         file: None,
         requester: Some(Requester {
             pid: me,
-            // SAFETY: getuid has no preconditions.
-            uid: unsafe { libc::getuid() },
+            uid: rustix::process::getuid().as_raw(),
             comm: gmr_userspace::proc::files::comm(me),
         }),
     };

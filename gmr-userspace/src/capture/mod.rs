@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn captures_every_thread_of_this_process_with_stacks() {
-        if unsafe { libc::geteuid() } != 0 {
+        if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("SKIP: loading eBPF programs needs root");
             return;
         }

@@ -38,12 +38,9 @@ pub fn run() -> Vec<Probe> {
             "privileges",
             true,
             "nothing can be loaded: run as root",
-            || {
-                // SAFETY: geteuid has no preconditions.
-                match unsafe { libc::geteuid() } {
-                    0 => Ok("root".into()),
-                    uid => Err(format!("running as uid {uid}")),
-                }
+            || match rustix::process::geteuid().as_raw() {
+                0 => Ok("root".into()),
+                uid => Err(format!("running as uid {uid}")),
             },
         ),
         probe(
@@ -223,7 +220,7 @@ mod tests {
 
     #[test]
     fn probes_this_host_for_real() {
-        if unsafe { libc::geteuid() } != 0 {
+        if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("SKIP: probing loads eBPF programs, which needs root");
             return;
         }

@@ -1,5 +1,7 @@
 //! Small readers of `/proc/PID` files that several stages need.
 
+use rustix::{io::Errno, process::Pid};
+
 /// The process's name (`/proc/PID/comm`), or empty if it cannot be read.
 pub fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -11,12 +13,14 @@ pub fn comm(pid: u32) -> String {
 /// does (the kernel accepts a null signal for it) but is hidden from this
 /// procfs (`hidepid`, a procfs of another pid namespace, an overmount).
 pub fn missing_process(pid: u32) -> String {
-    let Ok(target) = libc::pid_t::try_from(pid) else {
+    let Some(target) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return format!("process {pid} does not exist");
     };
-    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-    let exists = unsafe { libc::kill(target, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A null signal only checks that the process exists; nothing is sent.
+    let exists = matches!(
+        rustix::process::test_kill_process(target),
+        Ok(()) | Err(Errno::PERM)
+    );
     if exists {
         format!("process {pid} exists but /proc/{pid} is hidden from the agent")
     } else {

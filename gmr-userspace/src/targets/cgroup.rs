@@ -138,7 +138,7 @@ mod tests {
             eprintln!("SKIP: no cgroup2 mount");
             return;
         };
-        if unsafe { libc::geteuid() } != 0 {
+        if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("SKIP: making cgroups needs root");
             return;
         }

@@ -74,8 +74,7 @@ const SLEEP_SYSCALLS: [u64; 2] = [35, 230];
 const STACK_PAGES: usize = 8;
 
 fn skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if rustix::process::geteuid().as_raw() != 0 {
         eprintln!("skipping {test}: needs root to read another process's memory and map_files");
         return true;
     }
