@@ -23,10 +23,16 @@
 //! land in the middle of a report line.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, IsTerminal as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::time::{Duration, Instant};
+
+use rustix::{
+    event::{PollFd, PollFlags, Timespec},
+    io::Errno,
+    net::SendFlags,
+};
 
 use crate::proc::pidfd;
 
@@ -190,19 +196,12 @@ fn pidfd_getfd(pid: u32, pidfd: BorrowedFd<'_>) -> Result<OwnedFd, StderrError> 
 
 /// The `S_IFMT` bits of the file behind `fd`.
 fn file_type(fd: BorrowedFd<'_>) -> io::Result<libc::mode_t> {
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat fills the buffer when it returns 0.
-    if unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fstat succeeded, so the struct is initialized.
-    Ok(unsafe { stat.assume_init() }.st_mode & libc::S_IFMT)
+    Ok(rustix::fs::fstat(fd)?.st_mode & libc::S_IFMT)
 }
 
 /// True when `fd` is a terminal.
 fn is_terminal(fd: BorrowedFd<'_>) -> bool {
-    // SAFETY: isatty only issues an ioctl on the fd.
-    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+    fd.is_terminal()
 }
 
 /// Writes through a private non-blocking description of the same pipe or
@@ -314,55 +313,38 @@ fn wait_writable(fd: BorrowedFd<'_>, deadline: Instant) -> io::Result<bool> {
         if remaining.is_zero() {
             return Ok(false);
         }
-        // Round up so a sub-millisecond remainder does not become a busy poll.
-        let timeout = libc::c_int::try_from(remaining.as_nanos().div_ceil(1_000_000))
-            .unwrap_or(libc::c_int::MAX);
-        let mut poll_fd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut poll_fd, 1, timeout) } {
-            ready if ready > 0 => return Ok(true),
-            0 => {}
-            _ => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
+        let timeout = Timespec::try_from(remaining).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::OUT)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(Errno::INTR) => {}
+            Ok(_) => return Ok(true),
+            Err(error) => return Err(error.into()),
         }
     }
 }
 
 /// One `write(2)`; a zero-byte write of a non-empty buffer is an error.
 fn write_once(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: buf is valid for buf.len() bytes.
-    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-    byte_count(n)
+    nonzero(rustix::io::write(fd, buf))
 }
 
 /// One `send(2)` that neither blocks nor raises `SIGPIPE`.
 fn send_dontwait(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: buf is valid for buf.len() bytes.
-    let n = unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    byte_count(n)
+    nonzero(rustix::net::send(
+        fd,
+        buf,
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+    ))
 }
 
-/// Turns a write/send return value into a byte count or the errno.
-fn byte_count(n: isize) -> io::Result<usize> {
-    match usize::try_from(n) {
-        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(io::Error::last_os_error()),
+/// A write/send's byte count, with zero bytes written as an error.
+fn nonzero(written: rustix::io::Result<usize>) -> io::Result<usize> {
+    match written? {
+        0 => Err(io::ErrorKind::WriteZero.into()),
+        n => Ok(n),
     }
 }
 
