@@ -74,6 +74,8 @@ fn unescape_octal(field: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -108,7 +110,7 @@ mod tests {
         assert!(
             mounts
                 .iter()
-                .any(|mount| mount.mount_point == PathBuf::from("/"))
+                .any(|mount| mount.mount_point == Path::new("/"))
         );
     }
 }
