@@ -119,8 +119,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let trigger = Trigger::Request {
         requester: Some(Requester {
             pid: me,
-            // SAFETY: getuid has no preconditions.
-            uid: unsafe { libc::getuid() },
+            uid: rustix::process::getuid().as_raw(),
             comm: gmr_userspace::proc::files::comm(me),
         }),
     };

@@ -17,7 +17,7 @@ pub mod model;
 use std::{
     collections::HashMap,
     io::{self, Read as _},
-    os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::{AsFd as _, OwnedFd},
     time::Duration,
 };
 
@@ -34,7 +34,10 @@ use self::{
     model::{ProcessCapture, StackSnapshot, ThreadCapture},
 };
 pub use crate::kernel::stack_cap::StackCap;
-use crate::{kernel::loader::CAPTURE_PROGRAM, proc};
+use crate::{
+    kernel::loader::CAPTURE_PROGRAM,
+    proc::{self, pidfd},
+};
 
 /// How long a capture that found fewer threads than the process had waits
 /// to see whether the process is exiting.
@@ -177,31 +180,19 @@ impl ExitWatch {
     /// Watches `pid`; fails if it is already gone. Without pidfds (before
     /// Linux 5.3) nothing is watched.
     fn open(pid: u32) -> Result<Self> {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd >= 0 {
-            // SAFETY: the kernel returned a new fd that we now own.
-            return Ok(Self(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })));
-        }
-        match io::Error::last_os_error().raw_os_error() {
-            Some(libc::ESRCH) => bail!(gone(pid)),
-            _ => Ok(Self(None)),
+        match pidfd::open(pid) {
+            Ok(fd) => Ok(Self(Some(fd))),
+            Err(error) if error.raw_os_error() == Some(libc::ESRCH) => bail!(gone(pid)),
+            Err(_) => Ok(Self(None)),
         }
     }
 
     /// Whether the process has exited since [`ExitWatch::open`], waiting
     /// up to `wait` for it to.
     fn has_exited(&self, wait: Duration) -> bool {
-        let Some(fd) = &self.0 else { return false };
-        let mut poll = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let timeout = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd, for at most `timeout` ms.
-        let ready = unsafe { libc::poll(&mut poll, 1, timeout) };
-        ready > 0 && poll.revents & libc::POLLIN != 0
+        self.0
+            .as_ref()
+            .is_some_and(|fd| pidfd::has_exited(fd, wait))
     }
 }
 
@@ -220,7 +211,7 @@ mod tests {
 
     #[test]
     fn captures_every_thread_of_this_process_with_stacks() {
-        if unsafe { libc::geteuid() } != 0 {
+        if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("SKIP: loading eBPF programs needs root");
             return;
         }

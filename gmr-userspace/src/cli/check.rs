@@ -33,17 +33,16 @@ pub struct Probe {
 /// Runs every probe, in order.
 pub fn run() -> Vec<Probe> {
     let mut probes = vec![
-        probe("kernel", false, "", || Ok(kernel_release())),
+        probe("kernel", false, "", || {
+            Ok(crate::sections::package::kernel_release())
+        }),
         probe(
             "privileges",
             true,
             "nothing can be loaded: run as root",
-            || {
-                // SAFETY: geteuid has no preconditions.
-                match unsafe { libc::geteuid() } {
-                    0 => Ok("root".into()),
-                    uid => Err(format!("running as uid {uid}")),
-                }
+            || match rustix::process::geteuid().as_raw() {
+                0 => Ok("root".into()),
+                uid => Err(format!("running as uid {uid}")),
             },
         ),
         probe(
@@ -158,22 +157,6 @@ const SIGNAL_COST: &str =
     "the trigger signal is not noticed: use trigger files or `gmr-agent trigger`";
 const GUARD_COST: &str = "the trigger signal cannot be refused: a target without a handler for it dies; use trigger files, `gmr-agent trigger`, or a signal ignored by default (SIGURG)";
 
-/// `uname -r`.
-fn kernel_release() -> String {
-    // SAFETY: uname fills the zeroed struct we own.
-    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut name) } != 0 {
-        return "unknown".into();
-    }
-    let release: Vec<u8> = name
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&release).into_owned()
-}
-
 /// Runs one probe.
 fn probe(
     feature: &'static str,
@@ -223,7 +206,7 @@ mod tests {
 
     #[test]
     fn probes_this_host_for_real() {
-        if unsafe { libc::geteuid() } != 0 {
+        if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("SKIP: probing loads eBPF programs, which needs root");
             return;
         }

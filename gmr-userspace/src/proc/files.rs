@@ -1,5 +1,7 @@
 //! Small readers of `/proc/PID` files that several stages need.
 
+use rustix::{io::Errno, process::Pid};
+
 /// The process's name (`/proc/PID/comm`), or empty if it cannot be read.
 pub fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -11,12 +13,14 @@ pub fn comm(pid: u32) -> String {
 /// does (the kernel accepts a null signal for it) but is hidden from this
 /// procfs (`hidepid`, a procfs of another pid namespace, an overmount).
 pub fn missing_process(pid: u32) -> String {
-    let Ok(target) = libc::pid_t::try_from(pid) else {
+    let Some(target) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return format!("process {pid} does not exist");
     };
-    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-    let exists = unsafe { libc::kill(target, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A null signal only checks that the process exists; nothing is sent.
+    let exists = matches!(
+        rustix::process::test_kill_process(target),
+        Ok(()) | Err(Errno::PERM)
+    );
     if exists {
         format!("process {pid} exists but /proc/{pid} is hidden from the agent")
     } else {
@@ -31,9 +35,8 @@ pub fn missing_process(pid: u32) -> String {
 /// if the process has no address space (a zombie, a kernel thread), which
 /// the kernel shows as zeros.
 pub fn program_image(pid: u32) -> Option<(u64, u64)> {
-    let fields = stat_fields(pid)?;
-    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
-    Some((field(26)?, field(28)?)).filter(|&image| image != (0, 0))
+    let stat = stat(pid)?;
+    Some((stat.startcode, stat.startstack)).filter(|&image| image != (0, 0))
 }
 
 /// True when process `pid` lives (is no zombie) but shows no program
@@ -41,28 +44,32 @@ pub fn program_image(pid: u32) -> Option<(u64, u64)> {
 /// Only meaningful for a process that had an image before (kernel threads
 /// never have one).
 pub fn is_between_images(pid: u32) -> bool {
-    let Some(fields) = stat_fields(pid) else {
+    let Some(stat) = stat(pid) else {
         return false;
     };
-    let zero = |n: usize| fields.get(n - 3).is_some_and(|f| f == "0");
-    let dead = fields
-        .first()
-        .is_some_and(|state| matches!(state.as_str(), "Z" | "X" | "x"));
-    !dead && zero(26) && zero(28)
-}
-
-/// The fields of `/proc/PID/stat` after the parenthesized comm (which may
-/// hold spaces), starting with the state, field 3.
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    Some(rest.split_whitespace().map(str::to_owned).collect())
+    let dead = matches!(stat.state, 'Z' | 'X' | 'x');
+    !dead && stat.startcode == 0 && stat.startstack == 0
 }
 
 /// How many threads the process has (`num_threads` in `/proc/PID/stat`),
 /// if that can be read.
 pub fn thread_count(pid: u32) -> Option<u32> {
-    stat_fields(pid)?.get(20 - 3)?.parse().ok()
+    u32::try_from(stat(pid)?.num_threads).ok()
+}
+
+/// When `pid` started, in clock ticks since boot (`starttime` in
+/// `/proc/PID/stat`), if that can be read.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    Some(stat(pid)?.starttime)
+}
+
+/// `/proc/PID/stat`, parsed by procfs (which copes with a comm holding
+/// spaces and parentheses).
+pub fn stat(pid: u32) -> Option<procfs::process::Stat> {
+    procfs::process::Process::new(i32::try_from(pid).ok()?)
+        .ok()?
+        .stat()
+        .ok()
 }
 
 #[cfg(test)]
@@ -105,9 +112,7 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let zombie = || {
-            super::stat_fields(pid).is_some_and(|fields| fields.first().is_some_and(|s| s == "Z"))
-        };
+        let zombie = || super::stat(pid).is_some_and(|stat| stat.state == 'Z');
         // Before it is one, it may be between the images of its own exec.
         while !zombie() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));

@@ -4,4 +4,7 @@
 
 pub mod files;
 pub mod maps;
+pub mod memory;
+pub mod mountinfo;
 pub mod pid_namespace;
+pub mod pidfd;

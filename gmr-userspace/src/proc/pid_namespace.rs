@@ -160,8 +160,7 @@ mod tests {
 
     #[test]
     fn a_process_in_a_new_pid_namespace_is_pid_1_there() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("SKIP: a new pid namespace needs root");
             return;
         }

@@ -9,8 +9,8 @@ use object::{Object as _, ObjectSegment as _, ReadCache};
 use procfs::process::{MMapPath, MemoryMap};
 
 use super::PythonVersion;
-use super::memory::ProcessMemory;
 use crate::proc::maps::MapsError;
+use crate::proc::memory::ProcessMemory;
 
 /// Why a process that maps CPython cannot be read.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use super::Interpreter;
 use super::layout::{FRAME_OWNED_BY_CSTACK, Position};
 use super::lines::line_for;
-use super::memory::ReadError;
+use super::objects::{read_bytes_object, read_str_object};
+use crate::proc::memory::ReadError;
 
 /// Frames followed at most; Python's own recursion limit defaults to 1000.
 pub const MAX_FRAMES: usize = 4096;
@@ -159,7 +160,7 @@ impl<'a> FrameReader<'a> {
         }
         let string = |offset: u64| -> Result<String, ReadError> {
             let object = memory.read_u64(code + offset)?;
-            memory.read_str_object(object, &layout.unicode)
+            read_str_object(memory, object, &layout.unicode)
         };
         let table = memory.read_u64(code + layout.code.linetable)?;
         let info = Arc::new(CodeInfo {
@@ -167,7 +168,7 @@ impl<'a> FrameReader<'a> {
             qualname: layout.code.qualname.map(string).transpose()?,
             file: string(layout.code.filename)?,
             first_line: memory.read_u32(code + layout.code.firstlineno)? as i32,
-            line_table: memory.read_bytes_object(table, layout.bytes_size, layout.bytes_data)?,
+            line_table: read_bytes_object(memory, table, layout.bytes_size, layout.bytes_data)?,
         });
         self.codes.insert(code, Arc::clone(&info));
         Ok(info)

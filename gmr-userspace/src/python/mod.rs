@@ -13,8 +13,8 @@ pub mod frames;
 pub mod green;
 pub mod layout;
 pub mod lines;
-pub mod memory;
 mod native_tid;
+pub mod objects;
 pub mod source;
 pub mod threads;
 
@@ -25,8 +25,8 @@ use procfs::process::MemoryMap;
 pub use self::detect::DetectError;
 pub use self::frames::{ChainError, FrameReader, PythonFrame};
 pub use self::layout::{Layout, LayoutError};
-pub use self::memory::{ProcessMemory, ReadError};
 pub use self::threads::{GilState, PythonThread};
+use crate::proc::memory::{ProcessMemory, ReadError};
 
 /// A CPython version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use super::memory::ProcessMemory;
+use crate::proc::memory::ProcessMemory;
 use crate::proc::pid_namespace::NamespaceTids;
 
 /// Bytes of `struct pthread` searched (the id is at 0x2d0 in current glibc).

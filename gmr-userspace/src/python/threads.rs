@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use super::Interpreter;
 use super::frames::{FrameReader, PythonFrame};
 use super::layout::{CurrentFrame, GilLayout};
-use super::memory::ReadError;
 use super::native_tid::PthreadTids;
+use crate::proc::memory::ReadError;
 use crate::proc::pid_namespace::NamespaceTids;
 
 /// Interpreters followed at most.

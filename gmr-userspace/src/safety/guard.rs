@@ -140,8 +140,7 @@ mod tests {
 
     /// Loading programs needs root; says SKIP otherwise.
     fn running_as_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = rustix::process::geteuid().as_raw() == 0;
         if !root {
             eprintln!("SKIP: loading eBPF programs needs root");
         }

@@ -112,10 +112,7 @@ pub(crate) fn read_environment(
 /// Length of the argument area (`arg_end - arg_start` in `stat`), when the
 /// kernel shows it to us.
 fn argument_area_len(pid: u32) -> Option<usize> {
-    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?)
-        .ok()?
-        .stat()
-        .ok()?;
+    let stat = crate::proc::files::stat(pid)?;
     let (start, end) = (stat.arg_start?, stat.arg_end?);
     (start != 0 && end > start).then(|| usize::try_from(end - start).ok())?
 }

@@ -316,8 +316,7 @@ mod tests {
             }))
             .collect();
         assert_eq!(order, expected);
-        // SAFETY: getuid has no preconditions.
-        let me = unsafe { libc::getuid() };
+        let me = rustix::process::getuid().as_raw();
         let first = &tree.processes[0];
         assert_eq!((first.uid, first.euid), (me, me));
         assert_eq!(first.user.as_deref(), Some("root"));

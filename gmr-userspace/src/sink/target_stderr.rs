@@ -23,10 +23,18 @@
 //! land in the middle of a report line.
 
 use std::fs::{File, OpenOptions};
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::io::{self, IsTerminal as _};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::time::{Duration, Instant};
+
+use rustix::{
+    event::{PollFd, PollFlags, Timespec},
+    io::Errno,
+    net::SendFlags,
+};
+
+use crate::proc::pidfd;
 
 /// Largest write POSIX guarantees atomic (and non-blocking once a pipe
 /// polls writable).
@@ -162,34 +170,21 @@ type WriteResult = Result<usize, WriteFailure>;
 
 /// Opens a pidfd for `pid`, mapping "no such process" to [`StderrError::Exited`].
 fn pidfd_open(pid: u32) -> Result<OwnedFd, StderrError> {
-    // A pid that does not fit pid_t cannot name a live process.
-    let raw_pid = libc::pid_t::try_from(pid).map_err(|_| StderrError::Exited { pid })?;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
-    if fd < 0 {
-        let source = io::Error::last_os_error();
-        return Err(match source.raw_os_error() {
-            Some(libc::ESRCH) => StderrError::Exited { pid },
-            _ => StderrError::PidfdOpen { pid, source },
-        });
-    }
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    pidfd::open(pid).map_err(|source| match source.raw_os_error() {
+        Some(libc::ESRCH) => StderrError::Exited { pid },
+        _ => StderrError::PidfdOpen { pid, source },
+    })
 }
 
 /// Duplicates fd 2 of the process behind `pidfd` into this process.
 fn pidfd_getfd(pid: u32, pidfd: BorrowedFd<'_>) -> Result<OwnedFd, StderrError> {
-    // SAFETY: pidfd_getfd takes a pidfd, a target fd number and flags and
-    // returns a new close-on-exec fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), 2, 0) };
-    if fd >= 0 {
-        // SAFETY: the kernel just returned this fd and nothing else owns it.
-        return Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) });
-    }
-    let source = io::Error::last_os_error();
+    let source = match pidfd::copy_fd(pidfd, 2) {
+        Ok(fd) => return Ok(fd),
+        Err(source) => source,
+    };
     // A zombie still has a pid but no file table, so it reports EBADF (or
     // EPERM once its credentials are gone) rather than ESRCH.
-    if source.raw_os_error() == Some(libc::ESRCH) || has_exited(pidfd) {
+    if source.raw_os_error() == Some(libc::ESRCH) || pidfd::has_exited(pidfd, Duration::ZERO) {
         return Err(StderrError::Exited { pid });
     }
     Err(match source.raw_os_error() {
@@ -199,33 +194,14 @@ fn pidfd_getfd(pid: u32, pidfd: BorrowedFd<'_>) -> Result<OwnedFd, StderrError> 
     })
 }
 
-/// True when the process behind `pidfd` has exited: its pidfd polls readable.
-fn has_exited(pidfd: BorrowedFd<'_>) -> bool {
-    let mut poll_fd = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    let ready = unsafe { libc::poll(&mut poll_fd, 1, 0) };
-    ready > 0 && poll_fd.revents & libc::POLLIN != 0
-}
-
 /// The `S_IFMT` bits of the file behind `fd`.
 fn file_type(fd: BorrowedFd<'_>) -> io::Result<libc::mode_t> {
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat fills the buffer when it returns 0.
-    if unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fstat succeeded, so the struct is initialized.
-    Ok(unsafe { stat.assume_init() }.st_mode & libc::S_IFMT)
+    Ok(rustix::fs::fstat(fd)?.st_mode & libc::S_IFMT)
 }
 
 /// True when `fd` is a terminal.
 fn is_terminal(fd: BorrowedFd<'_>) -> bool {
-    // SAFETY: isatty only issues an ioctl on the fd.
-    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+    fd.is_terminal()
 }
 
 /// Writes through a private non-blocking description of the same pipe or
@@ -337,55 +313,38 @@ fn wait_writable(fd: BorrowedFd<'_>, deadline: Instant) -> io::Result<bool> {
         if remaining.is_zero() {
             return Ok(false);
         }
-        // Round up so a sub-millisecond remainder does not become a busy poll.
-        let timeout = libc::c_int::try_from(remaining.as_nanos().div_ceil(1_000_000))
-            .unwrap_or(libc::c_int::MAX);
-        let mut poll_fd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut poll_fd, 1, timeout) } {
-            ready if ready > 0 => return Ok(true),
-            0 => {}
-            _ => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
+        let timeout = Timespec::try_from(remaining).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::OUT)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(Errno::INTR) => {}
+            Ok(_) => return Ok(true),
+            Err(error) => return Err(error.into()),
         }
     }
 }
 
 /// One `write(2)`; a zero-byte write of a non-empty buffer is an error.
 fn write_once(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: buf is valid for buf.len() bytes.
-    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-    byte_count(n)
+    nonzero(rustix::io::write(fd, buf))
 }
 
 /// One `send(2)` that neither blocks nor raises `SIGPIPE`.
 fn send_dontwait(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: buf is valid for buf.len() bytes.
-    let n = unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    byte_count(n)
+    nonzero(rustix::net::send(
+        fd,
+        buf,
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+    ))
 }
 
-/// Turns a write/send return value into a byte count or the errno.
-fn byte_count(n: isize) -> io::Result<usize> {
-    match usize::try_from(n) {
-        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(io::Error::last_os_error()),
+/// A write/send's byte count, with zero bytes written as an error.
+fn nonzero(written: rustix::io::Result<usize>) -> io::Result<usize> {
+    match written? {
+        0 => Err(io::ErrorKind::WriteZero.into()),
+        n => Ok(n),
     }
 }
 
@@ -393,6 +352,7 @@ fn byte_count(n: isize) -> io::Result<usize> {
 mod tests {
     use super::*;
     use std::io::{BufRead as _, BufReader, Read as _};
+    use std::os::fd::FromRawFd as _;
     use std::os::unix::ffi::OsStrExt as _;
     use std::os::unix::net::UnixStream;
     use std::process::{Command, Stdio};

@@ -19,6 +19,8 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::proc::{files, mountinfo};
+
 /// A resolved cgroup directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cgroup {
@@ -30,46 +32,13 @@ pub struct Cgroup {
 
 /// Finds where cgroup2 is mounted, from `/proc/self/mountinfo`.
 pub fn cgroup2_mount() -> Result<PathBuf> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-        .context("reading /proc/self/mountinfo to find the cgroup2 mount")?;
-    mount_from_mountinfo(&mountinfo).ok_or_else(|| {
-        anyhow::anyhow!("no cgroup2 filesystem is mounted (see /proc/self/mountinfo)")
+    let mounts = mountinfo::own_mounts().context("looking for the cgroup2 mount")?;
+    mountinfo::cgroup2_mount_point(&mounts).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no cgroup2 filesystem is mounted (see {})",
+            mountinfo::OWN_MOUNTINFO
+        )
     })
-}
-
-/// The mount point of the first `cgroup2` entry of a mountinfo text.
-fn mount_from_mountinfo(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        let fstype = right.split_whitespace().next()?;
-        let mount_point = left.split_whitespace().nth(4)?;
-        (fstype == "cgroup2").then(|| PathBuf::from(unescape_octal(mount_point)))
-    })
-}
-
-/// Undoes mountinfo's `\040`-style escapes.
-fn unescape_octal(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 8).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Resolves a tag path: absolute, or relative to the cgroup2 mount. The
@@ -229,7 +198,7 @@ pub fn main_process(path: &Path) -> Option<u32> {
     procs
         .lines()
         .filter_map(|l| l.trim().parse::<u32>().ok())
-        .filter_map(|pid| Some((start_ticks(pid)?, pid)))
+        .filter_map(|pid| Some((files::start_ticks(pid)?, pid)))
         .min()
         .map(|(_, pid)| pid)
 }
@@ -244,14 +213,6 @@ fn systemd_main_pid(unit: &str) -> Option<u32> {
     (pid != 0).then_some(pid)
 }
 
-/// When `pid` started, in clock ticks since boot (`/proc/PID/stat` field 22).
-fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The name (field 2) may hold spaces and parentheses; count after its end.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +223,7 @@ mod tests {
             eprintln!("SKIP: no cgroup2 mount");
             return;
         };
-        if unsafe { libc::geteuid() } != 0 {
+        if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("SKIP: making cgroups needs root");
             return;
         }
@@ -319,20 +280,6 @@ mod tests {
             own.display()
         );
         assert!(own.starts_with(&mount));
-    }
-
-    #[test]
-    fn finds_cgroup2_in_mountinfo() {
-        let text = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
-                    41 31 0:38 / /sys/fs/cgroup/un\\040ified rw,relatime - cgroup2 cgroup2 rw\n";
-        assert_eq!(
-            mount_from_mountinfo(text),
-            Some(PathBuf::from("/sys/fs/cgroup/un ified"))
-        );
-        assert_eq!(
-            mount_from_mountinfo("1 2 0:1 / / rw - ext4 /dev/vda rw\n"),
-            None
-        );
     }
 
     #[test]

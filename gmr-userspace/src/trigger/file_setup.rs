@@ -189,8 +189,10 @@ mod tests {
         let dir = scratch.join("run/gmr");
         ensure_dir(&dir).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, DIR_MODE);
-        // SAFETY: no pointers.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let (uid, gid) = (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
         let ownership = Ownership { gid, mode: 0o640 };
         let path = dir.join("api.trigger");
         if uid != 0 {

@@ -10,10 +10,16 @@
 //! A file removed and recreated may get the same inode number back (ext4
 //! often does), so userspace tells files apart by their birth time too.
 
-use std::{ffi::CString, io, mem::MaybeUninit, os::unix::ffi::OsStrExt as _, path::Path};
+use std::{io, path::Path};
 
 use anyhow::{Context as _, Result, bail};
 use gmr_common::TriggerFileKey;
+use rustix::{
+    fs::{AtFlags, CWD, StatxFlags, statx},
+    io::Errno,
+};
+
+use crate::proc::mountinfo;
 
 /// A device number in the kernel's internal encoding (`MKDEV`:
 /// `MAJOR << 20 | MINOR`), which the tracepoints report.
@@ -33,41 +39,30 @@ pub struct FileIdentity {
 /// The identity of the regular file at `path` (not following a symlink);
 /// `None` when nothing is there, an error when something else is.
 pub fn file_identity(path: &Path) -> Result<Option<FileIdentity>> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .with_context(|| format!("{} holds a NUL byte", path.display()))?;
-    let mut stx = MaybeUninit::<libc::statx>::zeroed();
-    // SAFETY: a NUL-terminated path and a buffer of the right type.
-    let rc = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID | libc::STATX_BTIME,
-            stx.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() == io::ErrorKind::NotFound {
-            return Ok(None);
+    let asked = StatxFlags::TYPE | StatxFlags::INO | StatxFlags::MNT_ID | StatxFlags::BTIME;
+    let stx = match statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, asked) {
+        Ok(stx) => stx,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(error) => {
+            return Err(io::Error::from(error))
+                .with_context(|| format!("cannot stat {}", path.display()));
         }
-        return Err(error).with_context(|| format!("cannot stat {}", path.display()));
-    }
-    // SAFETY: statx filled it.
-    let stx = unsafe { stx.assume_init() };
+    };
     if u32::from(stx.stx_mode) & libc::S_IFMT != libc::S_IFREG {
         bail!("{} is not a regular file", path.display());
     }
-    let dev = if stx.stx_mask & libc::STATX_MNT_ID != 0 {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .context("cannot read /proc/self/mountinfo")?;
-        mount_dev(&mountinfo, stx.stx_mnt_id).with_context(|| {
-            format!(
-                "mount {} of {} is not in /proc/self/mountinfo",
-                stx.stx_mnt_id,
-                path.display()
-            )
-        })?
+    let dev = if stx.stx_mask & StatxFlags::MNT_ID.bits() != 0 {
+        let mounts = mountinfo::own_mounts()?;
+        let (major, minor) =
+            mountinfo::device_of_mount(&mounts, stx.stx_mnt_id).with_context(|| {
+                format!(
+                    "mount {} of {} is not in {}",
+                    stx.stx_mnt_id,
+                    path.display(),
+                    mountinfo::OWN_MOUNTINFO
+                )
+            })?;
+        kernel_dev(major, minor)
     } else {
         kernel_dev(stx.stx_dev_major, stx.stx_dev_minor)
     };
@@ -77,22 +72,9 @@ pub fn file_identity(path: &Path) -> Result<Option<FileIdentity>> {
             dev,
             reserved: 0,
         },
-        birth: (stx.stx_mask & libc::STATX_BTIME != 0)
+        birth: (stx.stx_mask & StatxFlags::BTIME.bits() != 0)
             .then_some((stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec)),
     }))
-}
-
-/// The superblock device of mount `mount_id`, from mountinfo lines such as
-/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`.
-pub fn mount_dev(mountinfo: &str, mount_id: u64) -> Option<u32> {
-    mountinfo.lines().find_map(|line| {
-        let mut fields = line.split_whitespace();
-        if fields.next()?.parse::<u64>().ok()? != mount_id {
-            return None;
-        }
-        let (major, minor) = fields.nth(1)?.split_once(':')?;
-        Some(kernel_dev(major.parse().ok()?, minor.parse().ok()?))
-    })
 }
 
 #[cfg(test)]
@@ -118,23 +100,8 @@ mod tests {
         assert_eq!(st_dev_in_kernel_encoding(libc::makedev(0, 45)), 45);
     }
 
-    #[test]
-    fn finds_the_mount_device_by_id() {
-        let mountinfo = "22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw\n\
-                         25 22 0:23 / /run rw,nosuid shared:5 - tmpfs tmpfs rw,mode=755\n";
-        assert_eq!(mount_dev(mountinfo, 25), Some(23));
-        assert_eq!(mount_dev(mountinfo, 22), Some(kernel_dev(259, 2)));
-        assert_eq!(mount_dev(mountinfo, 7), None);
-    }
-
     fn is_btrfs(path: &Path) -> bool {
-        let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
-        let mut fs = MaybeUninit::<libc::statfs>::zeroed();
-        // SAFETY: a NUL-terminated path and a buffer of the right type.
-        unsafe {
-            libc::statfs(c_path.as_ptr(), fs.as_mut_ptr()) == 0
-                && fs.assume_init().f_type == libc::BTRFS_SUPER_MAGIC
-        }
+        rustix::fs::statfs(path).is_ok_and(|fs| fs.f_type == libc::BTRFS_SUPER_MAGIC)
     }
 
     #[test]

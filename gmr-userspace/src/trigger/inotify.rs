@@ -5,13 +5,18 @@
 //! hook, to notice touches at all).
 
 use std::{
-    ffi::{CString, OsStr, OsString},
+    ffi::{OsStr, OsString},
     io,
     os::{
-        fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd},
+        fd::{AsRawFd, OwnedFd, RawFd},
         unix::ffi::OsStrExt as _,
     },
     path::Path,
+};
+
+use rustix::{
+    fs::inotify::{self, CreateFlags, WatchFlags},
+    io::Errno,
 };
 
 /// Size of `struct inotify_event` before its name.
@@ -38,37 +43,23 @@ pub struct Inotify {
 impl Inotify {
     /// Creates the instance.
     pub fn new() -> io::Result<Self> {
-        // SAFETY: no pointers.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)?;
+        Ok(Self { fd })
     }
 
     /// Watches `path` for `mask`; the same path always gets the same watch
     /// descriptor, and its mask is replaced.
     pub fn add_watch(&self, path: &Path, mask: u32) -> io::Result<i32> {
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
-        // SAFETY: a valid descriptor and NUL-terminated path.
-        let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c_path.as_ptr(), mask) };
-        if wd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(wd)
+        Ok(inotify::add_watch(
+            &self.fd,
+            path,
+            WatchFlags::from_bits_retain(mask),
+        )?)
     }
 
     /// Stops watch `wd` (an `IN_IGNORED` event follows).
     pub fn remove_watch(&self, wd: i32) -> io::Result<()> {
-        // SAFETY: a valid descriptor; an unknown wd is just an error.
-        if unsafe { libc::inotify_rm_watch(self.fd.as_raw_fd(), wd) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        Ok(inotify::remove_watch(&self.fd, wd)?)
     }
 
     /// Reads every queued event; `WouldBlock` when none is queued.
@@ -78,23 +69,12 @@ impl Inotify {
         // HEADER + NAME_MAX + 1.
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
-            // SAFETY: the buffer is writable for its whole length.
-            let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                )
-            };
-            if n < 0 {
-                let error = io::Error::last_os_error();
-                return match error.kind() {
-                    io::ErrorKind::WouldBlock if !events.is_empty() => Ok(events),
-                    io::ErrorKind::Interrupted => continue,
-                    _ => Err(error),
-                };
+            match rustix::io::read(&self.fd, &mut buffer[..]) {
+                Ok(n) => events.extend(decode(&buffer[..n])),
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) if !events.is_empty() => return Ok(events),
+                Err(error) => return Err(error.into()),
             }
-            events.extend(decode(&buffer[..n as usize]));
         }
     }
 }

@@ -42,8 +42,7 @@ const RATE_LIMIT_PASSED: Duration = Duration::from_millis(150);
 
 /// Why the tests cannot run here, if they cannot.
 fn skip_reason(hook: FileHook) -> Option<String> {
-    // SAFETY: no pointers.
-    if unsafe { libc::geteuid() } != 0 {
+    if rustix::process::geteuid().as_raw() != 0 {
         return Some("loading eBPF programs needs root".into());
     }
     if hook == FileHook::Tracepoints
@@ -528,8 +527,7 @@ async fn signal_events(triggers: &mut Triggers, pid: u32) -> Vec<TriggerEvent> {
 
 #[test]
 fn tagged_cgroups_can_be_reconfigured() {
-    // SAFETY: no pointers.
-    if unsafe { libc::geteuid() } != 0 {
+    if rustix::process::geteuid().as_raw() != 0 {
         eprintln!("SKIP: loading eBPF programs needs root");
         return;
     }

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use gmr_common::UserRegs;
 
-use super::remote::read_memory;
 use super::{ModuleCache, StackEnd, unwind};
 use crate::capture::model::{ProcessCapture, StackCopyEnd, StackSnapshot, ThreadCapture};
 use crate::model::UserFrame;
+use crate::proc::memory::read_exact;
 use crate::sections::context::ReportContext;
 use crate::sections::threads::threads;
 use crate::symbolize::Symbolizer;
@@ -75,8 +75,7 @@ const SLEEP_SYSCALLS: [u64; 2] = [35, 230];
 const STACK_PAGES: usize = 8;
 
 fn skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if rustix::process::geteuid().as_raw() != 0 {
         eprintln!("skipping {test}: needs root to read another process's memory and map_files");
         return true;
     }
@@ -204,7 +203,7 @@ fn snapshot(pid: u32, sp: u64) -> StackSnapshot {
         .chunks_mut(page as usize)
         .zip(0..)
         .map(|(chunk, index)| {
-            let copied = read_memory(pid, base + index * page, chunk).is_ok();
+            let copied = read_exact(pid, base + index * page, chunk).is_ok();
             if !copied {
                 chunk.fill(0);
             }

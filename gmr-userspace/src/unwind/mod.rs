@@ -12,7 +12,6 @@
 
 mod elf;
 pub mod modules;
-mod remote;
 mod signal;
 
 #[cfg(test)]
@@ -32,7 +31,6 @@ use crate::capture::model::StackSnapshot;
 use crate::go::StackBoundary;
 
 pub use modules::{ModuleCache, ModuleInfo, ModulesError, ProcessModules, SkippedModule};
-pub(crate) use remote::read_memory;
 
 /// Fewest frames a stack may have before [`StackEnd::MaxDepth`]; see
 /// [`frame_limit`].

@@ -22,9 +22,9 @@ use framehop::x86_64::UnwinderX86_64;
 use procfs::process::{MMPermissions, MMapPath, MemoryMap};
 
 use super::elf::{ElfImage, SectionBytes};
-use super::remote::read_memory;
 use crate::go::GoBinary;
 use crate::proc::maps::{self, MapsError};
+use crate::proc::memory::read_exact;
 
 /// framehop's module type over our section bytes.
 type FramehopModule = framehop::Module<SectionBytes>;
@@ -448,7 +448,7 @@ impl ModuleCache {
         let (start, end) = map.address;
         let len = usize::try_from(end - start).map_err(|e| e.to_string())?;
         let mut bytes = vec![0; len];
-        read_memory(pid, start, &mut bytes).map_err(|e| format!("could not read the vDSO: {e}"))?;
+        read_exact(pid, start, &mut bytes).map_err(|e| format!("could not read the vDSO: {e}"))?;
         let tick = self.tick;
         let index = match self.vdsos.iter().position(|(seen, _)| **seen == bytes[..]) {
             Some(index) => index,
@@ -554,7 +554,7 @@ fn display_path(path: &MMapPath) -> String {
 #[cfg(test)]
 mod tests {
     use super::{ModuleCache, ProcessModules};
-    use crate::unwind::remote::read_memory;
+    use crate::proc::memory::read_exact;
 
     #[inline(never)]
     fn some_code() -> u64 {
@@ -574,7 +574,7 @@ mod tests {
         let mut from_file = [0; 32];
         let mut from_memory = [0; 32];
         assert!(modules.read_code(address, &mut from_file));
-        read_memory(pid, address, &mut from_memory).expect("own memory");
+        read_exact(pid, address, &mut from_memory).expect("own memory");
         assert_eq!(from_file, from_memory);
         assert!(modules.modules().iter().any(|m| m.path == "[vdso]"));
         assert!(!modules.read_code(0x10, &mut from_file));
@@ -603,7 +603,7 @@ mod tests {
         let mut from_bytes = [0; 32];
         let mut from_memory = [0; 32];
         assert!(modules.read_code(address, &mut from_bytes));
-        read_memory(std::process::id(), address, &mut from_memory).expect("own memory");
+        read_exact(std::process::id(), address, &mut from_memory).expect("own memory");
         assert_eq!(from_bytes, from_memory);
         let err = modules
             .add_image("junk", vec![0x7f, b'E', b'L'].into(), 0x1000..0x2000, 0)

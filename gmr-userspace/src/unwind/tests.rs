@@ -378,7 +378,7 @@ fn unwind_here() -> (Vec<Frame>, StackEnd) {
         .chunks_mut(PAGE)
         .zip(0..)
         .map(|(page, index)| {
-            super::remote::read_memory(pid, base + index * StackSnapshot::PAGE, page).is_ok()
+            crate::proc::memory::read_exact(pid, base + index * StackSnapshot::PAGE, page).is_ok()
         })
         .collect();
     let stack = StackSnapshot {

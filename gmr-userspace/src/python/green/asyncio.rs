@@ -18,9 +18,10 @@ use super::layout::{
     IFRAME_STACKTOP, StackDepth,
 };
 use super::types::TypeCache;
+use crate::proc::memory::ReadError;
 use crate::python::Interpreter;
 use crate::python::frames::{FrameReader, PythonFrame};
-use crate::python::memory::ReadError;
+use crate::python::objects::read_str_object;
 
 /// Reads of one task before it is declared unreliable.
 pub const ATTEMPTS: usize = 4;
@@ -103,9 +104,7 @@ pub fn read_task(
     let name = match name_object {
         0 => None,
         object => match types.name_of_object(object, object_type)?.as_str() {
-            STR_TYPE => memory
-                .read_str_object(object, &interpreter.layout.unicode)
-                .ok(),
+            STR_TYPE => read_str_object(memory, object, &interpreter.layout.unicode).ok(),
             // 3.12+ keeps the task counter until the name is asked for.
             INT_TYPE if interpreter.version.minor >= 12 => {
                 compact_int(interpreter, object)?.map(|n| format!("Task-{n}"))

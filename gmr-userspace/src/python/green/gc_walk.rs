@@ -25,8 +25,8 @@ use super::layout::{
     GC_PREV_MASK, GreenLayout,
 };
 use super::types::{Kind, TypeCache};
+use crate::proc::memory::ReadError;
 use crate::python::Interpreter;
-use crate::python::memory::ReadError;
 
 /// Walks of the lists tried before they are declared unreadable.
 pub const ATTEMPTS: usize = 4;
@@ -267,8 +267,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::proc::memory::ProcessMemory;
     use crate::python::layout::layout_for;
-    use crate::python::memory::ProcessMemory;
     use crate::python::{Interpreter, PythonVersion};
 
     /// 3.11's `_PyRuntime.interpreters.head`, in words.

@@ -20,9 +20,9 @@ use procfs::process::{MMapPath, MemoryMap};
 
 use super::layout::{FieldsHome, GREENLET_PIMPL, GreenletLayout, TYPE_BASIC_SIZE};
 use super::types::{Kind, TypeCache};
+use crate::proc::memory::ReadError;
 use crate::python::Interpreter;
 use crate::python::frames::{FrameReader, PythonFrame};
-use crate::python::memory::ReadError;
 
 /// Reads of one greenlet before it is declared unreliable.
 pub const ATTEMPTS: usize = 4;

@@ -16,8 +16,8 @@
 //! `UserGreenlet`/`MainGreenlet` subclasses, right after the base
 //! `Greenlet`; from 3.1.1 it is the base's first field, after the vtable.
 
+use crate::proc::memory::ReadError;
 use crate::python::Interpreter;
-use crate::python::memory::ReadError;
 
 /// `PyTypeObject.tp_name` (a `const char *`), every version.
 pub const TYPE_NAME: u64 = 24;

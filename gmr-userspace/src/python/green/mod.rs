@@ -29,7 +29,7 @@ use self::layout::{GreenLayout, GreenletLayout};
 use self::types::TypeCache;
 use super::Interpreter;
 use super::frames::FrameReader;
-use super::memory::ReadError;
+use crate::proc::memory::ReadError;
 
 /// Everything found.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::layout::{TYPE_BASE, TYPE_NAME};
-use crate::python::memory::{ProcessMemory, ReadError};
+use crate::proc::memory::{ProcessMemory, ReadError};
 
 /// `tp_name`s longer than this are cut: real ones are short dotted names.
 const MAX_NAME: usize = 256;

@@ -14,7 +14,7 @@ pub mod v3_13;
 mod v3_9;
 
 use super::PythonVersion;
-use super::memory::{ProcessMemory, ReadError};
+use crate::proc::memory::{ProcessMemory, ReadError};
 
 /// Offsets (in bytes) of everything the stack reader follows.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use super::{
     CodeLayout, CurrentFrame, FrameLayout, GilLayout, Layout, LayoutError, LineFormat, Position,
     UnicodeLayout,
 };
+use crate::proc::memory::ProcessMemory;
 use crate::python::PythonVersion;
-use crate::python::memory::ProcessMemory;
 
 /// `_Py_DebugOffsets.cookie`.
 const COOKIE: &[u8; 8] = b"xdebugpy";

@@ -386,8 +386,7 @@ fn corpus_secrets_never_reach_a_report() {
 
 #[test]
 fn files_in_another_mount_namespace() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if rustix::process::geteuid().as_raw() != 0 {
         println!("SKIP: needs root to make a mount namespace");
         return;
     }

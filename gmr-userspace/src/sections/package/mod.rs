@@ -24,7 +24,6 @@ mod started_as;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
-use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
@@ -56,7 +55,7 @@ pub fn package(pid: u32, db: &mut PackageDb) -> Result<Package, String> {
     }
     let mut package = Package {
         gmr_version: env!("CARGO_PKG_VERSION").to_owned(),
-        kernel: kernel_release()?,
+        kernel: kernel_release(),
         own_mount_namespace: own_mount_namespace(pid),
         ..Package::default()
     };
@@ -358,23 +357,11 @@ fn split_deleted<'a>(target: &'a OsStr, exe: Option<&File>) -> (&'a OsStr, bool)
 }
 
 /// The running kernel's release, as `uname -r` prints it.
-fn kernel_release() -> Result<String, String> {
-    let mut uts = MaybeUninit::<libc::utsname>::zeroed();
-    // SAFETY: uname fills the struct it is given and returns 0 on success.
-    if unsafe { libc::uname(uts.as_mut_ptr()) } != 0 {
-        let error = io::Error::last_os_error();
-        return Err(format!("uname: {}", describe_io_error(&error)));
-    }
-    // SAFETY: uname succeeded, and the struct started zeroed anyway.
-    let uts = unsafe { uts.assume_init() };
-    // c_char is i8 on some targets; each is one byte of the NUL-terminated name.
-    let release: Vec<u8> = uts
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    Ok(String::from_utf8_lossy(&release).into_owned())
+pub fn kernel_release() -> String {
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
