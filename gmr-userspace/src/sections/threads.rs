@@ -8,7 +8,10 @@
 //! take the place of the interpreter's eval-loop frames (see
 //! `python_stacks`).
 
+use std::cell::LazyCell;
 use std::io;
+use std::path::PathBuf;
+use std::rc::Rc;
 
 use super::context::ReportContext;
 use super::python_stacks::{add_python_stacks, read_python};
@@ -16,7 +19,10 @@ use crate::capture::model::{ProcessCapture, StackCopyEnd, ThreadCapture};
 use crate::model::{FrameKind, KernelFrame, Thread, Threads, UserFrame};
 use crate::proc::pid_namespace::NamespaceTids;
 use crate::report::stage_times::StageTimes;
-use crate::symbolize::{Symbolizer, jit};
+use crate::symbolize::{
+    Symbolizer,
+    jit::{self, PerfMap},
+};
 use crate::unwind::{self, Frame, ProcessModules, StackEnd, UnwindCache, UnwoundStack};
 
 // `task_struct.__state` and `exit_state` bits (include/linux/sched.h).
@@ -97,6 +103,14 @@ pub fn threads(
         (user, symbolizer.symbolize_kernel(&kernel_addrs))
     });
     let mut kernel = kernel.into_iter();
+    // Read once for every thread that needs it, not once per thread.
+    let perf_map = LazyCell::new(|| {
+        (
+            jit::perf_map_path(capture.pid),
+            symbolizer.perf_map(capture.pid),
+            capture.pid,
+        )
+    });
     let threads = capture
         .threads
         .iter()
@@ -106,7 +120,7 @@ pub fn threads(
             let live = !thread.kernel_thread && !thread.has_exited();
             let user_stack_note = [
                 user_stack_note(thread, unwound.as_ref(), modules),
-                live.then(|| unnamed_code_note(&user_stack, modules, symbolizer, capture.pid))
+                live.then(|| unnamed_code_note(&user_stack, modules, &perf_map))
                     .flatten(),
             ]
             .into_iter()
@@ -290,12 +304,15 @@ fn user_stack_note(
 }
 
 /// Whose code the frames of `stack` outside every mapped file are, when
-/// the runtime's perf map does not name them.
+/// the runtime's perf map does not name them; `perf_map` is the process's
+/// map path, map and pid, read on first use.
 fn unnamed_code_note(
     stack: &[UserFrame],
     modules: &ProcessModules,
-    symbolizer: &Symbolizer,
-    pid: u32,
+    perf_map: &LazyCell<
+        (PathBuf, Option<Rc<PerfMap>>, u32),
+        impl FnOnce() -> (PathBuf, Option<Rc<PerfMap>>, u32),
+    >,
 ) -> Option<String> {
     let unnamed = stack
         .iter()
@@ -303,14 +320,8 @@ fn unnamed_code_note(
         .filter(|frame| frame.kind == FrameKind::Native)
         .count();
     (unnamed > 0).then(|| {
-        let map = symbolizer.perf_map(pid);
-        jit::unnamed_code_note(
-            unnamed,
-            modules,
-            map.as_deref(),
-            &jit::perf_map_path(pid),
-            pid,
-        )
+        let (path, map, pid) = &**perf_map;
+        jit::unnamed_code_note(unnamed, modules, map.as_deref(), path, *pid)
     })
 }
 
