@@ -243,6 +243,22 @@ impl RunningAgent {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGHUP and waits until the agent has logged `count` reload
+    /// outcomes in all (`reloaded` or `reload failed`).
+    #[track_caller]
+    pub fn reload(&self, count: usize) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGHUP) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.log_count("reloaded") + self.log_count("reload failed") >= count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no reload #{count} in the log:\n{}", self.log());
+    }
+
     /// How many log lines contain `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
         self.log().lines().filter(|l| l.contains(needle)).count()

@@ -65,22 +65,6 @@ fn write_config(path: &Path, cgroup: &TestCgroup, signal: bool, trigger: Option<
     std::fs::write(path, text).unwrap();
 }
 
-/// Sends SIGHUP and waits for reload number `count` to be logged.
-#[track_caller]
-fn reload(agent: &RunningAgent, count: usize) {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
-    let start = Instant::now();
-    while agent.log_count("reloaded") < count {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no reload #{count}; agent log:\n{}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Runs `ask`, then waits up to `wait` for one more report of `pid` in
 /// `reports`.
 #[track_caller]
@@ -134,7 +118,7 @@ fn kernel_hooks_are_attached_only_while_a_tag_uses_them() {
     );
 
     write_config(&config, &cgroup, false, Some(&trigger));
-    reload(&agent, 1);
+    agent.reload(1);
     assert_eq!(
         attached_tracepoints(agent.pid()),
         ctime_tracepoints(),
@@ -150,7 +134,7 @@ fn kernel_hooks_are_attached_only_while_a_tag_uses_them() {
     );
 
     write_config(&config, &cgroup, true, None);
-    reload(&agent, 2);
+    agent.reload(2);
     assert_eq!(
         attached_tracepoints(agent.pid()),
         [SIGNAL_TRACEPOINT],
@@ -166,7 +150,7 @@ fn kernel_hooks_are_attached_only_while_a_tag_uses_them() {
     );
 
     write_config(&config, &cgroup, false, None);
-    reload(&agent, 3);
+    agent.reload(3);
     assert_eq!(
         attached_tracepoints(agent.pid()),
         Vec::<String>::new(),

@@ -41,20 +41,6 @@ fn write_config(path: &Path, cgroups: &[&TestCgroup]) {
     std::fs::write(path, config.to_yaml()).unwrap();
 }
 
-fn hup(agent: &RunningAgent, count: usize) {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        let log = agent.log();
-        if log.matches("reloaded").count() + log.matches("reload failed").count() >= count {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no reload #{count} in the log:\n{}", agent.log());
-}
-
 #[test]
 fn sighup_adds_and_removes_tags_live_and_keeps_the_old_config_on_errors() {
     if !require_root() {
@@ -87,7 +73,7 @@ fn sighup_adds_and_removes_tags_live_and_keeps_the_old_config_on_errors() {
     );
 
     write_config(&config, &[&first_cgroup, &second_cgroup]);
-    hup(&agent, 1);
+    agent.reload(1);
     assert!(
         reported(&second, &reports, wait),
         "tag added live; agent log:\n{}",
@@ -95,14 +81,14 @@ fn sighup_adds_and_removes_tags_live_and_keeps_the_old_config_on_errors() {
     );
 
     write_config(&config, &[&second_cgroup]);
-    hup(&agent, 2);
+    agent.reload(2);
     assert!(
         !reported(&first, &reports, Duration::from_secs(1)),
         "tag removed live"
     );
 
     std::fs::write(&config, "tags: [this is not: valid").unwrap();
-    hup(&agent, 3);
+    agent.reload(3);
     assert!(
         agent
             .log()
