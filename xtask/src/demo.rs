@@ -20,8 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the demo.
 pub fn run() -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         bail!("the agent loads eBPF programs: run the demo as root (sudo cargo xtask demo)");
     }
     let agent = build::run()?;

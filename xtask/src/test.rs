@@ -35,8 +35,7 @@ const FUZZ_SECONDS: u64 = 15;
 /// Runs all tests. Every step runs even when an earlier one fails; the
 /// command fails if any did, naming each.
 pub fn run() -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         bail!(
             "the tests load eBPF programs and make cgroups: run them as root (sudo cargo xtask test)"
         );

@@ -146,15 +146,12 @@ pub fn group_id(name: &str) -> Result<u32> {
     if let Ok(gid) = name.parse() {
         return Ok(gid);
     }
-    let c_name = std::ffi::CString::new(name)?;
-    // SAFETY: getgrnam reads a NUL-terminated name; the result is only read
-    // here, before any other call could reuse its static buffer.
-    let entry = unsafe { libc::getgrnam(c_name.as_ptr()) };
-    if entry.is_null() {
-        bail!("no group named {name:?} in the group database");
+    match nix::unistd::Group::from_name(name)
+        .with_context(|| format!("cannot look up group {name:?} in the group database"))?
+    {
+        Some(group) => Ok(group.gid.as_raw()),
+        None => bail!("no group named {name:?} in the group database"),
     }
-    // SAFETY: non-null pointer from getgrnam.
-    Ok(unsafe { (*entry).gr_gid })
 }
 
 /// Validates the custom sections of tag `tag`, keeping their order.

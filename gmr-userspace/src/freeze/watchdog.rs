@@ -16,7 +16,7 @@ use std::{
     fs::OpenOptions,
     io::{self, Write as _},
     os::{
-        fd::{AsRawFd as _, RawFd},
+        fd::{AsFd as _, BorrowedFd},
         unix::process::CommandExt as _,
     },
     path::Path,
@@ -25,6 +25,10 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
+use rustix::{
+    event::{PollFd, PollFlags, Timespec},
+    io::Errno,
+};
 
 /// The hidden subcommand that runs [`run`].
 pub const SUBCOMMAND: &str = "freeze-watchdog";
@@ -72,7 +76,7 @@ impl Watchdog {
             done,
             answers,
         };
-        match read_byte(watchdog.answers.as_raw_fd(), START_TIMEOUT) {
+        match read_byte(watchdog.answers.as_fd(), START_TIMEOUT) {
             Ok(Some(READY)) => Ok(watchdog),
             Ok(_) => {
                 let status = watchdog.child.wait()?;
@@ -91,9 +95,8 @@ impl Watchdog {
         if let Some(mut done) = self.done.take() {
             let _ = done.write_all(&[DONE]);
         }
-        let fd = self.answers.as_raw_fd();
         let mut thawed = false;
-        while let Ok(Some(byte)) = read_byte(fd, EXIT_TIMEOUT) {
+        while let Ok(Some(byte)) = read_byte(self.answers.as_fd(), EXIT_TIMEOUT) {
             thawed |= byte == THAWED;
         }
         thawed
@@ -135,10 +138,8 @@ pub fn run(freeze_file: &Path, deadline: Duration) -> Result<()> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(&[READY])?;
     stdout.flush()?;
-    let why = match read_byte(
-        libc::STDIN_FILENO,
-        deadline.saturating_sub(started.elapsed()),
-    ) {
+    let stdin = io::stdin();
+    let why = match read_byte(stdin.as_fd(), deadline.saturating_sub(started.elapsed())) {
         Ok(Some(DONE)) => return Ok(()),
         Ok(Some(byte)) => format!("the agent sent {byte:#04x} instead of done"),
         Ok(None) => "the agent went away while the cgroup was frozen".to_owned(),
@@ -158,39 +159,28 @@ pub fn run(freeze_file: &Path, deadline: Duration) -> Result<()> {
 
 /// Reads one byte from `fd` within `timeout`: `None` at end of file, a
 /// `TimedOut` error when nothing came.
-fn read_byte(fd: RawFd, timeout: Duration) -> io::Result<Option<u8>> {
+fn read_byte(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<Option<u8>> {
     let until = Instant::now() + timeout;
     loop {
         let left = until.saturating_duration_since(Instant::now());
-        let mut poll = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd for the duration of the call.
-        match unsafe { libc::poll(&mut poll, 1, millis) } {
-            0 => return Err(io::ErrorKind::TimedOut.into()),
-            n if n < 0 => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
+        let mut poll = [PollFd::new(&fd, PollFlags::IN)];
+        let wait = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        match rustix::event::poll(&mut poll, Some(&wait)) {
+            Ok(0) => return Err(io::ErrorKind::TimedOut.into()),
+            Ok(_) => {
+                let mut byte = [0u8];
+                match rustix::io::read(fd, &mut byte) {
+                    Ok(1) => return Ok(Some(byte[0])),
+                    Ok(_) => return Ok(None),
+                    Err(Errno::INTR) => {}
+                    Err(errno) => return Err(errno.into()),
                 }
             }
-            _ => {
-                let mut byte = 0u8;
-                // SAFETY: reads at most one byte into a live local.
-                match unsafe { libc::read(fd, (&raw mut byte).cast(), 1) } {
-                    1 => return Ok(Some(byte)),
-                    0 => return Ok(None),
-                    _ => {
-                        let e = io::Error::last_os_error();
-                        if e.kind() != io::ErrorKind::Interrupted {
-                            return Err(e);
-                        }
-                    }
-                }
-            }
+            Err(Errno::INTR) => {}
+            Err(errno) => return Err(errno.into()),
         }
     }
 }
@@ -201,25 +191,18 @@ mod tests {
 
     #[test]
     fn read_byte_sees_bytes_end_of_file_and_silence() {
-        let mut fds = [0; 2];
-        // SAFETY: pipe fills two fds we then own.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        let (reader, writer) = (fds[0], fds[1]);
-        let silent = read_byte(reader, Duration::from_millis(20)).unwrap_err();
+        let (reader, writer) = rustix::pipe::pipe().unwrap();
+        let silent = read_byte(reader.as_fd(), Duration::from_millis(20)).unwrap_err();
         assert_eq!(silent.kind(), io::ErrorKind::TimedOut);
-        // SAFETY: writing one byte from a live local to our pipe.
+        assert_eq!(rustix::io::write(&writer, &[DONE]).unwrap(), 1);
         assert_eq!(
-            unsafe { libc::write(writer, (&DONE as *const u8).cast(), 1) },
-            1
-        );
-        assert_eq!(
-            read_byte(reader, Duration::from_secs(1)).unwrap(),
+            read_byte(reader.as_fd(), Duration::from_secs(1)).unwrap(),
             Some(DONE)
         );
-        // SAFETY: closing the fd we own.
-        unsafe { libc::close(writer) };
-        assert_eq!(read_byte(reader, Duration::from_secs(1)).unwrap(), None);
-        // SAFETY: closing the fd we own.
-        unsafe { libc::close(reader) };
+        drop(writer);
+        assert_eq!(
+            read_byte(reader.as_fd(), Duration::from_secs(1)).unwrap(),
+            None
+        );
     }
 }

@@ -263,6 +263,5 @@ fn function_names(thread: &PythonThread) -> Vec<String> {
 }
 
 fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }

@@ -272,8 +272,9 @@ mod tests {
     /// Kills processes this test started that `Reaped` does not own.
     fn kill_all(pids: &HashMap<String, u32>) {
         for &pid in pids.values() {
-            // SAFETY: signalling processes this test started.
-            unsafe { libc::kill(pid.cast_signed(), libc::SIGKILL) };
+            if let Some(pid) = rustix::process::Pid::from_raw(pid.cast_signed()) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
         }
     }
 

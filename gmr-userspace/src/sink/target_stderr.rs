@@ -352,7 +352,6 @@ fn nonzero(written: rustix::io::Result<usize>) -> io::Result<usize> {
 mod tests {
     use super::*;
     use std::io::{BufRead as _, BufReader, Read as _};
-    use std::os::fd::FromRawFd as _;
     use std::os::unix::ffi::OsStrExt as _;
     use std::os::unix::net::UnixStream;
     use std::process::{Command, Stdio};
@@ -374,31 +373,24 @@ mod tests {
 
     /// A close-on-exec pipe as (read end, write end).
     fn pipe() -> (File, File) {
-        let mut fds = [0; 2];
-        // SAFETY: fds has room for the two descriptors pipe2 returns.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        // SAFETY: pipe2 succeeded, so both fds are new and ours.
-        unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+        let (read_end, write_end) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe2");
+        (File::from(read_end), File::from(write_end))
     }
 
-    fn status_flags(fd: BorrowedFd<'_>) -> libc::c_int {
-        // SAFETY: F_GETFL only reads the description's flags.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) }
+    fn status_flags(fd: BorrowedFd<'_>) -> rustix::fs::OFlags {
+        rustix::fs::fcntl_getfl(fd).expect("F_GETFL")
     }
 
-    fn set_status_flags(fd: BorrowedFd<'_>, flags: libc::c_int) {
-        // SAFETY: F_SETFL on an fd we own.
-        assert_eq!(
-            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) },
-            0
-        );
+    fn set_status_flags(fd: BorrowedFd<'_>, flags: rustix::fs::OFlags) {
+        rustix::fs::fcntl_setfl(fd, flags).expect("F_SETFL");
     }
 
     /// Fills the pipe behind `write_end` so no byte more fits, leaving the
     /// description blocking as it was.
     fn fill_pipe(write_end: &File) {
         let flags = status_flags(write_end.as_fd());
-        set_status_flags(write_end.as_fd(), flags | libc::O_NONBLOCK);
+        set_status_flags(write_end.as_fd(), flags | rustix::fs::OFlags::NONBLOCK);
         let block = [b'x'; 4096];
         while write_once(write_end.as_fd(), &block).is_ok() {}
         while write_once(write_end.as_fd(), b"x").is_ok() {}
@@ -466,7 +458,7 @@ mod tests {
         assert!(!outcome.is_complete());
         assert!(elapsed >= Duration::from_millis(190), "{elapsed:?}");
         assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
-        assert_eq!(status_flags(shared.as_fd()) & libc::O_NONBLOCK, 0);
+        assert!(!status_flags(shared.as_fd()).contains(rustix::fs::OFlags::NONBLOCK));
     }
 
     #[test]
@@ -484,7 +476,7 @@ mod tests {
             "{outcome:?}"
         );
         // What did get through is a prefix of the text, after the filler.
-        set_status_flags(read_end.as_fd(), libc::O_NONBLOCK);
+        set_status_flags(read_end.as_fd(), rustix::fs::OFlags::NONBLOCK);
         let mut pipe_contents = Vec::new();
         let _ = read_end.read_to_end(&mut pipe_contents);
         assert!(pipe_contents.ends_with(&text.as_bytes()[..outcome.written]));
@@ -525,37 +517,24 @@ mod tests {
     fn reopening_gives_a_private_description() {
         let (_read_end, write_end) = pipe();
         let reopened = reopen_nonblocking(write_end.as_fd()).expect("reopen pipe");
-        assert_ne!(status_flags(reopened.as_fd()) & libc::O_NONBLOCK, 0);
-        assert_eq!(status_flags(write_end.as_fd()) & libc::O_NONBLOCK, 0);
+        assert!(status_flags(reopened.as_fd()).contains(rustix::fs::OFlags::NONBLOCK));
+        assert!(!status_flags(write_end.as_fd()).contains(rustix::fs::OFlags::NONBLOCK));
     }
 
     #[test]
     fn writes_to_a_terminal() {
-        // SAFETY: posix_openpt returns a new fd or -1.
-        let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-        assert!(master >= 0, "{}", io::Error::last_os_error());
-        // SAFETY: master is a new fd we own.
-        let mut master = unsafe { File::from_raw_fd(master) };
-        let mut name = [0 as libc::c_char; 64];
-        // SAFETY: master is a pty master; name has room for its path.
-        unsafe {
-            assert_eq!(libc::grantpt(master.as_raw_fd()), 0);
-            assert_eq!(libc::unlockpt(master.as_raw_fd()), 0);
-            assert_eq!(
-                libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()),
-                0
-            );
-        }
-        let name: Vec<u8> = name
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .expect("posix_openpt");
+        grantpt(&master).expect("grantpt");
+        unlockpt(&master).expect("unlockpt");
+        let name = ptsname(&master, Vec::new()).expect("ptsname");
+        let mut master = File::from(master);
         let slave = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NOCTTY)
-            .open(std::ffi::OsStr::from_bytes(&name))
+            .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
             .expect("open pty slave");
         let child = sleeper(slave);
         let outcome =
@@ -591,7 +570,7 @@ mod tests {
             .expect("write");
         assert_eq!(outcome.written, 0);
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert_eq!(status_flags(shared.as_fd()) & libc::O_NONBLOCK, 0);
+        assert!(!status_flags(shared.as_fd()).contains(rustix::fs::OFlags::NONBLOCK));
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! writer is killed or the disk fills up midway: an unlinked file vanishes
 //! with its last descriptor.
 
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::fd::AsRawFd as _;
-use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, CWD};
+use rustix::io::Errno;
 
 /// A complete, synced file not yet visible in any directory.
 #[derive(Debug)]
@@ -43,25 +44,12 @@ impl UnnamedFile {
     pub fn link(self, names: impl IntoIterator<Item = PathBuf>) -> io::Result<PathBuf> {
         // The documented way to name an O_TMPFILE file without
         // CAP_DAC_READ_SEARCH: link its /proc/self/fd entry, following it.
-        let source = CString::new(format!("/proc/self/fd/{}", self.0.as_raw_fd()))?;
+        let source = format!("/proc/self/fd/{}", self.0.as_raw_fd());
         for name in names {
-            let target = CString::new(name.as_os_str().as_bytes())?;
-            // SAFETY: both paths are valid NUL-terminated strings.
-            let rc = unsafe {
-                libc::linkat(
-                    libc::AT_FDCWD,
-                    source.as_ptr(),
-                    libc::AT_FDCWD,
-                    target.as_ptr(),
-                    libc::AT_SYMLINK_FOLLOW,
-                )
-            };
-            if rc == 0 {
-                return Ok(name);
-            }
-            let error = io::Error::last_os_error();
-            if error.kind() != io::ErrorKind::AlreadyExists {
-                return Err(error);
+            match rustix::fs::linkat(CWD, &source, CWD, &name, AtFlags::SYMLINK_FOLLOW) {
+                Ok(()) => return Ok(name),
+                Err(Errno::EXIST) => {}
+                Err(errno) => return Err(errno.into()),
             }
         }
         Err(io::Error::new(

@@ -8,18 +8,20 @@
 //! reports them as a touch of the trigger file.
 
 use std::{
-    ffi::CString,
     fs::{self, DirBuilder, File, OpenOptions, Permissions},
     io,
-    os::unix::{
-        ffi::OsStrExt as _,
-        fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _},
+    os::unix::fs::{
+        DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
     },
     path::Path,
 };
 
 use super::identity::{FileIdentity, file_identity};
 use anyhow::{Context as _, Result, bail};
+use rustix::{
+    fs::{CWD, RenameFlags},
+    io::Errno,
+};
 
 /// Mode of a trigger directory the agent creates.
 pub const DIR_MODE: u32 = 0o755;
@@ -129,27 +131,12 @@ pub fn remove_if_same(path: &Path, identity: FileIdentity) -> Result<bool> {
 
 /// Renames `from` to `to` unless `to` exists; false when it does.
 fn rename_no_replace(from: &Path, to: &Path) -> Result<bool> {
-    let c_from = CString::new(from.as_os_str().as_bytes())?;
-    let c_to = CString::new(to.as_os_str().as_bytes())
-        .with_context(|| format!("{} holds a NUL byte", to.display()))?;
-    // SAFETY: NUL-terminated paths.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            c_from.as_ptr(),
-            libc::AT_FDCWD,
-            c_to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(true);
+    match rustix::fs::renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(Errno::EXIST) => Ok(false),
+        Err(errno) => Err(io::Error::from(errno))
+            .with_context(|| format!("cannot rename {} to {}", from.display(), to.display())),
     }
-    let error = io::Error::last_os_error();
-    if error.kind() == io::ErrorKind::AlreadyExists {
-        return Ok(false);
-    }
-    Err(error).with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
 }
 
 /// Makes `file` owned by root and `ownership.gid`, with `ownership.mode`,

@@ -90,17 +90,25 @@ impl AsRawFd for Inotify {
 pub fn decode(mut bytes: &[u8]) -> Vec<InotifyEvent> {
     let mut events = Vec::new();
     while bytes.len() >= HEADER {
-        // SAFETY: at least one header's bytes; every bit pattern is valid.
-        let header: libc::inotify_event =
-            unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-        let end = HEADER + header.len as usize;
+        let field = |at: usize| {
+            let mut word = [0u8; 4];
+            word.copy_from_slice(&bytes[at..at + 4]);
+            word
+        };
+        // struct inotify_event: wd, mask, cookie, len, then the name.
+        let (wd, mask, len) = (
+            i32::from_ne_bytes(field(0)),
+            u32::from_ne_bytes(field(4)),
+            u32::from_ne_bytes(field(12)),
+        );
+        let end = HEADER + len as usize;
         let Some(name) = bytes.get(HEADER..end) else {
             break;
         };
         let name = name.split(|&b| b == 0).next().unwrap_or_default();
         events.push(InotifyEvent {
-            wd: header.wd,
-            mask: header.mask,
+            wd,
+            mask,
             name: (!name.is_empty()).then(|| OsStr::from_bytes(name).to_owned()),
         });
         bytes = &bytes[end..];
@@ -123,16 +131,10 @@ pub fn encode(events: &[InotifyEvent]) -> Vec<u8> {
         if !name.is_empty() {
             name.resize(name.len().div_ceil(16) * 16 + 16, 0);
         }
-        let header = libc::inotify_event {
-            wd: event.wd,
-            mask: event.mask,
-            cookie: 0,
-            len: name.len() as u32,
-        };
-        // SAFETY: a plain-data struct viewed as its bytes.
-        out.extend_from_slice(unsafe {
-            std::slice::from_raw_parts((&header as *const libc::inotify_event).cast(), HEADER)
-        });
+        out.extend_from_slice(&event.wd.to_ne_bytes());
+        out.extend_from_slice(&event.mask.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(&(name.len() as u32).to_ne_bytes());
         out.extend_from_slice(&name);
     }
     out

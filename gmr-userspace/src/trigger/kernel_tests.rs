@@ -4,9 +4,8 @@
 //! signal trigger.
 
 use std::{
-    ffi::CString,
     fs::{self, Permissions},
-    os::unix::{ffi::OsStrExt as _, fs::PermissionsExt as _},
+    os::unix::fs::PermissionsExt as _,
     path::Path,
     process::Command,
     time::{Duration, Instant},
@@ -108,10 +107,16 @@ fn touch_as_nobody(path: &Path) {
 
 /// Sets `path`'s times to now from this process, as `touch` does.
 fn touch_here(path: &Path) {
-    let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a NUL-terminated path; null times mean now.
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), std::ptr::null(), 0) };
-    assert_eq!(rc, 0, "utimensat {}", path.display());
+    let now = rustix::fs::Timespec {
+        tv_sec: 0,
+        tv_nsec: rustix::fs::UTIME_NOW,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: now,
+        last_modification: now,
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::empty())
+        .unwrap_or_else(|e| panic!("utimensat {}: {e}", path.display()));
 }
 
 /// The file events arriving within `window`.
@@ -510,8 +515,8 @@ fn start_ignoring_usr2(cgroup: &Cgroup) -> Reaped {
 /// Sends SIGUSR2 to `pid` and returns the signal events within [`QUIET`]
 /// (enough for one to arrive).
 async fn signal_events(triggers: &mut Triggers, pid: u32) -> Vec<TriggerEvent> {
-    // SAFETY: no pointers.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGUSR2) }, 0);
+    let pid = rustix::process::Pid::from_raw(pid.cast_signed()).expect("a live pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::USR2).expect("kill SIGUSR2");
     let deadline = tokio::time::Instant::now() + QUIET;
     let mut got = Vec::new();
     while let Ok(events) = tokio::time::timeout_at(deadline, triggers.next_events()).await {

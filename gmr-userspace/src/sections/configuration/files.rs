@@ -411,9 +411,14 @@ mod tests {
             ("a = 1", false)
         );
         let fifo = scratch.path_of("fifo.conf");
-        let c_fifo = std::ffi::CString::new(fifo.clone()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         let error = target.read(&fifo).unwrap_err();
         assert!(error.contains("not a regular file"), "{error}");
         let error = target.read("/nonexistent/gmr/x.conf").unwrap_err();

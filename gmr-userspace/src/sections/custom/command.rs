@@ -55,8 +55,8 @@ pub fn run(pid: u32, argv: &[String], timeout: Duration) -> Result<TextBlock, St
     };
     // Whatever the command left behind (background children holding the
     // pipes open) goes with it.
-    // SAFETY: signalling the process group the command leads.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let group = rustix::process::Pid::from_child(&child);
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     let _ = child.wait();
     let (mut text, out_truncated) = out.join().unwrap_or_default();
     let (err_text, err_truncated) = err.join().unwrap_or_default();

@@ -10,14 +10,15 @@
 //! from a process that may be hostile, so opens never block on a FIFO and
 //! reads are capped.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read as _};
-use std::mem;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::Path;
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 /// The filesystem tree one process sees, opened once.
 #[derive(Debug)]
@@ -67,7 +68,7 @@ impl RootFs {
     /// Anything but a regular file is refused, so a FIFO or a device planted
     /// where a package database should be cannot stall or confuse the agent.
     pub(crate) fn open_file(&self, path: &str) -> io::Result<File> {
-        let file = self.open_at(path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)?;
+        let file = self.open_at(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
         if !file.metadata()?.is_file() {
             return Err(io::Error::other(format!(
                 "{} is not a regular file",
@@ -106,7 +107,7 @@ impl RootFs {
 
     /// Metadata of `path`, following symlinks inside the root.
     pub(crate) fn metadata(&self, path: &str) -> io::Result<Metadata> {
-        self.open_at(path, libc::O_PATH)?.metadata()
+        self.open_at(path, OFlags::PATH)?.metadata()
     }
 
     /// True when `path` is a directory.
@@ -121,7 +122,7 @@ impl RootFs {
 
     /// The names in directory `path`, unsorted.
     pub(crate) fn read_dir(&self, path: &str) -> io::Result<Vec<OsString>> {
-        let dir = self.open_at(path, libc::O_RDONLY | libc::O_DIRECTORY)?;
+        let dir = self.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
         // std reads directories by path; the fd's magic link is that path.
         let entries = fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?;
         entries
@@ -129,30 +130,17 @@ impl RootFs {
             .collect()
     }
 
-    /// Opens `path` relative to the process's root with `flags`.
-    fn open_at(&self, path: &str, flags: libc::c_int) -> io::Result<File> {
-        let c_path = CString::new(path.as_bytes())
-            .map_err(|_| io::Error::other(format!("{path:?} contains a NUL byte")))?;
-        // SAFETY: open_how is plain integers; all-zero is its documented default.
-        let mut how: libc::open_how = unsafe { mem::zeroed() };
-        how.flags = (flags | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_IN_ROOT;
-        // SAFETY: the fd, path and struct are valid for the call; the kernel
-        // reads `how` for exactly the size passed.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                self.root.as_raw_fd(),
-                c_path.as_ptr(),
-                &raw const how,
-                mem::size_of::<libc::open_how>(),
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: openat2 returned a new descriptor that nothing else owns.
-        Ok(unsafe { File::from_raw_fd(fd as libc::c_int) })
+    /// Opens `path` relative to the process's root with `flags`; `..` and
+    /// absolute symlinks cannot leave that root (`RESOLVE_IN_ROOT`).
+    fn open_at(&self, path: &str, flags: OFlags) -> io::Result<File> {
+        let fd = rustix::fs::openat2(
+            &self.root,
+            path,
+            flags | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT,
+        )?;
+        Ok(File::from(fd))
     }
 }
 
