@@ -247,8 +247,8 @@ impl RunningAgent {
     /// outcomes in all (`reloaded` or `reload failed`).
     #[track_caller]
     pub fn reload(&self, count: usize) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.pid() as i32, libc::SIGHUP) };
+        crate::syscalls::send_signal(self.pid(), crate::syscalls::Signal::HUP)
+            .expect("SIGHUP the agent");
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             if self.log_count("reloaded") + self.log_count("reload failed") >= count {
@@ -279,8 +279,7 @@ impl RunningAgent {
 
 impl Drop for RunningAgent {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = crate::syscalls::send_signal(self.child.id(), crate::syscalls::Signal::TERM);
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.child.try_wait() {

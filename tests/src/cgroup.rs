@@ -120,9 +120,8 @@ impl TestCgroup {
             return;
         }
         for pid in self.read_processes().unwrap_or_default() {
-            // SAFETY: kill has no memory-safety preconditions; a stale pid
-            // only yields ESRCH.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            // A stale pid only yields ESRCH.
+            let _ = crate::syscalls::send_signal(pid, crate::syscalls::Signal::KILL);
         }
     }
 }

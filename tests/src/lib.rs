@@ -17,6 +17,7 @@
 //!   agent's reports with their own oslo reports.
 //! - [`realworld`] starts unmodified Debian daemons and checks the agent's
 //!   reports on them.
+//! - [`syscalls`] sends signals and touches files without `unsafe`.
 
 pub mod agent;
 pub mod agent_config;
@@ -32,6 +33,7 @@ pub mod process;
 pub mod python;
 pub mod realworld;
 pub mod scratch;
+pub mod syscalls;
 
 pub use cgroup::{TestCgroup, cgroup2_mount};
 pub use fixtures::{CVariant, build_c_fixture, build_c_program, build_rust_fixture};
@@ -52,8 +54,7 @@ pub fn workspace_root() -> PathBuf {
 /// Whether the test runs as root; if not, prints `SKIP: <reason>` and
 /// returns false so the caller can return early.
 pub fn require_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     if euid != 0 {
         println!("SKIP: needs root (eBPF, cgroups, ptrace); running as uid {euid}");
         return false;

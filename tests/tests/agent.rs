@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use gmr_tests::syscalls::{Signal, send_signal};
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, run_agent},
@@ -178,8 +179,7 @@ fn report_reaches_a_target_whose_stderr_is_a_journald_style_socket() {
         reports.path().to_str().unwrap(),
     ]);
     std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGUSR2) };
+    send_signal(child.id(), Signal::USR2).unwrap();
     ours.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let mut received = Vec::new();

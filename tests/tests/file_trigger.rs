@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use gmr_tests::syscalls::{Signal, send_signal, touch_now};
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::RunningAgent,
@@ -158,11 +159,7 @@ fn a_burst_of_touches_gives_a_bounded_number_of_reports() {
     );
     let started = Instant::now();
     for _ in 0..1000 {
-        let now = filetime_now();
-        // SAFETY: a valid path and times array.
-        let rc =
-            unsafe { libc::utimensat(libc::AT_FDCWD, cstr(&trigger).as_ptr(), now.as_ptr(), 0) };
-        assert_eq!(rc, 0);
+        touch_now(&trigger).unwrap();
     }
     let burst = started.elapsed();
     std::thread::sleep(Duration::from_secs(2));
@@ -255,8 +252,7 @@ fn the_agent_removes_the_trigger_files_it_created_and_only_those() {
     // A reload that drops two tags removes the file the agent made, not the
     // one that was there before it.
     write_config(&[1]);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
+    send_signal(agent.pid(), Signal::HUP).unwrap();
     assert!(
         agent.wait_for_log("reloaded", Duration::from_secs(10)),
         "{}",
@@ -290,15 +286,4 @@ fn the_agent_removes_the_trigger_files_it_created_and_only_those() {
 /// `touch FILE` as root (the test recreates the file root-owned, 0644).
 fn touch_as_root(file: &Path) {
     assert!(Command::new("touch").arg(file).status().unwrap().success());
-}
-
-fn filetime_now() -> [libc::timespec; 2] {
-    [libc::timespec {
-        tv_sec: 0,
-        tv_nsec: libc::UTIME_NOW,
-    }; 2]
-}
-
-fn cstr(path: &Path) -> std::ffi::CString {
-    std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap()
 }

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use gmr_tests::syscalls::touch_now;
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, control_trigger, thread as report_thread, user_functions},
@@ -29,16 +30,7 @@ const MAX_REPORTS: usize = 20;
 
 /// Sets the file's times to now, like `touch` (without a process per touch).
 fn touch(file: &Path) {
-    let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path; a null `times` means "now".
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), std::ptr::null(), 0) };
-    assert_eq!(
-        rc,
-        0,
-        "touch {}: {}",
-        file.display(),
-        std::io::Error::last_os_error()
-    );
+    touch_now(file).unwrap_or_else(|e| panic!("touch {}: {e}", file.display()));
 }
 
 #[test]

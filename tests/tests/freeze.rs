@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use gmr_tests::syscalls::{Signal, send_signal};
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{
@@ -256,16 +257,14 @@ fn agent_stopped_while_frozen(pid: u32, group: &TestCgroup) -> Child {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(agent.id() as i32, libc::SIGSTOP) };
+        send_signal(agent.id(), Signal::STOP).unwrap();
         // The agent cannot thaw once it is stopped; if the setting is still
         // 1 now, it was stopped in the middle of its freeze.
         std::thread::sleep(Duration::from_millis(5));
         if freeze_setting(group) == "1" {
             return agent;
         }
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(agent.id() as i32, libc::SIGCONT) };
+        send_signal(agent.id(), Signal::CONT).unwrap();
         let _ = agent.wait();
     }
     panic!("could not stop the agent while the cgroup was frozen in 10 tries");
@@ -307,8 +306,7 @@ fn an_agent_stopped_while_frozen_is_overruled_at_the_deadline() {
         "thawed at the deadline, not before: after {thawed_after:?}"
     );
     assert_responsive(&fixture);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(agent.id() as i32, libc::SIGCONT) };
+    send_signal(agent.id(), Signal::CONT).unwrap();
     let out = agent.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -430,8 +428,7 @@ fn sigterm_to_the_daemon_mid_freeze_finishes_the_report_and_thaws() {
             );
             std::thread::sleep(Duration::from_micros(200));
         }
-        // SAFETY: signalling the agent this test started.
-        unsafe { libc::kill(agent.pid() as i32, libc::SIGTERM) };
+        send_signal(agent.pid(), Signal::TERM).unwrap();
         if freeze_setting(&group) != "1" {
             continue; // the agent had thawed already: not mid-freeze
         }

@@ -96,8 +96,7 @@ fn idle_usage(pid: u32) -> (f64, f64) {
     let (_, before) = usage(pid);
     std::thread::sleep(IDLE_WINDOW);
     let (rss, after) = usage(pid);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = rustix::param::clock_ticks_per_second() as f64;
     let cpu = (after - before) as f64 / hz / IDLE_WINDOW.as_secs_f64() * 100.0;
     (rss as f64 / 1024.0, cpu)
 }

@@ -12,6 +12,7 @@ use std::{
     time::Duration,
 };
 
+use gmr_tests::syscalls::{Signal, send_signal};
 use gmr_tests::{
     agent::{report_json, run_agent, section},
     require_root, spawn_when_not_busy, workspace_root,
@@ -55,8 +56,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         for &pid in &self.others {
-            // SAFETY: signalling processes this test started.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            let _ = send_signal(pid, Signal::KILL);
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

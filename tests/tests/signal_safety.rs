@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use gmr_tests::syscalls::{Signal, send_signal};
 use gmr_tests::{
     CVariant, Fixture, TestCgroup,
     agent::{RunningAgent, run_agent},
@@ -197,8 +198,7 @@ fn unhandled_trigger_signal_is_guarded_or_named_with_safe_alternatives() {
 
     // A process tagged by a reload is warned about; the first is not again.
     let mut later = DefaultSleep::spawn(&cgroup);
-    // SAFETY: signalling the agent this test started.
-    unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
+    send_signal(agent.pid(), Signal::HUP).unwrap();
     let later_warning = format!(
         "process {} (sleep) of tag {tag} does not handle SIGUSR2",
         later.pid()
@@ -226,10 +226,13 @@ fn assert_guard_refuses_and_reports(
     bare: &mut DefaultSleep,
     reports: &std::path::Path,
 ) {
-    // SAFETY: the guard refuses this signal (checked by the caller).
-    let sent = unsafe { libc::kill(bare.pid() as i32, libc::SIGUSR2) };
-    let errno = std::io::Error::last_os_error().raw_os_error();
-    assert_eq!((sent, errno), (-1, Some(libc::EPERM)), "the guard refuses");
+    // The caller checked that the guard refuses this signal.
+    let sent = send_signal(bare.pid(), Signal::USR2);
+    assert_eq!(
+        sent.map_err(|e| e.raw_os_error()),
+        Err(Some(libc::EPERM)),
+        "the guard refuses"
+    );
     let files = wait_for_report_files(reports, bare.pid(), "txt", 1, Duration::from_secs(60));
     assert_eq!(
         files.len(),

@@ -41,12 +41,9 @@ pub fn catches_sigusr2(pid: u32) -> bool {
 pub fn oslo_report(pid: u32, stderr: &Path) -> Result<(String, Duration), String> {
     let offset = std::fs::metadata(stderr).map_or(0, |m| m.len());
     let began = Instant::now();
-    // SAFETY: kill(2) on a pid whose SigCgt mask catches SIGUSR2.
-    if unsafe { libc::kill(pid as i32, SIGUSR2) } != 0 {
-        return Err(format!(
-            "kill -USR2 {pid}: {}",
-            std::io::Error::last_os_error()
-        ));
+    // The caller checked that the pid's SigCgt mask catches SIGUSR2.
+    if let Err(error) = crate::syscalls::send_signal(pid, crate::syscalls::Signal::USR2) {
+        return Err(format!("kill -USR2 {pid}: {error}"));
     }
     let mut last = (offset, began.elapsed());
     while began.elapsed() < Duration::from_secs(30) {

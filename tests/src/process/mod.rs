@@ -112,15 +112,10 @@ impl Fixture {
     /// Sends signal `signal` (e.g. `libc::SIGUSR2`) to the process.
     #[track_caller]
     pub fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill has no memory-safety preconditions.
-        let rc = unsafe { libc::kill(self.pid as libc::pid_t, signal) };
-        assert_eq!(
-            rc,
-            0,
-            "kill({}, {signal}): {}",
-            self.pid,
-            std::io::Error::last_os_error()
-        );
+        let named = crate::syscalls::Signal::from_named_raw(signal)
+            .unwrap_or_else(|| panic!("{signal} is not a named signal"));
+        crate::syscalls::send_signal(self.pid, named)
+            .unwrap_or_else(|e| panic!("kill({}, {signal}): {e}", self.pid));
     }
 
     /// The highest `usr2 count=N` the fixture has reported (0 if none).

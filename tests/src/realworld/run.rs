@@ -224,14 +224,5 @@ pub fn trigger(running: &Running, pids: &[u32], report_dir: &Path) -> Vec<Report
 /// the agent made them).
 #[track_caller]
 fn touch(path: &Path) {
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
-    // SAFETY: a valid NUL-terminated path; NULL times mean "now".
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), std::ptr::null(), 0) };
-    assert_eq!(
-        rc,
-        0,
-        "touch {}: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    );
+    crate::syscalls::touch_now(path).unwrap_or_else(|e| panic!("touch {}: {e}", path.display()));
 }
