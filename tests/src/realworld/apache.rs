@@ -2,7 +2,7 @@
 //! daemon process, started by hand with its own config in a scratch
 //! ServerRoot; the secret sits in a `SetEnv` directive.
 
-use super::{Service, Start, Started, launch, secrets, template};
+use super::{Service, Start, Started, launch, path_arg, serves_corpus_app};
 
 /// Measured 94–100% per process (183 named frames in each event worker,
 /// all matched); the misses are in the mod_wsgi daemon's Python thread,
@@ -30,43 +30,32 @@ fn start(ctx: &Start) -> Result<Started, String> {
     let port = launch::free_port()?;
     let setenv = ctx.file_secret("apache", "apache2.conf SetEnv", "apache2.conf");
     let environment = ctx.environment_secret("apache");
-    let dir = ctx.dir.to_str().ok_or("non-UTF-8 scratch path")?;
     launch::write(ctx.dir, "app.py", APP)?;
-    let conf = launch::write(
-        ctx.dir,
+    let conf = ctx.write_config(
         "apache2.conf",
-        &template(
-            CONF,
-            &[
-                ("DIR", dir),
-                ("PORT", &port.to_string()),
-                ("SETENV", &setenv.value),
-            ],
-        ),
+        CONF,
+        &[("PORT", &port.to_string()), ("SETENV", &setenv.value)],
     )?;
-    let child = launch::spawn_in(
-        ctx.cgroup,
-        ctx.dir,
-        &secrets::environment(&environment),
-        &[
-            "/usr/sbin/apache2",
-            "-d",
-            dir,
-            "-f",
-            conf.to_str().ok_or("non-UTF-8 config path")?,
-            "-DFOREGROUND",
-        ],
+    let argv = [
+        "/usr/sbin/apache2",
+        "-d",
+        ctx.dir_text()?,
+        "-f",
+        path_arg(&conf)?,
+        "-DFOREGROUND",
+    ];
+    let child = ctx.launch(
+        &environment,
+        &argv,
+        "apache serves the WSGI app",
+        || serves_corpus_app(port),
+        PROCESSES,
     )?;
-    launch::wait_until("apache serves the WSGI app", ctx.dir, || {
-        launch::http_get(port, "/").is_ok_and(|r| r.contains("corpus ok"))
-    })?;
-    launch::wait_for_processes(ctx.cgroup, ctx.dir, PROCESSES)?;
-    Ok(Started {
-        children: vec![child],
-        stderr: ctx.dir.join("stderr"),
-        config_files: vec![conf],
-        secrets: vec![setenv, environment],
-        processes: PROCESSES,
-        helpers: Vec::new(),
-    })
+    Ok(Started::one(
+        ctx,
+        child,
+        vec![conf],
+        vec![setenv, environment],
+        PROCESSES,
+    ))
 }

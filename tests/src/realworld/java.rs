@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use super::{Service, Start, Started, launch, secrets};
+use super::{Service, Start, Started, launch};
 
 /// The JDK's compiler and launcher.
 const JAVAC: &str = "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac";
@@ -45,23 +45,18 @@ fn start(ctx: &Start) -> Result<Started, String> {
         ));
     }
     let password = format!("-Dcorpus.db.password={}", property.value);
-    let dir = ctx.dir.to_str().ok_or("non-UTF-8 scratch path")?;
-    let child = launch::spawn_in(
-        ctx.cgroup,
-        ctx.dir,
-        &secrets::environment(&environment),
-        &[JAVA, &password, "-cp", dir, "Corpus"],
+    let child = ctx.launch(
+        &environment,
+        &[JAVA, &password, "-cp", ctx.dir_text()?, "Corpus"],
+        "the Java program prints ready",
+        || std::fs::read_to_string(ctx.dir.join("stdout")).is_ok_and(|out| out.contains("ready")),
+        1,
     )?;
-    launch::wait_until("the Java program prints ready", ctx.dir, || {
-        std::fs::read_to_string(ctx.dir.join("stdout")).is_ok_and(|out| out.contains("ready"))
-    })?;
-    launch::wait_for_processes(ctx.cgroup, ctx.dir, 1)?;
-    Ok(Started {
-        children: vec![child],
-        stderr: ctx.dir.join("stderr"),
-        config_files: Vec::new(),
-        secrets: vec![property, environment],
-        processes: 1,
-        helpers: Vec::new(),
-    })
+    Ok(Started::one(
+        ctx,
+        child,
+        Vec::new(),
+        vec![property, environment],
+        1,
+    ))
 }

@@ -20,37 +20,28 @@ fn start(ctx: &Start) -> Result<Started, String> {
     let port = launch::free_port()?;
     let environment = ctx.environment_secret("memcached");
     let (files, mut planted) = secrets::foreign_files(ctx.dir, "memcached", ctx.nonce);
-    let child = launch::spawn_in(
-        ctx.cgroup,
-        ctx.dir,
-        &secrets::environment(&environment),
-        &[
-            "/usr/bin/memcached",
-            "-l",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "0",
-            "-u",
-            "nobody",
-            "-t",
-            "2",
-            "-m",
-            "16",
-        ],
+    let argv = [
+        "/usr/bin/memcached",
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        "0",
+        "-u",
+        "nobody",
+        "-t",
+        "2",
+        "-m",
+        "16",
+    ];
+    let child = ctx.launch(
+        &environment,
+        &argv,
+        "memcached accepts connections",
+        || launch::accepts(port),
+        1,
     )?;
-    launch::wait_until("memcached accepts connections", ctx.dir, || {
-        launch::accepts(port)
-    })?;
-    launch::wait_for_processes(ctx.cgroup, ctx.dir, 1)?;
     planted.push(environment);
-    Ok(Started {
-        children: vec![child],
-        stderr: ctx.dir.join("stderr"),
-        config_files: files,
-        secrets: planted,
-        processes: 1,
-        helpers: Vec::new(),
-    })
+    Ok(Started::one(ctx, child, files, planted, 1))
 }

@@ -89,6 +89,60 @@ impl Start<'_> {
             self.nonce,
         )
     }
+
+    /// The scratch directory as text, as configs and command lines need it.
+    pub fn dir_text(&self) -> Result<&str, String> {
+        self.dir
+            .to_str()
+            .ok_or_else(|| "non-UTF-8 scratch path".to_owned())
+    }
+
+    /// Writes the service's config `name` from template `text`, with
+    /// `@DIR@` (the scratch directory) and each of `values` filled in.
+    pub fn write_config(
+        &self,
+        name: &str,
+        text: &str,
+        values: &[(&str, &str)],
+    ) -> Result<PathBuf, String> {
+        let mut all = vec![("DIR", self.dir_text()?)];
+        all.extend_from_slice(values);
+        launch::write(self.dir, name, &template(text, &all))
+    }
+
+    /// Spawns `argv` in the service's cgroup with only `environment`
+    /// planted in its environment, then waits until `ready` holds (`what`
+    /// names it in the error) and the cgroup runs `processes` processes.
+    pub fn launch(
+        &self,
+        environment: &Secret,
+        argv: &[&str],
+        what: &str,
+        ready: impl FnMut() -> bool,
+        processes: usize,
+    ) -> Result<Child, String> {
+        let child = launch::spawn_in(
+            self.cgroup,
+            self.dir,
+            &secrets::environment(environment),
+            argv,
+        )?;
+        launch::wait_until(what, self.dir, ready)?;
+        launch::wait_for_processes(self.cgroup, self.dir, processes)?;
+        Ok(child)
+    }
+}
+
+/// Whether the web server on 127.0.0.1:`port` serves the corpus's
+/// `app.py` (or nginx's page that says the same).
+pub fn serves_corpus_app(port: u16) -> bool {
+    launch::http_get(port, "/").is_ok_and(|r| r.contains("corpus ok"))
+}
+
+/// A config file's path as a command-line argument.
+pub fn path_arg(path: &Path) -> Result<&str, String> {
+    path.to_str()
+        .ok_or_else(|| format!("non-UTF-8 path {}", path.display()))
 }
 
 /// A service started and ready: what the agent and the checks need.
@@ -106,6 +160,27 @@ pub struct Started {
     /// Cgroups of what the service needs but the agent does not tag (a
     /// message broker); dropping them stops those.
     pub helpers: Vec<TestCgroup>,
+}
+
+impl Started {
+    /// The service `ctx` started as the one process tree `child`, running
+    /// `processes` processes, needing nothing else.
+    pub fn one(
+        ctx: &Start,
+        child: Child,
+        config_files: Vec<PathBuf>,
+        secrets: Vec<Secret>,
+        processes: usize,
+    ) -> Self {
+        Self {
+            children: vec![child],
+            stderr: ctx.dir.join("stderr"),
+            config_files,
+            secrets,
+            processes,
+            helpers: Vec::new(),
+        }
+    }
 }
 
 /// Every service of the corpus, in the table's order.

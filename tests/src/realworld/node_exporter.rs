@@ -1,7 +1,7 @@
 //! prometheus-node-exporter: a Go daemon (goroutines on a handful of OS
 //! threads) listening on 127.0.0.1, with a secret in its environment.
 
-use super::{Service, Start, Started, launch, secrets};
+use super::{Service, Start, Started, launch};
 
 /// No gdb floor: Debian's binary is stripped and gdb does not read Go's
 /// own symbol table (`.gopclntab`), so gdb names 1 frame of ~27
@@ -24,28 +24,19 @@ fn start(ctx: &Start) -> Result<Started, String> {
     let port = launch::free_port()?;
     let environment = ctx.environment_secret("node-exporter");
     let listen = format!("--web.listen-address=127.0.0.1:{port}");
-    let child = launch::spawn_in(
-        ctx.cgroup,
-        ctx.dir,
-        &secrets::environment(&environment),
-        &[
-            "/usr/bin/prometheus-node-exporter",
-            &listen,
-            "--collector.disable-defaults",
-            "--collector.loadavg",
-            "--collector.meminfo",
-        ],
+    let argv = [
+        "/usr/bin/prometheus-node-exporter",
+        &listen,
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+        "--collector.meminfo",
+    ];
+    let child = ctx.launch(
+        &environment,
+        &argv,
+        "node-exporter serves /metrics",
+        || launch::http_get(port, "/metrics").is_ok_and(|r| r.contains("node_load1")),
+        1,
     )?;
-    launch::wait_until("node-exporter serves /metrics", ctx.dir, || {
-        launch::http_get(port, "/metrics").is_ok_and(|r| r.contains("node_load1"))
-    })?;
-    launch::wait_for_processes(ctx.cgroup, ctx.dir, 1)?;
-    Ok(Started {
-        children: vec![child],
-        stderr: ctx.dir.join("stderr"),
-        config_files: Vec::new(),
-        secrets: vec![environment],
-        processes: 1,
-        helpers: Vec::new(),
-    })
+    Ok(Started::one(ctx, child, Vec::new(), vec![environment], 1))
 }

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use super::{Service, Start, Started, launch, secrets, template};
+use super::{Service, Start, Started, launch};
 
 /// The server binaries of Debian's postgresql-15.
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -50,18 +50,11 @@ fn start(ctx: &Start) -> Result<Started, String> {
         "postgresql.conf",
     );
     let environment = ctx.environment_secret("postgres");
-    let dir = ctx.dir.to_str().ok_or("non-UTF-8 scratch path")?;
-    let conf = launch::write(
-        ctx.dir,
+    let dir = ctx.dir_text()?;
+    let conf = ctx.write_config(
         "postgresql.conf",
-        &template(
-            CONF,
-            &[
-                ("DIR", dir),
-                ("PORT", &port.to_string()),
-                ("CONNINFO", &conninfo.value),
-            ],
-        ),
+        CONF,
+        &[("PORT", &port.to_string()), ("CONNINFO", &conninfo.value)],
     )?;
     let chown = Command::new("chown")
         .args(["-R", "postgres:postgres", dir])
@@ -101,22 +94,18 @@ fn start(ctx: &Start) -> Result<Started, String> {
     let config_file = format!("config_file={}", conf.display());
     let mut argv = AS_POSTGRES.to_vec();
     argv.extend([postgres.as_str(), "-c", &config_file]);
-    let child = launch::spawn_in(
-        ctx.cgroup,
-        ctx.dir,
-        &secrets::environment(&environment),
+    let child = ctx.launch(
+        &environment,
         &argv,
+        "postgres accepts connections",
+        || launch::accepts(port),
+        PROCESSES,
     )?;
-    launch::wait_until("postgres accepts connections", ctx.dir, || {
-        launch::accepts(port)
-    })?;
-    launch::wait_for_processes(ctx.cgroup, ctx.dir, PROCESSES)?;
-    Ok(Started {
-        children: vec![child],
-        stderr: ctx.dir.join("stderr"),
-        config_files: vec![conf],
-        secrets: vec![conninfo, environment],
-        processes: PROCESSES,
-        helpers: Vec::new(),
-    })
+    Ok(Started::one(
+        ctx,
+        child,
+        vec![conf],
+        vec![conninfo, environment],
+        PROCESSES,
+    ))
 }

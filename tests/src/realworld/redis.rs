@@ -2,7 +2,7 @@
 //! and a `--masterauth` on the command line, secrets in `requirepass` and
 //! `masterauth`.
 
-use super::{Service, Start, Started, launch, secrets, template};
+use super::{Service, Start, Started, launch, path_arg};
 
 /// Measured 100% (30 named frames over 5 threads: the main thread in
 /// `epoll_wait` under `aeMain`, the bio and jemalloc threads in
@@ -25,41 +25,33 @@ fn start(ctx: &Start) -> Result<Started, String> {
     let masterauth = ctx.file_secret("redis", "redis.conf masterauth", "redis.conf");
     let argument = ctx.argument_secret("redis", "command line --masterauth", "--masterauth");
     let environment = ctx.environment_secret("redis");
-    let dir = ctx.dir.to_str().ok_or("non-UTF-8 scratch path")?;
-    let conf = launch::write(
-        ctx.dir,
+    let conf = ctx.write_config(
         "redis.conf",
-        &template(
-            CONF,
-            &[
-                ("DIR", dir),
-                ("PORT", &port.to_string()),
-                ("REQUIREPASS", &requirepass.value),
-                ("MASTERAUTH", &masterauth.value),
-            ],
-        ),
-    )?;
-    let child = launch::spawn_in(
-        ctx.cgroup,
-        ctx.dir,
-        &secrets::environment(&environment),
+        CONF,
         &[
-            "/usr/bin/redis-server",
-            conf.to_str().ok_or("non-UTF-8 config path")?,
-            "--masterauth",
-            &argument.value,
+            ("PORT", &port.to_string()),
+            ("REQUIREPASS", &requirepass.value),
+            ("MASTERAUTH", &masterauth.value),
         ],
     )?;
-    launch::wait_until("redis accepts connections", ctx.dir, || {
-        launch::accepts(port)
-    })?;
-    launch::wait_for_processes(ctx.cgroup, ctx.dir, 1)?;
-    Ok(Started {
-        children: vec![child],
-        stderr: ctx.dir.join("stderr"),
-        config_files: vec![conf],
-        secrets: vec![requirepass, masterauth, argument, environment],
-        processes: 1,
-        helpers: Vec::new(),
-    })
+    let argv = [
+        "/usr/bin/redis-server",
+        path_arg(&conf)?,
+        "--masterauth",
+        &argument.value,
+    ];
+    let child = ctx.launch(
+        &environment,
+        &argv,
+        "redis accepts connections",
+        || launch::accepts(port),
+        1,
+    )?;
+    Ok(Started::one(
+        ctx,
+        child,
+        vec![conf],
+        vec![requirepass, masterauth, argument, environment],
+        1,
+    ))
 }

@@ -2,7 +2,7 @@
 //! threads serving `app.py`, configured with `--ini`; the secret sits in
 //! an `env =` line.
 
-use super::{Service, Start, Started, launch, secrets, template};
+use super::{Service, Start, Started, launch, path_arg, serves_corpus_app};
 
 /// Measured 86–100% per process; the misses are in the master's Python
 /// thread (app.py's parked thread), where gmr shows Python frames in place
@@ -32,40 +32,24 @@ fn start(ctx: &Start) -> Result<Started, String> {
     let port = launch::free_port()?;
     let env_line = ctx.file_secret("uwsgi", "uwsgi.ini env line", "uwsgi.ini");
     let environment = ctx.environment_secret("uwsgi");
-    let dir = ctx.dir.to_str().ok_or("non-UTF-8 scratch path")?;
     launch::write(ctx.dir, "app.py", APP)?;
-    let ini = launch::write(
-        ctx.dir,
+    let ini = ctx.write_config(
         "uwsgi.ini",
-        &template(
-            INI,
-            &[
-                ("DIR", dir),
-                ("PORT", &port.to_string()),
-                ("ENV", &env_line.value),
-            ],
-        ),
+        INI,
+        &[("PORT", &port.to_string()), ("ENV", &env_line.value)],
     )?;
-    let child = launch::spawn_in(
-        ctx.cgroup,
-        ctx.dir,
-        &secrets::environment(&environment),
-        &[
-            "/usr/bin/uwsgi-core",
-            "--ini",
-            ini.to_str().ok_or("non-UTF-8 config path")?,
-        ],
+    let child = ctx.launch(
+        &environment,
+        &["/usr/bin/uwsgi-core", "--ini", path_arg(&ini)?],
+        "uWSGI serves the WSGI app",
+        || serves_corpus_app(port),
+        PROCESSES,
     )?;
-    launch::wait_until("uWSGI serves the WSGI app", ctx.dir, || {
-        launch::http_get(port, "/").is_ok_and(|r| r.contains("corpus ok"))
-    })?;
-    launch::wait_for_processes(ctx.cgroup, ctx.dir, PROCESSES)?;
-    Ok(Started {
-        children: vec![child],
-        stderr: ctx.dir.join("stderr"),
-        config_files: vec![ini],
-        secrets: vec![env_line, environment],
-        processes: PROCESSES,
-        helpers: Vec::new(),
-    })
+    Ok(Started::one(
+        ctx,
+        child,
+        vec![ini],
+        vec![env_line, environment],
+        PROCESSES,
+    ))
 }
