@@ -31,8 +31,3 @@ pub fn touch_now(path: &Path) -> io::Result<()> {
     };
     Ok(rustix::fs::utimensat(CWD, path, &times, AtFlags::empty())?)
 }
-
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
