@@ -39,6 +39,48 @@ fn touch_as_nobody(file: &Path) {
     assert!(status.success(), "touch {} as nobody", file.display());
 }
 
+/// What most tests here start from: a scratch directory, the trigger
+/// file's path in it and an empty cgroup.
+struct Setup {
+    scratch: Scratch,
+    trigger: PathBuf,
+    cgroup: TestCgroup,
+}
+
+impl Setup {
+    /// `None` (after saying why) unless the test runs as root.
+    fn new(name: &str) -> Option<Self> {
+        if !require_root() {
+            return None;
+        }
+        let scratch = Scratch::new(name);
+        let trigger = scratch.path().join("svc.trigger");
+        Some(Self {
+            scratch,
+            trigger,
+            cgroup: TestCgroup::create(),
+        })
+    }
+
+    /// The parked C fixture, started in the cgroup.
+    fn spawn(&self) -> Fixture {
+        let program = build_c_fixture(CVariant::NoFramePointer);
+        Fixture::spawn(&program, &[], Some(&self.cgroup))
+    }
+
+    /// Where the agent writes reports.
+    fn reports(&self) -> PathBuf {
+        self.scratch.path().join("reports")
+    }
+
+    /// The agent with `config` plus the tag `svc` on the cgroup, triggered
+    /// by the trigger file, with `tag`'s further settings.
+    fn agent(&self, config: AgentConfig, tag: impl FnOnce(Tag) -> Tag) -> RunningAgent {
+        let svc = svc(&self.cgroup).trigger_file(&self.trigger);
+        agent(&self.scratch, config.tag(tag(svc)))
+    }
+}
+
 /// The tag `svc` on `cgroup`, to which each test adds its trigger settings.
 fn svc(cgroup: &TestCgroup) -> Tag {
     Tag::cgroup(cgroup.path()).name("svc")
@@ -59,18 +101,13 @@ fn agent(scratch: &Scratch, config: AgentConfig) -> RunningAgent {
 
 #[test]
 fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
-    if !require_root() {
+    let Some(setup) = Setup::new("touch") else {
         return;
-    }
-    let scratch = Scratch::new("touch");
-    let trigger = scratch.path().join("svc.trigger");
-    let cgroup = TestCgroup::create();
-    let program = build_c_fixture(CVariant::NoFramePointer);
-    let first = Fixture::spawn(&program, &[], Some(&cgroup));
-    let second = Fixture::spawn(&program, &[], Some(&cgroup));
-    let tag = svc(&cgroup).trigger_file(&trigger).trigger_group("65534");
-    let agent = agent(&scratch, AgentConfig::new().tag(tag));
-    let meta = std::fs::metadata(&trigger).expect("the agent created the trigger file");
+    };
+    let (scratch, trigger) = (&setup.scratch, &setup.trigger);
+    let (first, second) = (setup.spawn(), setup.spawn());
+    let agent = setup.agent(AgentConfig::new(), |tag| tag.trigger_group("65534"));
+    let meta = std::fs::metadata(trigger).expect("the agent created the trigger file");
     assert_eq!(std::os::unix::fs::MetadataExt::mode(&meta) & 0o777, 0o660);
 
     let unrelated = scratch.path().join("unrelated");
@@ -87,8 +124,8 @@ fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
         "an unrelated file does nothing"
     );
 
-    touch_as_nobody(&trigger);
-    let reports = scratch.path().join("reports");
+    touch_as_nobody(trigger);
+    let reports = setup.reports();
     for fixture in [&first, &second] {
         let found = wait_for_reports(&reports, fixture.pid(), 1);
         assert_eq!(
@@ -114,19 +151,13 @@ fn touch_by_another_user_reports_every_tagged_process_and_names_the_toucher() {
 
 #[test]
 fn trigger_scope_main_reports_only_the_longest_running_process() {
-    if !require_root() {
+    let Some(setup) = Setup::new("main") else {
         return;
-    }
-    let scratch = Scratch::new("main");
-    let trigger = scratch.path().join("svc.trigger");
-    let cgroup = TestCgroup::create();
-    let program = build_c_fixture(CVariant::NoFramePointer);
-    let main = Fixture::spawn(&program, &[], Some(&cgroup));
-    let worker = Fixture::spawn(&program, &[], Some(&cgroup));
-    let tag = svc(&cgroup).trigger_file(&trigger).trigger_scope("main");
-    let agent = agent(&scratch, AgentConfig::new().tag(tag));
-    touch_as_root(&trigger);
-    let reports = scratch.path().join("reports");
+    };
+    let (main, worker) = (setup.spawn(), setup.spawn());
+    let agent = setup.agent(AgentConfig::new(), |tag| tag.trigger_scope("main"));
+    touch_as_root(&setup.trigger);
+    let reports = setup.reports();
     assert_eq!(
         wait_for_reports(&reports, main.pid(), 1).len(),
         1,
@@ -142,28 +173,18 @@ fn trigger_scope_main_reports_only_the_longest_running_process() {
 
 #[test]
 fn a_burst_of_touches_gives_a_bounded_number_of_reports() {
-    if !require_root() {
+    let Some(setup) = Setup::new("burst") else {
         return;
-    }
-    let scratch = Scratch::new("burst");
-    let trigger = scratch.path().join("svc.trigger");
-    let cgroup = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &[],
-        Some(&cgroup),
-    );
-    let agent = agent(
-        &scratch,
-        AgentConfig::new().tag(svc(&cgroup).trigger_file(&trigger)),
-    );
+    };
+    let fixture = setup.spawn();
+    let agent = setup.agent(AgentConfig::new(), |tag| tag);
     let started = Instant::now();
     for _ in 0..1000 {
-        touch_now(&trigger).unwrap();
+        touch_now(&setup.trigger).unwrap();
     }
     let burst = started.elapsed();
     std::thread::sleep(Duration::from_secs(2));
-    let reports = reports_of(&scratch.path().join("reports"), fixture.pid());
+    let reports = reports_of(&setup.reports(), fixture.pid());
     println!("1000 touches in {burst:?} gave {} report(s)", reports.len());
     assert!(!reports.is_empty(), "agent log:\n{}", agent.log());
     assert!(
@@ -175,28 +196,19 @@ fn a_burst_of_touches_gives_a_bounded_number_of_reports() {
 
 #[test]
 fn recreated_trigger_file_keeps_working_and_retention_bounds_the_directory() {
-    if !require_root() {
+    let Some(setup) = Setup::new("recreate") else {
         return;
-    }
-    let scratch = Scratch::new("recreate");
-    let trigger = scratch.path().join("svc.trigger");
-    let cgroup = TestCgroup::create();
-    let fixture = Fixture::spawn(
-        &build_c_fixture(CVariant::NoFramePointer),
-        &[],
-        Some(&cgroup),
-    );
-    let config = AgentConfig::new()
-        .min_interval_seconds(0.0)
-        .max_reports(2)
-        .tag(svc(&cgroup).trigger_file(&trigger));
-    let agent = agent(&scratch, config);
-    let reports = scratch.path().join("reports");
+    };
+    let trigger = &setup.trigger;
+    let fixture = setup.spawn();
+    let config = AgentConfig::new().min_interval_seconds(0.0).max_reports(2);
+    let agent = setup.agent(config, |tag| tag);
+    let reports = setup.reports();
     for round in 1..=4 {
-        std::fs::remove_file(&trigger).unwrap();
-        std::fs::write(&trigger, "").unwrap();
+        std::fs::remove_file(trigger).unwrap();
+        std::fs::write(trigger, "").unwrap();
         std::thread::sleep(Duration::from_millis(300));
-        touch_as_root(&trigger);
+        touch_as_root(trigger);
         let expected = round.min(2);
         let found = wait_for_reports(&reports, fixture.pid(), expected);
         assert!(

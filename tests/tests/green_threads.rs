@@ -89,8 +89,18 @@ fn green_deps_with(label: &str, python: &Path, greenlet: &str) -> Option<PathBuf
     Some(dir)
 }
 
-/// Says so when a test found no interpreter with greenlet and eventlet.
-fn skip_unless_tested(tested: usize) {
+/// Runs `test` with each interpreter that could install greenlet and
+/// eventlet (its label, path and packages directory); says so when none
+/// could.
+fn for_each_green_python(mut test: impl FnMut(&str, &Path, &Path)) {
+    let mut tested = 0;
+    for PythonUnderTest { label, path } in python_interpreters() {
+        let Some(deps) = green_deps(&label, &path) else {
+            continue;
+        };
+        test(&label, &path, &deps);
+        tested += 1;
+    }
     if tested == 0 {
         println!("SKIP: no interpreter could install greenlet and eventlet");
     }
@@ -164,19 +174,9 @@ fn greenlets_match_what_each_greenlet_sees() {
     if !require_root() {
         return;
     }
-    let mut tested = 0;
-    for PythonUnderTest {
-        label,
-        path: python,
-    } in python_interpreters()
-    {
-        let Some(deps) = green_deps(&label, &python) else {
-            continue;
-        };
-        assert_green_service_matches(&label, &python, Some(&deps), Library::Eventlet);
-        tested += 1;
-    }
-    skip_unless_tested(tested);
+    for_each_green_python(|label, python, deps| {
+        assert_green_service_matches(label, python, Some(deps), Library::Eventlet);
+    });
 }
 
 /// Greenlet releases before 3.1.1 keep the back-pointer in the subclasses,
@@ -591,17 +591,9 @@ fn churning_greenlets_give_real_stacks_or_say_why_not() {
     if !require_root() {
         return;
     }
-    let mut tested = 0;
-    for PythonUnderTest {
-        label,
-        path: python,
-    } in python_interpreters()
-    {
-        let Some(deps) = green_deps(&label, &python) else {
-            continue;
-        };
+    for_each_green_python(|label, python, deps| {
         let service = Fixture::spawn(
-            &python,
+            python,
             &[
                 &fixture("green_service.py"),
                 "--deps",
@@ -649,9 +641,7 @@ fn churning_greenlets_give_real_stacks_or_say_why_not() {
                 );
             }
         }
-        tested += 1;
-    }
-    skip_unless_tested(tested);
+    });
 }
 
 #[test]

@@ -121,15 +121,22 @@ fn touch_here(path: &Path) {
 
 /// The file events arriving within `window`.
 async fn collect(triggers: &mut Triggers, window: Duration) -> Vec<FileTriggerEvent> {
+    every_event(triggers, window)
+        .await
+        .into_iter()
+        .map(|event| match event {
+            Triggered::File(event) => event,
+            Triggered::Signal(event) => panic!("unexpected signal trigger {event:?}"),
+        })
+        .collect()
+}
+
+/// Every trigger event arriving within `window`.
+async fn every_event(triggers: &mut Triggers, window: Duration) -> Vec<Triggered> {
     let deadline = tokio::time::Instant::now() + window;
     let mut got = Vec::new();
     while let Ok(events) = tokio::time::timeout_at(deadline, triggers.next_events()).await {
-        for event in events.expect("reading triggers") {
-            match event {
-                Triggered::File(event) => got.push(event),
-                Triggered::Signal(event) => panic!("unexpected signal trigger {event:?}"),
-            }
-        }
+        got.extend(events.expect("reading triggers"));
     }
     got
 }
@@ -517,17 +524,14 @@ fn start_ignoring_usr2(cgroup: &Cgroup) -> Reaped {
 async fn signal_events(triggers: &mut Triggers, pid: u32) -> Vec<TriggerEvent> {
     let pid = rustix::process::Pid::from_raw(pid.cast_signed()).expect("a live pid");
     rustix::process::kill_process(pid, rustix::process::Signal::USR2).expect("kill SIGUSR2");
-    let deadline = tokio::time::Instant::now() + QUIET;
-    let mut got = Vec::new();
-    while let Ok(events) = tokio::time::timeout_at(deadline, triggers.next_events()).await {
-        for event in events.expect("reading triggers") {
-            match event {
-                Triggered::Signal(event) => got.push(event),
-                Triggered::File(event) => panic!("unexpected file trigger {event:?}"),
-            }
-        }
-    }
-    got
+    every_event(triggers, QUIET)
+        .await
+        .into_iter()
+        .map(|event| match event {
+            Triggered::Signal(event) => event,
+            Triggered::File(event) => panic!("unexpected file trigger {event:?}"),
+        })
+        .collect()
 }
 
 #[test]

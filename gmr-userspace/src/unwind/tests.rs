@@ -72,6 +72,12 @@ fn no_code(_: u64, _: &mut [u8]) -> bool {
     false
 }
 
+/// Unwinds `stack` from `regs` with no module (frame pointers only) and
+/// no code readable.
+fn unwind_code_less(regs: UserRegs, stack: &StackSnapshot) -> super::UnwoundStack {
+    unwind(&ProcessModules::default(), &regs, stack, &mut no_code)
+}
+
 fn addresses(frames: &[Frame]) -> Vec<u64> {
     frames.iter().map(|f| f.address).collect()
 }
@@ -83,12 +89,7 @@ fn frame_pointer_chain_unwinds_to_the_end() {
         .frame(BASE + 0x200, BASE + 0x1300, 0x40_3000)
         .frame(BASE + 0x1300, 0, 0x40_4000)
         .build();
-    let out = unwind(
-        &ProcessModules::default(),
-        &regs(0x40_1000, BASE + 0x10, BASE + 0x100),
-        &stack,
-        &mut no_code,
-    );
+    let out = unwind_code_less(regs(0x40_1000, BASE + 0x10, BASE + 0x100), &stack);
     assert_eq!(
         addresses(&out.frames),
         [0x40_1000, 0x40_2000, 0x40_3000, 0x40_4000]
@@ -104,12 +105,7 @@ fn zero_return_address_ends_the_stack() {
         .frame(BASE + 0x100, BASE + 0x200, 0x40_2000)
         .frame(BASE + 0x200, BASE + 0x300, 0)
         .build();
-    let out = unwind(
-        &ProcessModules::default(),
-        &regs(0x40_1000, BASE, BASE + 0x100),
-        &stack,
-        &mut no_code,
-    );
+    let out = unwind_code_less(regs(0x40_1000, BASE, BASE + 0x100), &stack);
     assert_eq!(addresses(&out.frames), [0x40_1000, 0x40_2000]);
     assert_eq!(out.end, StackEnd::Complete);
 }
@@ -120,12 +116,7 @@ fn reading_past_the_captured_pages_is_truncation() {
     let stack = StackBuilder::new(2)
         .frame(BASE + 0x100, beyond, 0x40_2000)
         .build();
-    let out = unwind(
-        &ProcessModules::default(),
-        &regs(0x40_1000, BASE, BASE + 0x100),
-        &stack,
-        &mut no_code,
-    );
+    let out = unwind_code_less(regs(0x40_1000, BASE, BASE + 0x100), &stack);
     assert_eq!(addresses(&out.frames), [0x40_1000, 0x40_2000]);
     assert_eq!(out.end, StackEnd::TruncatedStack(beyond));
 }
@@ -160,12 +151,7 @@ fn a_page_that_could_not_be_copied_is_truncation() {
         .frame(BASE + 0x100, in_missing_page, 0x40_2000)
         .invalidate_page(1)
         .build();
-    let out = unwind(
-        &ProcessModules::default(),
-        &regs(0x40_1000, BASE, BASE + 0x100),
-        &stack,
-        &mut no_code,
-    );
+    let out = unwind_code_less(regs(0x40_1000, BASE, BASE + 0x100), &stack);
     assert_eq!(out.end, StackEnd::TruncatedStack(in_missing_page));
 }
 
@@ -174,12 +160,7 @@ fn non_canonical_return_address_is_an_error() {
     let stack = StackBuilder::new(1)
         .frame(BASE + 0x100, BASE + 0x200, 0xdead_beef_dead_beef)
         .build();
-    let out = unwind(
-        &ProcessModules::default(),
-        &regs(0x40_1000, BASE, BASE + 0x100),
-        &stack,
-        &mut no_code,
-    );
+    let out = unwind_code_less(regs(0x40_1000, BASE, BASE + 0x100), &stack);
     assert_eq!(addresses(&out.frames), [0x40_1000]);
     assert!(
         matches!(&out.end, StackEnd::UnwindError(e) if e.contains("0xdeadbeefdeadbeef")),
@@ -195,12 +176,7 @@ fn frame_pointer_pointing_down_is_an_error() {
         .frame(BASE + 0x200, BASE + 0x100, 0x40_2000)
         .frame(BASE + 0x100, BASE + 0x300, 0x40_3000)
         .build();
-    let out = unwind(
-        &ProcessModules::default(),
-        &regs(0x40_1000, BASE + 0x10, BASE + 0x200),
-        &stack,
-        &mut no_code,
-    );
+    let out = unwind_code_less(regs(0x40_1000, BASE + 0x10, BASE + 0x200), &stack);
     assert_eq!(addresses(&out.frames), [0x40_1000, 0x40_2000]);
     assert!(matches!(out.end, StackEnd::UnwindError(_)), "{:?}", out.end);
 }
@@ -208,12 +184,7 @@ fn frame_pointer_pointing_down_is_an_error() {
 #[test]
 fn garbage_stack_pointer_is_an_error_not_truncation() {
     let stack = StackBuilder::new(1).build();
-    let out = unwind(
-        &ProcessModules::default(),
-        &regs(0x40_1000, BASE, 0x5555_0000_0000),
-        &stack,
-        &mut no_code,
-    );
+    let out = unwind_code_less(regs(0x40_1000, BASE, 0x5555_0000_0000), &stack);
     assert_eq!(addresses(&out.frames), [0x40_1000]);
     assert!(matches!(out.end, StackEnd::UnwindError(_)), "{:?}", out.end);
 }
