@@ -11,8 +11,10 @@ use crate::packages;
 /// in (`sections::configuration` unit tests), never started; and the
 /// OpenStack corpus' services (`tests/tests/openstack.rs`): heat-api (185
 /// packages, 29 MB downloaded, 173 MB installed, 102 s on bookworm), then
-/// heat-engine and rabbitmq-server (23 more, 35 MB, 57 MB, 37 s).
-const PACKAGES: [&str; 15] = [
+/// heat-engine and rabbitmq-server (23 more, 35 MB, 57 MB, 37 s); and
+/// gunicorn for the WSGI worker test (`tests/tests/wsgi_workers.rs`, which
+/// also runs uWSGI).
+const PACKAGES: [&str; 16] = [
     "haproxy",
     "nslcd",
     "nginx",
@@ -28,6 +30,7 @@ const PACKAGES: [&str; 15] = [
     "heat-api",
     "heat-engine",
     "rabbitmq-server",
+    "gunicorn",
 ];
 
 /// Installs the corpus' missing packages; when that fails (no archive in

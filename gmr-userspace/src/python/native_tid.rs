@@ -1,12 +1,17 @@
-//! OS thread ids for Python 3.9 and 3.10, whose thread states hold only a
-//! `pthread_t`.
+//! OS thread ids from a thread state's `pthread_t`: for Python 3.9 and
+//! 3.10, whose thread states hold nothing else, and for thread states whose
+//! `native_thread_id` is stale (a state made before `fork()` and used by
+//! the child without `PyOS_AfterFork_Child`, as uWSGI's forked workers do:
+//! it still names the parent's thread).
 //!
 //! With glibc a `pthread_t` is the address of the thread's `struct
 //! pthread`, which holds the kernel's thread id at a fixed offset that
-//! differs between glibc builds. The offset is found from the process
-//! itself: the one where every thread state's `struct pthread` holds an id
-//! of one of the process's threads (in its own pid namespace), all
-//! different.
+//! differs between glibc builds (and which `fork()` updates in the child).
+//! The offset is found from the process itself: where thread states with a
+//! valid `native_thread_id` exist, the one where each `struct pthread`
+//! holds that id; otherwise the one where every thread state's `struct
+//! pthread` holds an id of one of the process's threads (in its own pid
+//! namespace), all different.
 
 use std::collections::HashSet;
 
@@ -37,6 +42,21 @@ impl PthreadTids {
         }
     }
 
+    /// Finds the offset from threads whose id is already known, as
+    /// `(pthread_t, tid)` pairs; none is found when their memory cannot be
+    /// read or no offset holds every known id.
+    pub fn calibrate_known(memory: &ProcessMemory, known: &[(u64, u32)]) -> Self {
+        let blocks = known
+            .iter()
+            .map(|&(id, _)| memory.read_bytes(id, SEARCH).ok())
+            .collect::<Option<Vec<_>>>();
+        let tids: Vec<u32> = known.iter().map(|&(_, tid)| tid).collect();
+        let offset = blocks.and_then(|blocks| offset_holding(&blocks, &tids));
+        PthreadTids {
+            offset: offset.map(|o| o as u64),
+        }
+    }
+
     /// The OS thread id (in the target's pid namespace) of the thread whose
     /// `pthread_t` is `pthread_id`.
     pub fn tid_of(&self, memory: &ProcessMemory, pthread_id: u64) -> Option<u32> {
@@ -59,11 +79,25 @@ fn fitting_offset(blocks: &[Vec<u8>], is_task: impl Fn(u32) -> bool) -> Option<u
     })
 }
 
+/// The first 4-byte aligned offset where each block holds its own id of
+/// `tids`.
+fn offset_holding(blocks: &[Vec<u8>], tids: &[u32]) -> Option<usize> {
+    if blocks.is_empty() {
+        return None;
+    }
+    (0..SEARCH).step_by(4).find(|&offset| {
+        blocks
+            .iter()
+            .zip(tids)
+            .all(|(block, &tid)| block[offset..offset + 4] == tid.to_le_bytes())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
 
-    use super::{SEARCH, fitting_offset};
+    use super::{SEARCH, fitting_offset, offset_holding};
 
     #[test]
     fn finds_the_offset_every_thread_agrees_on() {
@@ -80,5 +114,23 @@ mod tests {
         assert_eq!(fitting_offset(&blocks, is_task), Some(0x2d0));
         assert_eq!(fitting_offset(&blocks[..1], is_task), Some(16));
         assert_eq!(fitting_offset(&[], is_task), None);
+    }
+
+    #[test]
+    fn known_ids_pick_the_offset_that_holds_each() {
+        let block = |tid: u32| {
+            let mut block = vec![0; SEARCH];
+            // Every block holds the main thread's id early on, as a decoy
+            // that fits the first block only.
+            block[16..20].copy_from_slice(&100u32.to_le_bytes());
+            block[0x2d0..0x2d4].copy_from_slice(&tid.to_le_bytes());
+            block
+        };
+        assert_eq!(
+            offset_holding(&[block(100), block(101)], &[100, 101]),
+            Some(0x2d0)
+        );
+        assert_eq!(offset_holding(&[block(100)], &[102]), None);
+        assert_eq!(offset_holding(&[], &[]), None);
     }
 }

@@ -84,20 +84,37 @@ impl Interpreter {
             .map(|&(_, tstate)| memory.read_u64(tstate + layout.tstate_thread_id))
             .collect::<Result<Vec<_>, _>>()?;
         let tasks = NamespaceTids::read(memory.pid());
-        let pthread_tids = layout
-            .tstate_native_thread_id
-            .is_none()
-            .then(|| PthreadTids::calibrate(memory, &pthread_ids, &tasks));
+        let native_ids = match layout.tstate_native_thread_id {
+            Some(offset) => states
+                .iter()
+                .map(|&(_, tstate)| Ok(Some(memory.read_u64(tstate + offset)? as u32)))
+                .collect::<Result<Vec<_>, ReadError>>()?,
+            None => vec![None; states.len()],
+        };
+        let live = |id: &Option<u32>| id.filter(|&tid| tasks.contains(tid));
+        let pthread_tids = native_ids.iter().any(|id| live(id).is_none()).then(|| {
+            let known: Vec<(u64, u32)> = pthread_ids
+                .iter()
+                .zip(&native_ids)
+                .filter_map(|(&pthread_id, id)| live(id).map(|tid| (pthread_id, tid)))
+                .collect();
+            if known.is_empty() {
+                PthreadTids::calibrate(memory, &pthread_ids, &tasks)
+            } else {
+                PthreadTids::calibrate_known(memory, &known)
+            }
+        });
         let mut reader = FrameReader::new(self);
         states
             .iter()
             .zip(pthread_ids)
-            .map(|(&(interp, tstate), pthread_id)| {
-                let own_tid = match (layout.tstate_native_thread_id, &pthread_tids) {
-                    (Some(offset), _) => Some(memory.read_u64(tstate + offset)? as u32),
-                    (None, Some(tids)) => tids.tid_of(memory, pthread_id),
-                    (None, None) => None,
-                };
+            .zip(native_ids)
+            .map(|((&(interp, tstate), pthread_id), native_id)| {
+                let own_tid = live(&native_id).or_else(|| {
+                    pthread_tids
+                        .as_ref()
+                        .and_then(|tids| tids.tid_of(memory, pthread_id))
+                });
                 let native_tid = own_tid.and_then(|tid| tasks.to_agent(tid));
                 let (frames, unreliable) = match self.consistent_stack(&mut reader, tstate) {
                     Ok(frames) => (frames, None),

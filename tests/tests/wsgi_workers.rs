@@ -1,0 +1,261 @@
+//! Forked and threaded WSGI workers, the way Debian runs OpenStack's APIs:
+//! uWSGI with a master, several processes of several threads, with and
+//! without `lazy-apps` (Debian's `heat-api-uwsgi.ini` settings, scaled
+//! down), gunicorn's threaded workers and mod_wsgi's daemon processes. Every request slot is filled
+//! with a request that waits in `hold_request`; each thread serving one
+//! wrote its own ids (pid, native thread id, `threading.get_ident()`). The
+//! report of each worker (`gmr-agent report --pid`) must show, for each of
+//! those threads, the Python frames of the request and the ident the app
+//! recorded, with every Python thread state matched to an OS thread.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use gmr_tests::{
+    TestCgroup,
+    agent::{report_json, section, thread},
+    realworld::launch,
+    require_root,
+    scratch::Scratch,
+    workspace_root,
+};
+
+/// The app every server runs.
+const APP: &str = "tests/fixtures/wsgi/held_requests.py";
+
+/// One way of serving the app.
+struct Server {
+    /// Its name in messages.
+    name: &'static str,
+    /// Files that must exist to run it.
+    needs: &'static [&'static str],
+    /// Its command line for the app in `dir` on `port`, after writing
+    /// any configuration it needs into `dir`.
+    argv: fn(dir: &str, port: u16) -> Vec<String>,
+    /// Requests sent at once.
+    requests: usize,
+}
+
+/// Debian's `heat-api-uwsgi.ini` settings for its workers (master,
+/// `thunder-lock`, `enable-threads`, `lazy-apps`), with 2 processes of 4
+/// threads instead of 8 of 32.
+fn uwsgi_argv(dir: &str, port: u16, lazy_apps: bool) -> Vec<String> {
+    let mut argv: Vec<String> = [
+        "/usr/bin/uwsgi-core",
+        "--plugins-dir",
+        "/usr/lib/uwsgi/plugins",
+        "--plugin",
+        "python3",
+        "--master",
+        "--thunder-lock",
+        "--enable-threads",
+        "--no-orphans",
+        "--die-on-term",
+        "--processes",
+        "2",
+        "--threads",
+        "4",
+        "--listen",
+        "100",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if lazy_apps {
+        argv.push("--lazy-apps".to_owned());
+    }
+    argv.extend([
+        "--http-socket".to_owned(),
+        format!("127.0.0.1:{port}"),
+        "--chdir".to_owned(),
+        dir.to_owned(),
+        "--wsgi-file".to_owned(),
+        format!("{dir}/held_requests.py"),
+    ]);
+    argv
+}
+
+const UWSGI_NEEDS: &[&str] = &[
+    "/usr/bin/uwsgi-core",
+    "/usr/lib/uwsgi/plugins/python3_plugin.so",
+];
+
+/// apache2 with `tests/fixtures/wsgi/apache2.conf`: 2 mod_wsgi daemon
+/// processes of 4 threads, run as nobody.
+fn apache_argv(dir: &str, port: u16) -> Vec<String> {
+    let template =
+        std::fs::read_to_string(workspace_root().join("tests/fixtures/wsgi/apache2.conf"))
+            .expect("read the apache2 config template");
+    let conf = format!("{dir}/apache2.conf");
+    let text = template
+        .replace("@DIR@", dir)
+        .replace("@PORT@", &port.to_string());
+    std::fs::write(&conf, text).expect("write apache2.conf");
+    // The daemon processes run as nobody and record into `held/`.
+    launch::open_to_all(Path::new(dir), 0o777).unwrap();
+    ["/usr/sbin/apache2", "-d", dir, "-f", &conf, "-DFOREGROUND"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+const SERVERS: [Server; 4] = [
+    Server {
+        name: "uWSGI, lazy-apps",
+        needs: UWSGI_NEEDS,
+        argv: |dir, port| uwsgi_argv(dir, port, true),
+        requests: 8,
+    },
+    Server {
+        name: "uWSGI, app loaded before the fork",
+        needs: UWSGI_NEEDS,
+        argv: |dir, port| uwsgi_argv(dir, port, false),
+        requests: 8,
+    },
+    // One gthread worker may take every connection, so no more requests
+    // than one worker's threads.
+    Server {
+        name: "gunicorn, gthread workers",
+        needs: &["/usr/bin/gunicorn"],
+        argv: |dir, port| {
+            [
+                "/usr/bin/gunicorn",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--chdir",
+                dir,
+                "held_requests:application",
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        },
+        requests: 4,
+    },
+    Server {
+        name: "apache2, mod_wsgi daemon processes",
+        needs: &["/usr/sbin/apache2", "/usr/lib/apache2/modules/mod_wsgi.so"],
+        argv: apache_argv,
+        requests: 8,
+    },
+];
+
+/// The ids one request's thread recorded, by native thread id.
+fn held_threads(dir: &Path) -> BTreeMap<u32, Value> {
+    let Ok(entries) = std::fs::read_dir(dir.join("held")) else {
+        return BTreeMap::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "json").then_some(path)
+        })
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("read a held record");
+            let record: Value = serde_json::from_str(&text).expect("a JSON record");
+            (record["tid"].as_u64().expect("tid") as u32, record)
+        })
+        .collect()
+}
+
+/// Function names of a frame array.
+fn functions(frames: &Value) -> Vec<&str> {
+    frames
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|frame| frame["function"].as_str())
+        .collect()
+}
+
+#[test]
+fn every_thread_serving_a_request_shows_its_python_frames_and_ident() {
+    if !require_root() {
+        return;
+    }
+    for server in &SERVERS {
+        if let Some(missing) = server.needs.iter().find(|path| !Path::new(path).exists()) {
+            println!("SKIP: {}: {missing} is not installed", server.name);
+            continue;
+        }
+        check_server(server);
+    }
+}
+
+/// Starts `server`, fills its request slots and checks each worker's report.
+fn check_server(server: &Server) {
+    let scratch = Scratch::new("wsgi");
+    let dir = scratch.path();
+    std::fs::copy(workspace_root().join(APP), dir.join("held_requests.py")).expect("copy the app");
+    let cgroup = TestCgroup::create();
+    let port = launch::free_port().unwrap();
+    let argv = (server.argv)(dir.to_str().unwrap(), port);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let env = [("PATH".to_owned(), "/usr/bin:/bin".to_owned())];
+    let _server = launch::spawn_in(&cgroup, dir, &env, &argv).unwrap();
+    launch::wait_until(server.name, dir, || {
+        launch::http_get(port, "/").is_ok_and(|r| r.contains("ready"))
+    })
+    .unwrap();
+    let _held: Vec<TcpStream> = (0..server.requests)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(stream, "GET /hold HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    launch::wait_until(&format!("{}: every request held", server.name), dir, || {
+        held_threads(dir).len() == server.requests
+    })
+    .unwrap();
+    let held = held_threads(dir);
+    let mut workers: BTreeMap<u32, Vec<&Value>> = BTreeMap::new();
+    for record in held.values() {
+        let pid = record["pid"].as_u64().unwrap() as u32;
+        workers.entry(pid).or_default().push(record);
+    }
+    for (pid, records) in &workers {
+        let report = report_json(*pid);
+        let threads = section(&report, "Threads");
+        assert_eq!(
+            threads["python_note"],
+            Value::Null,
+            "{}: worker {pid}: every Python thread state is matched",
+            server.name
+        );
+        for record in records {
+            let tid = record["tid"].as_u64().unwrap() as u32;
+            let entry = thread(&report, tid);
+            assert_eq!(
+                entry["python_ident"], record["ident"],
+                "{}: worker {pid} thread {tid}: the ident the app recorded",
+                server.name
+            );
+            let python = functions(&entry["python_frames"]);
+            assert!(
+                python.starts_with(&["hold_request", "application"]),
+                "{}: worker {pid} thread {tid} serves a request: {python:?}",
+                server.name
+            );
+            let merged = functions(&entry["user_stack"]);
+            assert!(
+                merged.contains(&"hold_request"),
+                "{}: worker {pid} thread {tid}: Python frames in the stack: {merged:?}",
+                server.name
+            );
+        }
+        println!(
+            "{}: worker {pid}: {} request thread(s) with their Python frames",
+            server.name,
+            records.len()
+        );
+    }
+    std::fs::write(dir.join("release"), "").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+}
