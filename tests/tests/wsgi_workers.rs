@@ -198,7 +198,7 @@ fn check_server(server: &Server) {
     let argv = (server.argv)(dir.to_str().unwrap(), port);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let env = [("PATH".to_owned(), "/usr/bin:/bin".to_owned())];
-    let _server = launch::spawn_in(&cgroup, dir, &env, &argv).unwrap();
+    let mut process = launch::spawn_in(&cgroup, dir, &env, &argv).unwrap();
     launch::wait_until(server.name, dir, || {
         launch::http_get(port, "/").is_ok_and(|r| r.contains("ready"))
     })
@@ -258,4 +258,6 @@ fn check_server(server: &Server) {
     }
     std::fs::write(dir.join("release"), "").unwrap();
     std::thread::sleep(Duration::from_millis(200));
+    process.kill().unwrap();
+    process.wait().unwrap();
 }
