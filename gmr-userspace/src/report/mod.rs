@@ -12,7 +12,7 @@ pub mod time;
 use std::{
     path::PathBuf,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use crate::{
@@ -32,7 +32,7 @@ use crate::{
         deadline::{PendingSection, spawn_section},
         green_threads,
         package::{self, PackageDb},
-        processes, section, threads,
+        processes, python_stacks, section, threads,
     },
     symbolize::Symbolizer,
     targets::{self, kubernetes::KubeletPaths},
@@ -131,9 +131,13 @@ impl Reporter {
         });
         // What several sections need (the memory map, the CPython in it)
         // is read once, right after the capture.
+        let captured = Instant::now();
         let context = Arc::new(StageTimes::time(&mut stages.modules, || {
             ReportContext::read(pid)
         }));
+        // The Python stacks next, before anything else runs, so they
+        // describe the moment of the native capture as nearly as they can.
+        let python = python_stacks::read_python(&context, captured);
         // Every section but Threads runs meanwhile on its own thread, each
         // with a deadline; Threads needs the reporter's caches, which stay
         // on this thread.
@@ -181,11 +185,11 @@ impl Reporter {
                     let modules = StageTimes::time(&mut stages.modules, || {
                         self.modules.modules_in(pid, maps)
                     });
-                    threads::threads(&capture, &context, &modules, &self.symbolizer, &mut stages)
+                    threads::threads(&capture, python, &modules, &self.symbolizer, &mut stages)
                 }
                 Err(e) => threads::threads_without_modules(
                     &capture,
-                    &context,
+                    python,
                     &self.symbolizer,
                     &e.to_string(),
                     &mut stages,

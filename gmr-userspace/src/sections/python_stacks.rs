@@ -5,10 +5,14 @@
 //! One call of `_PyEval_EvalFrameDefault` runs one Python frame up to 3.10
 //! and several from 3.11, so the Python chain is split at the frames that
 //! began an eval call (`entry`) and the groups go to the eval frames in
-//! order, innermost first. A Python failure never costs the native stacks:
-//! it becomes a note.
+//! order, innermost first. The Python stacks are read right after the
+//! native capture, yet a running thread can move in between: when the
+//! groups and the eval frames do not pair up one to one, nothing is
+//! merged, and the note says what each view holds and how far apart the
+//! two reads were. A Python failure never costs the native stacks: it
+//! becomes a note.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::model::{FrameKind, PythonRuntime, Thread, Threads, UserFrame};
 use crate::python::source::SourceFiles;
@@ -22,15 +26,18 @@ const EVAL_FRAME: &str = "_PyEval_EvalFrameDefault";
 /// native stacks.
 pub struct PythonSnapshot {
     pid: u32,
+    /// From the end of the native capture to the end of this read.
+    after_capture: Duration,
     /// The interpreter and its threads; `Err` is a note for the report.
     read: Result<(PythonRuntime, Vec<PythonThread>), String>,
 }
 
 /// Reads the Python thread states of the process `context` describes;
-/// `None` when it runs no CPython. Called right after the native capture,
-/// before the slower unwinding and symbolizing, so both describe nearly the
-/// same moment.
-pub fn read_python(context: &ReportContext) -> Option<PythonSnapshot> {
+/// `None` when it runs no CPython. Called right after the native capture
+/// (which ended at `captured`), before the other sections start and before
+/// the slower unwinding and symbolizing, so both describe nearly the same
+/// moment.
+pub fn read_python(context: &ReportContext, captured: Instant) -> Option<PythonSnapshot> {
     let started = Instant::now();
     let pid = context.pid;
     let interpreter = match &context.python {
@@ -39,6 +46,7 @@ pub fn read_python(context: &ReportContext) -> Option<PythonSnapshot> {
         Err(error) => {
             return Some(PythonSnapshot {
                 pid,
+                after_capture: captured.elapsed(),
                 read: Err(format!("Python stacks not read: {error}")),
             });
         }
@@ -62,7 +70,11 @@ pub fn read_python(context: &ReportContext) -> Option<PythonSnapshot> {
             runtime.version
         )),
     };
-    Some(PythonSnapshot { pid, read })
+    Some(PythonSnapshot {
+        pid,
+        after_capture: captured.elapsed(),
+        read,
+    })
 }
 
 /// Puts the Python stacks of `snapshot` into `threads`: merged into each
@@ -96,7 +108,7 @@ pub fn add_python_stacks(threads: &mut Threads, snapshot: PythonSnapshot) {
             .map(|frame| python_frame_model(frame, &mut sources))
             .collect::<Vec<_>>();
         if python.unreliable.is_none() {
-            thread.python_note = merge(thread, &python.frames, &frames);
+            thread.python_note = merge(thread, &python.frames, &frames, snapshot.after_capture);
         }
         thread.python_frames = Some(frames);
     }
@@ -122,9 +134,16 @@ pub fn python_frame_model(frame: &PythonFrame, sources: &mut SourceFiles) -> Use
     }
 }
 
-/// Puts `frames` (the model of `python`) in place of the eval-loop frames
-/// of `thread`'s user stack; returns a note when they do not pair up.
-fn merge(thread: &mut Thread, python: &[PythonFrame], frames: &[UserFrame]) -> Option<String> {
+/// Puts `frames` (the model of `python`, read `after_capture` past the
+/// native capture) in place of the eval-loop frames of `thread`'s user
+/// stack when each eval call pairs with one eval-loop frame; otherwise
+/// leaves the native stack as captured and returns a note saying why.
+fn merge(
+    thread: &mut Thread,
+    python: &[PythonFrame],
+    frames: &[UserFrame],
+    after_capture: Duration,
+) -> Option<String> {
     let mut groups = Vec::new();
     let mut start = 0;
     for (index, frame) in python.iter().enumerate() {
@@ -141,28 +160,28 @@ fn merge(thread: &mut Thread, python: &[PythonFrame], frames: &[UserFrame]) -> O
         .iter()
         .filter(|frame| is_eval_frame(frame))
         .count();
-    let mut groups_left = groups.iter();
-    let mut merged = Vec::with_capacity(thread.user_stack.len() + frames.len());
-    for frame in thread.user_stack.drain(..) {
-        if is_eval_frame(&frame)
-            && let Some(group) = groups_left.next()
-        {
-            merged.extend_from_slice(group);
-        } else {
-            merged.push(frame);
-        }
-    }
-    for group in groups_left {
-        merged.extend_from_slice(group);
-    }
-    thread.user_stack = merged;
-    (evals != groups.len()).then(|| {
-        format!(
-            "{} Python eval call(s) for {evals} eval-loop frame(s) in the native stack \
-             (read at different moments, or the native stack ends early); merged in order",
+    if evals != groups.len() {
+        return Some(format!(
+            "not merged: the native stack has {evals} eval-loop frame(s), the Python stack, \
+             read {:.1} ms after it, {} eval call(s): the thread ran between the two reads \
+             (or its native stack ends early); both are shown as read",
+            after_capture.as_secs_f64() * 1e3,
             groups.len()
-        )
-    })
+        ));
+    }
+    let mut groups_left = groups.iter();
+    let merged = thread
+        .user_stack
+        .drain(..)
+        .flat_map(|frame| match is_eval_frame(&frame) {
+            true => groups_left
+                .next()
+                .map_or_else(|| vec![frame], |group| group.to_vec()),
+            false => vec![frame],
+        })
+        .collect();
+    thread.user_stack = merged;
+    None
 }
 
 /// True for a native frame of the interpreter's eval loop.
@@ -178,6 +197,8 @@ fn is_eval_frame(frame: &UserFrame) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::merge;
     use crate::model::{FrameKind, Thread, UserFrame};
     use crate::python::PythonFrame;
@@ -265,7 +286,7 @@ mod tests {
             python("outer", false),
             python("module", true),
         ];
-        assert_eq!(merge(&mut t, &py, &model(&py)), None);
+        assert_eq!(merge(&mut t, &py, &model(&py), Duration::ZERO), None);
         assert_eq!(
             names(&t.user_stack),
             [
@@ -281,11 +302,18 @@ mod tests {
     }
 
     #[test]
-    fn a_mismatch_is_merged_in_order_with_a_note() {
-        let mut t = thread(&["sem_wait", "_PyEval_EvalFrameDefault"]);
+    fn a_mismatch_leaves_the_native_stack_as_captured_with_a_note() {
+        let stack = ["sem_wait", "_PyEval_EvalFrameDefault", "_start"];
+        let mut t = thread(&stack);
         let py = [python("inner", true), python("outer", true)];
-        let note = merge(&mut t, &py, &model(&py)).expect("note");
-        assert!(note.starts_with("2 Python eval call(s) for 1"), "{note}");
-        assert_eq!(names(&t.user_stack), ["sem_wait", "py:inner", "py:outer"]);
+        let note = merge(&mut t, &py, &model(&py), Duration::from_micros(2500)).expect("note");
+        assert!(
+            note.starts_with(
+                "not merged: the native stack has 1 eval-loop frame(s), the Python stack, \
+                 read 2.5 ms after it, 2 eval call(s)"
+            ),
+            "{note}"
+        );
+        assert_eq!(names(&t.user_stack), stack, "nothing past _start");
     }
 }

@@ -13,8 +13,7 @@ use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::context::ReportContext;
-use super::python_stacks::{add_python_stacks, read_python};
+use super::python_stacks::{PythonSnapshot, add_python_stacks};
 use crate::capture::model::{ProcessCapture, StackCopyEnd, ThreadCapture};
 use crate::model::{FrameKind, KernelFrame, Thread, Threads, UserFrame};
 use crate::proc::pid_namespace::NamespaceTids;
@@ -63,17 +62,16 @@ const STATE_NAMES: [&str; 9] = [
 /// The section's title.
 pub const TITLE: &str = "Threads";
 
-/// Builds the Threads section from a capture, with the Python stacks of
-/// the interpreter `context` found, adding the time spent unwinding and
-/// symbolizing to `stages`.
+/// Builds the Threads section from a capture and the Python stacks read
+/// right after it (`python`), adding
+/// the time spent unwinding and symbolizing to `stages`.
 pub fn threads(
     capture: &ProcessCapture,
-    context: &ReportContext,
+    python: Option<PythonSnapshot>,
     modules: &ProcessModules,
     symbolizer: &Symbolizer,
     stages: &mut StageTimes,
 ) -> Threads {
-    let python = read_python(context);
     let ns_tids = NamespaceTids::read_if_nested(capture.pid);
     let mut read_code = |address: u64, buf: &mut [u8]| modules.read_code(address, buf);
     let mut cache = UnwindCache::default();
@@ -223,14 +221,14 @@ fn completeness_note(capture: &ProcessCapture) -> Option<String> {
 /// unsymbolized, each thread saying why.
 pub fn threads_without_modules(
     capture: &ProcessCapture,
-    context: &ReportContext,
+    python: Option<PythonSnapshot>,
     symbolizer: &Symbolizer,
     maps_error: &str,
     stages: &mut StageTimes,
 ) -> Threads {
     let mut section = threads(
         capture,
-        context,
+        python,
         &ProcessModules::default(),
         symbolizer,
         stages,
@@ -404,7 +402,6 @@ mod tests {
     use super::{state_name, threads, threads_without_modules, truncation_note};
     use crate::capture::model::{ProcessCapture, StackCopyEnd, StackSnapshot, ThreadCapture};
     use crate::report::stage_times::StageTimes;
-    use crate::sections::context::ReportContext;
     use crate::symbolize::Symbolizer;
     use crate::unwind::ProcessModules;
 
@@ -496,7 +493,7 @@ mod tests {
         };
         let section = threads(
             &capture,
-            &ReportContext::read(0),
+            None,
             &ProcessModules::default(),
             &Symbolizer::new(),
             &mut StageTimes::default(),
@@ -549,7 +546,7 @@ mod tests {
         let modules = ProcessModules::default();
         let note = threads(
             &capture,
-            &ReportContext::read(0),
+            None,
             &modules,
             &symbolizer,
             &mut StageTimes::default(),
@@ -563,7 +560,7 @@ mod tests {
         capture.exited_during_capture = true;
         let section = threads(
             &capture,
-            &ReportContext::read(0),
+            None,
             &modules,
             &symbolizer,
             &mut StageTimes::default(),
@@ -583,7 +580,7 @@ mod tests {
         assert_eq!(
             threads(
                 &capture,
-                &ReportContext::read(0),
+                None,
                 &modules,
                 &symbolizer,
                 &mut StageTimes::default(),
@@ -594,7 +591,7 @@ mod tests {
 
         let bare = threads_without_modules(
             &capture,
-            &ReportContext::read(0),
+            None,
             &symbolizer,
             "could not read /proc/1/maps",
             &mut StageTimes::default(),
@@ -616,7 +613,7 @@ mod tests {
         capture.threads.remove(0);
         let zombie = threads(
             &capture,
-            &ReportContext::read(0),
+            None,
             &modules,
             &symbolizer,
             &mut StageTimes::default(),

@@ -409,9 +409,10 @@ fn threads_section_covers_every_thread() {
     let context = ReportContext::read(pid);
     let maps = context.maps.as_ref().expect("maps");
     let modules = ModuleCache::new().modules_in(pid, maps);
+    let python = crate::sections::python_stacks::read_python(&context, std::time::Instant::now());
     let section = threads(
         &capture,
-        &context,
+        python,
         &modules,
         &Symbolizer::new(),
         &mut crate::report::stage_times::StageTimes::default(),
