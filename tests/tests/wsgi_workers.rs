@@ -261,3 +261,169 @@ fn check_server(server: &Server) {
     process.kill().unwrap();
     process.wait().unwrap();
 }
+
+/// Debian's own uWSGI settings for heat-api.
+const HEAT_INI: &str = "/etc/heat/heat-api-uwsgi.ini";
+
+/// heat-api as Debian's init script runs it under uWSGI (`--http-socket`,
+/// then `--ini /etc/heat/heat-api-uwsgi.ini`, which drops to user heat),
+/// scaled down to 2 processes of 4 threads, with every request slot held
+/// inside keystonemiddleware (Keystone's address accepts and never
+/// answers). Each worker's report must show every held request with
+/// heat's Python frames: on its thread's stack, or, where the thread waits
+/// for the server in eventlet's hub (heat monkey-patches sockets), as that
+/// thread's suspended main greenlet in Green Threads; with every Python
+/// thread state matched and none of the secrets planted in its
+/// configuration.
+#[test]
+fn heat_api_under_uwsgi_shows_every_thread_serving_a_request() {
+    if !require_root() {
+        return;
+    }
+    let needs = [UWSGI_NEEDS, &[HEAT_INI, "/usr/bin/heat-wsgi-api"]].concat();
+    if let Some(missing) = needs.iter().find(|path| !Path::new(path).exists()) {
+        println!("SKIP: heat-api under uWSGI: {missing} is not installed");
+        return;
+    }
+    let scratch = Scratch::new("heat-uwsgi");
+    let dir = scratch.path();
+    let dir_text = dir.to_str().unwrap();
+    // Never answered: connections wait in the listen queue.
+    let keystone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let secrets = [
+        "Rabbit-Secret-1893",
+        "Authkey-Secret-77",
+        "Keystone-Secret-5021",
+    ];
+    let template = std::fs::read_to_string(workspace_root().join("tests/fixtures/wsgi/heat.conf"))
+        .expect("read the heat.conf template");
+    let conf = template
+        .replace("@DIR@", dir_text)
+        .replace(
+            "@KEYSTONE_PORT@",
+            &keystone.local_addr().unwrap().port().to_string(),
+        )
+        .replace("@RABBIT@", secrets[0])
+        .replace("@AUTHKEY@", secrets[1])
+        .replace("@KEYSTONE@", secrets[2]);
+    std::fs::create_dir(dir.join(".heat")).unwrap();
+    std::fs::write(dir.join(".heat/heat.conf"), conf).unwrap();
+    // uWSGI runs the app as user heat, which must read its home.
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "heat:heat", dir_text])
+        .status()
+        .unwrap();
+    assert!(chown.success(), "chown -R heat {dir_text}");
+    let cgroup = TestCgroup::create();
+    let port = launch::free_port().unwrap();
+    let socket = format!("127.0.0.1:{port}");
+    let log = format!("{dir_text}/heat-api.log");
+    let argv = [
+        "/usr/bin/uwsgi-core",
+        "--plugins-dir",
+        "/usr/lib/uwsgi/plugins",
+        "--http-socket",
+        &socket,
+        "--ini",
+        HEAT_INI,
+        "--processes",
+        "2",
+        "--threads",
+        "4",
+        "--logto",
+        &log,
+    ];
+    let env = [
+        ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
+        ("HOME".to_owned(), dir_text.to_owned()),
+    ];
+    let mut master = launch::spawn_in(&cgroup, dir, &env, &argv).unwrap();
+    launch::wait_until("heat-api under uWSGI lists its API versions", dir, || {
+        launch::http_get(port, "/").is_ok_and(|r| r.contains("versions"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
+    let slots = 8;
+    let _held: Vec<TcpStream> = (0..slots)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(
+                stream,
+                "GET /v1/tenant/stacks HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Auth-Token: gmr\r\n\r\n"
+            )
+            .unwrap();
+            stream
+        })
+        .collect();
+    let workers: Vec<u32> = cgroup
+        .processes()
+        .into_iter()
+        .filter(|&pid| pid != master.id())
+        .collect();
+    assert_eq!(workers.len(), 2, "two workers: {workers:?}");
+    // Requests reach the workers' threads one by one: report until every
+    // slot shows one, or give up.
+    let started = std::time::Instant::now();
+    let (serving, stacks) = loop {
+        let mut serving = BTreeMap::new();
+        let mut stacks = String::new();
+        for &pid in &workers {
+            let report = report_json(pid);
+            let text = report.to_string();
+            for secret in secrets {
+                assert!(!text.contains(secret), "worker {pid}: {secret} leaked");
+            }
+            let threads = section(&report, "Threads");
+            assert_eq!(
+                threads["python_note"],
+                Value::Null,
+                "worker {pid}: every Python thread state is matched"
+            );
+            for thread in threads["threads"].as_array().unwrap() {
+                stacks += &format!(
+                    "worker {pid} thread {}: Python {:?}, native {:?}, {}\n",
+                    thread["tid"],
+                    functions(&thread["python_frames"]),
+                    functions(&thread["user_stack"]),
+                    thread["python_note"]
+                );
+            }
+            // A thread whose request waits for eventlet's hub runs the hub
+            // on its stack; the request is its suspended main greenlet.
+            let greenlets = section(&report, "Green Threads")["greenlets"].clone();
+            let in_keystonemiddleware = threads["threads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|thread| &thread["python_frames"])
+                .chain(
+                    greenlets
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|g| &g["frames"]),
+                )
+                .filter(|frames| {
+                    frames.as_array().into_iter().flatten().any(|frame| {
+                        frame["file"]
+                            .as_str()
+                            .is_some_and(|file| file.contains("keystonemiddleware/auth_token"))
+                    })
+                })
+                .count();
+            serving.insert(pid, in_keystonemiddleware);
+        }
+        if serving.values().sum::<usize>() == slots || started.elapsed() > Duration::from_secs(60) {
+            break (serving, stacks);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    println!("heat-api under uWSGI: requests inside keystonemiddleware per worker: {serving:?}");
+    assert_eq!(
+        serving.values().sum::<usize>(),
+        slots,
+        "every held request shows in a worker thread's Python frames: {serving:?}\n{stacks}"
+    );
+    drop(keystone);
+    master.kill().unwrap();
+    master.wait().unwrap();
+}
