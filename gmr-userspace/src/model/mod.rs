@@ -10,6 +10,7 @@ pub mod green_threads;
 pub mod package;
 pub mod processes;
 pub mod threads;
+pub mod time;
 
 use serde::Serialize;
 
@@ -21,6 +22,7 @@ pub use self::{
     package::Package,
     processes::{ProcessEntry, Processes},
     threads::{FrameKind, KernelFrame, PythonRuntime, Thread, Threads, UserFrame},
+    time::ReportTime,
 };
 
 /// One Guru Meditation Report for one process.
@@ -31,7 +33,7 @@ pub struct Report {
     /// What asked for the report.
     pub trigger: Trigger,
     /// UTC time the report was generated, RFC 3339 with microseconds.
-    pub generated_at: String,
+    pub generated_at: ReportTime,
     /// Whether the target's cgroup was frozen for the capture; `None` when
     /// no freeze was asked for (the default).
     pub freeze: Option<Freeze>,

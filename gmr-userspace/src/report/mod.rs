@@ -7,12 +7,11 @@
 //! (blazesym's caches), so it is made on the thread that uses it.
 
 pub mod stage_times;
-pub mod time;
 
 use std::{
     path::PathBuf,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use crate::{
@@ -20,11 +19,10 @@ use crate::{
     config::Tag,
     freeze,
     kernel::kallsyms::Loading,
-    model::{Report, SectionData, Target, Trigger},
+    model::{Report, ReportTime, SectionData, Target, Trigger},
     proc,
     proc::pid_namespace::NamespacePid,
     report::stage_times::StageTimes,
-    report::time::UtcTime,
     sections::{
         configuration,
         context::ReportContext,
@@ -116,7 +114,7 @@ impl Reporter {
     /// Never fails as a whole: a section that cannot be made says why
     /// inside the report.
     pub fn report(&mut self, pid: u32, trigger: Trigger, plan: &ReportPlan) -> Report {
-        let generated_at = UtcTime::from(SystemTime::now()).rfc3339();
+        let generated_at = ReportTime::now();
         let mut stages = StageTimes::default();
         // Capture first, as close to the trigger as possible; only the
         // capture runs frozen, everything after it runs thawed.

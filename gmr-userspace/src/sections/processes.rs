@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use procfs::process::{Process, Stat};
 
 use crate::mask::mask_command_line;
+use crate::model::time::UtcTime;
 use crate::model::{ProcessEntry, Processes};
-use crate::report::time::UtcTime;
 use crate::sections::package::root::RootFs;
 use crate::sections::process_args::read_command_line;
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::unnamed_file::UnnamedFile;
-use crate::report::time::UtcTime;
+use crate::model::time::UtcTime;
 
 /// How many `-N` suffixes to try before giving up on a free file name.
 const MAX_SUFFIX: u32 = 1000;

@@ -1,6 +1,7 @@
 //! A sample report shared by the view tests: a signal trigger, a Package
 //! section, a failed section, and a Threads section with every frame shape.
 
+use crate::model::ReportTime;
 use crate::model::{
     FrameKind, KernelFrame, Package, Report, Requester, Section, SectionData, Target, Thread,
     Threads, Trigger, UserFrame,
@@ -28,7 +29,10 @@ pub fn sample_report() -> Report {
                 comm: "kill".to_owned(),
             },
         },
-        generated_at: "2026-11-26T17:48:46.123456Z".to_owned(),
+        // date -u -d @1795715326 → Thu Nov 26 17:48:46 UTC 2026
+        generated_at: ReportTime::from(
+            std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_795_715_326_123_456),
+        ),
         freeze: None,
         sections: vec![
             Section {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::model::{Report, Section, SectionData, Target, Trigger};
+use crate::model::{Report, ReportTime, Section, SectionData, Target, Trigger};
 use crate::test_support::Reaped;
 use crate::view::{render_json, render_text, render_yaml};
 use gmr_tests::scratch::Scratch;
@@ -96,7 +96,9 @@ fn report_of(pid: u32, configuration: Configuration) -> Report {
             exe: None,
         },
         trigger: Trigger::Request { requester: None },
-        generated_at: "2026-01-01T00:00:00.000000Z".to_owned(),
+        generated_at: ReportTime::from(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600),
+        ),
         freeze: None,
         sections: vec![Section {
             title: TITLE.to_owned(),

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message as _;
 
-use crate::{model::Report, report::time::UtcTime, view::render_json_line};
+use crate::{model::Report, view::render_json_line};
 
 /// The instrumentation scope named on every record.
 const SCOPE: &str = "gmr-agent";
@@ -38,7 +38,7 @@ pub fn encode(report: &Report, origin: &Origin<'_>) -> Vec<u8> {
 /// The request, before encoding.
 fn request(report: &Report, origin: &Origin<'_>) -> ExportLogsServiceRequest {
     let observed = unix_nanos(SystemTime::now());
-    let time = UtcTime::parse_rfc3339(&report.generated_at).map_or(observed, unix_nanos);
+    let time = unix_nanos(report.generated_at.instant());
     let record = LogRecord {
         time_unix_nano: time,
         observed_time_unix_nano: observed,

@@ -105,7 +105,7 @@ fn write_header(f: &mut Formatter<'_>, report: &Report) -> fmt::Result {
         "requester = {}",
         requester_text(report.trigger.requester())
     )?;
-    writeln!(f, "generated_at = {}", clean(&report.generated_at))?;
+    writeln!(f, "generated_at = {}", report.generated_at)?;
     match &report.freeze {
         Some(data) => freeze::write(f, data),
         None => Ok(()),

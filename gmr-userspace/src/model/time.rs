@@ -1,7 +1,47 @@
-//! UTC wall-clock formatting for report names and headers, without a
-//! date-time dependency.
+//! A report's time: the instant, and its UTC calendar fields for report
+//! names and headers, without a date-time dependency.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Serialize, Serializer};
+
+/// The instant a report was made: written as RFC 3339 text in every view,
+/// kept as the instant for sinks that carry it as a number (OTLP's
+/// `time_unix_nano`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportTime(SystemTime);
+
+impl ReportTime {
+    /// Now.
+    pub fn now() -> Self {
+        Self(SystemTime::now())
+    }
+
+    /// The instant itself.
+    pub fn instant(self) -> SystemTime {
+        self.0
+    }
+}
+
+impl From<SystemTime> for ReportTime {
+    fn from(at: SystemTime) -> Self {
+        Self(at)
+    }
+}
+
+impl fmt::Display for ReportTime {
+    /// RFC 3339 in UTC with microseconds ([`UtcTime::rfc3339`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&UtcTime::from(self.0).rfc3339())
+    }
+}
+
+impl Serialize for ReportTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
 
 /// A UTC time split into calendar fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,56 +107,6 @@ impl UtcTime {
         } = self;
         format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{micros:06}Z")
     }
-
-    /// The instant [`UtcTime::rfc3339`] wrote as `text`, for sinks that
-    /// carry a report's time as a number (OTLP's `time_unix_nano`); `None`
-    /// for any other shape.
-    pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-        let number = |range: std::ops::Range<usize>| -> Option<u64> {
-            let digits = text.get(range)?;
-            digits
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| digits.parse().ok())?
-        };
-        let shape_ok = text.len() == 27
-            && text.is_char_boundary(27)
-            && [
-                (4, b'-'),
-                (7, b'-'),
-                (10, b'T'),
-                (13, b':'),
-                (16, b':'),
-                (19, b'.'),
-                (26, b'Z'),
-            ]
-            .iter()
-            .all(|&(at, byte)| text.as_bytes()[at] == byte);
-        if !shape_ok {
-            return None;
-        }
-        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-        let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-        if year < 1970 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-            return None;
-        }
-        let seconds =
-            days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-        Some(UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_micros(number(20..26)?))
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date on or after the
-/// epoch: Howard Hinnant's `days_from_civil`, the inverse of
-/// [`civil_from_days`].
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let year_of_era = year - era * 400;
-    let month_index = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -144,6 +134,8 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn at(secs: u64, micros: u64) -> SystemTime {
@@ -174,30 +166,5 @@ mod tests {
             UtcTime::from(UNIX_EPOCH - Duration::from_secs(5)),
             UtcTime::from(at(0, 0))
         );
-    }
-
-    #[test]
-    fn parses_what_it_writes() {
-        for (secs, micros) in [
-            (0, 0),
-            (1_795_715_326, 123_456),
-            (951_782_400, 7),
-            (1_709_251_199, 999_999),
-        ] {
-            let text = UtcTime::from(at(secs, micros)).rfc3339();
-            assert_eq!(
-                UtcTime::parse_rfc3339(&text),
-                Some(at(secs, micros)),
-                "{text}"
-            );
-        }
-        for bad in [
-            "",
-            "2026-11-26 17:48:46.123456Z",
-            "2026-13-26T17:48:46.123456Z",
-            "2026-11-26T17:48:46.12345éZ",
-        ] {
-            assert_eq!(UtcTime::parse_rfc3339(bad), None, "{bad}");
-        }
     }
 }
