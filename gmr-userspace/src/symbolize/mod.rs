@@ -307,8 +307,11 @@ impl Symbolizer {
     /// Records that `pid` is being symbolized and evicts the files of the
     /// least recently symbolized process beyond [`CACHED_PROCESSES`].
     ///
-    /// blazesym caches files by their `/proc/PID/map_files/` path, which no
-    /// other process shares, so these entries are only useful for `pid`.
+    /// blazesym looks files up by their `/proc/PID/map_files/` path, which
+    /// no other process shares, but keeps each parsed file once by device,
+    /// inode, size and modification time: every process mapping the same
+    /// libc shares one parse, which lives until the last path naming it is
+    /// evicted.
     fn remember(&self, pid: u32, modules: &ProcessModules) {
         let map_files = modules
             .modules()
