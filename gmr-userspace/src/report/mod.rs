@@ -161,12 +161,14 @@ impl Reporter {
             processes::processes(context.pid).map(SectionData::Processes)
         });
         let files = plan.config_files.clone();
+        let packages = Arc::clone(&self.packages);
         let configuration = spawn_section(
             configuration::TITLE,
             SECTION_BUDGET,
             &context,
             move |context| {
-                configuration::configuration(context.pid, &files).map(SectionData::Configuration)
+                configuration::configuration(context.pid, &files, &packages)
+                    .map(SectionData::Configuration)
             },
         );
         let custom: Vec<_> = plan
