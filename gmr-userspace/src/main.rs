@@ -19,6 +19,7 @@ use gmr_userspace::{
     },
     model::{Requester, Trigger},
     report::{ReportPlan, Reporter},
+    symbolize::Symbolizer,
     view::render,
 };
 
@@ -109,11 +110,24 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let kernel_symbols = KernelSymbols::read_in_background();
     let (mut plan, stack_cap) = plan_for(pid, args.config, args.max_stack_bytes)?;
-    let mut ebpf = load(LoadOptions {
-        trigger_signal: libc::SIGUSR2 as u32,
-        stack_cap,
-    })?;
-    let mut reporter = Reporter::new(Capturer::new(&mut ebpf, stack_cap)?, kernel_symbols);
+    // The programs load on a thread while this one parses the target's
+    // files for the symbolizer.
+    let loading = std::thread::Builder::new()
+        .name("gmr-load".into())
+        .spawn(move || {
+            load(LoadOptions {
+                trigger_signal: libc::SIGUSR2 as u32,
+                stack_cap,
+            })
+        })
+        .context("starting the eBPF loading thread")?;
+    let symbolizer = Symbolizer::with_kernel_symbols(kernel_symbols);
+    symbolizer.prepare(pid);
+    log::debug!("files of {pid} parsed in {:.1?}", started.elapsed());
+    let mut ebpf = loading
+        .join()
+        .map_err(|_| anyhow::anyhow!("the eBPF loading thread panicked"))??;
+    let mut reporter = Reporter::with_symbolizer(Capturer::new(&mut ebpf, stack_cap)?, symbolizer);
     log::debug!("eBPF programs loaded in {:.1?}", started.elapsed());
     let me = std::process::id();
     let trigger = Trigger::Request {

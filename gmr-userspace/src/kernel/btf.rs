@@ -19,6 +19,7 @@ const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -40,6 +41,13 @@ impl fmt::Display for BtfError {
 }
 
 impl std::error::Error for BtfError {}
+
+impl BtfError {
+    /// An error saying `why`.
+    pub fn new(why: String) -> Self {
+        Self(why)
+    }
+}
 
 /// Where one type record is and the fields lookups need. Names and members
 /// stay in the raw bytes until a lookup reads them: the kernel's BTF has
@@ -175,6 +183,12 @@ impl Btf {
     /// True when the BTF has a typedef called `name`.
     pub fn has_typedef(&self, name: &str) -> bool {
         self.find_named(KIND_TYPEDEF, name).is_some()
+    }
+
+    /// The type id of function `name`, which a tracing program names to
+    /// attach to it.
+    pub fn func_id(&self, name: &str) -> Option<u32> {
+        self.find_named(KIND_FUNC, name)
     }
 
     /// The type id of `struct name`.

@@ -4,9 +4,13 @@
 //!
 //! Reading `/proc/kallsyms` costs the kernel tens of milliseconds (it
 //! formats every line), so the agent keeps the table across reports and
-//! reads it again only when the loaded modules change.
+//! reads it again only when the loaded modules change, and the table is
+//! kept for the boot in a [`BootCache`] file that the next process (a
+//! one-shot `report --pid`) reads instead.
 
 use std::{fmt, io, path::Path};
+
+use super::boot_cache::{BootCache, BootKey, CacheError, Fields, put_short_str};
 
 /// Where the kernel lists its symbols.
 pub const KALLSYMS: &str = "/proc/kallsyms";
@@ -19,6 +23,11 @@ const MAX_FUNCTION_SIZE: u64 = 1 << 20;
 
 /// Marks a symbol of the core kernel image, not of a module.
 const CORE: u16 = u16::MAX;
+
+/// The name of the table's boot cache file.
+const CACHE_NAME: &str = "kallsyms";
+/// Bytes of one entry in the cache file.
+const ENTRY_LEN: usize = 16;
 
 /// Why the table could not be read.
 #[derive(Debug)]
@@ -88,13 +97,109 @@ pub struct KernelSymbols {
 }
 
 impl KernelSymbols {
-    /// Reads the running kernel's table.
+    /// Reads the running kernel's table: from this boot's cache file when
+    /// it was made with the same modules loaded, else from `/proc/kallsyms`
+    /// (and then writes the cache file).
     pub fn read() -> Result<Self, KallsymsError> {
         let modules_seen = std::fs::read(MODULES).unwrap_or_default();
-        let text = std::fs::read(Path::new(KALLSYMS)).map_err(KallsymsError::Read)?;
-        let mut symbols = Self::parse(&text)?;
+        let cache = BootKey::running(&modules_seen).map(BootCache::running);
+        let cached = cache
+            .as_ref()
+            .ok()
+            .and_then(|cache| cache.load(CACHE_NAME, Self::decode));
+        let mut symbols = match cached {
+            Some(symbols) => symbols,
+            None => {
+                let text = std::fs::read(Path::new(KALLSYMS)).map_err(KallsymsError::Read)?;
+                let symbols = Self::parse(&text)?;
+                match &cache {
+                    Ok(cache) => cache.store(CACHE_NAME, &symbols.encode()),
+                    Err(e) => log::warn!("no boot cache for kernel symbols: {e}"),
+                }
+                symbols
+            }
+        };
         symbols.modules_seen = modules_seen;
         Ok(symbols)
+    }
+
+    /// The table as a boot cache payload: counts, module names, the names
+    /// string, then the entries.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.names.len() + self.entries.len() * ENTRY_LEN + 64);
+        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.names.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.modules.len() as u16).to_le_bytes());
+        for module in &self.modules {
+            put_short_str(&mut out, module);
+        }
+        out.extend_from_slice(self.names.as_bytes());
+        for entry in &self.entries {
+            out.extend_from_slice(&entry.address.to_le_bytes());
+            out.extend_from_slice(&entry.name_at.to_le_bytes());
+            out.extend_from_slice(&entry.name_len.to_le_bytes());
+            out.extend_from_slice(&entry.module.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads an [`Self::encode`]d table, checking every entry: its name
+    /// lies in the names on character boundaries, its module exists, and
+    /// the addresses are sorted.
+    pub fn decode(payload: &[u8]) -> Result<Self, CacheError> {
+        let bad = |why: String| CacheError::Malformed(format!("kernel symbols: {why}"));
+        let mut fields = Fields::new(payload);
+        let count = fields.u32("symbol count")? as usize;
+        let names_len = fields.u32("names length")? as usize;
+        let module_count = fields.u16("module count")?;
+        if module_count == CORE {
+            return Err(bad(format!("{module_count} modules")));
+        }
+        let modules = (0..module_count)
+            .map(|_| fields.short_str("module name").map(str::to_owned))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names = std::str::from_utf8(fields.bytes(names_len, "names")?)
+            .map_err(|e| bad(format!("names are not UTF-8: {e}")))?;
+        let table = fields.bytes(count.saturating_mul(ENTRY_LEN), "symbol table")?;
+        fields.finish("the symbol table")?;
+        let mut entries = Vec::with_capacity(count);
+        for (index, raw) in table.chunks_exact(ENTRY_LEN).enumerate() {
+            let mut entry_fields = Fields::new(raw);
+            let entry = Entry {
+                address: entry_fields.u64("address")?,
+                name_at: entry_fields.u32("name start")?,
+                name_len: entry_fields.u16("name length")?,
+                module: entry_fields.u16("module")?,
+            };
+            let start = entry.name_at as usize;
+            if names
+                .get(start..start + usize::from(entry.name_len))
+                .is_none()
+            {
+                return Err(bad(format!(
+                    "symbol {index}'s name is not within the names"
+                )));
+            }
+            if entry.module != CORE && usize::from(entry.module) >= modules.len() {
+                return Err(bad(format!(
+                    "symbol {index}'s module {} does not exist",
+                    entry.module
+                )));
+            }
+            if entries
+                .last()
+                .is_some_and(|last: &Entry| last.address > entry.address)
+            {
+                return Err(bad(format!("symbol {index} is out of address order")));
+            }
+            entries.push(entry);
+        }
+        Ok(Self {
+            entries,
+            names: names.to_owned(),
+            modules,
+            modules_seen: Vec::new(),
+        })
     }
 
     /// Starts [`Self::read`] on a thread of its own: the kernel takes tens
@@ -271,6 +376,46 @@ garbage line
         );
         assert_eq!(at(0xffffffff80ffffff), None, "below every symbol");
         assert_eq!(at(0xffffffffc0200000 + (2 << 20)), None, "in a gap");
+    }
+
+    #[test]
+    fn the_cache_payload_gives_the_same_table_and_rejects_bad_entries() {
+        let symbols = KernelSymbols::parse(SAMPLE).unwrap();
+        let payload = symbols.encode();
+        let cached = KernelSymbols::decode(&payload).unwrap();
+        for address in [
+            0xffffffff81000105,
+            0xffffffff81001010,
+            0xffffffffc0100410,
+            0xffffffffc0200001,
+        ] {
+            assert_eq!(
+                cached.find(address).map(|s| s.to_string()),
+                symbols.find(address).map(|s| s.to_string()),
+                "{address:#x}"
+            );
+        }
+        assert_eq!(cached.len(), symbols.len());
+        // The entries are the last bytes: 16 per symbol (address, name
+        // start, name length, module).
+        let first_entry = payload.len() - symbols.len() * ENTRY_LEN;
+        let with = |at: usize, bytes: &[u8]| {
+            let mut changed = payload.clone();
+            changed[at..at + bytes.len()].copy_from_slice(bytes);
+            KernelSymbols::decode(&changed)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(with(first_entry + 8, &u32::MAX.to_le_bytes()).contains("not within the names"));
+        assert!(with(first_entry + 14, &7u16.to_le_bytes()).contains("module 7 does not exist"));
+        assert!(with(first_entry, &u64::MAX.to_le_bytes()).contains("out of address order"));
+        for len in 0..payload.len() {
+            assert!(
+                KernelSymbols::decode(&payload[..len]).is_err(),
+                "{len} bytes"
+            );
+        }
     }
 
     #[test]

@@ -4,14 +4,13 @@
 //! One straight line, as libbpf-tools do it: open → set globals → load.
 //! Attaching is the job of `trigger` and `capture`.
 
-use std::path::Path;
-
 use anyhow::{Context as _, Result};
-use aya::{Btf, Ebpf, EbpfLoader, programs::Iter};
+use aya::{Ebpf, EbpfLoader, programs::Iter};
 
 use super::{
-    btf::{self, BtfError},
-    offsets::{VMLINUX_BTF, guard_offsets_from, offsets_from},
+    attach_btf,
+    btf::BtfError,
+    offsets::{ITER_TASK_FUNC, KernelLayout},
     stack_cap::StackCap,
 };
 
@@ -53,28 +52,19 @@ pub fn load(options: LoadOptions) -> Result<Ebpf> {
 /// [`load`], also telling whether the guard's offsets were found (the
 /// object loads either way: the guard is optional).
 pub fn load_object(options: LoadOptions) -> Result<Loaded> {
-    // aya parses the kernel's BTF once in `EbpfLoader::new` and keeps it to
-    // itself; the iterator's load needs another parse, done meanwhile.
-    let aya_btf = std::thread::Builder::new()
-        .name("gmr-btf".into())
-        .spawn(Btf::from_sys_fs);
-    let kernel_btf =
-        btf::Btf::from_file(Path::new(VMLINUX_BTF)).context("reading kernel struct offsets")?;
-    let offsets = offsets_from(&kernel_btf).context("reading kernel struct offsets")?;
-    let guard = guard_offsets_from(&kernel_btf);
-    let guard_offsets = guard.as_ref().copied().unwrap_or_default();
+    // The layout comes from this boot's cache when it exists. aya still
+    // parses the kernel's BTF once in `EbpfLoader::new` and keeps it to
+    // itself; the iterator's load needs only its attach id.
+    let layout = KernelLayout::running().context("reading kernel struct offsets")?;
+    let guard_offsets = layout.guard.as_ref().copied().unwrap_or_default();
     let mut ebpf = EbpfLoader::new()
         .override_global("TRIGGER_SIGNAL", &options.trigger_signal, true)
-        .override_global("KERNEL_OFFSETS", &offsets, true)
+        .override_global("KERNEL_OFFSETS", &layout.offsets, true)
         .override_global("GUARD_OFFSETS", &guard_offsets, true)
         .override_global("MAX_STACK_PAGES", &options.stack_cap.pages(), true)
         .load(EBPF_OBJECT)
         .context("loading gmr's eBPF object (are you root, with BPF enabled?)")?;
-    let btf = match aya_btf.map(std::thread::JoinHandle::join) {
-        Ok(Ok(parsed)) => parsed,
-        _ => Btf::from_sys_fs(),
-    }
-    .context("reading kernel BTF")?;
+    let btf = attach_btf::with_func_at(ITER_TASK_FUNC, layout.iter_task_id)?;
     let iter: &mut Iter = ebpf
         .program_mut(CAPTURE_PROGRAM)
         .context("capture program missing from the eBPF object")?
@@ -83,6 +73,6 @@ pub fn load_object(options: LoadOptions) -> Result<Loaded> {
         .context("loading the capture iterator (needs sleepable task iterators, Linux 5.18+)")?;
     Ok(Loaded {
         ebpf,
-        guard_layout: guard.map(|_| ()),
+        guard_layout: layout.guard.map(|_| ()).map_err(BtfError::new),
     })
 }

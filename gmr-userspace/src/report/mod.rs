@@ -78,11 +78,16 @@ impl Reporter {
     /// A reporter capturing with `capturer`, with empty caches but the
     /// kernel's symbols, which `kernel_symbols` is reading.
     pub fn new(capturer: Capturer, kernel_symbols: Loading) -> Self {
+        Self::with_symbolizer(capturer, Symbolizer::with_kernel_symbols(kernel_symbols))
+    }
+
+    /// [`Self::new`] with a symbolizer made (and maybe prepared) earlier.
+    pub fn with_symbolizer(capturer: Capturer, symbolizer: Symbolizer) -> Self {
         Self {
             capturer,
             packages: Arc::new(Mutex::new(PackageDb::new())),
             modules: ModuleCache::new(),
-            symbolizer: Symbolizer::with_kernel_symbols(kernel_symbols),
+            symbolizer,
             stages: StageTimes::default(),
         }
     }
@@ -158,12 +163,14 @@ impl Reporter {
             processes::processes(context.pid).map(SectionData::Processes)
         });
         let files = plan.config_files.clone();
+        let packages = Arc::clone(&self.packages);
         let configuration = spawn_section(
             configuration::TITLE,
             SECTION_BUDGET,
             &context,
             move |context| {
-                configuration::configuration(context.pid, &files).map(SectionData::Configuration)
+                configuration::configuration(context.pid, &files, &packages)
+                    .map(SectionData::Configuration)
             },
         );
         let custom: Vec<_> = plan

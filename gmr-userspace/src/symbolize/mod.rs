@@ -26,6 +26,7 @@ use std::time::SystemTime;
 
 use blazesym::symbolize::source::{Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
+use procfs::process::{MMPermissions, MMapPath};
 
 use self::jit::{PerfMap, map_version, perf_map_path};
 use crate::kernel::kallsyms::{KernelSymbols, Loading};
@@ -99,6 +100,38 @@ impl Symbolizer {
             recent: RefCell::new(VecDeque::new()),
             kernel: RefCell::new(kernel),
             perf_maps: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Parses the files process `pid` maps as code (symbols and debug
+    /// info), as its first report would. A one-shot report calls it while
+    /// its eBPF programs load on another thread, so the parsing (for libc,
+    /// decompressing tens of MB of DWARF) is not on the report's path.
+    pub fn prepare(&self, pid: u32) {
+        let Ok(maps) = crate::proc::maps::read(pid) else {
+            return;
+        };
+        let starts = maps
+            .iter()
+            .filter(|map| {
+                map.perms.contains(MMPermissions::EXECUTE)
+                    && matches!(map.pathname, MMapPath::Path(_))
+            })
+            .map(|map| map.address.0)
+            .collect::<Vec<_>>();
+        if pid == 0 || starts.is_empty() {
+            return;
+        }
+        let source = Source::Process(Process {
+            perf_map: false,
+            ..Process::new(pid.into())
+        });
+        if let Err(e) = self
+            .inner
+            .borrow()
+            .symbolize(&source, Input::AbsAddr(&starts))
+        {
+            log::debug!("could not parse the files of process {pid} ahead: {e}");
         }
     }
 
@@ -274,8 +307,11 @@ impl Symbolizer {
     /// Records that `pid` is being symbolized and evicts the files of the
     /// least recently symbolized process beyond [`CACHED_PROCESSES`].
     ///
-    /// blazesym caches files by their `/proc/PID/map_files/` path, which no
-    /// other process shares, so these entries are only useful for `pid`.
+    /// blazesym looks files up by their `/proc/PID/map_files/` path, which
+    /// no other process shares, but keeps each parsed file once by device,
+    /// inode, size and modification time: every process mapping the same
+    /// libc shares one parse, which lives until the last path naming it is
+    /// evicted.
     fn remember(&self, pid: u32, modules: &ProcessModules) {
         let map_files = modules
             .modules()

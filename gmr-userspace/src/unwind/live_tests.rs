@@ -510,3 +510,51 @@ fn kernel_addresses_resolve_through_kallsyms() {
     assert_eq!(frames[1].address, 0x10);
     assert_eq!(frames[1].function, None);
 }
+
+/// Open descriptors of this process on `path`.
+fn descriptors_on(path: &Path) -> usize {
+    fs::read_dir("/proc/self/fd")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| fs::read_link(entry.path()).is_ok_and(|target| target == path))
+                .count()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn processes_of_one_program_share_its_parsed_file() {
+    if skip("processes_of_one_program_share_its_parsed_file") {
+        return;
+    }
+    let Some(program) = program() else { return };
+    // A copy no other test opens, so the descriptor counts are this test's.
+    let scratch = gmr_tests::scratch::Scratch::new("shared-file");
+    let copy = scratch.join("nested");
+    fs::copy(program, &copy).expect("copy the test program");
+    let copy = fs::canonicalize(&copy).expect("the copy's real path");
+    let children = [Child::spawn(&copy, &[]), Child::spawn(&copy, &[])];
+    let mut cache = ModuleCache::new();
+    let symbolizer = Symbolizer::new();
+    let mut opened = Vec::new();
+    for child in &children {
+        let pid = child.pid();
+        let thread = capture_thread(pid, sleeping_threads(pid, 1)[0]);
+        let modules = cache.modules_for(pid).expect("modules");
+        let unwound = unwind(&modules, &thread.regs, &thread.user_stack, &mut |a, b| {
+            modules.read_code(a, b)
+        });
+        let before = descriptors_on(&copy);
+        let frames = symbolizer.symbolize_user(pid, &unwound.frames, &modules);
+        assert_in_order(&frames, &["inner", "middle", "outer", "main"]);
+        opened.push(descriptors_on(&copy) - before);
+    }
+    assert_eq!(
+        opened,
+        [1, 0],
+        "the first process's symbolization opens the program; the second's \
+         reuses that parsed file (blazesym keys files by device and inode, \
+         not by their /proc/PID/map_files path)"
+    );
+}

@@ -1,13 +1,15 @@
 //! `cargo xtask bench`: gmr against gdb and eu-stack on the same processes
 //! in the same run: report time (cold and warm), how long the target is
 //! stalled, what the agent's hooks cost other processes, the agent's idle
-//! CPU and memory, and where a report's time goes. Prints Markdown tables.
+//! CPU and memory, where a report's time goes, and an agent at the scale
+//! of a real host (50 services of 20 processes). Prints Markdown tables.
 
 mod floor;
 mod gmr;
 mod hooks;
 mod peers;
 mod probe;
+mod scale;
 mod table;
 mod timing;
 
@@ -61,6 +63,9 @@ pub struct Args {
     /// Measure only the hook overhead (no fixtures, peers or idle agent).
     #[arg(long)]
     hooks_only: bool,
+    /// Measure only the agent at scale (50 services of 20 processes).
+    #[arg(long)]
+    scale_only: bool,
 }
 
 /// Everything measured on one fixture.
@@ -123,6 +128,14 @@ pub fn run(args: &Args) -> Result<()> {
         let _ = std::fs::remove_dir_all(scratch_dir());
         return Ok(());
     }
+    if args.scale_only {
+        let load_before = load_average();
+        let scale = scale::measure(&scratch_dir())?;
+        print_machine(&load_before);
+        table::print_scale(&scale);
+        let _ = std::fs::remove_dir_all(scratch_dir());
+        return Ok(());
+    }
     packages::install_missing(&BENCH_PACKAGES)?;
     let fixture = build_c_fixture(CVariant::NoFramePointer);
     let scratch = scratch_dir();
@@ -141,8 +154,10 @@ pub fn run(args: &Args) -> Result<()> {
         std::thread::sleep(Duration::from_secs(1));
         hooks::idle(daemon.pid(), IDLE_WINDOW)?
     };
+    let scale = scale::measure(&scratch)?;
     print_machine(&load_before);
     table::print(&rows, &hooks, &idle);
+    table::print_scale(&scale);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }

@@ -5,6 +5,7 @@ use super::{
     gmr::{AgentTimes, CACHE_IDLE_SECONDS, STAGES},
     hooks::{HookCost, Idle},
     peers::Peer,
+    scale::{PROCESSES, SERVICES, Scale},
     timing::{Series, format_duration},
 };
 
@@ -242,6 +243,50 @@ fn print_memory(rows: &[Row], idle: &Idle) {
 }
 
 /// A Markdown table with aligned columns.
+/// The agent at scale: memory, throughput and the reports counted.
+pub fn print_scale(scale: &Scale) {
+    println!(
+        "\n### At scale ({SERVICES} tagged services of {PROCESSES} sleeping processes, \
+         every trigger file touched at once)\n"
+    );
+    let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
+    markdown(
+        &["measure", "value"],
+        &[
+            vec![
+                "agent RSS, one tagged process, after a report".into(),
+                mib(scale.one_rss_kib),
+            ],
+            vec![
+                "agent RSS, every service tagged, before the burst".into(),
+                mib(scale.before_rss_kib),
+            ],
+            vec![
+                "agent RSS, largest seen during the burst".into(),
+                mib(scale.during_rss_kib),
+            ],
+            vec!["agent peak RSS (VmHWM)".into(), mib(scale.peak_kib)],
+            vec!["agent RSS after the burst".into(), mib(scale.after_rss_kib)],
+            vec![
+                "after the burst / one process".into(),
+                format!("{:.2}×", scale.after_ratio()),
+            ],
+            vec![
+                "reports written / asked for".into(),
+                format!("{} / {}", scale.written, scale.expected),
+            ],
+            vec![
+                "burst (touches to the last report file)".into(),
+                format!("{:.2} s", scale.burst.as_secs_f64()),
+            ],
+            vec![
+                "reports per second".into(),
+                format!("{:.1}", scale.per_second()),
+            ],
+        ],
+    );
+}
+
 fn markdown(headers: &[&str], rows: &[Vec<String>]) {
     let widths: Vec<usize> = (0..headers.len())
         .map(|c| {

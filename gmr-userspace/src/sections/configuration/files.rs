@@ -12,12 +12,14 @@ use std::collections::HashSet;
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use super::discover::{Named, has_config_extension, named_in};
 use crate::model::configuration::FoundBy;
 use crate::sections::describe_io_error;
-use crate::sections::package::program_conffiles;
 use crate::sections::package::root::{RootFs, absolutize, proc_link};
+use crate::sections::package::{PackageDb, program_conffiles};
 use crate::sections::process_args::CommandLine;
 
 /// Most open file descriptors looked at; a server with a million sockets
@@ -77,9 +79,15 @@ impl TargetFiles {
     /// reads them), `extra_files` from the agent's configuration, the
     /// configuration files the process holds open, then the conffiles of
     /// the package its program comes from (for both: what
-    /// [`may_show_unnamed`]). A path found twice is read once, credited to
-    /// the first way it was found.
-    pub(super) fn plan(&self, command_line: &CommandLine, extra_files: &[PathBuf]) -> Vec<Planned> {
+    /// [`may_show_unnamed`]; the program's package is looked up in
+    /// `packages`). A path found twice is read once, credited to the first
+    /// way it was found.
+    pub(super) fn plan(
+        &self,
+        command_line: &CommandLine,
+        extra_files: &[PathBuf],
+        packages: &Mutex<PackageDb>,
+    ) -> Vec<Planned> {
         let mut planned = Vec::new();
         let mut seen = HashSet::new();
         let mut add = |path: String, found_by: &FoundBy, read: Result<(), String>| {
@@ -127,8 +135,11 @@ impl TargetFiles {
         for (fd, path) in open_config_files(self.pid) {
             add(path, &FoundBy::OpenFile { fd }, Ok(()));
         }
+        let mut own_db = PackageDb::new();
+        let mut shared = shared_db(packages);
+        let db = shared.as_deref_mut().unwrap_or(&mut own_db);
         if let Ok(root) = &self.root
-            && let Some((package, conffiles)) = program_conffiles(self.pid, root, command_line)
+            && let Some((package, conffiles)) = program_conffiles(self.pid, root, command_line, db)
         {
             let found_by = FoundBy::PackageConffile { package };
             let may_show = |path: &String| {
@@ -253,6 +264,27 @@ fn open_config_files(pid: u32) -> Vec<(u32, String)> {
     files
 }
 
+/// Longest the section waits for the Package section (which holds the
+/// report's dpkg answers while it runs) before searching on its own.
+const SHARED_DB_WAIT: Duration = Duration::from_secs(2);
+
+/// The report's dpkg answers once the Package section is done with them:
+/// both sections look up the same program, and the lists are searched
+/// once. `None` when Package keeps them past [`SHARED_DB_WAIT`].
+fn shared_db(packages: &Mutex<PackageDb>) -> Option<MutexGuard<'_, PackageDb>> {
+    let deadline = Instant::now() + SHARED_DB_WAIT;
+    loop {
+        match packages.try_lock() {
+            Ok(db) => return Some(db),
+            Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(TryLockError::WouldBlock) => return None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +324,7 @@ mod tests {
                 PathBuf::from(scratch.path_of("app.yaml")),
                 PathBuf::from("/etc/hostname"),
             ],
+            &Mutex::default(),
         );
         let failed_dir = planned.iter().find_map(|p| match &p.read {
             Err(error) if p.path.contains("dir") => Some(error.clone()),

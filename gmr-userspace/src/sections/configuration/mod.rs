@@ -25,8 +25,10 @@ mod yaml;
 
 use std::fmt::{self, Display, Formatter};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use self::files::{Contents, Planned, TargetFiles};
+use super::package::PackageDb;
 use super::process_args::{CommandLine, read_command_line, read_environment};
 use crate::mask::{mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
 use crate::model::configuration::{
@@ -45,14 +47,19 @@ const MAX_RAW_LINES: usize = 500;
 
 /// Generates the Configuration section for process `pid`; `extra_files`
 /// are more files to show (paths as the process sees them), listed for its
-/// service in the agent's configuration.
+/// service in the agent's configuration; `packages`, the report's dpkg
+/// answers, which the Package section fills for the same program.
 ///
 /// Fails only when the process does not exist or its command line cannot
 /// be read; a file or the environment that cannot be read says why in its
 /// own place. A command line the process rewrote (a process title) is
 /// shown as that title, once, and its environment area only when it still
 /// holds variables.
-pub fn configuration(pid: u32, extra_files: &[PathBuf]) -> Result<Configuration, String> {
+pub fn configuration(
+    pid: u32,
+    extra_files: &[PathBuf],
+    packages: &Mutex<PackageDb>,
+) -> Result<Configuration, String> {
     let command_line = read_command_line(pid)?;
     let (environment, environment_error) = match read_environment(pid, &command_line) {
         Ok(variables) => (
@@ -68,7 +75,7 @@ pub fn configuration(pid: u32, extra_files: &[PathBuf]) -> Result<Configuration,
         Err(error) => (Vec::new(), Some(error)),
     };
     let target = TargetFiles::open(pid);
-    let mut planned = target.plan(&command_line, extra_files);
+    let mut planned = target.plan(&command_line, extra_files, packages);
     let files_omitted = planned.len().saturating_sub(MAX_FILES);
     planned.truncate(MAX_FILES);
     let files = planned

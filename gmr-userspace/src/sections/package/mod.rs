@@ -154,22 +154,23 @@ fn conffiles(db: &mut PackageDb, root: &RootFs, package: &DistroPackage) -> Vec<
 }
 
 /// The package the program of process `pid` comes from (as the Package
-/// section names it) and that package's configuration files, as the process
-/// sees them; `None` when no package owns the program.
+/// section names it, looked up in `db`) and that package's configuration
+/// files, as the process sees them; `None` when no package owns the
+/// program.
 pub(crate) fn program_conffiles(
     pid: u32,
     root: &RootFs,
     command_line: &CommandLine,
+    db: &mut PackageDb,
 ) -> Option<(String, Vec<String>)> {
     let exe = root::proc_link(pid, "exe").ok()?;
     let started_as = started_as::started_as(pid, root, command_line);
-    let mut db = PackageDb::new();
     // As ProgramPackages::find chooses, without searching for the
     // executable's owner when the started path has one.
     let program = started_as
-        .and_then(|path| owner(&mut db, root, &path))
-        .or_else(|| owner(&mut db, root, &exe))?;
-    let conffiles = conffiles(&mut db, root, &program);
+        .and_then(|path| owner(db, root, &path))
+        .or_else(|| owner(db, root, &exe))?;
+    let conffiles = conffiles(db, root, &program);
     Some((program.name, conffiles))
 }
 

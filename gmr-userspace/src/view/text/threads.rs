@@ -1,6 +1,12 @@
-//! Text of the Threads section: one block per OS thread.
+//! Text of the Threads section: one block per OS thread. Threads whose
+//! stacks (kernel, user, Python, with their notes) are the same show them
+//! once, in the first such thread's block, which names the others; theirs
+//! point back to it. (The JSON and YAML views keep every thread whole.)
 
-use std::fmt::{self, Formatter};
+use std::{
+    collections::HashMap,
+    fmt::{self, Formatter, Write as _},
+};
 
 use super::{WIDTH, center, clean};
 use crate::model::{FrameKind, KernelFrame, Thread, Threads, UserFrame};
@@ -27,17 +33,45 @@ pub(super) fn write(f: &mut Formatter<'_>, threads: &Threads) -> fmt::Result {
     if threads.threads.is_empty() {
         return writeln!(f, "(no threads)");
     }
-    for (index, thread) in threads.threads.iter().enumerate() {
+    let stacks = threads
+        .threads
+        .iter()
+        .map(stacks_text)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sharing: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (thread, text) in threads.threads.iter().zip(&stacks) {
+        sharing.entry(text).or_default().push(thread.tid);
+    }
+    for (index, (thread, text)) in threads.threads.iter().zip(&stacks).enumerate() {
         if index > 0 {
             writeln!(f)?;
         }
-        write_thread(f, thread)?;
+        write_header(f, thread)?;
+        match sharing[text.as_str()].as_slice() {
+            [first, ..] if *first != thread.tid => {
+                writeln!(f, "Stacks: same as thread #{first}")?;
+            }
+            [_, others @ ..] => {
+                f.write_str(text)?;
+                if !others.is_empty() {
+                    let names: Vec<String> = others.iter().map(|tid| format!("#{tid}")).collect();
+                    writeln!(
+                        f,
+                        "Same stacks in {} more thread{}: {}",
+                        others.len(),
+                        if others.len() == 1 { "" } else { "s" },
+                        names.join(", ")
+                    )?;
+                }
+            }
+            [] => unreachable!("every thread's stacks are in the map"),
+        }
     }
     Ok(())
 }
 
-/// Writes one thread: its sub-banner, state, and both stacks.
-fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
+/// Writes one thread's sub-banner and state.
+fn write_header(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
     let title = format!("Thread #{} (\"{}\")", thread.tid, clean(&thread.name));
     writeln!(f, "------{}------", center(&title, THREAD_TITLE_WIDTH))?;
     if let Some(ns_tid) = thread.ns_tid.filter(|&ns_tid| ns_tid != thread.tid) {
@@ -54,6 +88,13 @@ fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
         // The registers were sampled while the thread ran, not at a stop.
         writeln!(f, "on_cpu = yes (registers may be a tick old)")?;
     }
+    Ok(())
+}
+
+/// The thread's kernel, user and Python stacks with their notes, as text.
+fn stacks_text(thread: &Thread) -> Result<String, fmt::Error> {
+    let mut text = String::new();
+    let f = &mut text;
     if thread.kernel_stack.is_empty() {
         writeln!(f, "Kernel stack: (none)")?;
     } else {
@@ -76,12 +117,13 @@ fn write_thread(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
     if let Some(note) = &thread.user_stack_note {
         writeln!(f, "  note: {}", clean(note))?;
     }
-    write_python_stack(f, thread)
+    write_python_stack(f, thread)?;
+    Ok(text)
 }
 
 /// Writes the thread's Python stack as tracebacks show frames, innermost
 /// first, when the thread runs Python.
-fn write_python_stack(f: &mut Formatter<'_>, thread: &Thread) -> fmt::Result {
+fn write_python_stack(f: &mut String, thread: &Thread) -> fmt::Result {
     let Some(frames) = &thread.python_frames else {
         return Ok(());
     };
@@ -167,7 +209,7 @@ mod tests {
     use std::fmt;
 
     use super::write;
-    use crate::model::{FrameKind, PythonRuntime, Thread, Threads, UserFrame};
+    use crate::model::{FrameKind, KernelFrame, PythonRuntime, Thread, Threads, UserFrame};
 
     struct Text<'a>(&'a Threads);
 
@@ -279,5 +321,81 @@ Python stack (holds the GIL), innermost first:
                     .contains("------\nns_tid = 1 (in the process's own pid namespace)\nstate ="),
             "{text}"
         );
+    }
+
+    #[test]
+    fn threads_with_the_same_stacks_show_them_once() {
+        let thread = |tid, kernel: &[&str], on_cpu| Thread {
+            tid,
+            ns_tid: Some(tid),
+            name: "worker".to_owned(),
+            state: "S (sleeping)".to_owned(),
+            on_cpu,
+            kernel_stack: kernel
+                .iter()
+                .map(|function| KernelFrame {
+                    address: 0xffff_ffff_8100_0000,
+                    function: Some((*function).to_owned()),
+                })
+                .collect(),
+            kernel_stack_note: None,
+            user_stack: Vec::new(),
+            user_stack_note: None,
+            python_frames: None,
+            python_note: None,
+            holds_gil: None,
+            python_ident: None,
+        };
+        let waiting = ["futex_wait+0x10", "do_futex+0x20"];
+        let threads = Threads {
+            threads: vec![
+                thread(10, &waiting, false),
+                thread(11, &["do_nanosleep+0x5"], false),
+                thread(12, &waiting, true),
+                thread(13, &waiting, false),
+            ],
+            python: None,
+            python_note: None,
+            note: None,
+        };
+        let banner = |tid| {
+            format!(
+                "------{}------",
+                super::center(
+                    &format!("Thread #{tid} (\"worker\")"),
+                    super::THREAD_TITLE_WIDTH
+                )
+            )
+        };
+        let expected = format!(
+            "{}
+state = S (sleeping)
+Kernel stack:
+  futex_wait+0x10
+  do_futex+0x20
+User stack: (none)
+Same stacks in 2 more threads: #12, #13
+
+{}
+state = S (sleeping)
+Kernel stack:
+  do_nanosleep+0x5
+User stack: (none)
+
+{}
+state = S (sleeping)
+on_cpu = yes (registers may be a tick old)
+Stacks: same as thread #10
+
+{}
+state = S (sleeping)
+Stacks: same as thread #10
+",
+            banner(10),
+            banner(11),
+            banner(12),
+            banner(13)
+        );
+        assert_eq!(Text(&threads).to_string(), expected);
     }
 }
