@@ -161,7 +161,7 @@ impl Reporter {
             SECTION_BUDGET,
             &context,
             move |context| {
-                configuration::configuration(context.pid, &files).map(SectionData::Configuration)
+                configuration::configuration(context, &files).map(SectionData::Configuration)
             },
         );
         let custom: Vec<_> = plan

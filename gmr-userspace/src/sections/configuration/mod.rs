@@ -13,6 +13,11 @@
 //! read keeps its error; a file that cannot be parsed is shown whole, masked
 //! the same way, with the parse error and its line. Either way the rest of
 //! the section still appears.
+//!
+//! For a CPython process holding an oslo.config `ConfigOpts`, the options
+//! the process registered and the values it uses are read from its memory
+//! ([`oslo`]) and shown first; when they cannot be read, a note says why
+//! and the files are what the section shows.
 
 mod discover;
 mod files;
@@ -20,6 +25,7 @@ mod formats;
 mod groups;
 mod ini;
 mod json;
+mod oslo;
 mod toml;
 mod yaml;
 
@@ -27,6 +33,7 @@ use std::fmt::{self, Display, Formatter};
 use std::path::PathBuf;
 
 use self::files::{Contents, Planned, TargetFiles};
+use super::context::ReportContext;
 use super::process_args::{CommandLine, read_command_line, read_environment};
 use crate::mask::{mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
 use crate::model::configuration::{
@@ -52,9 +59,24 @@ const MAX_RAW_LINES: usize = 500;
 /// own place. A command line the process rewrote (a process title) is
 /// shown as that title, once, and its environment area only when it still
 /// holds variables.
-pub fn configuration(pid: u32, extra_files: &[PathBuf]) -> Result<Configuration, String> {
+pub fn configuration(
+    context: &ReportContext,
+    extra_files: &[PathBuf],
+) -> Result<Configuration, String> {
+    let pid = context.pid;
     let command_line = read_command_line(pid)?;
-    let (environment, environment_error) = match read_environment(pid, &command_line) {
+    let variables = read_environment(pid, &command_line);
+    let target = TargetFiles::open(pid);
+    let live = oslo::live_options(context, variables.as_deref().unwrap_or_default(), &target);
+    let (live, live_error) = match live {
+        Some(Ok(live)) => (Some(live), None),
+        Some(Err(error)) => (
+            None,
+            Some(format!("{error}; the files are shown as read now instead")),
+        ),
+        None => (None, None),
+    };
+    let (environment, environment_error) = match variables {
         Ok(variables) => (
             variables
                 .into_iter()
@@ -67,7 +89,6 @@ pub fn configuration(pid: u32, extra_files: &[PathBuf]) -> Result<Configuration,
         ),
         Err(error) => (Vec::new(), Some(error)),
     };
-    let target = TargetFiles::open(pid);
     let mut planned = target.plan(&command_line, extra_files);
     let files_omitted = planned.len().saturating_sub(MAX_FILES);
     planned.truncate(MAX_FILES);
@@ -94,6 +115,8 @@ pub fn configuration(pid: u32, extra_files: &[PathBuf]) -> Result<Configuration,
         files_omitted,
         environment,
         environment_error,
+        live,
+        live_error,
     })
 }
 
