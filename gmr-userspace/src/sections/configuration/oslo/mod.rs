@@ -387,11 +387,7 @@ impl Reader<'_, '_> {
             return (self.heap.value(address), "set_default".to_owned());
         }
         let value = info.default.map_or(Value::None, |a| self.heap.value(a));
-        let value = match value {
-            Value::Str(text) => self.typed(info, &text),
-            other => other,
-        };
-        (value, "default".to_owned())
+        (values::coerce(&info.type_name, value), "default".to_owned())
     }
 
     /// Text converted by the option's type; a multi option's each item.

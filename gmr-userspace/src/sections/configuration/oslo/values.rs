@@ -37,6 +37,17 @@ pub(super) fn convert(type_name: &str, text: &str) -> Value {
     }
 }
 
+/// A default as `opt.type(default)` makes it: text converted, an int given
+/// to a `Float` option a float, a tuple given to a `List` option a list.
+pub(super) fn coerce(type_name: &str, value: Value) -> Value {
+    match (type_name, value) {
+        (_, Value::Str(text)) => convert(type_name, &text),
+        ("Float", Value::Int(number)) => Value::Float(number as f64),
+        ("List", Value::Tuple(items)) => Value::List(items),
+        (_, other) => other,
+    }
+}
+
 /// The comma-separated items of a `List` or `Dict` value, trimmed; none for
 /// blank text.
 fn list_items(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -82,6 +93,8 @@ mod tests {
         assert_eq!(convert("List", "a, b,").to_string(), "['a', 'b']");
         assert_eq!(convert("Dict", "k:v").to_string(), "{'k': 'v'}");
         assert_eq!(convert("String", " x "), Value::Str(" x ".into()));
+        assert_eq!(coerce("Float", Value::Int(60)).to_string(), "60.0");
+        assert_eq!(coerce("List", Value::Tuple(vec![])).to_string(), "[]");
     }
 
     #[test]
