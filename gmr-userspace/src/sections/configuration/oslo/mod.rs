@@ -534,6 +534,3 @@ fn unregistered(
     found.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
     found
 }
-
-#[cfg(test)]
-mod live_tests;
