@@ -4,8 +4,9 @@
 //! system's python3 with Debian's python3-oslo.config.
 //!
 //! `fixtures/python/oslo_service.py` registers options in two groups,
-//! parses a file with three planted secrets, a misspelt option and an
-//! unregistered group, is given a command-line option, an environment
+//! parses a file with four planted secrets (one under a secret option's
+//! deprecated name), a misspelt option, an option set by its deprecated
+//! name and an unregistered group, is given a command-line option, an environment
 //! value and an override, reads two options (so oslo caches them), and
 //! prints `ConfigOpts._do_get` of every option. The file is then edited.
 //! `gmr-agent report` must show every option, every value not masked
@@ -35,6 +36,8 @@ multi = one
 multi = two
 mapping = k1:v1,k2:v2
 wrokers = 3
+old_name = fromold
+legacy_vault = PlantedSecretFour
 
 [database]
 connection = mysql+pymysql://nova:PlantedSecretThree@db/nova
@@ -45,8 +48,9 @@ foo = bar
 ";
 
 /// Secrets the report must never show.
-const SECRETS: [&str; 4] = [
+const SECRETS: [&str; 5] = [
     "PlantedSecretOne",
+    "PlantedSecretFour",
     "PlantedSecretTwo",
     "PlantedSecretThree",
     "PlantedDefaultSecret",
@@ -263,8 +267,8 @@ fn check(label: &str, report: &Value, text: &str, oslo: &Value, file: &Path) {
         );
     }
     assert_eq!(
-        masked, 3,
-        "{label}: admin_password (oslo's secret), service_token and connection (gmr's rules)"
+        masked, 4,
+        "{label}: admin_password and vault_key (oslo's secret), service_token and connection (gmr's rules)"
     );
     println!(
         "{label}: {shown} options shown, {equal} values equal to oslo's, {masked} masked, 0 of {} secrets leaked",

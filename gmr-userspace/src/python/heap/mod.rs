@@ -110,6 +110,36 @@ impl<'a> Heap<'a> {
         dict::dict_entries(&self.interpreter.memory, &self.layout, dict)
     }
 
+    /// The item addresses of the list at `list` (at most [`MAX_ITEMS`]).
+    ///
+    /// # Errors
+    ///
+    /// When it is not a list or cannot be read.
+    pub fn list_items(&mut self, list: u64) -> Result<Vec<u64>, ReadError> {
+        self.spend(list)?;
+        let memory = self.interpreter.memory;
+        let flags = memory.read_u64(self.type_of(list)? + TYPE_FLAGS)?;
+        if flags & FLAG_LIST == 0 {
+            return Err(ReadError::Invalid {
+                address: list,
+                what: "not a list".to_owned(),
+            });
+        }
+        let size = memory.read_u64(list + VAR_SIZE)?;
+        if size > MAX_ITEMS {
+            return Err(ReadError::TooLarge {
+                address: list,
+                size,
+                limit: MAX_ITEMS,
+            });
+        }
+        let bytes = memory.read_bytes(memory.read_u64(list + ITEMS)?, size as usize * 8)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|item| u64::from_le_bytes(item.try_into().expect("8 bytes")))
+            .collect())
+    }
+
     /// `__module__` of the class at `type_object`, if its dict has a `str`
     /// one.
     ///

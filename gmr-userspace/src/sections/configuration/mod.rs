@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use self::files::{Contents, Planned, TargetFiles};
 use super::context::ReportContext;
 use super::process_args::{CommandLine, read_command_line, read_environment};
-use crate::mask::{mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
+use crate::mask::{MASK, mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
 use crate::model::configuration::{
     ConfigFile, ConfigFormat, ConfigGroup, ConfigOption, Configuration, FoundBy,
 };
@@ -68,13 +68,14 @@ pub fn configuration(
     let variables = read_environment(pid, &command_line);
     let target = TargetFiles::open(pid);
     let live = oslo::live_options(context, variables.as_deref().unwrap_or_default(), &target);
-    let (live, live_error) = match live {
-        Some(Ok(live)) => (Some(live), None),
+    let (live, secrets, live_error) = match live {
+        Some(Ok((live, secrets))) => (Some(live), secrets, None),
         Some(Err(error)) => (
             None,
+            oslo::SecretNames::new(),
             Some(format!("{error}; the files are shown as read now instead")),
         ),
-        None => (None, None),
+        None => (None, oslo::SecretNames::new(), None),
     };
     let (environment, environment_error) = match variables {
         Ok(variables) => (
@@ -108,6 +109,7 @@ pub fn configuration(
             },
         )
         .collect();
+    let files = mask_oslo_secrets(files, &secrets);
     Ok(Configuration {
         command_line: mask_title_or_arguments(&command_line),
         command_line_rewritten: command_line.rewritten,
@@ -118,6 +120,23 @@ pub fn configuration(
         live,
         live_error,
     })
+}
+
+/// The files with every option the process's oslo.config marks secret
+/// masked, whatever its name: gmr's own rules go by names, and a secret
+/// option may be named like anything (or set by a deprecated alias).
+fn mask_oslo_secrets(mut files: Vec<ConfigFile>, secrets: &oslo::SecretNames) -> Vec<ConfigFile> {
+    for file in &mut files {
+        for group in &mut file.groups {
+            let name = group.name.to_lowercase();
+            for option in &mut group.options {
+                if secrets.contains(&(name.clone(), option.name.clone())) {
+                    option.value = MASK.to_owned();
+                }
+            }
+        }
+    }
+    files
 }
 
 /// The command line masked: each argument, or the words of a title (a

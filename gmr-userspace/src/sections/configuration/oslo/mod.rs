@@ -8,9 +8,10 @@
 //! environment (`OS_<GROUP>__<NAME>`), the parsed files (the last file
 //! setting it wins; a multi option joins them), `set_default`, then the
 //! option's default; text is converted by the option type ([`values`]).
-//! Not reproduced for uncached values: `$name` substitution, deprecated
-//! names and groups when looking in files, the mutable namespace, and
-//! extra config source drivers (each noted when it matters). Values are
+//! Deprecated names and groups are looked for in the files as oslo does.
+//! Not reproduced for uncached values: `$name` substitution, the mutable
+//! namespace, and values from extra config source drivers (noted when such
+//! drivers are loaded). Values are
 //! masked by oslo's `secret=True` and by gmr's own rules. Options set in the
 //! parsed files that nothing registered are listed, and a parsed file
 //! changed after the process started is noted.
@@ -35,14 +36,19 @@ const BUDGET: u64 = 200_000;
 /// The unnamed group.
 const DEFAULT_GROUP: &str = "DEFAULT";
 
-/// The live options of the process of `context`: `None` when it runs no
-/// CPython or holds no `ConfigOpts`, an error saying why when it holds one
-/// that cannot be read.
+/// `(group in lower case, name)` of every option oslo marks `secret=True`,
+/// under its name, its dest and each deprecated alias: what the files view
+/// must mask too, whatever the name looks like.
+pub(super) type SecretNames = HashSet<(String, String)>;
+
+/// The live options of the process of `context`, with the names of its
+/// secret options: `None` when it runs no CPython or holds no
+/// `ConfigOpts`, an error saying why when it holds one that cannot be read.
 pub(super) fn live_options(
     context: &ReportContext,
     environment: &[(String, String)],
     files: &TargetFiles,
-) -> Option<Result<LiveOptions, String>> {
+) -> Option<Result<(LiveOptions, SecretNames), String>> {
     let Ok(Some(interpreter)) = &context.python else {
         return None;
     };
@@ -68,6 +74,7 @@ pub(super) fn live_options(
         files,
         started: process_start(context.pid),
         texts: HashMap::new(),
+        secrets: SecretNames::new(),
     };
     Some(
         reader
@@ -113,6 +120,8 @@ struct OptInfo {
     cli: bool,
     type_name: String,
     default: Option<u64>,
+    /// `(group, name)` of each deprecated alias; `None` keeps the option's.
+    deprecated: Vec<(Option<String>, Option<String>)>,
     override_value: Option<u64>,
     set_default: Option<u64>,
 }
@@ -137,6 +146,8 @@ struct Reader<'a, 'b> {
     started: Option<SystemTime>,
     /// Parsed files' text, read once each for the lines of their options.
     texts: HashMap<String, Option<String>>,
+    /// The secret options met so far.
+    secrets: SecretNames,
 }
 
 impl Reader<'_, '_> {
@@ -145,7 +156,7 @@ impl Reader<'_, '_> {
         interpreter: &Interpreter,
         object: u64,
         mut notes: Vec<String>,
-    ) -> Result<LiveOptions, ReadError> {
+    ) -> Result<(LiveOptions, SecretNames), ReadError> {
         let conf = self.heap.attributes(object)?;
         let field = |name: &str| {
             conf.get(name).copied().ok_or_else(|| ReadError::Invalid {
@@ -202,7 +213,7 @@ impl Reader<'_, '_> {
         live_groups.extend(named);
         let unregistered = unregistered(&parsed, &registered);
         notes.extend(self.changed_files(&parsed));
-        Ok(LiveOptions {
+        let live = LiveOptions {
             object: format!(
                 "oslo_config.cfg.ConfigOpts at {object:#x} (CPython {})",
                 interpreter.version
@@ -210,7 +221,8 @@ impl Reader<'_, '_> {
             groups: live_groups,
             unregistered,
             notes,
-        })
+        };
+        Ok((live, self.secrets))
     }
 
     /// The namespace's parsed files and command-line values.
@@ -272,16 +284,29 @@ impl Reader<'_, '_> {
         let mut options = Vec::new();
         for (dest, info) in self.heap.str_dict(opts)? {
             let info = self.opt_info(info)?;
-            let names = registered.entry(name.to_owned()).or_default();
-            names.insert(info.name.clone());
-            names.insert(dest.clone());
+            let aliases = info.deprecated.iter().map(|(group, deprecated)| {
+                (
+                    group.clone().unwrap_or_else(|| name.to_owned()),
+                    deprecated.clone().unwrap_or_else(|| dest.clone()),
+                )
+            });
+            let own = [
+                (name.to_owned(), info.name.clone()),
+                (name.to_owned(), dest.clone()),
+            ];
+            for (group, alias) in own.into_iter().chain(aliases) {
+                if info.secret {
+                    self.secrets.insert((group.to_lowercase(), alias.clone()));
+                }
+                registered.entry(group).or_default().insert(alias);
+            }
             let (value, source) = self.resolve(name, group, &info, parsed, use_env);
             let cached = cache.get(&(group.map(str::to_owned), dest.clone()));
             let (value, used) = match cached {
                 Some(&address) => (self.heap.value(address), true),
                 None => (value, false),
             };
-            let text = value.to_string();
+            let text = values::mask_secret_entries(value).to_string();
             let value = if info.secret {
                 MASK.to_owned()
             } else {
@@ -332,8 +357,21 @@ impl Reader<'_, '_> {
             }
             None => String::new(),
         };
+        let mut deprecated = Vec::new();
+        if let Some(&list) = attributes.get("deprecated_opts") {
+            for alias in self.heap.list_items(list)? {
+                let alias = self.heap.attributes(alias)?;
+                let mut text = |field: &str| {
+                    alias
+                        .get(field)
+                        .and_then(|&a| self.heap.value(a).as_str().map(str::to_owned))
+                };
+                deprecated.push((text("group"), text("name")));
+            }
+        }
         Ok(OptInfo {
             name,
+            deprecated,
             dest,
             secret,
             multi,
@@ -402,33 +440,39 @@ impl Reader<'_, '_> {
         info: &OptInfo,
         parsed: &Parsed,
     ) -> Option<(Value, String)> {
+        // The option's own name first, then its deprecated names and
+        // groups, in each file from the newest, as `_get_file_value` looks.
+        let names: Vec<(String, String)> = std::iter::once((section.to_owned(), info.dest.clone()))
+            .chain(info.deprecated.iter().map(|(group, name)| {
+                (
+                    group.clone().unwrap_or_else(|| section.to_owned()),
+                    name.clone().unwrap_or_else(|| info.dest.clone()),
+                )
+            }))
+            .collect();
         let mut found: Vec<String> = Vec::new();
-        let mut first_file = None;
+        let mut first = None;
         for file in &parsed.files {
-            let Some(values) = file
-                .iter()
-                .find(|(name, _)| name == section)
-                .and_then(|(_, options)| options.iter().find(|(name, _)| *name == info.dest))
-                .map(|(_, values)| values)
-            else {
-                continue;
-            };
-            first_file.get_or_insert(());
-            if !info.multi {
-                let last = values.last()?;
-                return Some((
-                    self.typed(info, last),
-                    self.source_of(section, &info.dest, parsed),
-                ));
+            for (group, name) in &names {
+                let Some(values) = file
+                    .iter()
+                    .find(|(section, _)| section == group)
+                    .and_then(|(_, options)| options.iter().find(|(option, _)| option == name))
+                    .map(|(_, values)| values)
+                else {
+                    continue;
+                };
+                first.get_or_insert((group.clone(), name.clone()));
+                if !info.multi {
+                    let last = values.last()?;
+                    return Some((self.typed(info, last), self.source_of(group, name, parsed)));
+                }
+                found.splice(0..0, values.iter().cloned());
             }
-            found.splice(0..0, values.iter().cloned());
         }
-        first_file?;
+        let (group, name) = first?;
         let items = found.iter().map(|text| self.typed(info, text)).collect();
-        Some((
-            Value::List(items),
-            self.source_of(section, &info.dest, parsed),
-        ))
+        Some((Value::List(items), self.source_of(&group, &name, parsed)))
     }
 
     /// `file PATH:LINE` for an option of `section`, as far as known.

@@ -2,7 +2,28 @@
 //! conversion of text from a file, the command line or the environment
 //! (`oslo_config.types`), and the line of a file that sets an option.
 
+use crate::mask::{MASK, is_secret_key};
 use crate::python::heap::Value;
+
+/// `value` with the entries of every dict in it whose key names a secret
+/// (`password`, `token`, …) masked, as gmr masks such keys in files: a
+/// `DictOpt` not marked secret may still hold one.
+pub(super) fn mask_secret_entries(value: Value) -> Value {
+    match value {
+        Value::Dict(entries) => Value::Dict(
+            entries
+                .into_iter()
+                .map(|(key, value)| match key.as_str() {
+                    Some(name) if is_secret_key(name) => (key, Value::Str(MASK.to_owned())),
+                    _ => (key, mask_secret_entries(value)),
+                })
+                .collect(),
+        ),
+        Value::List(items) => Value::List(items.into_iter().map(mask_secret_entries).collect()),
+        Value::Tuple(items) => Value::Tuple(items.into_iter().map(mask_secret_entries).collect()),
+        other => other,
+    }
+}
 
 /// `opt.type(text)` for the types of `oslo_config.types`, by class name;
 /// text of any other type stays text.
@@ -95,6 +116,20 @@ mod tests {
         assert_eq!(convert("String", " x "), Value::Str(" x ".into()));
         assert_eq!(coerce("Float", Value::Int(60)).to_string(), "60.0");
         assert_eq!(coerce("List", Value::Tuple(vec![])).to_string(), "[]");
+    }
+
+    #[test]
+    fn masks_secret_entries_of_dict_values() {
+        let value = convert("Dict", "user:admin,password:Planted,nested:x");
+        assert_eq!(
+            mask_secret_entries(value).to_string(),
+            "{'user': 'admin', 'password': '***', 'nested': 'x'}"
+        );
+        let listed = Value::List(vec![Value::Dict(vec![(
+            Value::Str("api_token".into()),
+            Value::Str("Planted".into()),
+        )])]);
+        assert!(!mask_secret_entries(listed).to_string().contains("Planted"));
     }
 
     #[test]
