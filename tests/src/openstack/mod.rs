@@ -317,6 +317,19 @@ pub fn compare(
         })
         .collect();
     row.options = (oslo.options.len(), gmr_options.len());
+    let used = live["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["options"].as_array().into_iter().flatten())
+        .filter(|o| o["used"] == true)
+        .count();
+    println!(
+        "{pid}: live options: {used} of {} cached by oslo (used), the rest worked out; {} set in files but unregistered; notes {}",
+        gmr_options.len(),
+        live["unregistered"].as_array().map_or(0, Vec::len),
+        live["notes"]
+    );
     if oslo.options.is_empty() {
         row.failures.push(format!(
             "{pid}: oslo's report has no Configuration options to compare with"

@@ -64,7 +64,7 @@ pub(super) fn live_options(
     let (object, sizes) = largest(&mut heap, &objects)?;
     if objects.len() > 1 {
         notes.push(format!(
-            "{} ConfigOpts objects in the process; shown: the one with the most options ({sizes})",
+            "{} ConfigOpts objects in the process; shown: the one with the most options in DEFAULT ({sizes})",
             objects.len()
         ));
     }
