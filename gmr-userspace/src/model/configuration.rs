@@ -26,6 +26,67 @@ pub struct Configuration {
     pub environment: Vec<ConfigOption>,
     /// Why the environment could not be read, if it could not.
     pub environment_error: Option<String>,
+    /// oslo.config's options as the running process holds them, when it
+    /// is a CPython process with an oslo.config `ConfigOpts`.
+    pub live: Option<LiveOptions>,
+    /// Why the live options could not be read although the process has
+    /// them: the files above are then all there is.
+    pub live_error: Option<String>,
+}
+
+/// Every option an oslo.config `ConfigOpts` of the live process registered,
+/// with the value the process uses, where it came from, and what the files
+/// set that nothing registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveOptions {
+    /// Which object was read (`oslo_config.cfg.ConfigOpts at 0x…`).
+    pub object: String,
+    /// `DEFAULT` first, then the other groups by name; options by name.
+    pub groups: Vec<LiveGroup>,
+    /// Options set in the parsed files for which no code registered an
+    /// option (misspelt names, or groups of code not loaded).
+    pub unregistered: Vec<UnregisteredOption>,
+    /// Anything the reader could not reproduce or check.
+    pub notes: Vec<String>,
+}
+
+/// One registered group and its options.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveGroup {
+    /// The group's name (`DEFAULT` for the unnamed one).
+    pub name: String,
+    /// Its options, by name.
+    pub options: Vec<LiveOption>,
+}
+
+/// One registered option.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveOption {
+    /// The option's name.
+    pub name: String,
+    /// Its value as Python's `str()` prints it, masked.
+    pub value: String,
+    /// Where the value comes from: `file PATH[:LINE]`, `command line`,
+    /// `environment NAME`, `override`, `set_default` or `default`.
+    pub source: String,
+    /// True when the value is the one oslo.config cached for the process
+    /// (it was used); false when gmr worked it out as oslo would.
+    pub used: bool,
+    /// oslo's own `secret=True`.
+    pub secret: bool,
+}
+
+/// An option a parsed file sets that no code registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnregisteredOption {
+    /// Its group (section).
+    pub group: String,
+    /// Its name.
+    pub name: String,
+    /// Its value, masked.
+    pub value: String,
+    /// The file that sets it, as oslo recorded it.
+    pub file: String,
 }
 
 /// One configuration file and what it sets.

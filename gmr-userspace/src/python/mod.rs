@@ -11,6 +11,7 @@
 pub mod detect;
 pub mod frames;
 pub mod green;
+pub mod heap;
 pub mod layout;
 pub mod lines;
 mod native_tid;

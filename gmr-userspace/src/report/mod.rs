@@ -169,7 +169,7 @@ impl Reporter {
             SECTION_BUDGET,
             &context,
             move |context| {
-                configuration::configuration(context.pid, &files, &packages)
+                configuration::configuration(context, &files, &packages)
                     .map(SectionData::Configuration)
             },
         );

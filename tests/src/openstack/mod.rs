@@ -63,6 +63,26 @@ pub fn oslo_report(pid: u32, stderr: &Path) -> Result<(String, Duration), String
     ))
 }
 
+/// Waits until `file` has not grown for a second (at most 20 s): the
+/// agent's copies of its reports to the targets' shared stderr must all
+/// have landed before oslo's report is cut from what follows.
+pub fn wait_until_quiet(file: &Path) {
+    let began = Instant::now();
+    let mut last = (
+        std::fs::metadata(file).map_or(0, |m| m.len()),
+        Instant::now(),
+    );
+    while began.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+        let len = std::fs::metadata(file).map_or(0, |m| m.len());
+        if len != last.0 {
+            last = (len, Instant::now());
+        } else if last.1.elapsed() >= Duration::from_secs(1) {
+            return;
+        }
+    }
+}
+
 /// One process's comparison: a row of the printed table.
 #[derive(Debug, Default)]
 pub struct Row {
@@ -137,14 +157,59 @@ fn masked(value: &str) -> bool {
     value.contains("***")
 }
 
-/// oslo prints Python's `str()` of the parsed value; the file holds the
-/// text: compare booleans case-blind and strip oslo's list brackets.
-fn same_value(file: &str, oslo: &str) -> bool {
-    let oslo = oslo
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .replace('\'', "");
-    file.eq_ignore_ascii_case(&oslo)
+/// A value as sorted lines of items: a Python list repr's items unquoted,
+/// a dict repr's as `key = value`, as oslo prints them one per line;
+/// anything else as is.
+fn python_items(value: &str) -> Vec<String> {
+    let (inner, dict) =
+        if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            (inner, false)
+        } else if let Some(inner) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+            (inner, true)
+        } else if value.is_empty() {
+            // oslo prints an empty list as nothing after `name = `.
+            return Vec::new();
+        } else if value.contains('\n') {
+            let mut lines: Vec<String> = value.lines().map(str::to_owned).collect();
+            lines.sort();
+            return lines;
+        } else {
+            return vec![value.to_owned()];
+        };
+    let unquote = |s: &str| s.trim().trim_matches('\'').to_owned();
+    let mut items: Vec<String> = split_top_level(inner)
+        .into_iter()
+        .map(|item| match item.split_once(": ") {
+            Some((key, value)) if dict => format!("{} = {}", unquote(key), unquote(value)),
+            _ => unquote(&item),
+        })
+        .collect();
+    items.sort();
+    items
+}
+
+/// The comma-separated items of a Python repr's inside, commas in quotes
+/// or brackets left alone.
+fn split_top_level(inner: &str) -> Vec<String> {
+    let (mut items, mut current, mut quote, mut depth) = (Vec::new(), String::new(), None, 0);
+    for c in inner.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '{' | '(') => depth += 1,
+            (None, ']' | '}' | ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                items.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    if !current.trim().is_empty() {
+        items.push(current);
+    }
+    items
 }
 
 /// Compares gmr's JSON report of `pid` (`gmr_text`: all its files' text,
@@ -225,11 +290,18 @@ pub fn compare(
             row.threads.0
         ));
     }
-    let gmr_options: Vec<(String, String, String)> = data(gmr, "Configuration")["files"]
+    let configuration = data(gmr, "Configuration");
+    let live = &configuration["live"];
+    if live.is_null() {
+        row.failures.push(format!(
+            "{pid}: no live oslo.config options: {}",
+            configuration["live_error"]
+        ));
+    }
+    let gmr_options: Vec<(String, String, String)> = live["groups"]
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|f| f["groups"].as_array().into_iter().flatten())
         .flat_map(|g| {
             let group = g["name"].as_str().unwrap_or("").to_lowercase();
             g["options"].as_array().into_iter().flatten().map(move |o| {
@@ -242,19 +314,37 @@ pub fn compare(
         })
         .collect();
     row.options = (oslo.options.len(), gmr_options.len());
-    for (group, name, value) in &gmr_options {
-        let Some((_, _, shown)) = oslo
-            .options
-            .iter()
-            .find(|(g, n, _)| g == group && n == name)
+    let used = live["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["options"].as_array().into_iter().flatten())
+        .filter(|o| o["used"] == true)
+        .count();
+    println!(
+        "{pid}: live options: {used} of {} cached by oslo (used), the rest worked out; {} set in files but unregistered; notes {}",
+        gmr_options.len(),
+        live["unregistered"].as_array().map_or(0, Vec::len),
+        live["notes"]
+    );
+    if oslo.options.is_empty() {
+        row.failures.push(format!(
+            "{pid}: oslo's report has no Configuration options to compare with"
+        ));
+    }
+    for (group, name, shown) in &oslo.options {
+        let Some((_, _, value)) = gmr_options.iter().find(|(g, n, _)| g == group && n == name)
         else {
+            row.failures.push(format!(
+                "{pid}: oslo's [{group}] {name} is not among gmr's live options"
+            ));
             continue;
         };
         if masked(value) || masked(shown) {
             continue;
         }
         row.values.1 += 1;
-        if same_value(value, shown) {
+        if python_items(value) == python_items(shown) {
             row.values.0 += 1;
         } else {
             row.failures.push(format!(

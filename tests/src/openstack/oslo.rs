@@ -22,7 +22,9 @@ pub struct Report {
     /// Each OS thread's Python ident (oslo's `Thread #IDENT` title) and
     /// frames, outermost first.
     pub threads: Vec<(u64, Vec<Frame>)>,
-    /// Every `(group, option, value)` of its Configuration section.
+    /// Every `(group, option, value)` of its Configuration section; a list
+    /// or dict value is its items (`key = value` for a dict), one per line,
+    /// as oslo prints them.
     pub options: Vec<(String, String, String)>,
 }
 
@@ -43,14 +45,31 @@ fn frame(line: &str) -> Option<Frame> {
     })
 }
 
-/// Parses the text oslo wrote (the first report in `text`).
+/// The first banner of oslo's text report, and of gmr's.
+const REPORT_BANNER: &str = "Guru Meditation";
+
+/// Parses the text oslo wrote (the first report in `text`), skipping any
+/// gmr report among it.
 pub fn parse(text: &str) -> Report {
     let mut report = Report::default();
     let mut section = String::new();
     let mut group = String::new();
+    let mut in_gmr = false;
     for line in text.lines() {
         if let Some(title) = banner(line, "====") {
+            // Both reports open with this banner and a rule of `|`; gmr's
+            // own (its SIGUSR2 trigger copies it to the same stderr) then
+            // has its `pid = ` header, oslo's nothing.
+            if title == REPORT_BANNER {
+                in_gmr = false;
+            }
             section = title;
+            continue;
+        }
+        if section == REPORT_BANNER && line.starts_with("pid = ") {
+            in_gmr = true;
+        }
+        if in_gmr {
             continue;
         }
         if let Some(title) = banner(line, "------") {
@@ -81,12 +100,24 @@ pub fn parse(text: &str) -> Report {
                     && !line.starts_with(' ')
                 {
                     group = name.trim().to_owned();
-                } else if let Some(rest) = line.strip_prefix("  ")
-                    && let Some((name, value)) = rest.split_once(" = ")
-                {
-                    report
-                        .options
-                        .push((group.clone(), name.to_owned(), value.to_owned()));
+                } else if let Some(item) = line.strip_prefix("    ") {
+                    // An item of a list or dict option, one per line.
+                    if let Some((_, _, value)) = report.options.last_mut() {
+                        if !value.is_empty() {
+                            value.push('\n');
+                        }
+                        value.push_str(item.trim());
+                    }
+                } else if let Some(rest) = line.strip_prefix("  ") {
+                    if let Some((name, value)) = rest.split_once(" = ") {
+                        report
+                            .options
+                            .push((group.clone(), name.to_owned(), value.to_owned()));
+                    } else if let Some(name) = rest.strip_suffix(": ").or(rest.strip_suffix(':')) {
+                        report
+                            .options
+                            .push((group.clone(), name.to_owned(), String::new()));
+                    }
                 }
             }
             _ => {}
@@ -102,6 +133,20 @@ mod tests {
     #[test]
     fn parses_stacks_and_options_as_oslo_prints_them() {
         let text = "\
+========================================================================
+====                        Guru Meditation                         ====
+========================================================================
+||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||
+pid = 7
+========================================================================
+====                          Configuration                         ====
+========================================================================
+  DEFAULT:
+    from_gmr = 1
+========================================================================
+====                        Guru Meditation                         ====
+========================================================================
+||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||
 ========================================================================
 ====                         Green Threads                          ====
 ========================================================================
@@ -128,6 +173,11 @@ No Traceback!
 
 default: 
   debug = False
+  hosts = 
+    a
+    b
+  mapping: 
+    k = v
   transport_url = ***
 ";
         let report = parse(text);
@@ -142,6 +192,8 @@ default:
             report.options,
             vec![
                 ("default".into(), "debug".into(), "False".into()),
+                ("default".into(), "hosts".into(), "a\nb".into()),
+                ("default".into(), "mapping".into(), "k = v".into()),
                 ("default".into(), "transport_url".into(), "***".into())
             ]
         );

@@ -14,7 +14,9 @@
 //! kept once. A walk that fails a check is started again; one
 //! that keeps failing is an error, never a partial list passed off as
 //! whole. The walk also stops at an object cap and a time limit, and then
-//! says so.
+//! says so. The walk itself ([`walk_heap`]) shows every object to a
+//! [`Visitor`]; [`find_green_objects`] is the one that keeps greenlets and
+//! tasks.
 
 use std::collections::{HashMap, HashSet};
 use std::thread;
@@ -92,34 +94,60 @@ impl From<ReadError> for Stop {
     }
 }
 
-/// Walks the GC lists of every interpreter of `interpreter`'s process.
+/// What a walk does with each object it meets. A walk that starts again
+/// calls [`Visitor::start`] first, so what an abandoned attempt found is
+/// dropped.
+pub trait Visitor {
+    /// A new attempt begins: forget what the last one found.
+    fn start(&mut self);
+    /// The object at `object`, of the type at `type_object`, is live.
+    ///
+    /// # Errors
+    ///
+    /// When the object's type cannot be read: the lists are changing.
+    fn visit(&mut self, object: u64, type_object: u64) -> Result<(), ReadError>;
+}
+
+/// How a walk went, whatever it looked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalkOutcome {
+    /// Objects visited.
+    pub objects: u64,
+    /// Walks started again because the lists changed while being read.
+    pub restarts: usize,
+    /// Why the walk stopped before the end of every list, if it did.
+    pub incomplete: Option<String>,
+}
+
+/// Walks the GC lists of every interpreter of `interpreter`'s process,
+/// showing each object met to `visitor`.
 ///
 /// # Errors
 ///
 /// When the lists cannot be read, or kept changing for [`ATTEMPTS`] walks.
-pub fn find_green_objects(
+pub fn walk_heap(
     interpreter: &Interpreter,
     layout: &GreenLayout,
-    types: &mut TypeCache,
     limits: WalkLimits,
-) -> Result<GcObjects, WalkError> {
+    visitor: &mut dyn Visitor,
+) -> Result<WalkOutcome, WalkError> {
     let started = Instant::now();
     let mut last_reason = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             thread::sleep(RETRY_PAUSE);
         }
+        visitor.start();
         let mut walk = Walk {
             interpreter,
-            types,
+            visitor: &mut *visitor,
             limits,
             started,
-            found: GcObjects {
+            found: WalkOutcome {
                 restarts: attempt,
-                ..GcObjects::default()
+                ..WalkOutcome::default()
             },
             pages: HashMap::new(),
-            kept: HashSet::new(),
         };
         match walk.all_interpreters(layout) {
             Ok(()) => return Ok(walk.found),
@@ -130,17 +158,68 @@ pub fn find_green_objects(
     Err(WalkError::Torn(last_reason))
 }
 
+/// Collects greenlets and tasks, each kept once.
+struct GreenVisitor<'a> {
+    types: &'a mut TypeCache,
+    greenlets: Vec<u64>,
+    tasks: Vec<u64>,
+    kept: HashSet<u64>,
+}
+
+impl Visitor for GreenVisitor<'_> {
+    fn start(&mut self) {
+        self.greenlets.clear();
+        self.tasks.clear();
+        self.kept.clear();
+    }
+
+    fn visit(&mut self, object: u64, type_object: u64) -> Result<(), ReadError> {
+        match self.types.kind(type_object)? {
+            Kind::Greenlet if self.kept.insert(object) => self.greenlets.push(object),
+            Kind::Task if self.kept.insert(object) => self.tasks.push(object),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Walks the GC lists of every interpreter of `interpreter`'s process for
+/// greenlets and tasks.
+///
+/// # Errors
+///
+/// When the lists cannot be read, or kept changing for [`ATTEMPTS`] walks.
+pub fn find_green_objects(
+    interpreter: &Interpreter,
+    layout: &GreenLayout,
+    types: &mut TypeCache,
+    limits: WalkLimits,
+) -> Result<GcObjects, WalkError> {
+    let mut visitor = GreenVisitor {
+        types,
+        greenlets: Vec::new(),
+        tasks: Vec::new(),
+        kept: HashSet::new(),
+    };
+    let outcome = walk_heap(interpreter, layout, limits, &mut visitor)?;
+    Ok(GcObjects {
+        greenlets: visitor.greenlets,
+        tasks: visitor.tasks,
+        objects: outcome.objects,
+        restarts: outcome.restarts,
+        incomplete: outcome.incomplete,
+    })
+}
+
 /// One attempt at walking every list.
 struct Walk<'a> {
     interpreter: &'a Interpreter,
-    types: &'a mut TypeCache,
+    visitor: &'a mut dyn Visitor,
     limits: WalkLimits,
     started: Instant,
-    found: GcObjects,
+    found: WalkOutcome,
     /// Pages read in this attempt (a fresh attempt reads them again).
     pages: HashMap<u64, Box<[u8]>>,
-    /// Greenlets and tasks found so far, each kept once.
-    kept: HashSet<u64>,
 }
 
 impl Walk<'_> {
@@ -206,15 +285,10 @@ impl Walk<'_> {
             let object = node + GC_HEAD_SIZE;
             let type_object = word((GC_HEAD_SIZE + object_type) as usize / 8);
             self.found.objects += 1;
-            match self.types.kind(type_object) {
-                Ok(Kind::Greenlet) if self.kept.insert(object) => self.found.greenlets.push(object),
-                Ok(Kind::Task) if self.kept.insert(object) => self.found.tasks.push(object),
-                Ok(_) => {}
-                Err(error) => {
-                    return Err(Stop::Torn(format!(
-                        "object {object:#x} has an unreadable type: {error}"
-                    )));
-                }
+            if let Err(error) = self.visitor.visit(object, type_object) {
+                return Err(Stop::Torn(format!(
+                    "object {object:#x} has an unreadable type: {error}"
+                )));
             }
             previous = node;
             node = next;
@@ -242,7 +316,7 @@ impl Walk<'_> {
     fn over_limit(&self) -> Option<String> {
         if self.found.objects >= self.limits.max_objects {
             return Some(format!(
-                "stopped after {} objects (the limit); greenlets or tasks further on are not shown",
+                "stopped after {} objects (the limit); objects further on were not looked at",
                 self.found.objects
             ));
         }
@@ -250,7 +324,7 @@ impl Walk<'_> {
         if self.found.objects.is_multiple_of(4096) && self.started.elapsed() > self.limits.max_time
         {
             return Some(format!(
-                "stopped after {:?} and {} objects (the time limit); greenlets or tasks further on are not shown",
+                "stopped after {:?} and {} objects (the time limit); objects further on were not looked at",
                 self.limits.max_time, self.found.objects
             ));
         }

@@ -200,6 +200,18 @@ impl TargetFiles {
         })
     }
 
+    /// When the file at absolute `path` was last modified, if it can be
+    /// told: a file edited after the process read it may not be in effect.
+    pub(super) fn modified(&self, path: &str) -> Option<std::time::SystemTime> {
+        self.root
+            .as_ref()
+            .ok()?
+            .metadata(path)
+            .ok()?
+            .modified()
+            .ok()
+    }
+
     /// Reads the file at absolute `path`, up to [`MAX_FILE_BYTES`] (cut back
     /// to the last whole line when longer).
     pub(super) fn read(&self, path: &str) -> Result<Contents, String> {

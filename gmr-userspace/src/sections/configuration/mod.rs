@@ -13,6 +13,11 @@
 //! read keeps its error; a file that cannot be parsed is shown whole, masked
 //! the same way, with the parse error and its line. Either way the rest of
 //! the section still appears.
+//!
+//! For a CPython process holding an oslo.config `ConfigOpts`, the options
+//! the process registered and the values it uses are read from its memory
+//! ([`oslo`]) and shown first; when they cannot be read, a note says why
+//! and the files are what the section shows.
 
 mod discover;
 mod files;
@@ -20,6 +25,7 @@ mod formats;
 mod groups;
 mod ini;
 mod json;
+mod oslo;
 mod toml;
 mod yaml;
 
@@ -28,9 +34,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use self::files::{Contents, Planned, TargetFiles};
+use super::context::ReportContext;
 use super::package::PackageDb;
 use super::process_args::{CommandLine, read_command_line, read_environment};
-use crate::mask::{mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
+use crate::mask::{MASK, mask_command_line, mask_file, mask_quoted, mask_text, mask_value};
 use crate::model::configuration::{
     ConfigFile, ConfigFormat, ConfigGroup, ConfigOption, Configuration, FoundBy,
 };
@@ -56,12 +63,25 @@ const MAX_RAW_LINES: usize = 500;
 /// shown as that title, once, and its environment area only when it still
 /// holds variables.
 pub fn configuration(
-    pid: u32,
+    context: &ReportContext,
     extra_files: &[PathBuf],
     packages: &Mutex<PackageDb>,
 ) -> Result<Configuration, String> {
+    let pid = context.pid;
     let command_line = read_command_line(pid)?;
-    let (environment, environment_error) = match read_environment(pid, &command_line) {
+    let variables = read_environment(pid, &command_line);
+    let target = TargetFiles::open(pid);
+    let live = oslo::live_options(context, variables.as_deref().unwrap_or_default(), &target);
+    let (live, secrets, live_error) = match live {
+        Some(Ok((live, secrets))) => (Some(live), secrets, None),
+        Some(Err(error)) => (
+            None,
+            oslo::SecretNames::new(),
+            Some(format!("{error}; the files are shown as read now instead")),
+        ),
+        None => (None, oslo::SecretNames::new(), None),
+    };
+    let (environment, environment_error) = match variables {
         Ok(variables) => (
             variables
                 .into_iter()
@@ -74,7 +94,6 @@ pub fn configuration(
         ),
         Err(error) => (Vec::new(), Some(error)),
     };
-    let target = TargetFiles::open(pid);
     let mut planned = target.plan(&command_line, extra_files, packages);
     let files_omitted = planned.len().saturating_sub(MAX_FILES);
     planned.truncate(MAX_FILES);
@@ -94,6 +113,7 @@ pub fn configuration(
             },
         )
         .collect();
+    let files = mask_oslo_secrets(files, &secrets);
     Ok(Configuration {
         command_line: mask_title_or_arguments(&command_line),
         command_line_rewritten: command_line.rewritten,
@@ -101,7 +121,26 @@ pub fn configuration(
         files_omitted,
         environment,
         environment_error,
+        live,
+        live_error,
     })
+}
+
+/// The files with every option the process's oslo.config marks secret
+/// masked, whatever its name: gmr's own rules go by names, and a secret
+/// option may be named like anything (or set by a deprecated alias).
+fn mask_oslo_secrets(mut files: Vec<ConfigFile>, secrets: &oslo::SecretNames) -> Vec<ConfigFile> {
+    for file in &mut files {
+        for group in &mut file.groups {
+            let name = group.name.to_lowercase();
+            for option in &mut group.options {
+                if secrets.contains(&(name.clone(), option.name.clone())) {
+                    option.value = MASK.to_owned();
+                }
+            }
+        }
+    }
+    files
 }
 
 /// The command line masked: each argument, or the words of a title (a

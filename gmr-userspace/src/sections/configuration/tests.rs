@@ -180,7 +180,8 @@ fn parse_errors_keep_their_words_and_hide_quoted_text() {
 #[test]
 fn nonexistent_process() {
     assert_eq!(
-        configuration(u32::MAX, &[], &Mutex::default()).expect_err("no such process"),
+        configuration(&ReportContext::read(u32::MAX), &[], &Mutex::default())
+            .expect_err("no such process"),
         "process 4294967295 does not exist"
     );
 }
@@ -228,7 +229,8 @@ fn real_process_files_and_environment() {
     let child = spawn_python(&args, &env, scratch.path());
     let pid = child.0.id();
     let extra = [PathBuf::from(scratch.path_of("extra.toml"))];
-    let configuration = configuration(pid, &extra, &Mutex::default()).expect("configuration");
+    let configuration =
+        configuration(&ReportContext::read(pid), &extra, &Mutex::default()).expect("configuration");
 
     let paths: Vec<&str> = configuration
         .files
@@ -357,7 +359,8 @@ fn corpus_secrets_never_reach_a_report() {
         .collect();
     let child = spawn_python(&args, &env, &corpus);
     let pid = child.0.id();
-    let configuration = configuration(pid, &[], &Mutex::default()).expect("configuration");
+    let configuration =
+        configuration(&ReportContext::read(pid), &[], &Mutex::default()).expect("configuration");
     assert_eq!(configuration.files.len(), 14, "{:#?}", configuration.files);
     for file in &configuration.files {
         let broken = file.path.contains("broken");
@@ -420,7 +423,8 @@ fn files_in_another_mount_namespace() {
         !Path::new(&path).exists(),
         "the file leaked into the test's namespace"
     );
-    let configuration = configuration(pid, &[], &Mutex::default()).expect("configuration");
+    let configuration =
+        configuration(&ReportContext::read(pid), &[], &Mutex::default()).expect("configuration");
     let ns = file(&configuration, &path);
     assert_eq!(value(ns, "DEFAULT", "only_in_namespace"), "yes");
 }
@@ -614,6 +618,8 @@ fn real_debian_files_hide_planted_secrets_and_little_else() {
             files_omitted: 0,
             environment: Vec::new(),
             environment_error: None,
+            live: None,
+            live_error: None,
         };
         let report = report_of(1, configuration);
         for (view, output) in [

@@ -4,6 +4,9 @@
 //! line by line or a file it could not parse), then the command line (or the
 //! title the process wrote over it) and the environment.
 //!
+//! oslo.config's options as the running process holds them, when read,
+//! come first, each with the source of its value.
+//!
 //! Every value was masked when the section was made; this view only lays it
 //! out, escaping control characters so a value cannot forge report lines.
 //! A multi-line value continues on lines indented under its option, as in
@@ -12,10 +15,20 @@
 use std::fmt::{self, Formatter};
 
 use super::clean;
-use crate::model::configuration::{ConfigFile, ConfigOption, Configuration};
+use crate::model::configuration::{ConfigFile, ConfigOption, Configuration, LiveOptions};
 
 /// Writes the files, the command line and the environment (by name).
 pub(super) fn write(f: &mut Formatter<'_>, configuration: &Configuration) -> fmt::Result {
+    if let Some(live) = &configuration.live {
+        write_live(f, live)?;
+    }
+    if let Some(error) = &configuration.live_error {
+        writeln!(
+            f,
+            "oslo.config options of the running process: {}",
+            clean(error)
+        )?;
+    }
     if configuration.files.is_empty() {
         writeln!(f, "(no configuration files found)")?;
     }
@@ -51,6 +64,46 @@ pub(super) fn write(f: &mut Formatter<'_>, configuration: &Configuration) -> fmt
     environment.sort_by(|a, b| a.name.cmp(&b.name));
     for variable in environment {
         write_option(f, "  ", variable)?;
+    }
+    Ok(())
+}
+
+/// Writes oslo.config's options as the running process holds them, each
+/// with where its value comes from, then the options no code registered.
+fn write_live(f: &mut Formatter<'_>, live: &LiveOptions) -> fmt::Result {
+    writeln!(
+        f,
+        "oslo.config options of the running process ({}):",
+        clean(&live.object)
+    )?;
+    for note in &live.notes {
+        writeln!(f, "  note: {}", clean(note))?;
+    }
+    for group in &live.groups {
+        writeln!(f, "  {}:", clean(&group.name))?;
+        for option in &group.options {
+            let used = if option.used { "" } else { ", not used yet" };
+            writeln!(
+                f,
+                "    {} = {}  ({}{used})",
+                clean(&option.name),
+                clean(&option.value),
+                clean(&option.source)
+            )?;
+        }
+    }
+    if !live.unregistered.is_empty() {
+        writeln!(f, "  set in files but registered by no code:")?;
+        for option in &live.unregistered {
+            writeln!(
+                f,
+                "    [{}] {} = {}  (file {})",
+                clean(&option.group),
+                clean(&option.name),
+                clean(&option.value),
+                clean(&option.file)
+            )?;
+        }
     }
     Ok(())
 }
@@ -234,6 +287,8 @@ mod tests {
                 option("HOME", "/var/lib/nova"),
             ],
             environment_error: None,
+            live: None,
+            live_error: None,
             command_line_rewritten: false,
         }
     }
@@ -303,6 +358,8 @@ environment:
             files_omitted: 0,
             environment: Vec::new(),
             environment_error: Some("cannot read /proc/2/environ: permission denied".to_owned()),
+            live: None,
+            live_error: None,
             command_line_rewritten: false,
         };
         assert_eq!(
@@ -323,6 +380,8 @@ environment:
                 "process 9 wrote its title over its environment area; no variables are shown"
                     .to_owned(),
             ),
+            live: None,
+            live_error: None,
         };
         assert_eq!(
             section_text(configuration),
