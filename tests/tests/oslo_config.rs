@@ -7,8 +7,9 @@
 //! parses a file with four planted secrets (one under a secret option's
 //! deprecated name), a misspelt option, an option set by its deprecated
 //! name and an unregistered group, is given a command-line option, an environment
-//! value and an override, reads two options (so oslo caches them), and
-//! prints `ConfigOpts._do_get` of every option. The file is then edited.
+//! value and an override, reads two options (so oslo caches them), makes
+//! a second, larger `ConfigOpts` as a library may, and prints
+//! `ConfigOpts._do_get` of every option of `CONF`. The file is then edited.
 //! `gmr-agent report` must show every option, every value not masked
 //! equal to oslo's, the source of each kind of value, both unregistered
 //! options, a note on the edited file, and no planted secret in the text
@@ -250,6 +251,10 @@ fn check(label: &str, report: &Value, text: &str, oslo: &Value, file: &Path) {
     assert!(
         notes.contains("modified after the process started"),
         "{label}: {notes}"
+    );
+    assert!(
+        notes.contains("2 ConfigOpts objects in the process; shown: oslo_config.cfg.CONF"),
+        "{label}: the global CONF is shown, not the larger second one: {notes}"
     );
     assert!(
         text.contains("oslo.config options of the running process"),

@@ -53,21 +53,36 @@ pub(super) fn live_options(
         return None;
     };
     let mut heap = Heap::new(interpreter, BUDGET)?;
-    let (objects, incomplete) = match find::config_opts(interpreter, &mut heap) {
+    let found = match find::config_opts(interpreter, &mut heap) {
         Ok(found) => found,
         Err(error) => return Some(Err(error)),
     };
-    let mut notes: Vec<String> = incomplete
+    let mut notes: Vec<String> = found
+        .incomplete
         .map(|why| format!("the heap walk for ConfigOpts stopped early: {why}"))
         .into_iter()
         .collect();
-    let (object, sizes) = largest(&mut heap, &objects)?;
-    if objects.len() > 1 {
-        notes.push(format!(
-            "{} ConfigOpts objects in the process; shown: the one with the most options in DEFAULT ({sizes})",
-            objects.len()
-        ));
-    }
+    let object = match found.global.filter(|global| found.objects.contains(global)) {
+        Some(global) => {
+            if found.objects.len() > 1 {
+                notes.push(format!(
+                    "{} ConfigOpts objects in the process; shown: oslo_config.cfg.CONF",
+                    found.objects.len()
+                ));
+            }
+            global
+        }
+        None => {
+            let (object, size) = largest(&mut heap, &found.objects)?;
+            if found.objects.len() > 1 {
+                notes.push(format!(
+                    "{} ConfigOpts objects in the process and oslo_config.cfg.CONF not found among them; shown: the one with the most options in DEFAULT ({size})",
+                    found.objects.len()
+                ));
+            }
+            object
+        }
+    };
     let reader = Reader {
         heap,
         environment,
