@@ -391,4 +391,55 @@ environment:
              environment area; no variables are shown\n"
         );
     }
+
+    #[test]
+    fn live_options_come_first_with_their_sources() {
+        use crate::model::configuration::{LiveGroup, LiveOption, LiveOptions, UnregisteredOption};
+        let live_option = |name: &str, value: &str, source: &str, used: bool| LiveOption {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            source: source.to_owned(),
+            used,
+            secret: value == "***",
+        };
+        let mut configuration = Configuration {
+            live: Some(LiveOptions {
+                object: "oslo_config.cfg.ConfigOpts at 0x10 (CPython 3.11.2)".to_owned(),
+                groups: vec![LiveGroup {
+                    name: "DEFAULT".to_owned(),
+                    options: vec![
+                        live_option("debug", "True", "file /etc/heat/heat.conf:3", true),
+                        live_option("password", "***", "default", false),
+                    ],
+                }],
+                unregistered: vec![UnregisteredOption {
+                    group: "DEFAULT".to_owned(),
+                    name: "wrokers".to_owned(),
+                    value: "3".to_owned(),
+                    file: "/etc/heat/heat.conf".to_owned(),
+                }],
+                notes: vec![
+                    "/etc/heat/heat.conf was modified after the process started".to_owned(),
+                ],
+            }),
+            ..sample()
+        };
+        let text = section_text(configuration.clone());
+        let expected = "oslo.config options of the running process (oslo_config.cfg.ConfigOpts at 0x10 (CPython 3.11.2)):\n  \
+             note: /etc/heat/heat.conf was modified after the process started\n  \
+             DEFAULT:\n    \
+             debug = True  (file /etc/heat/heat.conf:3)\n    \
+             password = ***  (default, not used yet)\n  \
+             set in files but registered by no code:\n    \
+             [DEFAULT] wrokers = 3  (file /etc/heat/heat.conf)\n";
+        assert!(text.starts_with(expected), "{text}");
+        configuration.live = None;
+        configuration.live_error =
+            Some("cannot read oslo.config's ConfigOpts at 0x10: dict kept changing; the files are shown as read now instead".to_owned());
+        let text = section_text(configuration);
+        assert!(
+            text.starts_with("oslo.config options of the running process: cannot read oslo.config's ConfigOpts at 0x10: dict kept changing; the files are shown as read now instead\n/etc/nova/nova.conf"),
+            "{text}"
+        );
+    }
 }
