@@ -5,7 +5,8 @@
 //!
 //! `fixtures/python/oslo_service.py` registers options in two groups,
 //! parses a file with four planted secrets (one under a secret option's
-//! deprecated name), a misspelt option, an option set by its deprecated
+//! deprecated name; a fifth is a secret option's default, which another
+//! option's `$database.db_secret` names), a misspelt option, an option set by its deprecated
 //! name and an unregistered group, is given a command-line option, an environment
 //! value and an override, reads two options (so oslo caches them), makes
 //! a second, larger `ConfigOpts` as a library may, and prints
@@ -49,7 +50,8 @@ foo = bar
 ";
 
 /// Secrets the report must never show.
-const SECRETS: [&str; 5] = [
+const SECRETS: [&str; 6] = [
+    "PlantedSecretFive",
     "PlantedSecretOne",
     "PlantedSecretFour",
     "PlantedSecretTwo",
@@ -272,8 +274,15 @@ fn check(label: &str, report: &Value, text: &str, oslo: &Value, file: &Path) {
         );
     }
     assert_eq!(
-        masked, 4,
-        "{label}: admin_password and vault_key (oslo's secret), service_token and connection (gmr's rules)"
+        masked, 6,
+        "{label}: admin_password, vault_key and db_secret (oslo's secret), service_token and connection (gmr's rules), dsn (holds db_secret)"
+    );
+    let instances = option("DEFAULT", "instances_path")["value"]
+        .as_str()
+        .unwrap_or("");
+    assert_eq!(
+        instances, "/var/lib/gmrtest/instances",
+        "{label}: $state_path substituted"
     );
     println!(
         "{label}: {shown} options shown, {equal} values equal to oslo's, {masked} masked, 0 of {} secrets leaked",

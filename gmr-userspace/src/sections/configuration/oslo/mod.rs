@@ -8,15 +8,17 @@
 //! environment (`OS_<GROUP>__<NAME>`), the parsed files (the last file
 //! setting it wins; a multi option joins them), `set_default`, then the
 //! option's default; text is converted by the option type ([`values`]).
-//! Deprecated names and groups are looked for in the files as oslo does.
-//! Not reproduced for uncached values: `$name` substitution, the mutable
-//! namespace, and values from extra config source drivers (noted when such
-//! drivers are loaded). Values are
+//! Deprecated names and groups are looked for in the files as oslo does,
+//! and `$name` references substituted ([`substitute`]; a secret option's
+//! value stands as the mask). Not reproduced for uncached values: the
+//! mutable namespace, and values from extra config source drivers (noted
+//! when such drivers are loaded). Values are
 //! masked by oslo's `secret=True` and by gmr's own rules. Options set in the
 //! parsed files that nothing registered are listed, and a parsed file
 //! changed after the process started is noted.
 
 mod find;
+mod substitute;
 mod values;
 
 use std::collections::{HashMap, HashSet};
@@ -224,8 +226,9 @@ impl Reader<'_, '_> {
                 &mut registered,
             )?);
         }
-        named.sort_by(|a, b| a.name.cmp(&b.name));
+        named.sort_by(|a, b| a.0.cmp(&b.0));
         live_groups.extend(named);
+        let live_groups = finish(live_groups);
         let unregistered = unregistered(&parsed, &registered);
         notes.extend(self.changed_files(&parsed));
         let live = LiveOptions {
@@ -295,7 +298,7 @@ impl Reader<'_, '_> {
         parsed: &Parsed,
         use_env: bool,
         registered: &mut HashMap<String, HashSet<String>>,
-    ) -> Result<LiveGroup, ReadError> {
+    ) -> Result<(String, Vec<Pending>), ReadError> {
         let mut options = Vec::new();
         for (dest, info) in self.heap.str_dict(opts)? {
             let info = self.opt_info(info)?;
@@ -321,25 +324,16 @@ impl Reader<'_, '_> {
                 Some(&address) => (self.heap.value(address), true),
                 None => (value, false),
             };
-            let text = values::mask_secret_entries(value).to_string();
-            let value = if info.secret {
-                MASK.to_owned()
-            } else {
-                mask_value(&format!("{name}.{}", info.name), &text)
-            };
-            options.push(LiveOption {
+            options.push(Pending {
                 name: info.name,
+                dest,
                 value,
                 source,
                 used,
                 secret: info.secret,
             });
         }
-        options.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(LiveGroup {
-            name: name.to_owned(),
-            options,
-        })
+        Ok((name.to_owned(), options))
     }
 
     fn opt_info(&mut self, info: u64) -> Result<OptInfo, ReadError> {
@@ -528,6 +522,131 @@ impl Reader<'_, '_> {
                 format!("{path} was modified after the process started: the process may not have loaded what it now says")
             })
             .collect()
+    }
+}
+
+/// One option's value before `$name` substitution and masking.
+struct Pending {
+    name: String,
+    dest: String,
+    value: Value,
+    source: String,
+    used: bool,
+    secret: bool,
+}
+
+/// How many `$name` references deep substitution follows.
+const MAX_SUBSTITUTION_DEPTH: usize = 4;
+
+/// The groups as shown: values oslo has not looked up yet substituted as
+/// oslo would (`$name`, a secret option's value standing as the mask),
+/// then masked by oslo's `secret` and gmr's rules; options by name.
+fn finish(groups: Vec<(String, Vec<Pending>)>) -> Vec<LiveGroup> {
+    let mut by_dest: HashMap<(String, String), (&Value, bool)> = HashMap::new();
+    for (group, options) in &groups {
+        for option in options {
+            for name in [&option.dest, &option.name] {
+                by_dest.insert(
+                    (group.to_lowercase(), name.clone()),
+                    (&option.value, option.secret),
+                );
+            }
+        }
+    }
+    let substituted: Vec<Vec<Value>> = groups
+        .iter()
+        .map(|(group, options)| {
+            options
+                .iter()
+                .map(|option| match option.used {
+                    true => option.value.clone(),
+                    false => {
+                        substitute_value(&option.value, group, &by_dest, MAX_SUBSTITUTION_DEPTH)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    groups
+        .into_iter()
+        .zip(substituted)
+        .map(|((group, options), values)| {
+            let mut options: Vec<LiveOption> = options
+                .into_iter()
+                .zip(values)
+                .map(|(option, value)| {
+                    let text = values::mask_secret_entries(value).to_string();
+                    let value = if option.secret {
+                        MASK.to_owned()
+                    } else {
+                        mask_value(&format!("{group}.{}", option.name), &text)
+                    };
+                    LiveOption {
+                        name: option.name,
+                        value,
+                        source: option.source,
+                        used: option.used,
+                        secret: option.secret,
+                    }
+                })
+                .collect();
+            options.sort_by(|a, b| a.name.cmp(&b.name));
+            LiveGroup {
+                name: group,
+                options,
+            }
+        })
+        .collect()
+}
+
+/// `value` with `$name` references in its text substituted, as
+/// `StrSubWrapper` looks names up: `group.name`, else the option's own
+/// group, else `DEFAULT`.
+fn substitute_value(
+    value: &Value,
+    group: &str,
+    by_dest: &HashMap<(String, String), (&Value, bool)>,
+    depth: usize,
+) -> Value {
+    let text = |text: &str| {
+        if depth == 0 || !text.contains('$') {
+            return text.to_owned();
+        }
+        let lookup = |key: &str| {
+            let own = match key.split_once('.') {
+                Some((other, name)) => by_dest.get(&(other.to_lowercase(), name.to_owned())),
+                None => by_dest.get(&(group.to_lowercase(), key.to_owned())),
+            };
+            let (value, secret) =
+                own.or_else(|| by_dest.get(&("default".to_owned(), key.to_owned())))?;
+            Some(match (secret, value) {
+                (true, _) => MASK.to_owned(),
+                (false, Value::None) => String::new(),
+                (false, value) => substitute_value(value, group, by_dest, depth - 1).to_string(),
+            })
+        };
+        substitute::substitute(text, &lookup)
+    };
+    match value {
+        Value::Str(value) => Value::Str(text(value)),
+        Value::List(items) => Value::List(
+            items
+                .iter()
+                .map(|item| substitute_value(item, group, by_dest, depth))
+                .collect(),
+        ),
+        Value::Dict(entries) => Value::Dict(
+            entries
+                .iter()
+                .map(|(key, value)| {
+                    (
+                        substitute_value(key, group, by_dest, depth),
+                        substitute_value(value, group, by_dest, depth),
+                    )
+                })
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
