@@ -258,6 +258,17 @@ fn check(label: &str, report: &Value, text: &str, oslo: &Value, file: &Path) {
         notes.contains("2 ConfigOpts objects in the process; shown: oslo_config.cfg.CONF"),
         "{label}: the global CONF is shown, not the larger second one: {notes}"
     );
+    let edited = configuration["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == file.display().to_string())
+        .unwrap_or_else(|| panic!("{label}: {} not among the files", file.display()));
+    assert_eq!(edited["modified_after_start"], true, "{label}: {edited}");
+    assert!(
+        text.contains("note: modified after the process started"),
+        "{label}: {text}"
+    );
     assert!(
         text.contains("oslo.config options of the running process"),
         "{label}: {text}"

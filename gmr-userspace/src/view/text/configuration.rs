@@ -115,6 +115,12 @@ fn write_file(f: &mut Formatter<'_>, file: &ConfigFile) -> fmt::Result {
     if file.truncated {
         writeln!(f, "  note: file truncated, only its start was read")?;
     }
+    if file.modified_after_start {
+        writeln!(
+            f,
+            "  note: modified after the process started; the process may not have loaded what it now says"
+        )?;
+    }
     if let Some(error) = &file.error {
         writeln!(f, "  {}", clean(error))?;
     }
@@ -229,6 +235,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    modified_after_start: false,
                     found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
@@ -245,6 +252,7 @@ mod tests {
                     ]),
                     raw_omitted: 0,
                     truncated: true,
+                    modified_after_start: false,
                     found_by: FoundBy::OpenFile { fd: 7 },
                 },
                 ConfigFile {
@@ -257,6 +265,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    modified_after_start: false,
                     found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
@@ -267,6 +276,7 @@ mod tests {
                     raw: Some(vec!["port 6379".to_owned(), "requirepass ***".to_owned()]),
                     raw_omitted: 3,
                     truncated: false,
+                    modified_after_start: false,
                     found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
@@ -277,6 +287,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    modified_after_start: false,
                     found_by: FoundBy::CommandLine,
                 },
             ],

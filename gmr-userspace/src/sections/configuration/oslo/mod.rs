@@ -22,7 +22,7 @@ mod substitute;
 mod values;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::files::TargetFiles;
 use crate::mask::{MASK, mask_value};
@@ -89,7 +89,7 @@ pub(super) fn live_options(
         heap,
         environment,
         files,
-        started: process_start(context.pid),
+        started: super::process_start(context.pid),
         texts: HashMap::new(),
         secrets: SecretNames::new(),
     };
@@ -114,18 +114,6 @@ fn largest(heap: &mut Heap, objects: &[u64]) -> Option<(u64, usize)> {
             (object, size)
         })
         .max_by_key(|&(_, size)| size)
-}
-
-/// When the process started, from its `stat` and the boot time.
-fn process_start(pid: u32) -> Option<SystemTime> {
-    let stat = crate::proc::files::stat(pid)?;
-    let boot = procfs::boot_time_secs().ok()?;
-    let ticks = procfs::ticks_per_second().max(1);
-    Some(
-        UNIX_EPOCH
-            + Duration::from_secs(boot)
-            + Duration::from_millis(stat.starttime * 1000 / ticks),
-    )
 }
 
 /// One registered option, as read from its `Opt` and its info dict.
@@ -516,7 +504,7 @@ impl Reader<'_, '_> {
             .filter(|path| {
                 self.files
                     .modified(path)
-                    .is_some_and(|modified| modified > started + Duration::from_secs(1))
+                    .is_some_and(|modified| modified > started + super::START_SLACK)
             })
             .map(|path| {
                 format!("{path} was modified after the process started: the process may not have loaded what it now says")
