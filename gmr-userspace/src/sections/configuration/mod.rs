@@ -258,7 +258,6 @@ pub fn config_file_for_fuzzing(path: &str, text: String) -> ConfigFile {
         Ok(Contents {
             text,
             truncated: false,
-            modified_after_start: false,
         }),
     )
 }
