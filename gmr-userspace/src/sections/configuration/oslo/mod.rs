@@ -59,6 +59,13 @@ pub(super) fn live_options(
         Ok(found) => found,
         Err(error) => return Some(Err(error)),
     };
+    if found.objects.is_empty()
+        && let Some(why) = &found.incomplete
+    {
+        return Some(Err(format!(
+            "no oslo.config ConfigOpts found, but the heap walk stopped early: {why}"
+        )));
+    }
     let mut notes: Vec<String> = found
         .incomplete
         .map(|why| format!("the heap walk for ConfigOpts stopped early: {why}"))
@@ -548,9 +555,12 @@ fn finish(groups: Vec<(String, Vec<Pending>)>) -> Vec<LiveGroup> {
                 .iter()
                 .map(|option| match option.used {
                     true => option.value.clone(),
-                    false => {
-                        substitute_value(&option.value, group, &by_dest, MAX_SUBSTITUTION_DEPTH)
-                    }
+                    false => substitute::substitute_value(
+                        &option.value,
+                        group,
+                        &by_dest,
+                        MAX_SUBSTITUTION_DEPTH,
+                    ),
                 })
                 .collect()
         })
@@ -585,57 +595,6 @@ fn finish(groups: Vec<(String, Vec<Pending>)>) -> Vec<LiveGroup> {
             }
         })
         .collect()
-}
-
-/// `value` with `$name` references in its text substituted, as
-/// `StrSubWrapper` looks names up: `group.name`, else the option's own
-/// group, else `DEFAULT`.
-fn substitute_value(
-    value: &Value,
-    group: &str,
-    by_dest: &HashMap<(String, String), (&Value, bool)>,
-    depth: usize,
-) -> Value {
-    let text = |text: &str| {
-        if depth == 0 || !text.contains('$') {
-            return text.to_owned();
-        }
-        let lookup = |key: &str| {
-            let own = match key.split_once('.') {
-                Some((other, name)) => by_dest.get(&(other.to_lowercase(), name.to_owned())),
-                None => by_dest.get(&(group.to_lowercase(), key.to_owned())),
-            };
-            let (value, secret) =
-                own.or_else(|| by_dest.get(&("default".to_owned(), key.to_owned())))?;
-            Some(match (secret, value) {
-                (true, _) => MASK.to_owned(),
-                (false, Value::None) => String::new(),
-                (false, value) => substitute_value(value, group, by_dest, depth - 1).to_string(),
-            })
-        };
-        substitute::substitute(text, &lookup)
-    };
-    match value {
-        Value::Str(value) => Value::Str(text(value)),
-        Value::List(items) => Value::List(
-            items
-                .iter()
-                .map(|item| substitute_value(item, group, by_dest, depth))
-                .collect(),
-        ),
-        Value::Dict(entries) => Value::Dict(
-            entries
-                .iter()
-                .map(|(key, value)| {
-                    (
-                        substitute_value(key, group, by_dest, depth),
-                        substitute_value(value, group, by_dest, depth),
-                    )
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 /// One parsed file as oslo keeps it: section to option to values.

@@ -4,6 +4,11 @@
 //! `group.name` one of another group's, `$$` (and `\$`) a dollar sign; an
 //! unknown name stays as written, as `safe_substitute` leaves it.
 
+use std::collections::HashMap;
+
+use crate::mask::MASK;
+use crate::python::heap::Value;
+
 /// `text` with each name replaced by `lookup(name)`, when it knows it.
 pub(super) fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     let text = text.replace(r"\$", "$$");
@@ -38,6 +43,57 @@ pub(super) fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) ->
     }
     out.push_str(rest);
     out
+}
+
+/// `value` with `$name` references in its text substituted, as
+/// `StrSubWrapper` looks names up: `group.name`, else the option's own
+/// group, else `DEFAULT`.
+pub(super) fn substitute_value(
+    value: &Value,
+    group: &str,
+    by_dest: &HashMap<(String, String), (&Value, bool)>,
+    depth: usize,
+) -> Value {
+    let text = |text: &str| {
+        if depth == 0 || !text.contains('$') {
+            return text.to_owned();
+        }
+        let lookup = |key: &str| {
+            let own = match key.split_once('.') {
+                Some((other, name)) => by_dest.get(&(other.to_lowercase(), name.to_owned())),
+                None => by_dest.get(&(group.to_lowercase(), key.to_owned())),
+            };
+            let (value, secret) =
+                own.or_else(|| by_dest.get(&("default".to_owned(), key.to_owned())))?;
+            Some(match (secret, value) {
+                (true, _) => MASK.to_owned(),
+                (false, Value::None) => String::new(),
+                (false, value) => substitute_value(value, group, by_dest, depth - 1).to_string(),
+            })
+        };
+        substitute(text, &lookup)
+    };
+    match value {
+        Value::Str(value) => Value::Str(text(value)),
+        Value::List(items) => Value::List(
+            items
+                .iter()
+                .map(|item| substitute_value(item, group, by_dest, depth))
+                .collect(),
+        ),
+        Value::Dict(entries) => Value::Dict(
+            entries
+                .iter()
+                .map(|(key, value)| {
+                    (
+                        substitute_value(key, group, by_dest, depth),
+                        substitute_value(value, group, by_dest, depth),
+                    )
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// `string.Template`'s `idpattern` as oslo sets it, `[_a-z][._a-z0-9]*`,
