@@ -5,10 +5,12 @@
 //!
 //! `fixtures/python/oslo_service.py` registers options in two groups,
 //! parses a file with four planted secrets (one under a secret option's
-//! deprecated name), a misspelt option, an option set by its deprecated
+//! deprecated name; a fifth is a secret option's default, which another
+//! option's `$database.db_secret` names), a misspelt option, an option set by its deprecated
 //! name and an unregistered group, is given a command-line option, an environment
-//! value and an override, reads two options (so oslo caches them), and
-//! prints `ConfigOpts._do_get` of every option. The file is then edited.
+//! value and an override, reads two options (so oslo caches them), makes
+//! a second, larger `ConfigOpts` as a library may, and prints
+//! `ConfigOpts._do_get` of every option of `CONF`. The file is then edited.
 //! `gmr-agent report` must show every option, every value not masked
 //! equal to oslo's, the source of each kind of value, both unregistered
 //! options, a note on the edited file, and no planted secret in the text
@@ -48,7 +50,8 @@ foo = bar
 ";
 
 /// Secrets the report must never show.
-const SECRETS: [&str; 5] = [
+const SECRETS: [&str; 6] = [
+    "PlantedSecretFive",
     "PlantedSecretOne",
     "PlantedSecretFour",
     "PlantedSecretTwo",
@@ -252,6 +255,21 @@ fn check(label: &str, report: &Value, text: &str, oslo: &Value, file: &Path) {
         "{label}: {notes}"
     );
     assert!(
+        notes.contains("2 ConfigOpts objects in the process; shown: oslo_config.cfg.CONF"),
+        "{label}: the global CONF is shown, not the larger second one: {notes}"
+    );
+    let edited = configuration["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == file.display().to_string())
+        .unwrap_or_else(|| panic!("{label}: {} not among the files", file.display()));
+    assert_eq!(edited["modified_after_start"], true, "{label}: {edited}");
+    assert!(
+        text.contains("note: modified after the process started"),
+        "{label}: {text}"
+    );
+    assert!(
         text.contains("oslo.config options of the running process"),
         "{label}: {text}"
     );
@@ -267,8 +285,15 @@ fn check(label: &str, report: &Value, text: &str, oslo: &Value, file: &Path) {
         );
     }
     assert_eq!(
-        masked, 4,
-        "{label}: admin_password and vault_key (oslo's secret), service_token and connection (gmr's rules)"
+        masked, 6,
+        "{label}: admin_password, vault_key and db_secret (oslo's secret), service_token and connection (gmr's rules), dsn (holds db_secret)"
+    );
+    let instances = option("DEFAULT", "instances_path")["value"]
+        .as_str()
+        .unwrap_or("");
+    assert_eq!(
+        instances, "/var/lib/gmrtest/instances",
+        "{label}: $state_path substituted"
     );
     println!(
         "{label}: {shown} options shown, {equal} values equal to oslo's, {masked} masked, 0 of {} secrets leaked",

@@ -111,6 +111,9 @@ pub struct ConfigFile {
     pub raw_omitted: usize,
     /// True when only the first part of a large file was read.
     pub truncated: bool,
+    /// True when the file changed after the process started: the process
+    /// may not have loaded what it now says.
+    pub modified_after_start: bool,
     /// How gmr came to read this file.
     pub found_by: FoundBy,
 }

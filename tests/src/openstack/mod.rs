@@ -291,6 +291,14 @@ pub fn compare(
         ));
     }
     let configuration = data(gmr, "Configuration");
+    for file in configuration["files"].as_array().into_iter().flatten() {
+        if file["modified_after_start"] == true {
+            row.failures.push(format!(
+                "{pid}: {} is said to have changed after the start; the corpus writes it before",
+                file["path"]
+            ));
+        }
+    }
     let live = &configuration["live"];
     if live.is_null() {
         row.failures.push(format!(

@@ -54,6 +54,9 @@ pub struct HeapLayout {
     /// `PyHeapTypeObject.ht_cached_keys`: the keys shared by a class's
     /// instances whose values are kept apart from a dict.
     pub cached_keys: u64,
+    /// `PyFunctionObject.func_globals`: the dict of the module that
+    /// defined the function.
+    pub function_globals: u64,
     /// Bytes before the first value of a `PyDictValues` (3.13's
     /// `capacity`, `size`, `embedded`, `valid` bytes).
     pub values_header: u64,
@@ -96,11 +99,15 @@ impl HeapLayout {
             13 => (true, KeysLayout::Log2, InstanceDict::InlineValues, 880, 8),
             _ => return None,
         };
+        // 3.10 moved `func_code` after the fields functions share with
+        // frames, `func_globals` first.
+        let function_globals = if minor == 9 { 24 } else { 16 };
         Some(HeapLayout {
             long_tag,
             keys,
             instance,
             cached_keys,
+            function_globals,
             values_header,
         })
     }

@@ -140,6 +140,35 @@ impl<'a> Heap<'a> {
             .collect())
     }
 
+    /// The global `name` of the module that defined the class at
+    /// `type_object`, found through its method `method`'s globals.
+    ///
+    /// # Errors
+    ///
+    /// When a dict on the way cannot be read.
+    pub fn module_global_of_class(
+        &mut self,
+        type_object: u64,
+        method: &str,
+        name: &str,
+    ) -> Result<Option<u64>, ReadError> {
+        let dict = self.interpreter.memory.read_u64(type_object + TYPE_DICT)?;
+        if dict == 0 {
+            return Ok(None);
+        }
+        let Some(&function) = self.str_dict(dict)?.get(method) else {
+            return Ok(None);
+        };
+        let globals = self
+            .interpreter
+            .memory
+            .read_u64(function + self.layout.function_globals)?;
+        if globals == 0 {
+            return Ok(None);
+        }
+        Ok(self.str_dict(globals)?.get(name).copied())
+    }
+
     /// `__module__` of the class at `type_object`, if its dict has a `str`
     /// one.
     ///

@@ -32,6 +32,7 @@ mod yaml;
 use std::fmt::{self, Display, Formatter};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use self::files::{Contents, Planned, TargetFiles};
 use super::context::ReportContext;
@@ -113,7 +114,15 @@ pub fn configuration(
             },
         )
         .collect();
-    let files = mask_oslo_secrets(files, &secrets);
+    let mut files = mask_oslo_secrets(files, &secrets);
+    if let Some(started) = process_start(pid) {
+        for file in &mut files {
+            file.modified_after_start = file.error.is_none()
+                && target
+                    .modified(&file.path)
+                    .is_some_and(|modified| modified > started + START_SLACK);
+        }
+    }
     Ok(Configuration {
         command_line: mask_title_or_arguments(&command_line),
         command_line_rewritten: command_line.rewritten,
@@ -124,6 +133,23 @@ pub fn configuration(
         live,
         live_error,
     })
+}
+
+/// How much later than the process's start (known to the clock tick,
+/// against a boot time in whole seconds) a file must have changed to be
+/// said to have changed after it.
+pub(super) const START_SLACK: Duration = Duration::from_secs(1);
+
+/// When process `pid` started, from its `stat` and the boot time.
+pub(super) fn process_start(pid: u32) -> Option<SystemTime> {
+    let stat = crate::proc::files::stat(pid)?;
+    let boot = procfs::boot_time_secs().ok()?;
+    let ticks = procfs::ticks_per_second().max(1);
+    Some(
+        UNIX_EPOCH
+            + Duration::from_secs(boot)
+            + Duration::from_millis(stat.starttime * 1000 / ticks),
+    )
 }
 
 /// The files with every option the process's oslo.config marks secret
@@ -167,6 +193,7 @@ fn config_file(path: String, found_by: FoundBy, contents: Result<Contents, Strin
                 raw: None,
                 raw_omitted: 0,
                 truncated: false,
+                modified_after_start: false,
                 found_by,
             };
         }
@@ -206,6 +233,7 @@ fn config_file(path: String, found_by: FoundBy, contents: Result<Contents, Strin
         raw,
         raw_omitted,
         truncated: contents.truncated,
+        modified_after_start: false,
         found_by,
     }
 }

@@ -115,6 +115,12 @@ fn write_file(f: &mut Formatter<'_>, file: &ConfigFile) -> fmt::Result {
     if file.truncated {
         writeln!(f, "  note: file truncated, only its start was read")?;
     }
+    if file.modified_after_start {
+        writeln!(
+            f,
+            "  note: modified after the process started; the process may not have loaded what it now says"
+        )?;
+    }
     if let Some(error) = &file.error {
         writeln!(f, "  {}", clean(error))?;
     }
@@ -229,6 +235,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    modified_after_start: false,
                     found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
@@ -245,6 +252,7 @@ mod tests {
                     ]),
                     raw_omitted: 0,
                     truncated: true,
+                    modified_after_start: false,
                     found_by: FoundBy::OpenFile { fd: 7 },
                 },
                 ConfigFile {
@@ -257,6 +265,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    modified_after_start: false,
                     found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
@@ -267,6 +276,7 @@ mod tests {
                     raw: Some(vec!["port 6379".to_owned(), "requirepass ***".to_owned()]),
                     raw_omitted: 3,
                     truncated: false,
+                    modified_after_start: false,
                     found_by: FoundBy::CommandLine,
                 },
                 ConfigFile {
@@ -277,6 +287,7 @@ mod tests {
                     raw: None,
                     raw_omitted: 0,
                     truncated: false,
+                    modified_after_start: false,
                     found_by: FoundBy::CommandLine,
                 },
             ],
@@ -389,6 +400,57 @@ environment:
              command line (rewritten by the process: its title, not its arguments):\n  \
              nginx: worker process\nenvironment:\n  error: process 9 wrote its title over its \
              environment area; no variables are shown\n"
+        );
+    }
+
+    #[test]
+    fn live_options_come_first_with_their_sources() {
+        use crate::model::configuration::{LiveGroup, LiveOption, LiveOptions, UnregisteredOption};
+        let live_option = |name: &str, value: &str, source: &str, used: bool| LiveOption {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            source: source.to_owned(),
+            used,
+            secret: value == "***",
+        };
+        let mut configuration = Configuration {
+            live: Some(LiveOptions {
+                object: "oslo_config.cfg.ConfigOpts at 0x10 (CPython 3.11.2)".to_owned(),
+                groups: vec![LiveGroup {
+                    name: "DEFAULT".to_owned(),
+                    options: vec![
+                        live_option("debug", "True", "file /etc/heat/heat.conf:3", true),
+                        live_option("password", "***", "default", false),
+                    ],
+                }],
+                unregistered: vec![UnregisteredOption {
+                    group: "DEFAULT".to_owned(),
+                    name: "wrokers".to_owned(),
+                    value: "3".to_owned(),
+                    file: "/etc/heat/heat.conf".to_owned(),
+                }],
+                notes: vec![
+                    "/etc/heat/heat.conf was modified after the process started".to_owned(),
+                ],
+            }),
+            ..sample()
+        };
+        let text = section_text(configuration.clone());
+        let expected = "oslo.config options of the running process (oslo_config.cfg.ConfigOpts at 0x10 (CPython 3.11.2)):\n  \
+             note: /etc/heat/heat.conf was modified after the process started\n  \
+             DEFAULT:\n    \
+             debug = True  (file /etc/heat/heat.conf:3)\n    \
+             password = ***  (default, not used yet)\n  \
+             set in files but registered by no code:\n    \
+             [DEFAULT] wrokers = 3  (file /etc/heat/heat.conf)\n";
+        assert!(text.starts_with(expected), "{text}");
+        configuration.live = None;
+        configuration.live_error =
+            Some("cannot read oslo.config's ConfigOpts at 0x10: dict kept changing; the files are shown as read now instead".to_owned());
+        let text = section_text(configuration);
+        assert!(
+            text.starts_with("oslo.config options of the running process: cannot read oslo.config's ConfigOpts at 0x10: dict kept changing; the files are shown as read now instead\n/etc/nova/nova.conf"),
+            "{text}"
         );
     }
 }

@@ -16,6 +16,8 @@ use crate::python::heap::Heap;
 const CLASS: &str = "ConfigOpts";
 /// The module defining it.
 const MODULE: &str = "oslo_config.cfg";
+/// The module's global instance.
+const GLOBAL: &str = "CONF";
 /// `tp_base` links followed at most.
 const MAX_BASES: usize = 32;
 /// How much the walk may do: well inside the section's deadline, so the
@@ -70,17 +72,24 @@ impl Visitor for Finder {
     }
 }
 
-/// The `ConfigOpts` instances of `interpreter`'s process, with a note when
-/// the walk stopped early; classes of that name from other modules are
-/// left out.
+/// What the heap holds of oslo.config.
+pub(super) struct Found {
+    /// Every `ConfigOpts` instance, by address.
+    pub(super) objects: Vec<u64>,
+    /// `oslo_config.cfg.CONF`, the global one services use, when found
+    /// through the class's module globals.
+    pub(super) global: Option<u64>,
+    /// Why the walk stopped early, if it did.
+    pub(super) incomplete: Option<String>,
+}
+
+/// The `ConfigOpts` instances of `interpreter`'s process; classes of that
+/// name from other modules are left out.
 ///
 /// # Errors
 ///
 /// When the heap cannot be walked.
-pub(super) fn config_opts(
-    interpreter: &Interpreter,
-    heap: &mut Heap,
-) -> Result<(Vec<u64>, Option<String>), String> {
+pub(super) fn config_opts(interpreter: &Interpreter, heap: &mut Heap) -> Result<Found, String> {
     let layout = GreenLayout::of(interpreter).map_err(|e| e.to_string())?;
     let mut finder = Finder {
         memory: interpreter.memory,
@@ -90,7 +99,11 @@ pub(super) fn config_opts(
     };
     let outcome = walk_heap(interpreter, &layout, LIMITS, &mut finder)
         .map_err(|e| format!("cannot walk the Python heap: {e}"))?;
-    let mut objects = Vec::new();
+    let mut found = Found {
+        objects: Vec::new(),
+        global: None,
+        incomplete: outcome.incomplete,
+    };
     let mut modules = HashMap::new();
     for (object, class) in finder.found {
         let module = match modules.get(&class) {
@@ -99,9 +112,15 @@ pub(super) fn config_opts(
                 .entry(class)
                 .or_insert(heap.module_of_type(class).map_err(|e| e.to_string())?),
         };
-        if module.as_deref() == Some(MODULE) {
-            objects.push(object);
+        if module.as_deref() != Some(MODULE) {
+            continue;
         }
+        if found.global.is_none() {
+            found.global = heap
+                .module_global_of_class(class, "__init__", GLOBAL)
+                .map_err(|e| e.to_string())?;
+        }
+        found.objects.push(object);
     }
-    Ok((objects, outcome.incomplete))
+    Ok(found)
 }

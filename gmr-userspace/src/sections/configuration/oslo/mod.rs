@@ -8,19 +8,21 @@
 //! environment (`OS_<GROUP>__<NAME>`), the parsed files (the last file
 //! setting it wins; a multi option joins them), `set_default`, then the
 //! option's default; text is converted by the option type ([`values`]).
-//! Deprecated names and groups are looked for in the files as oslo does.
-//! Not reproduced for uncached values: `$name` substitution, the mutable
-//! namespace, and values from extra config source drivers (noted when such
-//! drivers are loaded). Values are
+//! Deprecated names and groups are looked for in the files as oslo does,
+//! and `$name` references substituted ([`substitute`]; a secret option's
+//! value stands as the mask). Not reproduced for uncached values: the
+//! mutable namespace, and values from extra config source drivers (noted
+//! when such drivers are loaded). Values are
 //! masked by oslo's `secret=True` and by gmr's own rules. Options set in the
 //! parsed files that nothing registered are listed, and a parsed file
 //! changed after the process started is noted.
 
 mod find;
+mod substitute;
 mod values;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::files::TargetFiles;
 use crate::mask::{MASK, mask_value};
@@ -53,26 +55,48 @@ pub(super) fn live_options(
         return None;
     };
     let mut heap = Heap::new(interpreter, BUDGET)?;
-    let (objects, incomplete) = match find::config_opts(interpreter, &mut heap) {
+    let found = match find::config_opts(interpreter, &mut heap) {
         Ok(found) => found,
         Err(error) => return Some(Err(error)),
     };
-    let mut notes: Vec<String> = incomplete
+    if found.objects.is_empty()
+        && let Some(why) = &found.incomplete
+    {
+        return Some(Err(format!(
+            "no oslo.config ConfigOpts found, but the heap walk stopped early: {why}"
+        )));
+    }
+    let mut notes: Vec<String> = found
+        .incomplete
         .map(|why| format!("the heap walk for ConfigOpts stopped early: {why}"))
         .into_iter()
         .collect();
-    let (object, sizes) = largest(&mut heap, &objects)?;
-    if objects.len() > 1 {
-        notes.push(format!(
-            "{} ConfigOpts objects in the process; shown: the one with the most options in DEFAULT ({sizes})",
-            objects.len()
-        ));
-    }
+    let object = match found.global.filter(|global| found.objects.contains(global)) {
+        Some(global) => {
+            if found.objects.len() > 1 {
+                notes.push(format!(
+                    "{} ConfigOpts objects in the process; shown: oslo_config.cfg.CONF",
+                    found.objects.len()
+                ));
+            }
+            global
+        }
+        None => {
+            let (object, size) = largest(&mut heap, &found.objects)?;
+            if found.objects.len() > 1 {
+                notes.push(format!(
+                    "{} ConfigOpts objects in the process and oslo_config.cfg.CONF not found among them; shown: the one with the most options in DEFAULT ({size})",
+                    found.objects.len()
+                ));
+            }
+            object
+        }
+    };
     let reader = Reader {
         heap,
         environment,
         files,
-        started: process_start(context.pid),
+        started: super::process_start(context.pid),
         texts: HashMap::new(),
         secrets: SecretNames::new(),
     };
@@ -97,18 +121,6 @@ fn largest(heap: &mut Heap, objects: &[u64]) -> Option<(u64, usize)> {
             (object, size)
         })
         .max_by_key(|&(_, size)| size)
-}
-
-/// When the process started, from its `stat` and the boot time.
-fn process_start(pid: u32) -> Option<SystemTime> {
-    let stat = crate::proc::files::stat(pid)?;
-    let boot = procfs::boot_time_secs().ok()?;
-    let ticks = procfs::ticks_per_second().max(1);
-    Some(
-        UNIX_EPOCH
-            + Duration::from_secs(boot)
-            + Duration::from_millis(stat.starttime * 1000 / ticks),
-    )
 }
 
 /// One registered option, as read from its `Opt` and its info dict.
@@ -209,8 +221,9 @@ impl Reader<'_, '_> {
                 &mut registered,
             )?);
         }
-        named.sort_by(|a, b| a.name.cmp(&b.name));
+        named.sort_by(|a, b| a.0.cmp(&b.0));
         live_groups.extend(named);
+        let live_groups = finish(live_groups);
         let unregistered = unregistered(&parsed, &registered);
         notes.extend(self.changed_files(&parsed));
         let live = LiveOptions {
@@ -280,7 +293,7 @@ impl Reader<'_, '_> {
         parsed: &Parsed,
         use_env: bool,
         registered: &mut HashMap<String, HashSet<String>>,
-    ) -> Result<LiveGroup, ReadError> {
+    ) -> Result<(String, Vec<Pending>), ReadError> {
         let mut options = Vec::new();
         for (dest, info) in self.heap.str_dict(opts)? {
             let info = self.opt_info(info)?;
@@ -306,25 +319,16 @@ impl Reader<'_, '_> {
                 Some(&address) => (self.heap.value(address), true),
                 None => (value, false),
             };
-            let text = values::mask_secret_entries(value).to_string();
-            let value = if info.secret {
-                MASK.to_owned()
-            } else {
-                mask_value(&format!("{name}.{}", info.name), &text)
-            };
-            options.push(LiveOption {
+            options.push(Pending {
                 name: info.name,
+                dest,
                 value,
                 source,
                 used,
                 secret: info.secret,
             });
         }
-        options.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(LiveGroup {
-            name: name.to_owned(),
-            options,
-        })
+        Ok((name.to_owned(), options))
     }
 
     fn opt_info(&mut self, info: u64) -> Result<OptInfo, ReadError> {
@@ -507,13 +511,90 @@ impl Reader<'_, '_> {
             .filter(|path| {
                 self.files
                     .modified(path)
-                    .is_some_and(|modified| modified > started + Duration::from_secs(1))
+                    .is_some_and(|modified| modified > started + super::START_SLACK)
             })
             .map(|path| {
                 format!("{path} was modified after the process started: the process may not have loaded what it now says")
             })
             .collect()
     }
+}
+
+/// One option's value before `$name` substitution and masking.
+struct Pending {
+    name: String,
+    dest: String,
+    value: Value,
+    source: String,
+    used: bool,
+    secret: bool,
+}
+
+/// How many `$name` references deep substitution follows.
+const MAX_SUBSTITUTION_DEPTH: usize = 4;
+
+/// The groups as shown: values oslo has not looked up yet substituted as
+/// oslo would (`$name`, a secret option's value standing as the mask),
+/// then masked by oslo's `secret` and gmr's rules; options by name.
+fn finish(groups: Vec<(String, Vec<Pending>)>) -> Vec<LiveGroup> {
+    let mut by_dest: HashMap<(String, String), (&Value, bool)> = HashMap::new();
+    for (group, options) in &groups {
+        for option in options {
+            for name in [&option.dest, &option.name] {
+                by_dest.insert(
+                    (group.to_lowercase(), name.clone()),
+                    (&option.value, option.secret),
+                );
+            }
+        }
+    }
+    let substituted: Vec<Vec<Value>> = groups
+        .iter()
+        .map(|(group, options)| {
+            options
+                .iter()
+                .map(|option| match option.used {
+                    true => option.value.clone(),
+                    false => substitute::substitute_value(
+                        &option.value,
+                        group,
+                        &by_dest,
+                        MAX_SUBSTITUTION_DEPTH,
+                    ),
+                })
+                .collect()
+        })
+        .collect();
+    groups
+        .into_iter()
+        .zip(substituted)
+        .map(|((group, options), values)| {
+            let mut options: Vec<LiveOption> = options
+                .into_iter()
+                .zip(values)
+                .map(|(option, value)| {
+                    let text = values::mask_secret_entries(value).to_string();
+                    let value = if option.secret {
+                        MASK.to_owned()
+                    } else {
+                        mask_value(&format!("{group}.{}", option.name), &text)
+                    };
+                    LiveOption {
+                        name: option.name,
+                        value,
+                        source: option.source,
+                        used: option.used,
+                        secret: option.secret,
+                    }
+                })
+                .collect();
+            options.sort_by(|a, b| a.name.cmp(&b.name));
+            LiveGroup {
+                name: group,
+                options,
+            }
+        })
+        .collect()
 }
 
 /// One parsed file as oslo keeps it: section to option to values.
