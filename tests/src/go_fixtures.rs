@@ -94,7 +94,12 @@ pub fn build_go_program(toolchain: &GoToolchain, name: &str, build: GoBuild) -> 
     let dir = fixtures_dir().join("go");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     let strip = if build.stripped { "-stripped" } else { "" };
-    let binary = dir.join(format!("{name}-{}{strip}", toolchain.label));
+    let cgo = if build.cgo && !name.ends_with("-cgo") {
+        "-cgo"
+    } else {
+        ""
+    };
+    let binary = dir.join(format!("{name}-{}{strip}{cgo}", toolchain.label));
     let main = source.join("main.go");
     if is_newer(&binary, &main) {
         return binary;

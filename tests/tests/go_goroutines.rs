@@ -120,7 +120,7 @@ fn from_report(data: &Value) -> HashMap<u64, Seen> {
 
 /// Asks the fixture for its own dump (SIGUSR1) and reads it.
 fn runtime_dump(pid: u32, path: &Path) -> String {
-    let done = path.with_extension("done");
+    let done = std::path::PathBuf::from(format!("{}.done", path.display()));
     let _ = std::fs::remove_file(&done);
     let status = Command::new("kill")
         .args(["-USR1", &pid.to_string()])

@@ -1,5 +1,6 @@
 //! Where the Go runtime keeps a goroutine's fields (`runtime.g`) and a
-//! thread's id (`runtime.m`), per Go release, for amd64.
+//! thread's id (`runtime.m`), and the function id of its wrappers, per Go
+//! release, for amd64.
 //!
 //! Every offset below was read from the DWARF of a binary built by that
 //! release (`readelf --debug-dump=info`, the members of `runtime.g`,
@@ -41,6 +42,11 @@ pub struct GLayout {
     pub startpc: u64,
     /// `m.procid`: the thread's OS id.
     pub m_procid: u64,
+    /// `funcID_wrapper` (`abi.FuncIDWrapper`): the function id of the
+    /// compiler's wrappers, which tracebacks leave out; it is the last of
+    /// the runtime's function ids, whose list grew (counted in each
+    /// release's `runtime/symtab.go` or `internal/abi/symtab.go`).
+    pub wrapper_func_id: u8,
 }
 
 impl GLayout {
@@ -69,6 +75,7 @@ impl GLayout {
             gopc: 296,
             startpc: 312,
             m_procid: 72,
+            wrapper_func_id: 21,
         };
         // Go 1.21 and 1.22 (readelf of go1.21.13 and go1.22.10).
         const GO121: GLayout = GLayout {
@@ -77,6 +84,11 @@ impl GLayout {
             gopc: 280,
             startpc: 296,
             ..GO119
+        };
+        // Go 1.22 (one more function id: `corostart`).
+        const GO122: GLayout = GLayout {
+            wrapper_func_id: 22,
+            ..GO121
         };
         // Go 1.23 and 1.24 (readelf of go1.23.9 and go1.24.11: `syscallbp`
         // added after `syscallpc`).
@@ -89,13 +101,15 @@ impl GLayout {
             parent_goid: Some(280),
             gopc: 288,
             startpc: 304,
-            ..GO121
+            ..GO122
         };
-        // Go 1.25 (readelf of go1.25.5: `gobuf.ret` removed, `m` shrank).
+        // Go 1.25 (readelf of go1.25.5: `gobuf.ret` removed, `m` shrank;
+        // function ids `runFinalizers` and `runCleanups` replace `runfinq`).
         const GO125: GLayout = GLayout {
             syscall_sp: 104,
             syscall_pc: 112,
             m_procid: 64,
+            wrapper_func_id: 23,
             ..GO121
         };
         // Go 1.26 and 1.27 (readelf of go1.26.6 and go1.27.3).
@@ -107,7 +121,8 @@ impl GLayout {
         };
         match minor {
             19 => Some(GO119),
-            21 | 22 => Some(GO121),
+            21 => Some(GO121),
+            22 => Some(GO122),
             23 | 24 => Some(GO123),
             25 => Some(GO125),
             26 | 27 => Some(GO126),

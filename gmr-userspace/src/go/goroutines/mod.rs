@@ -9,11 +9,15 @@
 //! marked unreliable with the reason. States are printed with the
 //! runtime's own words: its `gStatusStrings` and `waitReasonStrings`,
 //! read from the process, so each Go release names its states itself.
-//! Field offsets come from [`layout`], per Go release.
+//! Field offsets come from [`layout`], per Go release; the runtime's
+//! variables from the symbol table, or by content when it was stripped
+//! ([`unsymbolled`]).
 
 pub mod layout;
 pub mod stack;
+pub mod unsymbolled;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::time::{Duration, Instant};
 
@@ -22,7 +26,7 @@ use object::{Object, ObjectSegment, ObjectSymbol};
 use procfs::process::{MMapPath, MemoryMap};
 
 use self::layout::GLayout;
-use self::stack::{name_for_print, shown, trace_pc, walk};
+use self::stack::{Walker, name_for_print, shown, trace_pc};
 use super::{GoBinary, GoFrame};
 use crate::proc::memory::{ProcessMemory, ReadError};
 
@@ -54,11 +58,10 @@ pub enum GoroutineError {
         /// What failed.
         reason: String,
     },
-    /// A symbol the reader needs is absent (a stripped binary).
-    #[error(
-        "the executable has no symbol {0} (stripped: goroutines are read only from binaries with a symbol table)"
-    )]
-    NoSymbol(&'static str),
+    /// A runtime variable the reader needs was found neither by its
+    /// symbol nor, in a stripped binary, by its contents.
+    #[error("{0} not found: no symbol, and no candidate passed the check by content")]
+    NotFound(&'static str),
     /// No offset table for this Go release.
     #[error("no goroutine layout for {0} (known: Go 1.19 and 1.21 to 1.27 on amd64)")]
     UnknownRelease(String),
@@ -157,26 +160,33 @@ impl GoProcess {
         let binary = GoBinary::read(&cache)
             .map_err(|e| failed(e.to_string()))?
             .ok_or_else(|| failed("no .gopclntab".to_owned()))?;
-        let symbol = |name: &'static str| {
+        let symbol = |name: &str| {
             elf.symbols()
                 .find(|s| s.name_bytes().ok() == Some(name.as_bytes()))
-                .map(|s| (s.address(), s.size()))
-                .ok_or(GoroutineError::NoSymbol(name))
+                .map(|s| (s.address(), s.size() / 16))
         };
-        let (allgs, _) = symbol("runtime.allgs")?;
-        let (statuses, statuses_size) = symbol("runtime.gStatusStrings")?;
-        let (reasons, reasons_size) = symbol("runtime.waitReasonStrings")?;
+        let arrays = symbol("runtime.gStatusStrings").zip(symbol("runtime.waitReasonStrings"));
+        let ((statuses, statuses_len), (reasons, reasons_len)) = arrays
+            .or_else(|| unsymbolled::string_arrays(&elf))
+            .ok_or(GoroutineError::NotFound(
+                "runtime.gStatusStrings and runtime.waitReasonStrings",
+            ))?;
         let bias = load_bias(&elf, pid, maps);
         let memory = ProcessMemory::new(pid);
+        let allgs = match symbol("runtime.allgs") {
+            Some((address, _)) => address + bias,
+            None => unsymbolled::allgs(&elf, &binary, &layout, &memory, bias)
+                .ok_or(GoroutineError::NotFound("runtime.allgs"))?,
+        };
         Ok(GoProcess {
-            statuses: read_strings(&memory, statuses + bias, statuses_size / 16)?,
-            wait_reasons: read_strings(&memory, reasons + bias, reasons_size / 16)?,
+            statuses: read_strings(&memory, statuses + bias, statuses_len)?,
+            wait_reasons: read_strings(&memory, reasons + bias, reasons_len)?,
             memory,
             binary,
             version: version.to_owned(),
             layout,
             bias,
-            allgs: allgs + bias,
+            allgs,
         })
     }
 
@@ -192,6 +202,11 @@ impl GoProcess {
         let mut incomplete = (pointers.len() == MAX_GOROUTINES)
             .then(|| format!("only the first {MAX_GOROUTINES} goroutines are read"));
         let now = monotonic_ns();
+        let mut seen = Seen {
+            walker: Walker::new(&self.binary, self.bias, self.layout.wrapper_func_id),
+            system: HashMap::new(),
+            creators: HashMap::new(),
+        };
         let mut goroutines = Vec::new();
         let mut system = 0;
         for (index, &g) in pointers.iter().enumerate() {
@@ -202,7 +217,7 @@ impl GoProcess {
                 ));
                 break;
             }
-            match self.goroutine(g, now) {
+            match self.goroutine(&mut seen, g, now) {
                 Read::Dead => {}
                 Read::System => system += 1,
                 Read::User(goroutine) => goroutines.push(*goroutine),
@@ -247,7 +262,7 @@ impl GoProcess {
     }
 
     /// Reads the goroutine at `g`, at monotonic time `now`.
-    fn goroutine(&self, g: u64, now: u64) -> Read {
+    fn goroutine(&self, seen: &mut Seen, g: u64, now: u64) -> Read {
         let mut last = None;
         for _ in 0..ATTEMPTS {
             let before = match self.memory.read_bytes(g, self.layout.g_size()) {
@@ -257,16 +272,20 @@ impl GoProcess {
             if before.status == G_DEAD {
                 return Read::Dead;
             }
-            if self.is_system(&before) {
+            let system = *seen
+                .system
+                .entry(before.startpc)
+                .or_insert_with(|| self.is_system(&before));
+            if system {
                 return Read::System;
             }
-            let (frames, cut) = self.stack(&before);
+            let (frames, cut) = self.stack(&mut seen.walker, &before);
             let after = match self.memory.read_bytes(g, self.layout.g_size()) {
                 Ok(bytes) => Fields::of(&bytes, &self.layout),
                 Err(error) => return Read::Failed(error.to_string()),
             };
             if after == before {
-                return Read::User(Box::new(self.described(&before, now, frames, cut)));
+                return Read::User(Box::new(self.described(seen, &before, now, frames, cut)));
             }
             last = Some(after);
         }
@@ -276,6 +295,7 @@ impl GoProcess {
         let note =
             format!("its stack is not shown: it moved while being read ({ATTEMPTS} attempts)");
         Read::User(Box::new(self.described(
+            seen,
             &fields,
             now,
             Vec::new(),
@@ -296,7 +316,7 @@ impl GoProcess {
     }
 
     /// The frames of a parked goroutine, or why there are none.
-    fn stack(&self, fields: &Fields) -> (Vec<GoFrame>, Option<String>) {
+    fn stack(&self, walker: &mut Walker, fields: &Fields) -> (Vec<GoFrame>, Option<String>) {
         let (pc, sp) = match fields.status {
             G_RUNNING => return (Vec::new(), None),
             G_SYSCALL => (fields.syscall_pc, fields.syscall_sp),
@@ -316,13 +336,14 @@ impl GoProcess {
                 Some(format!("its stack could not be read: {error}")),
             );
         }
-        let walked = walk(&self.binary, self.bias, &stack, pc, sp);
+        let walked = walker.walk(&stack, pc, sp);
         (walked.frames, walked.cut)
     }
 
     /// The goroutine `fields` describe, as reported.
     fn described(
         &self,
+        seen: &mut Seen,
         fields: &Fields,
         now: u64,
         frames: Vec<GoFrame>,
@@ -366,7 +387,16 @@ impl GoProcess {
             wait_minutes,
             thread,
             locked: fields.lockedm != 0,
-            created_by: self.created_by(fields),
+            created_by: seen
+                .creators
+                .entry(fields.gopc)
+                .or_insert_with(|| self.created_by(fields))
+                .clone()
+                .filter(|_| fields.goid != 1)
+                .map(|mut creator| {
+                    creator.goroutine = fields.parent_goid;
+                    creator
+                }),
             frames,
             note,
         }
@@ -376,7 +406,7 @@ impl GoProcess {
     /// function holding it, the line of the call (the innermost inlined
     /// position), and the parent's id; none for goroutine 1.
     fn created_by(&self, fields: &Fields) -> Option<CreatedBy> {
-        if fields.goid == 1 || fields.gopc == 0 {
+        if fields.gopc == 0 {
             return None;
         }
         let stated = fields.gopc.wrapping_sub(self.bias);
@@ -394,6 +424,16 @@ impl GoProcess {
             goroutine: fields.parent_goid,
         })
     }
+}
+
+/// What one report has worked out so far, by address: many goroutines
+/// share their first function, creator and stack pcs.
+struct Seen<'a> {
+    walker: Walker<'a>,
+    /// Whether a first function (`startpc`) makes a goroutine the runtime's.
+    system: HashMap<u64, bool>,
+    /// The creator at a `gopc`, without the parent's id.
+    creators: HashMap<u64, Option<CreatedBy>>,
 }
 
 /// What reading one `allgs` entry gave.

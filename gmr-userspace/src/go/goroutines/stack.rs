@@ -3,6 +3,8 @@
 //! names it (`runtime.Stack`, a crash): frames of the runtime's internals
 //! hidden, generic instantiations printed as `[...]`.
 
+use std::collections::HashMap;
+
 use super::super::{GoBinary, GoFrame, StackBoundary};
 
 /// Physical frames walked at most; the runtime itself prints 100.
@@ -16,55 +18,126 @@ pub struct Walked {
     pub cut: Option<String>,
 }
 
-/// Walks the goroutine stack `stack` (its bytes from `sp` up) from `pc`,
-/// in the binary loaded `bias` bytes above its stated addresses.
-pub fn walk(binary: &GoBinary, bias: u64, stack: &[u8], pc: u64, sp: u64) -> Walked {
-    let table = binary.table();
-    let mut frames = Vec::new();
-    let (mut pc, mut at) = (pc, sp);
-    for _ in 0..MAX_FRAMES {
-        let stated = pc.wrapping_sub(bias);
-        let Some(func) = table.func_at(stated) else {
-            let cut = format!("stopped at {pc:#x}, outside the Go functions");
-            return Walked {
-                frames,
-                cut: Some(cut),
-            };
-        };
-        frames.extend(
-            binary
-                .frames(trace_pc(stated, func.entry))
-                .into_iter()
-                .flatten()
-                .filter(|frame| shown(&frame.function))
-                .map(printed),
-        );
-        if let Some((boundary, _)) = binary.stack_boundary(stated) {
-            let cut = (boundary == StackBoundary::Switch).then(|| {
-                "stopped where the stack switches (its caller is on another stack)".to_owned()
-            });
-            return Walked { frames, cut };
+/// What the walk needs at one pc, worked out once per report: thousands
+/// of goroutines parked in the same place share their pcs, and decoding
+/// the function table's line and frame-size tables is the walk's cost.
+#[derive(Clone)]
+enum PcStep {
+    /// Outside every Go function.
+    NotGo,
+    /// Frames shown at the pc, where the stack ends there (if it does),
+    /// and the frame size there (if the table has one).
+    Go {
+        frames: Vec<GoFrame>,
+        boundary: Option<StackBoundary>,
+        size: Option<u64>,
+    },
+}
+
+/// Walks goroutine stacks of one binary, remembering each pc's step.
+pub struct Walker<'a> {
+    binary: &'a GoBinary,
+    /// Run-time minus stated addresses.
+    bias: u64,
+    /// The function id of the compiler's wrappers.
+    wrapper: u8,
+    steps: HashMap<u64, PcStep>,
+}
+
+impl<'a> Walker<'a> {
+    /// A walker for `binary`, loaded `bias` bytes above its stated
+    /// addresses, whose wrappers have function id `wrapper`.
+    pub fn new(binary: &'a GoBinary, bias: u64, wrapper: u8) -> Self {
+        Walker {
+            binary,
+            bias,
+            wrapper,
+            steps: HashMap::new(),
         }
-        let Some(size) = table.frame_size(func, stated) else {
-            let cut = format!("no frame size for {pc:#x} in the function table");
-            return Walked {
-                frames,
-                cut: Some(cut),
-            };
-        };
-        let slot = at.saturating_add(size);
-        let Some(return_address) = word(stack, sp, slot) else {
-            let cut = format!("the return address at {slot:#x} is outside the goroutine's stack");
-            return Walked {
-                frames,
-                cut: Some(cut),
-            };
-        };
-        (pc, at) = (return_address, slot + 8);
     }
-    Walked {
-        frames,
-        cut: Some(format!("stopped after {MAX_FRAMES} frames")),
+
+    /// Walks the goroutine stack `stack` (its bytes from `sp` up) from
+    /// `pc`.
+    pub fn walk(&mut self, stack: &[u8], pc: u64, sp: u64) -> Walked {
+        let mut frames = Vec::new();
+        let (mut pc, mut at) = (pc, sp);
+        for _ in 0..MAX_FRAMES {
+            let stated = pc.wrapping_sub(self.bias);
+            let step = match self.steps.get(&stated) {
+                Some(step) => step.clone(),
+                None => {
+                    let step = self.step(stated);
+                    self.steps.insert(stated, step.clone());
+                    step
+                }
+            };
+            let PcStep::Go {
+                frames: shown_here,
+                boundary,
+                size,
+            } = step
+            else {
+                let cut = format!("stopped at {pc:#x}, outside the Go functions");
+                return Walked::cut(frames, cut);
+            };
+            frames.extend(shown_here);
+            if let Some(boundary) = boundary {
+                let cut = (boundary == StackBoundary::Switch).then(|| {
+                    "stopped where the stack switches (its caller is on another stack)".to_owned()
+                });
+                return Walked { frames, cut };
+            }
+            let Some(size) = size else {
+                return Walked::cut(
+                    frames,
+                    format!("no frame size for {pc:#x} in the function table"),
+                );
+            };
+            let slot = at.saturating_add(size);
+            let Some(return_address) = word(stack, sp, slot) else {
+                let cut =
+                    format!("the return address at {slot:#x} is outside the goroutine's stack");
+                return Walked::cut(frames, cut);
+            };
+            (pc, at) = (return_address, slot + 8);
+        }
+        Walked::cut(frames, format!("stopped after {MAX_FRAMES} frames"))
+    }
+
+    /// The step at stated address `stated`, from the function table.
+    fn step(&self, stated: u64) -> PcStep {
+        let table = self.binary.table();
+        let Some(func) = table.func_at(stated) else {
+            return PcStep::NotGo;
+        };
+        // A compiler wrapper (the closure a `go` statement with arguments
+        // starts, a method-value wrapper) is left out as the runtime's
+        // `showframe` leaves it out; its inlined callees stay.
+        let is_wrapper = table.func_id(func) == Some(self.wrapper);
+        let frames = self
+            .binary
+            .frames(trace_pc(stated, func.entry))
+            .into_iter()
+            .flatten()
+            .filter(|frame| frame.inlined || !is_wrapper)
+            .filter(|frame| shown(&frame.function))
+            .map(printed)
+            .collect();
+        PcStep::Go {
+            frames,
+            boundary: self.binary.stack_boundary(stated).map(|(b, _)| b),
+            size: table.frame_size(func, stated),
+        }
+    }
+}
+
+impl Walked {
+    /// A walk cut short for `reason`.
+    fn cut(frames: Vec<GoFrame>, reason: String) -> Self {
+        Walked {
+            frames,
+            cut: Some(reason),
+        }
     }
 }
 
