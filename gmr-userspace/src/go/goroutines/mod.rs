@@ -39,11 +39,15 @@ pub const ATTEMPTS: usize = 4;
 const MAX_STACK: u64 = 8 << 20;
 /// `_Gscan`: the bit the garbage collector sets while scanning a stack.
 const G_SCAN: u32 = 0x1000;
-/// `_Grunning`, `_Gsyscall`, `_Gwaiting`, `_Gdead`.
+/// `_Grunning`, `_Gsyscall`, `_Gwaiting`, `_Gdead`, and (Go 1.26 on;
+/// unused numbers before) `_Gleaked`, a waiting goroutine found leaked,
+/// and `_Gdeadextra`, the dead goroutine kept for a cgo callback's thread.
 const G_RUNNING: u32 = 2;
 const G_SYSCALL: u32 = 3;
 const G_WAITING: u32 = 4;
 const G_DEAD: u32 = 6;
+const G_LEAKED: u32 = 10;
+const G_DEAD_EXTRA: u32 = 11;
 /// Longest state string read from the runtime's tables.
 const MAX_STATE: u64 = 128;
 
@@ -269,7 +273,7 @@ impl GoProcess {
                 Ok(bytes) => Fields::of(&bytes, &self.layout),
                 Err(error) => return Read::Failed(error.to_string()),
             };
-            if before.status == G_DEAD {
+            if matches!(before.status, G_DEAD | G_DEAD_EXTRA) {
                 return Read::Dead;
             }
             let system = *seen
@@ -355,7 +359,7 @@ impl GoProcess {
             .get(status as usize)
             .cloned()
             .unwrap_or_else(|| "???".to_owned());
-        if status == G_WAITING && fields.waitreason != 0 {
+        if matches!(status, G_WAITING | G_LEAKED) && fields.waitreason != 0 {
             state = self
                 .wait_reasons
                 .get(usize::from(fields.waitreason))

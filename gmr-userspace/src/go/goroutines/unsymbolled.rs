@@ -28,8 +28,8 @@ const WAIT_REASON_START: [&[u8]; 2] = [b"", b"GC assist marking"];
 const MAX_STRINGS: usize = 128;
 /// Longest entry accepted as a state name.
 const MAX_STATE: usize = 64;
-/// The largest goroutine status (`_Gpreempted`; `_Gleaked` in Go 1.26).
-const MAX_STATUS: u32 = 10;
+/// The largest goroutine status (`_Gdeadextra` in Go 1.27).
+const MAX_STATUS: u32 = 11;
 /// Bytes of `.bss` read at once.
 const CHUNK: usize = 1 << 20;
 
