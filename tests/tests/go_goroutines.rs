@@ -119,6 +119,26 @@ fn from_report(data: &Value) -> HashMap<u64, Seen> {
         .collect()
 }
 
+/// Every running goroutine names its OS thread, a thread of the fixture
+/// (so it links to the Threads section); no parked one names a thread.
+fn check_threads(label: &str, pid: u32, data: &Value) {
+    for goroutine in data["goroutines"].as_array().expect("goroutines") {
+        let thread = goroutine["thread"].as_u64();
+        match goroutine["state"].as_str() {
+            Some("running") => {
+                let tid = thread.unwrap_or_else(|| panic!("{label}: no thread: {goroutine}"));
+                let task = format!("/proc/{pid}/task/{tid}");
+                assert!(
+                    Path::new(&task).exists(),
+                    "{label}: {task} is no thread of the fixture: {goroutine}"
+                );
+            }
+            Some("syscall") => {}
+            _ => assert_eq!(thread, None, "{label}: a parked goroutine on a thread"),
+        }
+    }
+}
+
 /// Asks the fixture for its own dump (SIGUSR1) and reads it.
 fn runtime_dump(pid: u32, path: &Path) -> String {
     let done = std::path::PathBuf::from(format!("{}.done", path.display()));
@@ -260,6 +280,7 @@ fn goroutines_match_the_runtimes_own_dump_on_every_go_version() {
             };
             assert_eq!(data["runtime"], "go", "{label}");
             let ours = from_report(data);
+            check_threads(&label, fixture.pid(), data);
             let dump = parse_dump(&runtime_dump(fixture.pid(), &dump_path));
             let _ = std::fs::remove_file(&dump_path);
             let matched = compare(&dump, &ours);
