@@ -213,6 +213,8 @@ impl GoProcess {
         };
         let mut goroutines = Vec::new();
         let mut system = 0;
+        let mut unreadable = 0;
+        let mut first_error = None;
         for (index, &g) in pointers.iter().enumerate() {
             if started.elapsed() > budget {
                 incomplete = Some(format!(
@@ -225,19 +227,20 @@ impl GoProcess {
                 Read::Dead => {}
                 Read::System => system += 1,
                 Read::User(goroutine) => goroutines.push(*goroutine),
-                Read::Failed(error) => goroutines.push(Goroutine {
-                    id: 0,
-                    state: "unknown".to_owned(),
-                    wait_minutes: None,
-                    thread: None,
-                    locked: false,
-                    created_by: None,
-                    frames: Vec::new(),
-                    note: Some(format!(
-                        "the goroutine at {g:#x} could not be read: {error}"
-                    )),
-                }),
+                Read::Failed(error) => {
+                    unreadable += 1;
+                    first_error.get_or_insert(format!("the one at {g:#x}: {error}"));
+                }
             }
+        }
+        if let Some(error) = first_error {
+            // An unreadable `runtime.g` (freed memory, a torn pointer) has
+            // no id or state to show: counted, never listed with made-up ones.
+            let unread = format!("{unreadable} goroutine(s) could not be read ({error})");
+            incomplete = Some(match incomplete {
+                Some(reason) => format!("{reason}; {unread}"),
+                None => unread,
+            });
         }
         Ok(Goroutines {
             version: self.version.clone(),
