@@ -78,15 +78,28 @@ pub struct GoBuild {
 /// newer than its source) and returns the binary's path.
 #[track_caller]
 pub fn build_go_fixture(toolchain: &GoToolchain, build: GoBuild) -> PathBuf {
+    let name = if build.cgo { "parked-cgo" } else { "parked" };
+    build_go_program(toolchain, name, build)
+}
+
+/// Builds the Go program in `tests/fixtures/go/<name>` for `build` with
+/// `toolchain` (unless the binary is newer than its source) and returns
+/// the binary's path.
+#[track_caller]
+pub fn build_go_program(toolchain: &GoToolchain, name: &str, build: GoBuild) -> PathBuf {
     let _guard = BUILD_LOCK
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
-    let name = if build.cgo { "parked-cgo" } else { "parked" };
     let source = workspace_root().join("tests/fixtures/go").join(name);
     let dir = fixtures_dir().join("go");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     let strip = if build.stripped { "-stripped" } else { "" };
-    let binary = dir.join(format!("{name}-{}{strip}", toolchain.label));
+    let cgo = if build.cgo && !name.ends_with("-cgo") {
+        "-cgo"
+    } else {
+        ""
+    };
+    let binary = dir.join(format!("{name}-{}{strip}{cgo}", toolchain.label));
     let main = source.join("main.go");
     if is_newer(&binary, &main) {
         return binary;

@@ -16,6 +16,7 @@
 //! [`go_version`] reads the Go release from `.go.buildinfo` for the Package
 //! section.
 
+pub mod goroutines;
 pub mod pclntab;
 
 use std::collections::HashMap;

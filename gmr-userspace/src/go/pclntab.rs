@@ -262,6 +262,12 @@ impl Pclntab {
         }
     }
 
+    /// The function's `funcID`: which runtime function it is, or that it
+    /// is compiler-generated (a wrapper); the numbers depend on the release.
+    pub fn func_id(&self, func: GoFunc) -> Option<u8> {
+        self.data.get(func.record + self.fixed_size() - 4).copied()
+    }
+
     /// Bytes the function's frame holds at `pc`, below its return address
     /// (0 in a frameless function or before the prologue).
     pub fn frame_size(&self, func: GoFunc, pc: u64) -> Option<u64> {

@@ -77,3 +77,70 @@ pub struct GreenFrame {
     /// The line being run, when the line table has one.
     pub line: Option<u32>,
 }
+
+/// Every goroutine of a Go process (the section's data for Go; `runtime`
+/// tells the two apart in JSON).
+#[derive(Clone, Debug, Serialize)]
+pub struct Goroutines {
+    /// Always `go`.
+    pub runtime: &'static str,
+    /// The Go release that built the binary, e.g. `go1.22.10`.
+    pub go_version: String,
+    /// The goroutines `runtime.Stack` would list, in the runtime's order.
+    pub goroutines: Vec<Goroutine>,
+    /// The runtime's own goroutines, left out as `runtime.Stack` does.
+    pub system_goroutines: usize,
+    /// Time spent reading them, in microseconds.
+    pub elapsed_us: u64,
+    /// Why some may be missing (a bound or the deadline), if so.
+    pub note: Option<String>,
+}
+
+/// One goroutine.
+#[derive(Clone, Debug, Serialize)]
+pub struct Goroutine {
+    /// Its id (`goid`).
+    pub id: u64,
+    /// The runtime's word for its state: `running`, `chan receive`, …
+    pub state: String,
+    /// Whole minutes it has waited, as the runtime counts them; `None`
+    /// when it is not waiting.
+    pub wait_minutes: Option<u64>,
+    /// The OS thread it runs on (a tid of the Threads section), if any.
+    pub thread: Option<u32>,
+    /// The `go` statement that created it.
+    pub created_by: Option<CreatedBy>,
+    /// Its frames, innermost first; empty while it runs (see `thread`).
+    pub frames: Vec<GoroutineFrame>,
+    /// Why its frames are missing or cut, or that it is locked to its
+    /// thread.
+    pub note: Option<String>,
+}
+
+/// Where a goroutine was created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CreatedBy {
+    /// The function holding the `go` statement.
+    pub function: String,
+    /// Its source file.
+    pub file: Option<String>,
+    /// Its line.
+    pub line: Option<u32>,
+    /// The creating goroutine's id (Go 1.21 and later record it).
+    pub goroutine: Option<u64>,
+}
+
+/// One frame of a goroutine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct GoroutineFrame {
+    /// Always [`FrameKind::Go`].
+    pub kind: FrameKind,
+    /// The function, as the runtime prints it (`main.worker`).
+    pub function: String,
+    /// Its source file.
+    pub file: Option<String>,
+    /// Its line.
+    pub line: Option<u32>,
+    /// True when inlined into the next frame.
+    pub inlined: bool,
+}

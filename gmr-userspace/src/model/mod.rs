@@ -18,7 +18,10 @@ pub use self::{
     configuration::Configuration,
     custom::{Table, TextBlock},
     freeze::{Freeze, FreezeStatus},
-    green_threads::{AsyncTask, GreenFrame, GreenThreads, Greenlet},
+    green_threads::{
+        AsyncTask, CreatedBy, Goroutine, GoroutineFrame, Goroutines, GreenFrame, GreenThreads,
+        Greenlet,
+    },
     package::Package,
     processes::{ProcessEntry, Processes},
     threads::{FrameKind, KernelFrame, PythonRuntime, Thread, Threads, UserFrame},
@@ -206,6 +209,8 @@ pub enum SectionData {
     Threads(Threads),
     /// The Green Threads section.
     GreenThreads(GreenThreads),
+    /// The Green Threads section of a Go process.
+    Goroutines(Goroutines),
     /// The Processes section.
     Processes(Processes),
     /// The Configuration section.

@@ -63,7 +63,7 @@ pub struct Thread {
 }
 
 /// What a user frame is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FrameKind {
     /// Machine code.
@@ -73,6 +73,8 @@ pub enum FrameKind {
     Python,
     /// Code a runtime compiled at run time, named by its perf map.
     Jit,
+    /// A Go function of a goroutine's stack, named by `.gopclntab`.
+    Go,
 }
 
 /// One kernel frame.

@@ -1,5 +1,6 @@
 //! What several sections of one report need from the process, read once
-//! per report and shared: its memory map and its CPython.
+//! per report and shared: its memory map, its CPython, and the Go release
+//! that built its executable.
 //!
 //! Threads (for the unwinder's modules and the Python stacks) and Green
 //! Threads (for the interpreter and the loaded greenlet) once read the map
@@ -22,6 +23,9 @@ pub struct ReportContext {
     pub maps: Result<Vec<MemoryMap>, MapsError>,
     /// Its CPython, found in `maps`; `Ok(None)` when it runs none.
     pub python: Result<Option<Interpreter>, PythonError>,
+    /// The Go release that built its executable (`go1.22.10`), from the
+    /// file's build info; `None` for anything but a Go binary.
+    pub go_version: Option<String>,
 }
 
 impl ReportContext {
@@ -32,7 +36,15 @@ impl ReportContext {
             Ok(maps) => Interpreter::detect(pid, maps),
             Err(error) => Err(PythonError::Detect(DetectError::Maps(error.clone()))),
         };
-        ReportContext { pid, maps, python }
+        let go_version = std::fs::File::open(format!("/proc/{pid}/exe"))
+            .ok()
+            .and_then(|file| crate::go::go_version(&object::read::ReadCache::new(file)));
+        ReportContext {
+            pid,
+            maps,
+            python,
+            go_version,
+        }
     }
 }
 
@@ -53,5 +65,9 @@ mod tests {
             "{error}"
         );
         assert!(gone.python.is_err(), "the map's failure is Python's too");
+        assert_eq!(
+            context.go_version, None,
+            "a Rust binary has no Go build info"
+        );
     }
 }

@@ -1,16 +1,22 @@
 //! The Green Threads section: every greenlet and asyncio task of a CPython
-//! process, read from its memory while it runs (see `python::green`).
+//! process (see `python::green`), or every goroutine of a Go process (see
+//! `go::goroutines`), read from its memory while it runs.
 //!
-//! The section exists only for CPython processes: the report leaves it out
-//! for any other process, where it would have nothing to say. The
-//! interpreter and memory map come from the report's shared context.
+//! The section exists only for CPython and Go processes: the report leaves
+//! it out for any other process, where it would have nothing to say. The
+//! interpreter, Go release and memory map come from the report's shared
+//! context.
 
 use std::time::Duration;
 
 use procfs::process::MemoryMap;
 
 use super::context::ReportContext;
-use crate::model::{AsyncTask, FrameKind, GreenFrame, GreenThreads, Greenlet, SectionData};
+use crate::go::goroutines::{self, GoProcess};
+use crate::model::{
+    AsyncTask, CreatedBy, FrameKind, GoroutineFrame, Goroutines, GreenFrame, GreenThreads,
+    Greenlet, SectionData,
+};
 use crate::python::Interpreter;
 use crate::python::frames::PythonFrame;
 use crate::python::green::asyncio::{TaskInfo, TaskState};
@@ -31,10 +37,15 @@ pub const LIMITS: WalkLimits = WalkLimits {
 /// How long the section may take, walk and frame reading together.
 pub const BUDGET: Duration = Duration::from_secs(10);
 
-/// Whether the report has the section: for a CPython process, or one whose
-/// CPython could not be detected (the section then says why).
+/// How long reading goroutines may take before the list is cut (under
+/// [`BUDGET`], so a cut list is still reported, saying where it stopped).
+pub const GO_BUDGET: Duration = Duration::from_secs(8);
+
+/// Whether the report has the section: for a CPython process, one whose
+/// CPython could not be detected (the section then says why), or a Go
+/// process.
 pub fn applies(context: &ReportContext) -> bool {
-    !matches!(context.python, Ok(None))
+    !matches!(context.python, Ok(None)) || context.go_version.is_some()
 }
 
 /// Builds the section for the process `context` describes.
@@ -43,13 +54,65 @@ pub fn applies(context: &ReportContext) -> bool {
 ///
 /// When its CPython could not be detected or read (see [`green_threads`]).
 pub fn generate(context: &ReportContext) -> Result<SectionData, String> {
-    let interpreter = match &context.python {
-        Ok(Some(interpreter)) => interpreter,
-        Ok(None) => return Err("the process runs no CPython".to_owned()),
-        Err(error) => return Err(error.to_string()),
+    let interpreter = match (&context.python, &context.go_version) {
+        (Ok(Some(interpreter)), _) => interpreter,
+        (Ok(None), Some(version)) => return go_goroutines(context, version),
+        (Ok(None), None) => {
+            return Err("the process runs no CPython and is no Go binary".to_owned());
+        }
+        (Err(error), _) => return Err(error.to_string()),
     };
     let maps = context.maps.as_ref().map_err(ToString::to_string)?;
     green_threads(interpreter, LIMITS, maps).map(SectionData::GreenThreads)
+}
+
+/// Every goroutine of the Go process `context` describes, built by Go
+/// release `version`, within [`GO_BUDGET`].
+fn go_goroutines(context: &ReportContext, version: &str) -> Result<SectionData, String> {
+    let maps = context.maps.as_ref().map_err(ToString::to_string)?;
+    let found = GoProcess::open(context.pid, version, maps)
+        .and_then(|process| process.goroutines(GO_BUDGET))
+        .map_err(|e| e.to_string())?;
+    Ok(SectionData::Goroutines(Goroutines {
+        runtime: "go",
+        go_version: found.version,
+        goroutines: found.goroutines.into_iter().map(goroutine).collect(),
+        system_goroutines: found.system,
+        elapsed_us: u64::try_from(found.elapsed.as_micros()).unwrap_or(u64::MAX),
+        note: found.incomplete,
+    }))
+}
+
+fn goroutine(found: goroutines::Goroutine) -> crate::model::Goroutine {
+    let note = match (found.locked, found.note) {
+        (true, Some(note)) => Some(format!("locked to its thread; {note}")),
+        (true, None) => Some("locked to its thread".to_owned()),
+        (false, note) => note,
+    };
+    crate::model::Goroutine {
+        id: found.id,
+        state: found.state,
+        wait_minutes: found.wait_minutes,
+        thread: found.thread,
+        created_by: found.created_by.map(|c| CreatedBy {
+            function: c.function,
+            file: c.file,
+            line: c.line,
+            goroutine: c.goroutine,
+        }),
+        frames: found
+            .frames
+            .into_iter()
+            .map(|frame| GoroutineFrame {
+                kind: FrameKind::Go,
+                function: frame.function,
+                file: frame.file,
+                line: frame.line,
+                inlined: frame.inlined,
+            })
+            .collect(),
+        note,
+    }
 }
 
 /// Builds the section for the process `interpreter` runs in, whose memory

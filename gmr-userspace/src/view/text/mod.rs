@@ -17,6 +17,7 @@ use crate::model::{PodIdentity, Report, Requester, SectionData, Target, Trigger}
 mod configuration;
 mod custom;
 mod freeze;
+mod goroutines;
 mod green_threads;
 mod package;
 mod processes;
@@ -53,6 +54,7 @@ impl Display for TextReport<'_> {
                 Ok(SectionData::Package(data)) => package::write(f, data)?,
                 Ok(SectionData::Threads(data)) => threads::write(f, data)?,
                 Ok(SectionData::GreenThreads(data)) => green_threads::write(f, data)?,
+                Ok(SectionData::Goroutines(data)) => goroutines::write(f, data)?,
                 Ok(SectionData::Processes(data)) => processes::write(f, data)?,
                 Ok(SectionData::Configuration(data)) => configuration::write(f, data)?,
                 Ok(SectionData::Table(data)) => custom::write_table(f, data)?,

@@ -199,7 +199,7 @@ fn user_frame_text(frame: &UserFrame) -> String {
     match frame.kind {
         FrameKind::Python => text.push_str(" [python]"),
         FrameKind::Jit => text.push_str(" [jit]"),
-        FrameKind::Native => {}
+        FrameKind::Native | FrameKind::Go => {}
     }
     text
 }
