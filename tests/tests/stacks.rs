@@ -1,6 +1,8 @@
-//! One-shot reports (`gmr-agent report --pid`) on the parked fixtures: each
-//! parked thread shows its functions in order, and the stacks agree with
-//! gdb's on the same process.
+//! One-shot reports (`gmr-agent report --pid`) on the parked fixtures
+//! (C at -O2 with and without frame pointers, -O3, LTO, static glibc; Rust
+//! release): each parked thread shows its functions in order, and the
+//! stacks agree with gdb's on the same process, gdb's tail-call frames
+//! included, with no tail-call frame gdb lacks.
 
 use std::path::Path;
 
@@ -12,7 +14,8 @@ use gmr_tests::{
     gdb_backtraces, match_ratio, require_root,
 };
 
-/// The share of gdb's named frames the report must contain, in order.
+/// The share of gdb's named frames (its tail-call frames included) the
+/// report must contain, in order.
 const MIN_GDB_MATCH: f64 = 0.99;
 
 fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str]) {
@@ -66,6 +69,19 @@ fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str]) {
     let gdb = gdb_backtraces(fixture.pid()).expect("gdb");
     let score = match_ratio(&gdb, &report);
     println!("{label}: frames matching gdb by name\n{score}");
+    println!(
+        "| {label} | gdb frames {} | gdb tail-call frames {} | matched {}/{} | {:.3} |",
+        gdb.iter().map(|t| t.frames.len()).sum::<usize>(),
+        score.tail_calls(),
+        score.matched(),
+        score.total(),
+        score.ratio()
+    );
+    let invented = score.invented_tail_calls();
+    assert!(
+        invented.is_empty(),
+        "{label}: tail-call frames gdb does not show: {invented:?}\n{score}"
+    );
     assert!(
         score.ratio() >= MIN_GDB_MATCH,
         "{label}: only {}/{} of gdb's frames found\n{score}",
@@ -92,6 +108,37 @@ fn c_with_frame_pointers() {
         check(
             "C -O2 -fno-omit-frame-pointer",
             &build_c_fixture(CVariant::FramePointer),
+            C_THREADS,
+            C_MAIN,
+        );
+    }
+}
+
+#[test]
+fn c_o3() {
+    if require_root() {
+        check("C -O3", &build_c_fixture(CVariant::O3), C_THREADS, C_MAIN);
+    }
+}
+
+#[test]
+fn c_lto() {
+    if require_root() {
+        check(
+            "C -O2 -flto",
+            &build_c_fixture(CVariant::Lto),
+            C_THREADS,
+            C_MAIN,
+        );
+    }
+}
+
+#[test]
+fn c_static_glibc() {
+    if require_root() {
+        check(
+            "C -O2 -static",
+            &build_c_fixture(CVariant::Static),
             C_THREADS,
             C_MAIN,
         );

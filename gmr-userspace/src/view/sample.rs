@@ -76,6 +76,7 @@ pub fn sample_report() -> Report {
                                     file: Some("epoll_wait.c".to_owned()),
                                     line: Some(30),
                                     inlined: false,
+                                    tail_call: false,
                                     source: None,
                                 },
                                 UserFrame {
@@ -87,6 +88,7 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: true,
+                                    tail_call: false,
                                     source: None,
                                 },
                                 UserFrame {
@@ -98,6 +100,7 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: false,
+                                    tail_call: false,
                                     source: None,
                                 },
                                 UserFrame {
@@ -109,6 +112,7 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: false,
+                                    tail_call: false,
                                     source: None,
                                 },
                             ],
