@@ -76,15 +76,31 @@ pub fn build_c_program(name: &str) -> PathBuf {
     compile_c(name, name, &["-O2", "-fno-omit-frame-pointer"])
 }
 
+/// Compiles `tests/fixtures/cpp/parked.cpp` with g++ and `-g -pthread
+/// <flags>` (the optimization flags, e.g. `-O3`) into
+/// `target/fixtures/<binary_name>` and returns its path. Rebuilds only when
+/// the source is newer.
+#[track_caller]
+pub fn build_cpp_fixture(binary_name: &str, flags: &[&str]) -> PathBuf {
+    compile("g++", "cpp/parked.cpp", binary_name, flags)
+}
+
 /// Compiles `tests/fixtures/c/<source>.c` with `-g -pthread <flags>` into `target/fixtures/<binary_name>`, unless that is already
 /// newer than the source; built under another name and renamed, so a test
 /// never runs a half-written binary.
 #[track_caller]
 fn compile_c(source: &str, binary_name: &str, flags: &[&str]) -> PathBuf {
+    compile("gcc", &format!("c/{source}.c"), binary_name, flags)
+}
+
+/// Compiles `tests/fixtures/<source>` with `compiler -g -pthread <flags>`,
+/// as [`compile_c`] describes.
+#[track_caller]
+fn compile(compiler: &str, source: &str, binary_name: &str, flags: &[&str]) -> PathBuf {
     let _guard = BUILD_LOCK
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
-    let source = workspace_root().join(format!("tests/fixtures/c/{source}.c"));
+    let source = workspace_root().join("tests/fixtures").join(source);
     let dir = fixtures_dir();
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     let binary = dir.join(binary_name);
@@ -92,17 +108,17 @@ fn compile_c(source: &str, binary_name: &str, flags: &[&str]) -> PathBuf {
         return binary;
     }
     let staging = dir.join(format!("{binary_name}.tmp-{}", std::process::id()));
-    let output = Command::new("gcc")
+    let output = Command::new(compiler)
         .args(["-g", "-pthread"])
         .args(flags)
         .arg("-o")
         .arg(&staging)
         .arg(&source)
         .output()
-        .unwrap_or_else(|e| panic!("run gcc (is it installed?): {e}"));
+        .unwrap_or_else(|e| panic!("run {compiler} (is it installed?): {e}"));
     assert!(
         output.status.success(),
-        "gcc failed to build {} ({flags:?}):\n{}",
+        "{compiler} failed to build {} ({flags:?}):\n{}",
         source.display(),
         String::from_utf8_lossy(&output.stderr)
     );

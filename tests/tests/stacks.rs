@@ -1,6 +1,6 @@
 //! One-shot reports (`gmr-agent report --pid`) on the parked fixtures
-//! (C at -O2 with and without frame pointers, -O3, LTO, static glibc; Rust
-//! release): each parked thread shows its functions in order, and the
+//! (C at -O2 with and without frame pointers, -O3, LTO, static glibc; C++
+//! at -O2, -O3 and LTO; Rust release): each parked thread shows its functions in order, and the
 //! stacks agree with gdb's on the same process, gdb's tail-call frames
 //! included, with no tail-call frame gdb lacks.
 
@@ -9,7 +9,7 @@ use std::path::Path;
 use gmr_tests::{
     CVariant, Fixture,
     agent::{in_order, report_json, section, thread, user_functions},
-    build_c_fixture, build_rust_fixture,
+    build_c_fixture, build_cpp_fixture, build_rust_fixture,
     expect::{C_MAIN, C_THREADS, Expectation, RUST_MAIN, RUST_THREADS},
     gdb_backtraces, match_ratio, require_root,
 };
@@ -142,6 +142,31 @@ fn c_static_glibc() {
             C_THREADS,
             C_MAIN,
         );
+    }
+}
+
+/// The C++ fixture's parked threads and main, by normalized name.
+const CPP_THREADS: &[Expectation] = &[
+    ("waiter", "waiter", &["wait", "wait_forever"]),
+    ("sleeper", "sleeper", &["sleep_for", "sleep_forever"]),
+];
+const CPP_MAIN: &[&str] = &["join", "main"];
+
+#[test]
+fn cpp_o2_o3_lto() {
+    if require_root() {
+        for (name, flags) in [
+            ("parked-cpp-o2", &["-O2"][..]),
+            ("parked-cpp-o3", &["-O3"][..]),
+            ("parked-cpp-lto", &["-O2", "-flto"][..]),
+        ] {
+            check(
+                &format!("C++ {}", flags.join(" ")),
+                &build_cpp_fixture(name, flags),
+                CPP_THREADS,
+                CPP_MAIN,
+            );
+        }
     }
 }
 
