@@ -34,7 +34,7 @@ use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
 
 use self::call_sites::CallSites;
 use self::jit::{PerfMap, map_version, perf_map_path};
-use self::names::PublicNames;
+use self::names::{PublicNames, without_return_type};
 use self::tail_calls::TailCalls;
 use crate::kernel::kallsyms::{KernelSymbols, Loading};
 use crate::model::{FrameKind, KernelFrame, UserFrame};
@@ -478,7 +478,7 @@ fn push_user_frames(
     // inside it; the symbol's own location is where it calls the first one.
     for inlined in sym.inlined.iter().rev() {
         out.push(UserFrame {
-            function: Some(inlined.name.to_string()),
+            function: Some(without_return_type(&inlined.name).to_owned()),
             inlined: true,
             ..located(&base, inlined.code_info.as_ref())
         });
@@ -487,7 +487,7 @@ fn push_user_frames(
         .filter(|_| sym.code_info.is_none())
         .and_then(|names| names.public_alias(sym.addr, &sym.name));
     out.push(UserFrame {
-        function: Some(public.unwrap_or(&*sym.name).to_owned()),
+        function: Some(without_return_type(public.unwrap_or(&sym.name)).to_owned()),
         ..located(&base, sym.code_info.as_deref())
     });
 }

@@ -1,7 +1,8 @@
-//! Function names as gdb prints them where only symbol tables name a
-//! function: among the symbols that share its address (glibc defines
-//! `__clock_nanosleep` and `clock_nanosleep`, `___pthread_cond_wait` and
-//! `pthread_cond_wait`), the public one.
+//! Function names as gdb prints them: demangled C++ names without the
+//! return type a template function's mangling carries, and, where only
+//! symbol tables name a function, the public one among the symbols that
+//! share its address (glibc defines `__clock_nanosleep` and
+//! `clock_nanosleep`, `___pthread_cond_wait` and `pthread_cond_wait`).
 
 use std::collections::HashMap;
 
@@ -73,9 +74,69 @@ impl PublicNames {
     }
 }
 
+/// A demangled C++ function name without its return type, as gdb prints
+/// it: `void std::condition_variable::wait<F>(std::unique_lock<std::mutex>&)`
+/// becomes `std::condition_variable::wait<F>(std::unique_lock<std::mutex>&)`.
+/// Names without an argument list, or whose prefix is an operator, are
+/// returned unchanged.
+pub fn without_return_type(name: &str) -> &str {
+    if !name.ends_with(')') && !name.ends_with(") const") {
+        return name;
+    }
+    let mut depth = 0usize;
+    let mut last_space = None;
+    let mut rest = name;
+    let mut offset = 0;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("(anonymous namespace)") {
+            let skip = "(anonymous namespace)".len();
+            offset += skip;
+            rest = &rest[skip..];
+            continue;
+        }
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            '(' if depth == 0 => break,
+            ' ' if depth == 0 => last_space = Some(offset),
+            _ => {}
+        }
+        offset += c.len_utf8();
+        rest = &rest[c.len_utf8()..];
+    }
+    match last_space {
+        Some(space) if !name[..space].contains("operator") => &name[space + 1..],
+        _ => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_types_are_dropped_and_other_names_kept() {
+        assert_eq!(
+            without_return_type(
+                "void std::condition_variable::wait<main::{lambda()#1}>(std::unique_lock<std::mutex>&, main::{lambda()#1})"
+            ),
+            "std::condition_variable::wait<main::{lambda()#1}>(std::unique_lock<std::mutex>&, main::{lambda()#1})"
+        );
+        assert_eq!(
+            without_return_type("std::pair<int, int> (anonymous namespace)::f<int>(int) const"),
+            "(anonymous namespace)::f<int>(int) const"
+        );
+        for kept in [
+            "parked::Waiter::wait_forever()",
+            "std::thread::_State_impl<T>::_M_run()",
+            "operator new(unsigned long)",
+            "std::vector<int>::operator[](unsigned long)",
+            "clock_nanosleep",
+            "<T as core::ops::Fn<()>>::call",
+        ] {
+            assert_eq!(without_return_type(kept), kept);
+        }
+    }
 
     fn names(symbols: &[(&str, bool)]) -> PublicNames {
         let mut names = PublicNames::default();
