@@ -16,13 +16,32 @@ pub enum CVariant {
     NoFramePointer,
     /// `-O2 -g -fno-omit-frame-pointer -pthread`: frame-pointer chains work.
     FramePointer,
+    /// `-O3 -g -pthread`: more inlining and tail calls.
+    O3,
+    /// `-O2 -g -flto -pthread`: link-time optimization across units.
+    Lto,
+    /// `-O2 -g -static -pthread`: glibc linked in, symbol-table names only.
+    Static,
 }
 
 impl CVariant {
-    fn frame_pointer_flag(self) -> &'static str {
+    /// Every variant, for comparisons over all of them.
+    pub const ALL: [CVariant; 5] = [
+        CVariant::NoFramePointer,
+        CVariant::FramePointer,
+        CVariant::O3,
+        CVariant::Lto,
+        CVariant::Static,
+    ];
+
+    /// gcc's optimization and code-shape flags for this variant.
+    pub fn flags(self) -> &'static [&'static str] {
         match self {
-            CVariant::NoFramePointer => "-fomit-frame-pointer",
-            CVariant::FramePointer => "-fno-omit-frame-pointer",
+            CVariant::NoFramePointer => &["-O2", "-fomit-frame-pointer"],
+            CVariant::FramePointer => &["-O2", "-fno-omit-frame-pointer"],
+            CVariant::O3 => &["-O3"],
+            CVariant::Lto => &["-O2", "-flto"],
+            CVariant::Static => &["-O2", "-static"],
         }
     }
 
@@ -30,6 +49,9 @@ impl CVariant {
         match self {
             CVariant::NoFramePointer => "parked-nofp",
             CVariant::FramePointer => "parked-fp",
+            CVariant::O3 => "parked-o3",
+            CVariant::Lto => "parked-lto",
+            CVariant::Static => "parked-static",
         }
     }
 }
@@ -43,11 +65,7 @@ pub fn fixtures_dir() -> PathBuf {
 /// the binary's path. Rebuilds only when the source is newer than the binary.
 #[track_caller]
 pub fn build_c_fixture(variant: CVariant) -> PathBuf {
-    compile_c(
-        "parked",
-        variant.binary_name(),
-        variant.frame_pointer_flag(),
-    )
+    compile_c("parked", variant.binary_name(), variant.flags())
 }
 
 /// Compiles the one-file C fixture `tests/fixtures/c/<name>.c` with
@@ -55,19 +73,34 @@ pub fn build_c_fixture(variant: CVariant) -> PathBuf {
 /// and returns the binary's path. Rebuilds only when the source is newer.
 #[track_caller]
 pub fn build_c_program(name: &str) -> PathBuf {
-    compile_c(name, name, "-fno-omit-frame-pointer")
+    compile_c(name, name, &["-O2", "-fno-omit-frame-pointer"])
 }
 
-/// Compiles `tests/fixtures/c/<source>.c` with `-O2 -g <frame_pointer_flag>
-/// -pthread` into `target/fixtures/<binary_name>`, unless that is already
+/// Compiles `tests/fixtures/cpp/parked.cpp` with g++ and `-g -pthread
+/// <flags>` (the optimization flags, e.g. `-O3`) into
+/// `target/fixtures/<binary_name>` and returns its path. Rebuilds only when
+/// the source is newer.
+#[track_caller]
+pub fn build_cpp_fixture(binary_name: &str, flags: &[&str]) -> PathBuf {
+    compile("g++", "cpp/parked.cpp", binary_name, flags)
+}
+
+/// Compiles `tests/fixtures/c/<source>.c` with `-g -pthread <flags>` into `target/fixtures/<binary_name>`, unless that is already
 /// newer than the source; built under another name and renamed, so a test
 /// never runs a half-written binary.
 #[track_caller]
-fn compile_c(source: &str, binary_name: &str, frame_pointer_flag: &str) -> PathBuf {
+fn compile_c(source: &str, binary_name: &str, flags: &[&str]) -> PathBuf {
+    compile("gcc", &format!("c/{source}.c"), binary_name, flags)
+}
+
+/// Compiles `tests/fixtures/<source>` with `compiler -g -pthread <flags>`,
+/// as [`compile_c`] describes.
+#[track_caller]
+fn compile(compiler: &str, source: &str, binary_name: &str, flags: &[&str]) -> PathBuf {
     let _guard = BUILD_LOCK
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
-    let source = workspace_root().join(format!("tests/fixtures/c/{source}.c"));
+    let source = workspace_root().join("tests/fixtures").join(source);
     let dir = fixtures_dir();
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     let binary = dir.join(binary_name);
@@ -75,15 +108,17 @@ fn compile_c(source: &str, binary_name: &str, frame_pointer_flag: &str) -> PathB
         return binary;
     }
     let staging = dir.join(format!("{binary_name}.tmp-{}", std::process::id()));
-    let output = Command::new("gcc")
-        .args(["-O2", "-g", frame_pointer_flag, "-pthread", "-o"])
+    let output = Command::new(compiler)
+        .args(["-g", "-pthread"])
+        .args(flags)
+        .arg("-o")
         .arg(&staging)
         .arg(&source)
         .output()
-        .unwrap_or_else(|e| panic!("run gcc (is it installed?): {e}"));
+        .unwrap_or_else(|e| panic!("run {compiler} (is it installed?): {e}"));
     assert!(
         output.status.success(),
-        "gcc failed to build {} ({frame_pointer_flag}):\n{}",
+        "{compiler} failed to build {} ({flags:?}):\n{}",
         source.display(),
         String::from_utf8_lossy(&output.stderr)
     );

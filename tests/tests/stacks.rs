@@ -1,18 +1,21 @@
-//! One-shot reports (`gmr-agent report --pid`) on the parked fixtures: each
-//! parked thread shows its functions in order, and the stacks agree with
-//! gdb's on the same process.
+//! One-shot reports (`gmr-agent report --pid`) on the parked fixtures
+//! (C at -O2 with and without frame pointers, -O3, LTO, static glibc; C++
+//! at -O2, -O3 and LTO; Rust release): each parked thread shows its functions in order, and the
+//! stacks agree with gdb's on the same process, gdb's tail-call frames
+//! included, with no tail-call frame gdb lacks.
 
 use std::path::Path;
 
 use gmr_tests::{
     CVariant, Fixture,
     agent::{in_order, report_json, section, thread, user_functions},
-    build_c_fixture, build_rust_fixture,
+    build_c_fixture, build_cpp_fixture, build_rust_fixture,
     expect::{C_MAIN, C_THREADS, Expectation, RUST_MAIN, RUST_THREADS},
     gdb_backtraces, match_ratio, require_root,
 };
 
-/// The share of gdb's named frames the report must contain, in order.
+/// The share of gdb's named frames (its tail-call frames included) the
+/// report must contain, in order.
 const MIN_GDB_MATCH: f64 = 0.99;
 
 fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str]) {
@@ -66,6 +69,19 @@ fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str]) {
     let gdb = gdb_backtraces(fixture.pid()).expect("gdb");
     let score = match_ratio(&gdb, &report);
     println!("{label}: frames matching gdb by name\n{score}");
+    println!(
+        "| {label} | gdb frames {} | gdb tail-call frames {} | matched {}/{} | {:.3} |",
+        gdb.iter().map(|t| t.frames.len()).sum::<usize>(),
+        score.tail_calls(),
+        score.matched(),
+        score.total(),
+        score.ratio()
+    );
+    let invented = score.invented_tail_calls();
+    assert!(
+        invented.is_empty(),
+        "{label}: tail-call frames gdb does not show: {invented:?}\n{score}"
+    );
     assert!(
         score.ratio() >= MIN_GDB_MATCH,
         "{label}: only {}/{} of gdb's frames found\n{score}",
@@ -95,6 +111,62 @@ fn c_with_frame_pointers() {
             C_THREADS,
             C_MAIN,
         );
+    }
+}
+
+#[test]
+fn c_o3() {
+    if require_root() {
+        check("C -O3", &build_c_fixture(CVariant::O3), C_THREADS, C_MAIN);
+    }
+}
+
+#[test]
+fn c_lto() {
+    if require_root() {
+        check(
+            "C -O2 -flto",
+            &build_c_fixture(CVariant::Lto),
+            C_THREADS,
+            C_MAIN,
+        );
+    }
+}
+
+#[test]
+fn c_static_glibc() {
+    if require_root() {
+        check(
+            "C -O2 -static",
+            &build_c_fixture(CVariant::Static),
+            C_THREADS,
+            C_MAIN,
+        );
+    }
+}
+
+/// The C++ fixture's parked threads and main, by normalized name.
+const CPP_THREADS: &[Expectation] = &[
+    ("waiter", "waiter", &["wait", "wait_forever"]),
+    ("sleeper", "sleeper", &["sleep_for", "sleep_forever"]),
+];
+const CPP_MAIN: &[&str] = &["join", "main"];
+
+#[test]
+fn cpp_o2_o3_lto() {
+    if require_root() {
+        for (name, flags) in [
+            ("parked-cpp-o2", &["-O2"][..]),
+            ("parked-cpp-o3", &["-O3"][..]),
+            ("parked-cpp-lto", &["-O2", "-flto"][..]),
+        ] {
+            check(
+                &format!("C++ {}", flags.join(" ")),
+                &build_cpp_fixture(name, flags),
+                CPP_THREADS,
+                CPP_MAIN,
+            );
+        }
     }
 }
 

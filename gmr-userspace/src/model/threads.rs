@@ -106,6 +106,9 @@ pub struct UserFrame {
     pub line: Option<u32>,
     /// True for a frame that was inlined into the next one.
     pub inlined: bool,
+    /// True for a function a tail call removed from the machine stack,
+    /// rebuilt from DWARF call sites: it ran, but has no frame of its own.
+    pub tail_call: bool,
     /// The source line's text, for Python frames whose file is readable.
     pub source: Option<String>,
 }

@@ -130,6 +130,7 @@ pub fn python_frame_model(frame: &PythonFrame, sources: &mut SourceFiles) -> Use
         file: Some(frame.file.clone()),
         line: frame.line,
         inlined: false,
+        tail_call: false,
         source: frame.line.and_then(|line| sources.line(&frame.file, line)),
     }
 }
@@ -213,6 +214,7 @@ mod tests {
             file: None,
             line: None,
             inlined: false,
+            tail_call: false,
             source: None,
         }
     }

@@ -11,15 +11,20 @@
 //! Go code is named from the Go runtime's own tables ([`crate::go`]),
 //! which every Go binary keeps even when stripped; blazesym names the rest
 //! (C code of a cgo binary included); code outside every mapped file is
-//! looked up in the runtime's perf map ([`jit`]). Nothing here fails as a
-//! whole: an address nothing resolves stays an address.
+//! looked up in the runtime's perf map ([`jit`]). Frames a tail call
+//! removed are rebuilt from DWARF call sites ([`tail_calls`]). Nothing here
+//! fails as a whole: an address nothing resolves stays an address.
 
+pub mod call_sites;
 pub mod jit;
+pub mod names;
+pub mod tail_calls;
 
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::SystemTime;
@@ -28,16 +33,24 @@ use blazesym::symbolize::source::{Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
 use procfs::process::{MMPermissions, MMapPath};
 
+use self::call_sites::CallSites;
 use self::jit::{PerfMap, map_version, perf_map_path};
+use self::names::{PublicNames, without_return_type};
+use self::tail_calls::TailCalls;
 use crate::kernel::kallsyms::{KernelSymbols, Loading};
 use crate::model::{FrameKind, KernelFrame, UserFrame};
-use crate::unwind::{Frame, ProcessModules};
+use crate::unwind::{Frame, ModuleInfo, ProcessModules};
 
 /// Processes whose files stay cached; older ones are evicted, so a
 /// long-running agent does not hold every binary it ever symbolized open.
 const CACHED_PROCESSES: usize = 16;
 /// Shown for a signal trampoline without a symbol, as gdb does.
 const SIGNAL_FRAME: &str = "<signal handler called>";
+/// Images whose call sites stay cached; the table is emptied beyond this.
+const CACHED_CALL_SITES: usize = 64;
+
+/// A file by its device and inode.
+type FileId = (u64, u64);
 
 /// Files blazesym opened for one process, to evict them later.
 struct CachedProcess {
@@ -57,6 +70,8 @@ pub struct Symbolizer {
     kernel: RefCell<KernelTable>,
     /// Perf maps read, by pid, with the file's version they were read at.
     perf_maps: RefCell<HashMap<u32, PerfMapRead>>,
+    /// Call sites of images, by the file's device and inode.
+    call_sites: RefCell<HashMap<FileId, Option<Rc<CallSites>>>>,
 }
 
 /// One process's perf map as last read.
@@ -100,6 +115,7 @@ impl Symbolizer {
             recent: RefCell::new(VecDeque::new()),
             kernel: RefCell::new(kernel),
             perf_maps: RefCell::new(HashMap::new()),
+            call_sites: RefCell::new(HashMap::new()),
         }
     }
 
@@ -141,6 +157,7 @@ impl Symbolizer {
         *self.inner.get_mut() = blazesym_symbolizer();
         self.recent.get_mut().clear();
         self.perf_maps.get_mut().clear();
+        self.call_sites.get_mut().clear();
     }
 
     /// Symbolizes one unwound stack of process `pid`. See
@@ -162,7 +179,8 @@ impl Symbolizer {
     /// Each frame gives at least one [`UserFrame`] carrying the frame's own
     /// address; functions inlined at that address come first, innermost
     /// first, marked `inlined`. Return addresses are looked up one byte
-    /// back, inside the call instruction.
+    /// back, inside the call instruction. Functions a tail call left off
+    /// the stack follow their callee, at their entry, marked `tail_call`.
     pub fn symbolize_user_stacks(
         &self,
         pid: u32,
@@ -171,8 +189,19 @@ impl Symbolizer {
     ) -> Vec<Vec<UserFrame>> {
         // Most threads of a service wait in the same few places: each
         // distinct frame is looked up and built once, then copied.
+        let tail_calls = TailCalls::new(modules, |module| self.call_sites(pid, module));
+        let stacks = stacks
+            .iter()
+            .map(|stack| {
+                if pid == 0 {
+                    stack.iter().map(|frame| (*frame, false)).collect()
+                } else {
+                    tail_calls.expand(stack)
+                }
+            })
+            .collect::<Vec<_>>();
         let mut distinct = Distinct::default();
-        for frame in stacks.iter().flat_map(|stack| stack.iter()) {
+        for (frame, _) in stacks.iter().flat_map(|stack| stack.iter()) {
             distinct.add(*frame);
         }
         let lookups = distinct
@@ -217,7 +246,12 @@ impl Symbolizer {
                         return out;
                     }
                 }
-                push_user_frames(&mut out, frame, sym.as_ref(), modules);
+                let sites = modules
+                    .module_at(frame.address)
+                    .filter(|_| resolve)
+                    .and_then(|module| self.call_sites(pid, module));
+                let names = sites.as_deref().map(CallSites::public_names);
+                push_user_frames(&mut out, frame, sym.as_ref(), modules, names);
                 out
             })
             .collect::<Vec<_>>();
@@ -226,10 +260,46 @@ impl Symbolizer {
             .map(|stack| {
                 stack
                     .iter()
-                    .flat_map(|frame| built[distinct.index[frame]].iter().cloned())
+                    .flat_map(|(frame, tail_call)| {
+                        built[distinct.index[frame]]
+                            .iter()
+                            .cloned()
+                            .map(|built| UserFrame {
+                                tail_call: *tail_call,
+                                ..built
+                            })
+                    })
                     .collect()
             })
             .collect()
+    }
+
+    /// The call sites of `module` of process `pid`, read once per file.
+    fn call_sites(&self, pid: u32, module: &ModuleInfo) -> Option<Rc<CallSites>> {
+        if !module.path.starts_with('/') {
+            return None;
+        }
+        let path = format!(
+            "/proc/{pid}/map_files/{:x}-{:x}",
+            module.avma_range.start, module.avma_range.end
+        );
+        let meta = std::fs::metadata(&path).ok()?;
+        let key = (meta.dev(), meta.ino());
+        if let Some(known) = self.call_sites.borrow().get(&key) {
+            return known.clone();
+        }
+        let sites = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| CallSites::read(&bytes, &format!("/proc/{pid}/root")))
+            .inspect_err(|e| log::debug!("no tail-call frames in {}: {e}", module.path))
+            .ok()
+            .map(Rc::new);
+        let mut cache = self.call_sites.borrow_mut();
+        if cache.len() >= CACHED_CALL_SITES {
+            cache.clear();
+        }
+        cache.insert(key, sites.clone());
+        sites
     }
 
     /// Process `pid`'s perf map, read again only when the file changed.
@@ -393,12 +463,14 @@ impl<T: Copy + Eq + Hash> Distinct<T> {
 }
 
 /// Appends the frames for `frame`: its inlined functions innermost first,
-/// then the function the code belongs to.
+/// then the function the code belongs to. A function only the symbol
+/// table names takes its public alias from `names`, as gdb shows it.
 fn push_user_frames(
     out: &mut Vec<UserFrame>,
     frame: &Frame,
     sym: Option<&Sym<'_>>,
     modules: &ProcessModules,
+    names: Option<&PublicNames>,
 ) {
     let module = modules.module_at(frame.address);
     let module_path = module.map(|m| m.path.clone()).or_else(|| {
@@ -414,6 +486,7 @@ fn push_user_frames(
         file: None,
         line: None,
         inlined: false,
+        tail_call: false,
         source: None,
     };
     let go_frames = module.and_then(|m| {
@@ -441,13 +514,16 @@ fn push_user_frames(
     // inside it; the symbol's own location is where it calls the first one.
     for inlined in sym.inlined.iter().rev() {
         out.push(UserFrame {
-            function: Some(inlined.name.to_string()),
+            function: Some(without_return_type(&inlined.name).to_owned()),
             inlined: true,
             ..located(&base, inlined.code_info.as_ref())
         });
     }
+    let public = names
+        .filter(|_| sym.code_info.is_none())
+        .and_then(|names| names.public_alias(sym.addr, &sym.name));
     out.push(UserFrame {
-        function: Some(sym.name.to_string()),
+        function: Some(without_return_type(public.unwrap_or(&sym.name)).to_owned()),
         ..located(&base, sym.code_info.as_deref())
     });
 }
@@ -463,6 +539,7 @@ fn jit_frame(frame: &Frame, name: &str) -> UserFrame {
         file: None,
         line: None,
         inlined: false,
+        tail_call: false,
         source: None,
     }
 }

@@ -134,6 +134,7 @@ mod tests {
                 "file": "epoll_wait.c",
                 "line": 30,
                 "inlined": false,
+                "tail_call": false,
                 "source": null
             })
         );

@@ -80,6 +80,7 @@ pub fn sample_report() -> Report {
                                     file: Some("epoll_wait.c".to_owned()),
                                     line: Some(30),
                                     inlined: false,
+                                    tail_call: false,
                                     source: None,
                                 },
                                 UserFrame {
@@ -91,6 +92,7 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: true,
+                                    tail_call: false,
                                     source: None,
                                 },
                                 UserFrame {
@@ -102,6 +104,7 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: false,
+                                    tail_call: false,
                                     source: None,
                                 },
                                 UserFrame {
@@ -113,6 +116,7 @@ pub fn sample_report() -> Report {
                                     file: None,
                                     line: None,
                                     inlined: false,
+                                    tail_call: false,
                                     source: None,
                                 },
                             ],

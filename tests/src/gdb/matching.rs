@@ -19,11 +19,14 @@ pub struct ThreadMatch {
     pub in_report: bool,
     /// gdb frames (with a symbol) found, in order, in the report's stack.
     pub matched: usize,
-    /// gdb frames with a symbol (`??` frames and the tail-call frames gdb
-    /// synthesizes from debug info are not counted).
+    /// gdb frames with a symbol (`??` frames are not counted), the
+    /// tail-call frames gdb rebuilds from debug info included.
     pub total: usize,
-    /// Tail-call frames gdb synthesized (left out of `total`).
+    /// Tail-call frames gdb rebuilt (counted in `total`).
     pub tail_calls: usize,
+    /// The report's frames marked `tail_call` that gdb does not show
+    /// there: frames gmr would have invented.
+    pub invented_tail_calls: Vec<String>,
     /// The first counted gdb frame the report's stack lacks.
     pub first_mismatch: Option<String>,
 }
@@ -51,6 +54,19 @@ impl MatchReport {
     /// Counted gdb frames summed over all threads.
     pub fn total(&self) -> usize {
         self.threads.iter().map(|t| t.total).sum()
+    }
+
+    /// The report's tail-call frames gdb lacks, over all threads.
+    pub fn invented_tail_calls(&self) -> Vec<String> {
+        self.threads
+            .iter()
+            .flat_map(|t| t.invented_tail_calls.iter().cloned())
+            .collect()
+    }
+
+    /// Tail-call frames gdb rebuilt, over all threads.
+    pub fn tail_calls(&self) -> usize {
+        self.threads.iter().map(|t| t.tail_calls).sum()
     }
 
     /// Overall `matched / total`, or 0 when there is nothing to match.
@@ -90,7 +106,7 @@ impl fmt::Display for MatchReport {
         let tail_calls: usize = self.threads.iter().map(|t| t.tail_calls).sum();
         write!(
             f,
-            "overall {}/{} = {:.1}% ({tail_calls} tail-call frame(s) gdb synthesized from debug info not counted)",
+            "overall {}/{} = {:.1}% ({tail_calls} of gdb's frames are tail-call frames rebuilt from debug info)",
             self.matched(),
             self.total(),
             100.0 * self.ratio()
@@ -136,32 +152,59 @@ fn threads_section(report: &Value) -> &[Value] {
         .unwrap_or_else(|| panic!("Threads section has no data.threads array: {section}"))
 }
 
-/// Normalized names of a report thread's user stack (unnamed frames skipped).
-fn stack_names(thread: &Value) -> Vec<String> {
+/// A named frame of a report's user stack.
+struct OurFrame {
+    /// As [`normalize_name`] reduces it.
+    name: String,
+    /// As the report shows it.
+    raw: String,
+    /// Marked `tail_call` by the report.
+    tail_call: bool,
+}
+
+/// A report thread's named user frames (unnamed frames skipped).
+fn stack_names(thread: &Value) -> Vec<OurFrame> {
     thread["user_stack"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .filter_map(|frame| frame["function"].as_str())
-        .map(normalize_name)
+        .filter_map(|frame| {
+            let raw = frame["function"].as_str()?;
+            Some(OurFrame {
+                name: normalize_name(raw),
+                raw: raw.to_owned(),
+                tail_call: frame["tail_call"] == true,
+            })
+        })
         .collect()
 }
 
-fn match_thread(thread: &GdbThread, ours: Option<Vec<String>>) -> ThreadMatch {
+fn match_thread(thread: &GdbThread, ours: Option<Vec<OurFrame>>) -> ThreadMatch {
     let counted: Vec<(&String, String)> = thread
         .frames
         .iter()
-        .enumerate()
-        .filter(|(index, _)| !thread.tail_call_frames.contains(index))
-        .map(|(_, raw)| (raw, normalize_name(raw)))
+        .map(|raw| (raw, normalize_name(raw)))
         .filter(|(_, name)| name != "??")
         .collect();
     let names: Vec<&str> = counted.iter().map(|(_, name)| name.as_str()).collect();
-    let hits = ours
-        .as_deref()
-        .map(|ours| common_subsequence(&names, ours))
-        .unwrap_or_else(|| vec![false; names.len()]);
+    let our_names: Vec<String> = ours
+        .iter()
+        .flatten()
+        .map(|frame| frame.name.clone())
+        .collect();
+    let (hits, our_hits) = if ours.is_some() {
+        common_subsequence(&names, &our_names)
+    } else {
+        (vec![false; names.len()], Vec::new())
+    };
+    let invented_tail_calls = ours
+        .iter()
+        .flatten()
+        .zip(&our_hits)
+        .filter(|(frame, hit)| frame.tail_call && !**hit)
+        .map(|(frame, _)| frame.raw.clone())
+        .collect();
     ThreadMatch {
         tid: thread.tid,
         name: thread.name.clone(),
@@ -170,6 +213,7 @@ fn match_thread(thread: &GdbThread, ours: Option<Vec<String>>) -> ThreadMatch {
         matched: hits.iter().filter(|&&hit| hit).count(),
         total: counted.len(),
         tail_calls: thread.tail_call_frames.len(),
+        invented_tail_calls,
         first_mismatch: counted
             .iter()
             .zip(&hits)
@@ -178,9 +222,9 @@ fn match_thread(thread: &GdbThread, ours: Option<Vec<String>>) -> ThreadMatch {
     }
 }
 
-/// Marks which of `gdb`'s names belong to a longest common subsequence
-/// with `ours`.
-fn common_subsequence(gdb: &[&str], ours: &[String]) -> Vec<bool> {
+/// Marks which of `gdb`'s names and which of `ours` belong to a longest
+/// common subsequence of the two.
+fn common_subsequence(gdb: &[&str], ours: &[String]) -> (Vec<bool>, Vec<bool>) {
     let (n, m) = (gdb.len(), ours.len());
     // lcs[i][j]: LCS length of gdb[i..] and ours[j..].
     let mut lcs = vec![vec![0usize; m + 1]; n + 1];
@@ -194,10 +238,12 @@ fn common_subsequence(gdb: &[&str], ours: &[String]) -> Vec<bool> {
         }
     }
     let mut hits = vec![false; n];
+    let mut our_hits = vec![false; m];
     let (mut i, mut j) = (0, 0);
     while i < n && j < m {
         if gdb[i] == ours[j] {
             hits[i] = true;
+            our_hits[j] = true;
             i += 1;
             j += 1;
         } else if lcs[i + 1][j] >= lcs[i][j + 1] {
@@ -206,7 +252,7 @@ fn common_subsequence(gdb: &[&str], ours: &[String]) -> Vec<bool> {
             j += 1;
         }
     }
-    hits
+    (hits, our_hits)
 }
 
 fn ratio(matched: usize, total: usize) -> f64 {
@@ -289,7 +335,7 @@ mod tests {
         assert!(table.contains("__GI___nanosleep"), "{table}");
         assert!(table.contains("(thread missing from report)"), "{table}");
         assert!(
-            table.contains("overall 4/8 = 50.0% (0 tail-call"),
+            table.contains("overall 4/8 = 50.0% (0 of gdb's frames are tail-call"),
             "{table}"
         );
     }
@@ -307,6 +353,30 @@ mod tests {
         let result = match_ratio(&gdb, &ours);
         assert_eq!(result.ratio(), 1.0);
         assert_eq!(result.threads[0].first_mismatch, None);
+    }
+
+    #[test]
+    fn tail_call_frames_count_and_unshown_ones_are_invented() {
+        let mut waiter = gdb_thread(
+            4,
+            &[
+                "__futex_abstimed_wait_common",
+                "__GI___futex_abstimed_wait_cancelable64",
+                "__pthread_cond_wait_common",
+            ],
+        );
+        waiter.tail_call_frames = vec![1];
+        let frame = |name: &str, tail_call: bool| json!({"address": 1, "function": name, "inlined": false, "tail_call": tail_call});
+        let ours = report(json!([{"tid": 4, "user_stack": [
+            frame("__futex_abstimed_wait_common", false),
+            frame("__futex_abstimed_wait_cancelable64", true),
+            frame("made_up", true),
+            frame("__pthread_cond_wait_common", false),
+        ]}]));
+        let result = match_ratio(&[waiter], &ours);
+        assert_eq!((result.matched(), result.total()), (3, 3));
+        assert_eq!(result.tail_calls(), 1);
+        assert_eq!(result.invented_tail_calls(), ["made_up"]);
     }
 
     #[test]

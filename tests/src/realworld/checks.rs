@@ -284,6 +284,14 @@ fn process_failures(running: &Running, p: &ProcessCheck) -> Vec<String> {
         )),
         Ok(_) => {}
     }
+    if let Ok(scored) = &p.gdb {
+        let invented = scored.invented_tail_calls();
+        if !invented.is_empty() {
+            failures.push(format!(
+                "{who}: tail-call frames gdb does not show: {invented:?}\n{scored}"
+            ));
+        }
+    }
     let seen = p.gdb.as_ref().map_or(0, |scored| scored.threads.len()) + p.missing_threads;
     if p.missing_threads * 4 > seen {
         failures.push(format!(

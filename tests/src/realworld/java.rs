@@ -11,7 +11,8 @@ use super::{Service, Start, Started, launch};
 const JAVAC: &str = "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac";
 const JAVA: &str = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java";
 
-/// Measured 99.6% (229 of 230 named frames over 23 threads). gdb stops
+/// Measured 99.6% (256 of 257 named frames over 23 threads, 27 of them
+/// tail-call frames gdb rebuilds from debug info). gdb stops
 /// at the first interpreted or JIT-compiled Java frame (it has no unwind
 /// information for them), so the ratio scores the JVM's own frames
 /// (libjvm, libc) below it, and the 10,000-call recursion only by its

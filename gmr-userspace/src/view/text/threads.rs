@@ -196,6 +196,9 @@ fn user_frame_text(frame: &UserFrame) -> String {
     if frame.inlined {
         text.push_str(" [inlined]");
     }
+    if frame.tail_call {
+        text.push_str(" [tail call]");
+    }
     match frame.kind {
         FrameKind::Python => text.push_str(" [python]"),
         FrameKind::Jit => text.push_str(" [jit]"),
@@ -229,6 +232,7 @@ mod tests {
             file: Some("/srv/app.py".to_owned()),
             line: Some(line),
             inlined: false,
+            tail_call: false,
             source: source.map(str::to_owned),
         }
     }
