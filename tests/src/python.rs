@@ -4,6 +4,10 @@
 //! printed reason.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, PoisonError};
+
+use crate::workspace_root;
 
 /// The first and last minor versions of Python 3 gmr reads stacks of.
 pub const MINORS: std::ops::RangeInclusive<u32> = 9..=13;
@@ -73,4 +77,48 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(name))
         .find(|path| path.exists())
+}
+
+/// A directory holding `requirements` as pip installs them for `python`:
+/// `target/pydeps/<name>`, installed once and kept. Installs run one at a
+/// time, each into a scratch directory renamed into place, so no test sees
+/// half an install. `None`, after a `SKIP:` line naming `label`, when pip
+/// cannot install them (no network, no wheel for this interpreter).
+pub fn pip_packages(
+    python: &Path,
+    name: &str,
+    label: &str,
+    requirements: &[&str],
+) -> Option<PathBuf> {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
+    let dir = workspace_root().join("target/pydeps").join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let scratch = dir.with_extension(format!("partial-{}", std::process::id()));
+    let out = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(&scratch)
+        .args(requirements)
+        .output()
+        .expect("run pip");
+    if !out.status.success() {
+        println!(
+            "SKIP: {label}: pip cannot install {}: {}",
+            requirements.join(" and "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let _ = std::fs::remove_dir_all(&scratch);
+        return None;
+    }
+    std::fs::rename(&scratch, &dir).expect("move the installed packages into place");
+    Some(dir)
 }

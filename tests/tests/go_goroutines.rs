@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gmr_tests::agent::report_json;
-use gmr_tests::go_fixtures::{GoBuild, build_go_program, go_toolchains};
+use gmr_tests::go_fixtures::{GoBuild, build_go_program, installed_go_toolchains};
 use gmr_tests::realworld::launch;
 use gmr_tests::{Fixture, require_root};
 use serde_json::Value;
@@ -228,14 +228,7 @@ fn goroutines_match_the_runtimes_own_dump_on_every_go_version() {
     if !require_root() {
         return;
     }
-    let (toolchains, missing) = go_toolchains();
-    for reason in &missing {
-        println!("SKIP: {reason}");
-    }
-    assert!(
-        !toolchains.is_empty(),
-        "no Go toolchain at all: {missing:?}"
-    );
+    let toolchains = installed_go_toolchains();
     let mut failures = Vec::new();
     let mut read_times = Vec::new();
     let newest = toolchains.last().expect("a toolchain").label.clone();

@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 
 use gmr_tests::agent::{report_json, section};
-use gmr_tests::go_fixtures::{GoBuild, GoToolchain, build_go_fixture, go_toolchains};
+use gmr_tests::go_fixtures::{
+    GoBuild, GoToolchain, build_go_fixture, go_toolchains, installed_go_toolchains,
+};
 use gmr_tests::{Fixture, gdb_backtraces, match_ratio, require_root};
 use serde_json::Value;
 
@@ -171,15 +173,7 @@ fn go_frames_are_named_for_every_toolchain() {
     if !require_root() {
         return;
     }
-    let (toolchains, missing) = go_toolchains();
-    for reason in &missing {
-        println!("SKIP: {reason}");
-    }
-    assert!(
-        !toolchains.is_empty(),
-        "no Go toolchain installed: {missing:?}"
-    );
-    for toolchain in &toolchains {
+    for toolchain in &installed_go_toolchains() {
         check(toolchain, false);
     }
 }

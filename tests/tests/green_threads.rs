@@ -14,11 +14,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use gmr_tests::agent::{report_json, section};
-use gmr_tests::python::{PythonUnderTest, find_python3, python_interpreters};
+use gmr_tests::python::{PythonUnderTest, find_python3, pip_packages, python_interpreters};
 use gmr_tests::{Fixture, require_root, workspace_root};
 use serde_json::Value;
 
@@ -53,40 +52,12 @@ fn green_deps_with(label: &str, python: &Path, greenlet: &str) -> Option<PathBuf
             }
         })
         .collect();
-    // Tests run in parallel: one install at a time, each into a scratch
-    // directory renamed into place, so no test sees half an install.
-    static INSTALLING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
-    let dir = workspace_root()
-        .join("target/pydeps")
-        .join(dir_name.trim_matches('-'));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let scratch = dir.with_extension(format!("partial-{}", std::process::id()));
-    let out = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg("--target")
-        .arg(&scratch)
-        .args([greenlet, "eventlet"])
-        .output()
-        .expect("run pip");
-    if !out.status.success() {
-        println!(
-            "SKIP: {label}: pip cannot install {greenlet} and eventlet: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        let _ = std::fs::remove_dir_all(&scratch);
-        return None;
-    }
-    std::fs::rename(&scratch, &dir).expect("move the installed packages into place");
-    Some(dir)
+    pip_packages(
+        python,
+        dir_name.trim_matches('-'),
+        label,
+        &[greenlet, "eventlet"],
+    )
 }
 
 /// Runs `test` with each interpreter that could install greenlet and

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use gmr_tests::agent::{report_json, run_agent, section};
-use gmr_tests::python::python_interpreters;
+use gmr_tests::python::{pip_packages, python_interpreters};
 use gmr_tests::scratch::Scratch;
 use gmr_tests::{require_root, workspace_root};
 use serde_json::Value;
@@ -69,36 +69,13 @@ fn oslo_config_path(python: &Path, label: &str) -> Option<Option<PathBuf>> {
         }
         return debian.then_some(None);
     }
-    let dir = workspace_root()
-        .join("target/pydeps")
-        .join(format!("{label}--oslo.config"));
-    if dir.is_dir() {
-        return Some(Some(dir));
-    }
-    let scratch = dir.with_extension(format!("partial-{}", std::process::id()));
-    let out = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-        ])
-        .arg(&scratch)
-        .arg("oslo.config")
-        .output()
-        .expect("run pip");
-    if !out.status.success() {
-        println!(
-            "SKIP: {label}: pip cannot install oslo.config: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        let _ = std::fs::remove_dir_all(&scratch);
-        return None;
-    }
-    std::fs::rename(&scratch, &dir).expect("move the installed packages into place");
-    Some(Some(dir))
+    pip_packages(
+        python,
+        &format!("{label}--oslo.config"),
+        label,
+        &["oslo.config"],
+    )
+    .map(Some)
 }
 
 #[test]

@@ -62,6 +62,29 @@ pub struct Thread {
     pub python_ident: Option<u64>,
 }
 
+impl Thread {
+    /// Thread `tid` named `name` in state `state`, in the agent's pid
+    /// namespace, with no stacks and no Python side yet: what the other
+    /// fields add to.
+    pub fn new(tid: u32, name: impl Into<String>, state: impl Into<String>) -> Self {
+        Self {
+            tid,
+            ns_tid: Some(tid),
+            name: name.into(),
+            state: state.into(),
+            on_cpu: false,
+            kernel_stack: Vec::new(),
+            kernel_stack_note: None,
+            user_stack: Vec::new(),
+            user_stack_note: None,
+            python_frames: None,
+            python_note: None,
+            holds_gil: None,
+            python_ident: None,
+        }
+    }
+}
+
 /// What a user frame is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

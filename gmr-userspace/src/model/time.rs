@@ -80,18 +80,13 @@ impl UtcTime {
         }
     }
 
-    /// `yyyymmddHHMMSS.micro`, as oslo.reports names report files.
+    /// `yyyymmddHHMMSS.micro`, as oslo.reports names report files: the
+    /// digits of [`UtcTime::rfc3339`] and its decimal point.
     pub fn compact(&self) -> String {
-        let Self {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            micros,
-        } = self;
-        format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}.{micros:06}")
+        self.rfc3339()
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '.')
+            .collect()
     }
 
     /// RFC 3339 with microseconds, e.g. `2026-11-26T17:48:46.123456Z`.

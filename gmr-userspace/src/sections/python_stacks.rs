@@ -247,19 +247,8 @@ mod tests {
 
     fn thread(stack: &[&str]) -> Thread {
         Thread {
-            tid: 1,
-            ns_tid: Some(1),
-            name: "t".to_owned(),
-            state: "S (sleeping)".to_owned(),
-            on_cpu: false,
-            kernel_stack: Vec::new(),
-            kernel_stack_note: None,
             user_stack: stack.iter().map(|name| native(name)).collect(),
-            user_stack_note: None,
-            python_frames: None,
-            python_note: None,
-            holds_gil: None,
-            python_ident: None,
+            ..Thread::new(1, "t", "S (sleeping)")
         }
     }
 

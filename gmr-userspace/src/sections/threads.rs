@@ -125,13 +125,10 @@ pub fn threads(
             .flatten()
             .collect::<Vec<_>>();
             Thread {
-                tid: thread.tid,
                 ns_tid: match &ns_tids {
                     Some(ns_tids) => ns_tids.to_namespace(thread.tid),
                     None => Some(thread.tid),
                 },
-                name: thread.comm.clone(),
-                state: state_name(thread.state).to_owned(),
                 on_cpu: thread.on_cpu,
                 kernel_stack: thread
                     .kernel_stack
@@ -146,10 +143,7 @@ pub fn threads(
                 kernel_stack_note: thread.kernel_stack_error.clone(),
                 user_stack,
                 user_stack_note: (!user_stack_note.is_empty()).then(|| user_stack_note.join("; ")),
-                python_frames: None,
-                python_note: None,
-                holds_gil: None,
-                python_ident: None,
+                ..Thread::new(thread.tid, thread.comm.clone(), state_name(thread.state))
             }
         })
         .collect();

@@ -288,19 +288,8 @@ Python stack (holds the GIL), innermost first:
     #[test]
     fn a_thread_in_its_own_pid_namespace_shows_its_id_there() {
         let thread = |tid, ns_tid| Thread {
-            tid,
             ns_tid,
-            name: "worker".to_owned(),
-            state: "S (sleeping)".to_owned(),
-            on_cpu: false,
-            kernel_stack: Vec::new(),
-            kernel_stack_note: None,
-            user_stack: Vec::new(),
-            user_stack_note: None,
-            python_frames: None,
-            python_note: None,
-            holds_gil: None,
-            python_ident: None,
+            ..Thread::new(tid, "worker", "S (sleeping)")
         };
         let threads = Threads {
             threads: vec![
@@ -330,10 +319,6 @@ Python stack (holds the GIL), innermost first:
     #[test]
     fn threads_with_the_same_stacks_show_them_once() {
         let thread = |tid, kernel: &[&str], on_cpu| Thread {
-            tid,
-            ns_tid: Some(tid),
-            name: "worker".to_owned(),
-            state: "S (sleeping)".to_owned(),
             on_cpu,
             kernel_stack: kernel
                 .iter()
@@ -342,13 +327,7 @@ Python stack (holds the GIL), innermost first:
                     function: Some((*function).to_owned()),
                 })
                 .collect(),
-            kernel_stack_note: None,
-            user_stack: Vec::new(),
-            user_stack_note: None,
-            python_frames: None,
-            python_note: None,
-            holds_gil: None,
-            python_ident: None,
+            ..Thread::new(tid, "worker", "S (sleeping)")
         };
         let waiting = ["futex_wait+0x10", "do_futex+0x20"];
         let threads = Threads {
