@@ -91,12 +91,22 @@ fn check(python: &PythonUnderTest) {
             "{label}: {role}: only Python frames in python_frames"
         );
         // In the user stack, the Python frames appear in the same order,
-        // in place of the eval loop.
-        assert_eq!(
-            names(&t["user_stack"], "python"),
-            want,
-            "{label}: {role}'s merged stack"
-        );
+        // in place of the eval loop. Only the busy thread may have moved
+        // between the native capture and the Python read; then nothing is
+        // merged and the note says so (both views are shown as read).
+        let merged = names(&t["user_stack"], "python");
+        let not_merged = t["python_note"]
+            .as_str()
+            .is_some_and(|note| note.starts_with("not merged"));
+        if role == "busy" && not_merged {
+            assert!(merged.is_empty(), "{label}: busy: {merged:?} {t}");
+            println!(
+                "{label}: busy moved between the reads: {}",
+                t["python_note"]
+            );
+        } else {
+            assert_eq!(merged, want, "{label}: {role}'s merged stack");
+        }
         assert_eq!(
             t["python_ident"], expected["ident"],
             "{label}: {role}'s threading.get_ident(), as Python logs print it"
