@@ -39,8 +39,13 @@ pub fn program_image(pid: u32) -> Option<(u64, u64)> {
     Some((stat.startcode, stat.startstack)).filter(|&image| image != (0, 0))
 }
 
-/// True when process `pid` lives (is no zombie) but shows no program
-/// image: it is inside an `exec`, between its old image and the new one.
+/// `PF_EXITING` in `/proc/PID/stat`'s flags: the task is in `do_exit()`.
+const PF_EXITING: u32 = 0x4;
+
+/// True when process `pid` lives (is no zombie, and not exiting) but shows
+/// no program image: it is inside an `exec`, between its old image and
+/// the new one. An exiting process drops its image too (`exit_mm()`)
+/// before it becomes a zombie; its `PF_EXITING` flag tells the two apart.
 /// Only meaningful for a process that had an image before (kernel threads
 /// never have one).
 pub fn is_between_images(pid: u32) -> bool {
@@ -48,7 +53,8 @@ pub fn is_between_images(pid: u32) -> bool {
         return false;
     };
     let dead = matches!(stat.state, 'Z' | 'X' | 'x');
-    !dead && stat.startcode == 0 && stat.startstack == 0
+    let exiting = stat.flags & PF_EXITING != 0;
+    !dead && !exiting && stat.startcode == 0 && stat.startstack == 0
 }
 
 /// How many threads the process has (`num_threads` in `/proc/PID/stat`),
