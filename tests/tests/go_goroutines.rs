@@ -8,12 +8,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gmr_tests::agent::report_json;
 use gmr_tests::go_fixtures::{GoBuild, build_go_program, installed_go_toolchains};
 use gmr_tests::realworld::launch;
+use gmr_tests::syscalls::{Signal, send_signal};
 use gmr_tests::{Fixture, require_root};
 use serde_json::Value;
 
@@ -145,11 +145,7 @@ fn check_threads(label: &str, pid: u32, data: &Value) {
 fn runtime_dump(pid: u32, path: &Path) -> String {
     let done = std::path::PathBuf::from(format!("{}.done", path.display()));
     let _ = std::fs::remove_file(&done);
-    let status = Command::new("kill")
-        .args(["-USR1", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -USR1 {pid}");
+    send_signal(pid, Signal::USR1).unwrap_or_else(|e| panic!("kill -USR1 {pid}: {e}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done.exists() {
         assert!(Instant::now() < deadline, "no dump from {pid} within 30 s");
@@ -392,11 +388,8 @@ fn debian_node_exporter_goroutines_match_its_own_sigquit_dump() {
     let data = &section["data"];
     assert_eq!(data["runtime"], "go", "{}", section["error"]);
     let ours = from_report(data);
-    let status = Command::new("kill")
-        .args(["-QUIT", &daemon.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -QUIT {}", daemon.id());
+    send_signal(daemon.id(), Signal::QUIT)
+        .unwrap_or_else(|e| panic!("kill -QUIT {}: {e}", daemon.id()));
     daemon.wait().expect("node-exporter exits on SIGQUIT");
     let stderr = std::fs::read_to_string(dir.join("stderr")).expect("its stderr");
     let dump_text = stderr

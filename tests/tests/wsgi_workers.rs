@@ -19,7 +19,7 @@ use serde_json::Value;
 use gmr_tests::{
     TestCgroup,
     agent::{report_json, section, thread},
-    realworld::launch,
+    realworld::{launch, template},
     require_root,
     scratch::Scratch,
     workspace_root,
@@ -87,13 +87,10 @@ const UWSGI_NEEDS: &[&str] = &[
 /// apache2 with `tests/fixtures/wsgi/apache2.conf`: 2 mod_wsgi daemon
 /// processes of 4 threads, run as nobody.
 fn apache_argv(dir: &str, port: u16) -> Vec<String> {
-    let template =
-        std::fs::read_to_string(workspace_root().join("tests/fixtures/wsgi/apache2.conf"))
-            .expect("read the apache2 config template");
+    let text = std::fs::read_to_string(workspace_root().join("tests/fixtures/wsgi/apache2.conf"))
+        .expect("read the apache2 config template");
     let conf = format!("{dir}/apache2.conf");
-    let text = template
-        .replace("@DIR@", dir)
-        .replace("@PORT@", &port.to_string());
+    let text = template(&text, &[("DIR", dir), ("PORT", &port.to_string())]);
     std::fs::write(&conf, text).expect("write apache2.conf");
     // The daemon processes run as nobody and record into `held/`.
     launch::open_to_all(Path::new(dir), 0o777).unwrap();
@@ -295,17 +292,21 @@ fn heat_api_under_uwsgi_shows_every_thread_serving_a_request() {
         "Authkey-Secret-77",
         "Keystone-Secret-5021",
     ];
-    let template = std::fs::read_to_string(workspace_root().join("tests/fixtures/wsgi/heat.conf"))
+    let text = std::fs::read_to_string(workspace_root().join("tests/fixtures/wsgi/heat.conf"))
         .expect("read the heat.conf template");
-    let conf = template
-        .replace("@DIR@", dir_text)
-        .replace(
-            "@KEYSTONE_PORT@",
-            &keystone.local_addr().unwrap().port().to_string(),
-        )
-        .replace("@RABBIT@", secrets[0])
-        .replace("@AUTHKEY@", secrets[1])
-        .replace("@KEYSTONE@", secrets[2]);
+    let conf = template(
+        &text,
+        &[
+            ("DIR", dir_text),
+            (
+                "KEYSTONE_PORT",
+                &keystone.local_addr().unwrap().port().to_string(),
+            ),
+            ("RABBIT", secrets[0]),
+            ("AUTHKEY", secrets[1]),
+            ("KEYSTONE", secrets[2]),
+        ],
+    );
     std::fs::create_dir(dir.join(".heat")).unwrap();
     std::fs::write(dir.join(".heat/heat.conf"), conf).unwrap();
     // uWSGI runs the app as user heat, which must read its home.
