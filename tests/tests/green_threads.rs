@@ -3,7 +3,11 @@
 //! pending tasks, each printing its own stacks (gr_frame, cr_await), are
 //! reported on with `gmr-agent report`, and every greenlet and task the
 //! fixture printed must be in the report with the same frames (function,
-//! file, line), found by its address.
+//! file, line), found by its address. The version matrix runs greenlets in
+//! two OS threads, each with its own hub: every greenlet must name the
+//! thread (tid and Python ident) it found itself running in, and each
+//! thread's hub must be marked as the hub and as the greenlet the thread
+//! runs.
 //!
 //! Every CPython 3.9 to 3.13 (pyenv, else on PATH) and the system's
 //! python3 is tried;
@@ -388,11 +392,12 @@ fn debian_greenlet() -> Option<String> {
     Some(version.to_owned())
 }
 
-/// Runs the eventlet fixture under `python` (with `deps` first on its
-/// path, if given) and checks every greenlet it printed against the
-/// report: the four parked ones with their frames, the unstarted and the
-/// finished one, the running hub and the main greenlet. Returns the
-/// greenlet version the fixture loaded.
+/// Runs the fixture service under `python` (with `deps` first on its
+/// path, if given), with greenlets in two OS threads, and checks every
+/// greenlet it printed against the report: the four parked ones of each
+/// thread with their frames and the thread they found themselves in, the
+/// unstarted and the finished one, each thread's hub (running, marked) and
+/// main greenlet. Returns the greenlet version the fixture loaded.
 #[track_caller]
 fn assert_green_service_matches(
     label: &str,
@@ -406,6 +411,7 @@ fn assert_green_service_matches(
     if let Some(deps) = deps {
         args.extend(["--deps".to_owned(), deps]);
     }
+    args.extend(["--threads".to_owned(), "2".to_owned()]);
     args.extend(["--lifetime".to_owned(), "60".to_owned()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let service = Fixture::spawn(python, &args, None);
@@ -415,11 +421,20 @@ fn assert_green_service_matches(
         data["greenlet"], printed["greenlet"],
         "{label}: greenlet version"
     );
+    let threads = printed["threads"].as_array().expect("threads");
+    assert_eq!(threads.len(), 2, "{label}: the fixture runs two threads");
+    let native_id = |ident: &Value| {
+        threads
+            .iter()
+            .find(|t| t["ident"] == *ident)
+            .unwrap_or_else(|| panic!("{label}: no printed thread has ident {ident}"))["native_id"]
+            .clone()
+    };
     let expected = printed["greenlets"].as_array().expect("greenlets");
     assert_eq!(
         expected.len(),
-        4,
-        "{label}: the fixture parks four greenlets"
+        8,
+        "{label}: the fixture parks four greenlets per thread"
     );
     for greenlet in expected {
         let found = by_address(&data["greenlets"], &greenlet["address"], "greenlet");
@@ -430,22 +445,71 @@ fn assert_green_service_matches(
             "{label}: frames of greenlet {}",
             greenlet["address"]
         );
+        assert_on_thread(
+            label,
+            found,
+            &greenlet["ident"],
+            &native_id(&greenlet["ident"]),
+        );
+        assert_eq!(
+            (&found["running"], &found["hub"]),
+            (&Value::Bool(false), &Value::Bool(false)),
+            "{label}: a parked greenlet neither runs nor is a hub: {found}"
+        );
     }
+    let main_thread = &threads[0];
     for (key, state) in [("unstarted", "not_started"), ("finished", "dead")] {
         let found = by_address(&data["greenlets"], &printed[key], key);
         assert_eq!(found["state"], state, "{label}: {found}");
         assert_eq!(found["frames"], serde_json::json!([]), "{label}: {found}");
+        // Both belong to the main thread: the unstarted one through its
+        // parent (the main greenlet), the finished one ran there.
+        assert_on_thread(
+            label,
+            found,
+            &main_thread["ident"],
+            &main_thread["native_id"],
+        );
     }
     let all = data["greenlets"].as_array().expect("greenlets");
-    // The hub runs (in epoll) while the main greenlet waits on it.
-    assert!(
-        all.iter().any(|g| g["state"] == "running"),
-        "{label}: no running greenlet (the hub): {all:?}"
+    for thread in threads {
+        // While parked, every thread runs its hub.
+        let hub = by_address(&data["greenlets"], &thread["hub"], "hub greenlet");
+        assert_eq!(
+            (&hub["state"], &hub["running"], &hub["hub"]),
+            (
+                &Value::from("running"),
+                &Value::Bool(true),
+                &Value::Bool(true)
+            ),
+            "{label}: the hub of thread {} runs on it and is marked: {hub}",
+            thread["ident"]
+        );
+        assert_on_thread(label, hub, &thread["ident"], &thread["native_id"]);
+        let main = by_address(&data["greenlets"], &thread["main"], "main greenlet");
+        assert_eq!(
+            (&main["main"], &main["running"], &main["hub"]),
+            (&Value::Bool(true), &Value::Bool(false), &Value::Bool(false)),
+            "{label}: main greenlet of thread {}: {main}",
+            thread["ident"]
+        );
+        assert_on_thread(label, main, &thread["ident"], &thread["native_id"]);
+    }
+    let marked = |key: &str| all.iter().filter(|g| g[key] == true).count();
+    assert_eq!(
+        (marked("running"), marked("hub")),
+        (2, 2),
+        "{label}: one running greenlet and one hub per thread: {all:?}"
     );
-    let main = all
-        .iter()
-        .find(|g| g["main"] == true)
-        .unwrap_or_else(|| panic!("{label}: no main greenlet: {all:?}"));
+    for greenlet in all {
+        assert!(
+            threads
+                .iter()
+                .any(|t| t["ident"] == greenlet["python_ident"]),
+            "{label}: every greenlet names one of the fixture's threads: {greenlet}"
+        );
+    }
+    let main = by_address(&data["greenlets"], &main_thread["main"], "main greenlet");
     let main_functions = frames(&main["frames"])
         .into_iter()
         .map(|(function, ..)| function)
@@ -454,10 +518,30 @@ fn assert_green_service_matches(
         main_functions.ends_with(&["main".to_owned(), "<module>".to_owned()]),
         "{label}: main greenlet frames: {main_functions:?}"
     );
+    println!(
+        "{label}: {} greenlets on 2 threads, thread/running/hub as the fixture says",
+        all.len()
+    );
     printed["greenlet"]
         .as_str()
         .expect("the greenlet version")
         .to_owned()
+}
+
+/// The greenlet `found` (as reported) names the thread with Python ident
+/// `ident` and OS thread id `native_id`.
+#[track_caller]
+fn assert_on_thread(label: &str, found: &Value, ident: &Value, native_id: &Value) {
+    assert!(
+        ident.is_u64(),
+        "{label}: the fixture printed no ident: {ident}"
+    );
+    assert_eq!(
+        (&found["python_ident"], &found["thread"]),
+        (ident, native_id),
+        "{label}: thread of greenlet {}: {found}",
+        found["address"]
+    );
 }
 
 #[test]

@@ -41,8 +41,21 @@ pub struct Greenlet {
     pub state: String,
     /// Its Python frames, innermost first; empty unless suspended.
     pub frames: Vec<GreenFrame>,
-    /// Why the frames of a suspended greenlet are missing, if they are.
+    /// Why the frames of a suspended greenlet are missing, or why its
+    /// thread is not shown, if so.
     pub note: Option<String>,
+    /// The OS thread it belongs to (a tid of the Threads section), when
+    /// known.
+    pub thread: Option<u32>,
+    /// That thread's Python ident (`threading.get_ident()`, as Threads
+    /// shows it), when known.
+    pub python_ident: Option<u64>,
+    /// True when it is the greenlet its thread runs now: its frames are
+    /// that thread's Python frames, under Threads.
+    pub running: bool,
+    /// True for an event loop's hub (eventlet's hub greenlet, gevent's
+    /// `Hub`).
+    pub hub: bool,
 }
 
 /// One asyncio task.

@@ -130,13 +130,14 @@ pub fn green_threads(
     let found = interpreter
         .green_threads(limits, maps)
         .map_err(|e| e.to_string())?;
-    let note = match (found.incomplete, found.restarts) {
+    let walk_note = match (found.incomplete, found.restarts) {
         (Some(reason), _) => Some(reason),
         (None, 0) => None,
         (None, restarts) => Some(format!(
             "the garbage collector's lists changed while being read; walked again {restarts} time(s)"
         )),
     };
+    let note = joined([walk_note, found.hub_note]);
     Ok(GreenThreads {
         python: interpreter.version.to_string(),
         greenlet: found.greenlet_version,
@@ -162,8 +163,18 @@ fn greenlet(info: GreenletInfo) -> Greenlet {
         main: info.main,
         state: state.to_owned(),
         frames: info.frames.into_iter().map(frame).collect(),
-        note: info.unreliable,
+        note: joined([info.unreliable, info.thread_note]),
+        thread: info.thread.and_then(|thread| thread.tid),
+        python_ident: info.thread.map(|thread| thread.ident),
+        running: info.current,
+        hub: info.hub,
     }
+}
+
+/// The notes given, joined with `; `; `None` when there are none.
+fn joined<const N: usize>(notes: [Option<String>; N]) -> Option<String> {
+    let notes: Vec<String> = notes.into_iter().flatten().collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 fn task(info: TaskInfo) -> AsyncTask {

@@ -59,6 +59,8 @@ pub struct GcObjects {
     pub greenlets: Vec<u64>,
     /// Addresses of task objects.
     pub tasks: Vec<u64>,
+    /// Addresses of objects whose class is named like eventlet's hub's.
+    pub hub_candidates: Vec<u64>,
     /// Objects visited.
     pub objects: u64,
     /// Walks started again because the lists changed while being read.
@@ -163,6 +165,7 @@ struct GreenVisitor<'a> {
     types: &'a mut TypeCache,
     greenlets: Vec<u64>,
     tasks: Vec<u64>,
+    hub_candidates: Vec<u64>,
     kept: HashSet<u64>,
 }
 
@@ -170,6 +173,7 @@ impl Visitor for GreenVisitor<'_> {
     fn start(&mut self) {
         self.greenlets.clear();
         self.tasks.clear();
+        self.hub_candidates.clear();
         self.kept.clear();
     }
 
@@ -177,6 +181,7 @@ impl Visitor for GreenVisitor<'_> {
         match self.types.kind(type_object)? {
             Kind::Greenlet if self.kept.insert(object) => self.greenlets.push(object),
             Kind::Task if self.kept.insert(object) => self.tasks.push(object),
+            Kind::HubCandidate if self.kept.insert(object) => self.hub_candidates.push(object),
             _ => {}
         }
         Ok(())
@@ -184,7 +189,7 @@ impl Visitor for GreenVisitor<'_> {
 }
 
 /// Walks the GC lists of every interpreter of `interpreter`'s process for
-/// greenlets and tasks.
+/// greenlets, tasks and objects that may be eventlet hubs.
 ///
 /// # Errors
 ///
@@ -199,12 +204,14 @@ pub fn find_green_objects(
         types,
         greenlets: Vec::new(),
         tasks: Vec::new(),
+        hub_candidates: Vec::new(),
         kept: HashSet::new(),
     };
     let outcome = walk_heap(interpreter, layout, limits, &mut visitor)?;
     Ok(GcObjects {
         greenlets: visitor.greenlets,
         tasks: visitor.tasks,
+        hub_candidates: visitor.hub_candidates,
         objects: outcome.objects,
         restarts: outcome.restarts,
         incomplete: outcome.incomplete,

@@ -1,5 +1,5 @@
 //! Reading one greenlet (greenlet 0.4.x to 3.x) from outside the process:
-//! its state and, when suspended, its Python frames.
+//! its state, when suspended its Python frames, and how it names its thread.
 //!
 //! greenlet 0.4.x and 1.x keep a greenlet's state in the `PyGreenlet` C
 //! struct itself, checked by its type's size and its `parent` being NULL or
@@ -14,11 +14,13 @@
 //! once it finished.
 //!
 //! The greenlet may switch while being read, so the top frame and the
-//! chain are read until two reads agree.
+//! chain are read until two reads agree. Each greenlet's link to its
+//! thread ([`Lineage`]) and an address on its thread's stack are read
+//! beside, for [`super::owners`] to place it.
 
 use procfs::process::{MMapPath, MemoryMap};
 
-use super::layout::{FieldsHome, GREENLET_PIMPL, GreenletLayout, TYPE_BASIC_SIZE};
+use super::layout::{FieldsHome, GREENLET_PIMPL, GreenletLayout, TYPE_BASIC_SIZE, ThreadLink};
 use super::types::{Kind, TypeCache};
 use crate::proc::memory::ReadError;
 use crate::python::Interpreter;
@@ -55,6 +57,48 @@ pub struct GreenletInfo {
     pub frames: Vec<PythonFrame>,
     /// Why the frames are missing though suspended, if they are.
     pub unreliable: Option<String>,
+    /// How it names its thread, as read.
+    pub lineage: Lineage,
+    /// An address on its thread's C stack, if it has one: where a started
+    /// greenlet's stack slice ends (`stack_stop`, its first switch's
+    /// frame), or where a main greenlet last switched away (`stack_start`).
+    pub stack_mark: Option<u64>,
+    /// The OS thread it belongs to, once worked out (see [`super::owners`]).
+    pub thread: Option<OwnerThread>,
+    /// True when it is the greenlet its thread runs now.
+    pub current: bool,
+    /// True for an event loop's hub greenlet (see [`super::hubs`]).
+    pub hub: bool,
+    /// Why its thread is not shown, or is shown without its running
+    /// greenlet, when so.
+    pub thread_note: Option<String>,
+}
+
+/// The OS thread a greenlet belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnerThread {
+    /// Its OS thread id in the agent's pid namespace, when known.
+    pub tid: Option<u32>,
+    /// Its Python ident (`threading.get_ident()`, the `pthread_t`).
+    pub ident: u64,
+}
+
+/// How a greenlet names its thread, as read from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lineage {
+    /// Started, greenlet 0.4/1.x: the dict of its thread's thread state.
+    StateDict(u64),
+    /// Started `UserGreenlet`, greenlet 2.x/3.x: its thread's main
+    /// greenlet.
+    MainGreenlet(u64),
+    /// A `MainGreenlet`, greenlet 2.x/3.x: its thread's greenlet
+    /// `ThreadState`, 0 once the thread ended.
+    Main {
+        /// The `ThreadState`'s address.
+        thread_state: u64,
+    },
+    /// Not started (or its link cleared): its parent, 0 for none.
+    Parent(u64),
 }
 
 /// What one read of the greenlet's C++ object says.
@@ -101,23 +145,32 @@ pub fn read_greenlet(
             Snapshot { stack_start: 0, .. } => GreenletState::Dead,
             _ => GreenletState::Running,
         };
-        let info = |frames, unreliable| GreenletInfo {
-            address,
-            class: class.clone(),
-            main,
-            state,
-            frames,
-            unreliable,
+        let info = |frames, unreliable| -> Result<GreenletInfo, ReadError> {
+            Ok(GreenletInfo {
+                address,
+                class: class.clone(),
+                main,
+                state,
+                frames,
+                unreliable,
+                lineage: lineage(interpreter, layout, address, home, before)?,
+                stack_mark: stack_mark(before),
+                thread: None,
+                current: false,
+                hub: false,
+                thread_note: None,
+            })
         };
         if state != GreenletState::Suspended {
-            return Ok(Some(info(Vec::new(), None)));
+            return info(Vec::new(), None).map(Some);
         }
         match suspended_frames(interpreter, types, frames, before.top_frame) {
-            Ok(chain) if snapshot()? == before => return Ok(Some(info(chain, None))),
+            Ok(chain) if snapshot()? == before => return info(chain, None).map(Some),
             Ok(_) => last_reason = "it switched while being read".into(),
             Err(reason) => last_reason = reason,
         }
     }
+    let now = snapshot()?;
     Ok(Some(GreenletInfo {
         address,
         class,
@@ -127,7 +180,62 @@ pub fn read_greenlet(
         unreliable: Some(format!(
             "frames not shown: {last_reason} ({ATTEMPTS} attempts)"
         )),
+        lineage: lineage(interpreter, layout, address, home, now)?,
+        stack_mark: stack_mark(now),
+        thread: None,
+        current: false,
+        hub: false,
+        thread_note: None,
     }))
+}
+
+/// How the greenlet at `address`, whose fields are at `home` and read
+/// `snapshot`, names its thread.
+fn lineage(
+    interpreter: &Interpreter,
+    layout: &GreenletLayout,
+    address: u64,
+    home: u64,
+    snapshot: Snapshot,
+) -> Result<Lineage, ReadError> {
+    let memory = &interpreter.memory;
+    let started = snapshot.stack_stop != 0;
+    Ok(match layout.thread_link {
+        ThreadLink::StateDict {
+            run_info, parent, ..
+        } => match memory.read_u64(address + run_info)? {
+            dict if started && dict != 0 => Lineage::StateDict(dict),
+            _ => Lineage::Parent(memory.read_u64(address + parent)?),
+        },
+        ThreadLink::MainGreenlet { thread_state, .. } if snapshot.stack_stop == u64::MAX => {
+            Lineage::Main {
+                thread_state: memory.read_u64(home + thread_state)?,
+            }
+        }
+        ThreadLink::MainGreenlet {
+            main_greenlet,
+            parent,
+            ..
+        } => match memory.read_u64(home + main_greenlet)? {
+            0 => Lineage::Parent(memory.read_u64(home + parent)?),
+            main => Lineage::MainGreenlet(main),
+        },
+    })
+}
+
+/// The address on its thread's stack that `snapshot` holds, if any: a
+/// main greenlet's `stack_start` once it switched away (1 before), any
+/// other started greenlet's `stack_stop`.
+fn stack_mark(snapshot: Snapshot) -> Option<u64> {
+    match snapshot {
+        Snapshot {
+            stack_stop: u64::MAX,
+            stack_start,
+            ..
+        } => (stack_start > 1).then_some(stack_start),
+        Snapshot { stack_stop: 0, .. } => None,
+        Snapshot { stack_stop, .. } => Some(stack_stop),
+    }
 }
 
 /// Where the state of the greenlet at `address` is, once it passes its

@@ -55,6 +55,38 @@ pub struct GreenletLayout {
     /// The suspended greenlet's top frame (a `PyFrameObject *`), from the
     /// home's start.
     pub top_frame: u64,
+    /// Where the link from a greenlet to its thread is.
+    pub thread_link: ThreadLink,
+}
+
+/// How a greenlet names the thread it belongs to: greenlet's own rule
+/// (`green_statedict` in 0.4/1.x, `find_main_greenlet_in_lineage` in
+/// 2.x/3.x), a started greenlet through its own field, one not started
+/// through its parent, in whose thread alone it can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadLink {
+    /// greenlet 0.4.x and 1.x: once started, `PyGreenlet.run_info` is the
+    /// dict of the thread state (`PyThreadState.dict`) it runs under.
+    StateDict {
+        /// `PyGreenlet.run_info`.
+        run_info: u64,
+        /// `PyGreenlet.parent`.
+        parent: u64,
+        /// `PyThreadState.dict` of this CPython.
+        tstate_dict: u64,
+    },
+    /// greenlet 2.x and 3.x: a started `UserGreenlet` keeps its thread's
+    /// main greenlet; a `MainGreenlet` keeps the thread's greenlet
+    /// `ThreadState` (NULL once the thread ended), whose first field is
+    /// the main greenlet again. Offsets from the C++ object's start.
+    MainGreenlet {
+        /// `UserGreenlet._main_greenlet`.
+        main_greenlet: u64,
+        /// `UserGreenlet._parent`.
+        parent: u64,
+        /// `MainGreenlet._thread_state`.
+        thread_state: u64,
+    },
 }
 
 /// Which object holds a greenlet's state.
@@ -97,15 +129,18 @@ impl FieldsHome {
 
 /// The first greenlet release with `_self` in the base `Greenlet`.
 const SELF_IN_BASE: (u32, u32, u32) = (3, 1, 1);
+/// The first greenlet release whose `PythonState` saves the thread
+/// state's `critical_section` (on CPython 3.13 and later).
+const CRITICAL_SECTION: (u32, u32, u32) = (3, 5, 3);
 
-/// `PyGreenlet` of greenlet 0.4.x and 1.x: `stack_start` and `stack_stop`
-/// follow `PyObject_HEAD`; then `stack_copy`, `stack_saved`, `stack_prev`,
-/// `parent`, `run_info`, `top_frame`, the same on every CPython.
-const C_GREENLET: GreenletLayout = GreenletLayout {
-    home: FieldsHome::Object { parent: 56 },
-    stack_state: 16,
-    top_frame: 72,
-};
+/// `PyGreenlet.parent` of greenlet 0.4.x and 1.x: `stack_start` and
+/// `stack_stop` follow `PyObject_HEAD`; then `stack_copy`, `stack_saved`,
+/// `stack_prev`, `parent`, `run_info`, `top_frame`, the same on every
+/// CPython.
+const C_PARENT: u64 = 56;
+
+/// `PyGreenlet.run_info` of greenlet 0.4.x and 1.x.
+const C_RUN_INFO: u64 = 64;
 
 impl GreenletLayout {
     /// The layout of greenlet `version` (`__version__`, e.g. `2.0.2`)
@@ -124,7 +159,21 @@ impl GreenletLayout {
             )
         };
         match release.0 {
-            0 | 1 if (9..=11).contains(&python_minor) => return Ok(C_GREENLET),
+            0 | 1 if (9..=11).contains(&python_minor) => {
+                // `dict` follows `curexc_*`, `exc_state` and `exc_info`:
+                // 3.11 dropped fields before them (`frame`, `overflowed`…).
+                let tstate_dict = if python_minor <= 10 { 152 } else { 128 };
+                return Ok(GreenletLayout {
+                    home: FieldsHome::Object { parent: C_PARENT },
+                    stack_state: 16,
+                    top_frame: 72,
+                    thread_link: ThreadLink::StateDict {
+                        run_info: C_RUN_INFO,
+                        parent: C_PARENT,
+                        tstate_dict,
+                    },
+                });
+            }
             2 | 3 if (9..=13).contains(&python_minor) => {}
             _ => return Err(unsupported()),
         }
@@ -135,26 +184,44 @@ impl GreenletLayout {
         } else {
             (48, 96)
         };
-        if release >= SELF_IN_BASE {
-            return Ok(GreenletLayout {
-                home: FieldsHome::Implementation { back_pointer: 8 },
-                stack_state: stack_state + 8,
-                top_frame: top_frame + 8,
-            });
-        }
-        // `sizeof(Greenlet)`: its `PythonState` grows with the thread
-        // state it saves (`cframe` from 3.10, the data stack from 3.11,
-        // `cframe` gone again in 3.13).
-        let back_pointer = match python_minor {
+        // `sizeof(Greenlet)` before 3.1.1: its `PythonState` grows with
+        // the thread state it saves (`cframe` from 3.10, the data stack
+        // from 3.11, `cframe` gone again in 3.13).
+        let mut base = match python_minor {
             9 => 128,
             10 => 144,
             11 | 12 => 160,
             _ => 152,
         };
+        // 3.5.3 added `PythonState::critical_section` on CPython 3.13+
+        // (after the top frame, so only the subclasses' fields move).
+        if python_minor >= 13 && release >= CRITICAL_SECTION {
+            base += 8;
+        }
+        // A `UserGreenlet` holds `_main_greenlet`, `_run_callable`,
+        // `_parent` after `_self` (before 3.1.1) or after the base that
+        // took `_self` (3.1.1 on): the same offsets either way. A
+        // `MainGreenlet` keeps a `_self` of its own from 3.1.1, so its
+        // `_thread_state` moves by one pointer.
+        let self_in_base = release >= SELF_IN_BASE;
+        let thread_link = ThreadLink::MainGreenlet {
+            main_greenlet: base + 8,
+            parent: base + 24,
+            thread_state: if self_in_base { base + 16 } else { base + 8 },
+        };
+        if self_in_base {
+            return Ok(GreenletLayout {
+                home: FieldsHome::Implementation { back_pointer: 8 },
+                stack_state: stack_state + 8,
+                top_frame: top_frame + 8,
+                thread_link,
+            });
+        }
         Ok(GreenletLayout {
-            home: FieldsHome::Implementation { back_pointer },
+            home: FieldsHome::Implementation { back_pointer: base },
             stack_state,
             top_frame,
+            thread_link,
         })
     }
 }
@@ -296,7 +363,7 @@ impl GreenLayout {
 
 #[cfg(test)]
 mod tests {
-    use super::{FieldsHome, GreenletLayout};
+    use super::{FieldsHome, GreenletLayout, ThreadLink};
 
     #[test]
     fn greenlet_layout_follows_the_release() {
@@ -321,6 +388,61 @@ mod tests {
             let error = GreenletLayout::of(version, minor).expect_err(version);
             assert!(error.contains(version), "{error}");
         }
+    }
+
+    #[test]
+    fn the_thread_link_follows_the_release() {
+        // Checked live by tests/tests/green_threads.rs: every greenlet
+        // placed on the thread it reported itself in.
+        let link = |version, minor| GreenletLayout::of(version, minor).unwrap().thread_link;
+        assert_eq!(
+            link("2.0.2", 11),
+            ThreadLink::MainGreenlet {
+                main_greenlet: 168,
+                parent: 184,
+                thread_state: 168
+            }
+        );
+        assert_eq!(
+            link("3.5.6", 11),
+            ThreadLink::MainGreenlet {
+                main_greenlet: 168,
+                parent: 184,
+                thread_state: 176
+            }
+        );
+        assert_eq!(
+            link("3.5.6", 13),
+            ThreadLink::MainGreenlet {
+                main_greenlet: 168,
+                parent: 184,
+                thread_state: 176
+            }
+        );
+        assert_eq!(
+            link("3.1.0", 13),
+            ThreadLink::MainGreenlet {
+                main_greenlet: 160,
+                parent: 176,
+                thread_state: 160
+            }
+        );
+        assert_eq!(
+            link("0.4.17", 9),
+            ThreadLink::StateDict {
+                run_info: 64,
+                parent: 56,
+                tstate_dict: 152
+            }
+        );
+        assert_eq!(
+            link("1.1.3", 11),
+            ThreadLink::StateDict {
+                run_info: 64,
+                parent: 56,
+                tstate_dict: 128
+            }
+        );
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! with their coroutine chains.
 //!
 //! [`gc_walk`] finds the objects in the garbage collector's lists,
-//! [`greenlet`] and [`asyncio`] read each one; every step is bounded and
-//! checked against a target that keeps running (see each module).
+//! [`greenlet`] and [`asyncio`] read each one, [`owners`] places each
+//! greenlet on its OS thread and marks the one each thread runs, [`hubs`]
+//! marks eventlet's and gevent's hubs; every step is bounded and checked
+//! against a target that keeps running (see each module).
 //! Versions read: CPython 3.9 to 3.13 (x86_64, GIL builds); greenlet 0.4.x
 //! and 1.x (the C implementation, on CPython 3.9 to 3.11) and 2.x and 3.x
 //! (the C++ implementation), whose layout is chosen by the version
@@ -15,7 +17,9 @@
 pub mod asyncio;
 pub mod gc_walk;
 pub mod greenlet;
+pub mod hubs;
 pub mod layout;
+pub mod owners;
 pub mod types;
 
 use std::time::{Duration, Instant};
@@ -46,6 +50,8 @@ pub struct GreenThreads {
     pub restarts: usize,
     /// Why the walk did not cover every object, if it did not.
     pub incomplete: Option<String>,
+    /// Why some hubs may not be marked, if so.
+    pub hub_note: Option<String>,
     /// How long finding and reading took.
     pub elapsed: Duration,
 }
@@ -113,6 +119,7 @@ impl Interpreter {
         let found = find_green_objects(self, &layout, &mut types, limits)?;
         let mut frames = FrameReader::new(self);
         let mut greenlets = Vec::with_capacity(found.greenlets.len());
+        let mut hub_note = None;
         if let Some(greenlet_layout) = greenlet_layout {
             for &address in &found.greenlets {
                 // A greenlet freed since the walk fails its read: it is gone.
@@ -134,6 +141,8 @@ impl Interpreter {
                     check: greenlet_layout.home.check(),
                 });
             }
+            self.place_greenlets(&greenlet_layout, &mut greenlets, maps);
+            hub_note = hubs::mark_hubs(self, &mut types, &found.hub_candidates, &mut greenlets);
         } else if !found.greenlets.is_empty() {
             return Err(GreenError::UnknownGreenlet(found.greenlets.len()));
         }
@@ -149,7 +158,31 @@ impl Interpreter {
             objects_walked: found.objects,
             restarts: found.restarts,
             incomplete: found.incomplete,
+            hub_note,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Places each of `greenlets` on its OS thread (see [`owners`]), from
+    /// the thread states read now; when they cannot be read, each
+    /// greenlet says so.
+    fn place_greenlets(
+        &self,
+        layout: &GreenletLayout,
+        greenlets: &mut [GreenletInfo],
+        maps: &[MemoryMap],
+    ) {
+        match self.threads() {
+            Ok(threads) => {
+                owners::assign(&self.memory, layout.thread_link, greenlets, &threads, maps);
+            }
+            Err(error) => {
+                for greenlet in greenlets {
+                    greenlet.thread_note = Some(format!(
+                        "thread not shown: the Python thread states could not be read: {error}"
+                    ));
+                }
+            }
+        }
     }
 }

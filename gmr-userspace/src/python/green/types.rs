@@ -22,6 +22,9 @@ pub enum Kind {
     Greenlet,
     /// `_asyncio.Task` or a subclass.
     Task,
+    /// An instance of a class named `BaseHub` or a subclass: eventlet's
+    /// hub, if the class is eventlet's (see [`super::hubs`]).
+    HubCandidate,
     /// Anything else.
     Other,
 }
@@ -30,6 +33,9 @@ pub enum Kind {
 const GREENLET_TYPE: &str = "greenlet.greenlet";
 /// `tp_name` of the C task type every asyncio task derives from.
 const TASK_TYPE: &str = "_asyncio.Task";
+/// `tp_name` of eventlet's hub base class (a class statement's type
+/// carries its bare name).
+const EVENTLET_HUB_TYPE: &str = "BaseHub";
 
 /// Type names and kinds read from one process, cached by type address.
 pub struct TypeCache {
@@ -81,6 +87,7 @@ impl TypeCache {
             match self.name(current)?.as_str() {
                 GREENLET_TYPE => kind = Kind::Greenlet,
                 TASK_TYPE => kind = Kind::Task,
+                EVENTLET_HUB_TYPE => kind = Kind::HubCandidate,
                 _ => {
                     current = self.memory.read_u64(current + TYPE_BASE)?;
                     continue;
@@ -90,6 +97,26 @@ impl TypeCache {
         }
         self.kinds.insert(type_object, kind);
         Ok(kind)
+    }
+
+    /// The class named `name` among the type at `type_object` and its
+    /// bases (`tp_base`), if any.
+    ///
+    /// # Errors
+    ///
+    /// When a type in the chain cannot be read.
+    pub fn class_named(&mut self, type_object: u64, name: &str) -> Result<Option<u64>, ReadError> {
+        let mut current = type_object;
+        for _ in 0..MAX_BASES {
+            if current == 0 {
+                break;
+            }
+            if self.name(current)? == name {
+                return Ok(Some(current));
+            }
+            current = self.memory.read_u64(current + TYPE_BASE)?;
+        }
+        Ok(None)
     }
 
     /// The type name of the object at `object` (`ob_type` at `type_offset`).

@@ -52,8 +52,24 @@ fn write_greenlet(f: &mut Formatter<'_>, greenlet: &Greenlet) -> fmt::Result {
         clean(&greenlet.class)
     );
     writeln!(f, "------{}------", center(&title, TITLE_WIDTH))?;
-    writeln!(f, "state = {main}{}", clean(&greenlet.state))?;
-    if greenlet.state == "running" {
+    let hub = if greenlet.hub { ", hub" } else { "" };
+    writeln!(f, "state = {main}{}{hub}", clean(&greenlet.state))?;
+    if let Some(ident) = greenlet.python_ident {
+        let thread = format!(
+            "thread {} (ident {ident})",
+            greenlet
+                .thread
+                .map_or_else(|| "?".to_owned(), |tid| tid.to_string())
+        );
+        if greenlet.running {
+            writeln!(
+                f,
+                "running on {thread}: its frames are its thread's, under Threads"
+            )?;
+        } else {
+            writeln!(f, "{thread}")?;
+        }
+    } else if greenlet.state == "running" {
         writeln!(f, "  (running: its frames are its thread's, under Threads)")?;
     }
     write_frames(f, &greenlet.frames, greenlet.note.as_deref())
@@ -128,6 +144,10 @@ mod tests {
                         state: "suspended".to_owned(),
                         frames: vec![frame("switch", Some(310)), frame("handle", None)],
                         note: None,
+                        thread: Some(4242),
+                        python_ident: Some(140_000_000_000_001),
+                        running: false,
+                        hub: false,
                     },
                     Greenlet {
                         address: 0x7f00_0000_2000,
@@ -136,6 +156,25 @@ mod tests {
                         state: "running".to_owned(),
                         frames: vec![],
                         note: None,
+                        thread: Some(4242),
+                        python_ident: Some(140_000_000_000_001),
+                        running: true,
+                        hub: true,
+                    },
+                    Greenlet {
+                        address: 0x7f00_0000_4000,
+                        class: "greenlet.greenlet".to_owned(),
+                        main: true,
+                        state: "suspended".to_owned(),
+                        frames: vec![frame("wait", Some(12))],
+                        note: Some(
+                            "thread not shown: its thread has ended (its main greenlet 0x7f0000004000 has no thread state)"
+                                .to_owned(),
+                        ),
+                        thread: None,
+                        python_ident: None,
+                        running: false,
+                        hub: false,
                     },
                 ],
                 tasks: vec![AsyncTask {
@@ -163,16 +202,22 @@ mod tests {
         let text = render_text(&green_report());
         let section = &text[text.find("python = ").expect("section body")..];
         let expected = "python = 3.11.2, greenlet = 3.5.6
-2 greenlets, 1 asyncio tasks; 38503 objects walked in 12.3 ms
+3 greenlets, 1 asyncio tasks; 38503 objects walked in 12.3 ms
 
 ------           Greenlet 0x7f0000001000 (GreenThread)            ------
 state = suspended
+thread 4242 (ident 140000000000001)
   switch (/srv/app.py:310)
   handle (/srv/app.py)
 
 ------        Greenlet 0x7f0000002000 (greenlet.greenlet)         ------
-state = main running
-  (running: its frames are its thread's, under Threads)
+state = main running, hub
+running on thread 4242 (ident 140000000000001): its frames are its thread's, under Threads
+
+------        Greenlet 0x7f0000004000 (greenlet.greenlet)         ------
+state = main suspended
+  wait (/srv/app.py:12)
+  note: thread not shown: its thread has ended (its main greenlet 0x7f0000004000 has no thread state)
 
 ------         Task 0x7f0000003000 Task-3 (_asyncio.Task)         ------
 state = pending, awaiting _asyncio.Future
@@ -193,6 +238,23 @@ state = pending, awaiting _asyncio.Future
             serde_json::json!({"kind": "python", "function": "switch", "file": "/srv/app.py", "line": 310})
         );
         assert_eq!(data["greenlets"][1]["main"], true);
+        assert_eq!(
+            (
+                &data["greenlets"][0]["thread"],
+                &data["greenlets"][0]["python_ident"],
+                &data["greenlets"][0]["running"],
+                &data["greenlets"][0]["hub"]
+            ),
+            (
+                &serde_json::json!(4242),
+                &serde_json::json!(140_000_000_000_001_u64),
+                &serde_json::json!(false),
+                &serde_json::json!(false)
+            )
+        );
+        assert_eq!(data["greenlets"][1]["running"], true);
+        assert_eq!(data["greenlets"][1]["hub"], true);
+        assert_eq!(data["greenlets"][2]["thread"], serde_json::Value::Null);
         assert_eq!(data["tasks"][0]["awaiting"], "_asyncio.Future");
         assert_eq!(data["objects_walked"], 38503);
     }
