@@ -10,6 +10,9 @@
 //! frames, every option oslo shows among the options gmr read from the
 //! live process, with oslo's value wherever neither masks it (lists and
 //! dicts item by item), each oslo thread's Python ident on a thread,
+//! every greenlet on the main thread (its tid and Python ident) with
+//! eventlet's hub marked (or, where no greenlet has switched yet, saying
+//! why no thread is shown),
 //! Package naming the service's own package and `python3-heat`, and leak
 //! no secret; oslo's own leaks are recorded. oslo's report is cut from
 //! the shared stderr once gmr's copies there have landed, and gmr's copy

@@ -95,6 +95,10 @@ pub struct Row {
     pub greenlets: (usize, usize),
     /// oslo's greenlet frames found in a gmr greenlet, over oslo's total.
     pub greenlet_frames: (usize, usize),
+    /// gmr's greenlets that name the process's main thread, over gmr's.
+    pub on_main_thread: (usize, usize),
+    /// gmr's greenlets marked as the hub.
+    pub hubs: usize,
     /// Threads with Python frames: oslo's, gmr's.
     pub threads: (usize, usize),
     /// Configuration options: oslo's, gmr's.
@@ -258,6 +262,7 @@ pub fn compare(
             section_summary(gmr, "Green Threads")
         ));
     }
+    (row.on_main_thread, row.hubs) = greenlet_threads(pid, gmr, &mut row.failures);
     let gmr_threads = data(gmr, "Threads")["threads"]
         .as_array()
         .into_iter()
@@ -372,19 +377,86 @@ pub fn compare(
     row
 }
 
+/// Checks the threads gmr gives the greenlets of `pid`: an eventlet
+/// service runs them all on its main thread, so each must name it (its tid
+/// and the Python ident Threads shows for it), at least one must be marked
+/// as eventlet's hub, and at most one as running. Greenlets can be placed
+/// only once one of them has switched (greenlet 2.x/3.x keep no other link
+/// to the OS thread): while none is suspended (a parent process whose hub
+/// never ran), each must say why it names no thread instead. Returns
+/// (greenlets naming the main thread, greenlets) and the number of hubs.
+fn greenlet_threads(pid: u32, gmr: &Value, failures: &mut Vec<String>) -> ((usize, usize), usize) {
+    let greenlets = data(gmr, "Green Threads")["greenlets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let main_ident = data(gmr, "Threads")["threads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["tid"] == pid)
+        .map(|t| t["python_ident"].clone())
+        .filter(Value::is_u64);
+    let on_main =
+        |g: &&Value| g["thread"] == pid && Some(&g["python_ident"]) == main_ident.as_ref();
+    let placed = greenlets.iter().filter(on_main).count();
+    let hubs = greenlets.iter().filter(|g| g["hub"] == true).count();
+    let switched = greenlets.iter().any(|g| g["state"] == "suspended");
+    let wrong: Vec<String> = greenlets
+        .iter()
+        .filter(|g| {
+            if switched {
+                !on_main(g)
+            } else {
+                !g["python_ident"].is_null()
+                    || !g["note"]
+                        .as_str()
+                        .is_some_and(|n| n.contains("thread not shown"))
+            }
+        })
+        .map(|g| {
+            format!(
+                "{} on thread {} ident {} ({})",
+                g["address"], g["thread"], g["python_ident"], g["note"]
+            )
+        })
+        .collect();
+    if !wrong.is_empty() {
+        failures.push(format!(
+            "{pid}: {} of {} greenlets do not name the main thread (ident {main_ident:?}){}: {wrong:?}",
+            wrong.len(),
+            greenlets.len(),
+            if switched { "" } else { " nor say why not" }
+        ));
+    }
+    if switched && hubs == 0 {
+        failures.push(format!("{pid}: no greenlet is marked as eventlet's hub"));
+    }
+    let running = greenlets.iter().filter(|g| g["running"] == true).count();
+    if running > 1 {
+        failures.push(format!(
+            "{pid}: {running} greenlets marked as running on the one main thread"
+        ));
+    }
+    ((placed, greenlets.len()), hubs)
+}
+
 /// The rows as a Markdown table for `service`.
 pub fn table(service: &str, rows: &[Row]) -> String {
     let mut out = format!(
-        "{service}:\n| pid | greenlets oslo/gmr | greenlet frames matched | threads with Python frames oslo/gmr | thread idents matched | options oslo/gmr | values equal | secrets planted | leaked oslo/gmr | report ms gmr/oslo |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "{service}:\n| pid | greenlets oslo/gmr | greenlet frames matched | greenlets on the main thread | hubs | threads with Python frames oslo/gmr | thread idents matched | options oslo/gmr | values equal | secrets planted | leaked oslo/gmr | report ms gmr/oslo |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {}/{} | {}/{} | {}/{} | {}/{} | {}/{} | {}/{} | {} | {}/{} | {}/{} |\n",
+            "| {} | {}/{} | {}/{} | {}/{} | {} | {}/{} | {}/{} | {}/{} | {}/{} | {} | {}/{} | {}/{} |\n",
             r.pid,
             r.greenlets.0,
             r.greenlets.1,
             r.greenlet_frames.0,
             r.greenlet_frames.1,
+            r.on_main_thread.0,
+            r.on_main_thread.1,
+            r.hubs,
             r.threads.0,
             r.threads.1,
             r.idents.0,
