@@ -269,8 +269,9 @@ const HEAT_INI: &str = "/etc/heat/heat-api-uwsgi.ini";
 /// answers). Each worker's report must show every held request with
 /// heat's Python frames: on its thread's stack, or, where the thread waits
 /// for the server in eventlet's hub (heat monkey-patches sockets), as that
-/// thread's suspended main greenlet in Green Threads; with every Python
-/// thread state matched and none of the secrets planted in its
+/// thread's suspended main greenlet in Green Threads, naming that thread
+/// (tid and Python ident), whose running greenlet is its hub; with every
+/// Python thread state matched and none of the secrets planted in its
 /// configuration.
 #[test]
 fn heat_api_under_uwsgi_shows_every_thread_serving_a_request() {
@@ -364,9 +365,10 @@ fn heat_api_under_uwsgi_shows_every_thread_serving_a_request() {
     // Requests reach the workers' threads one by one: report until every
     // slot shows one, or give up.
     let started = std::time::Instant::now();
-    let (serving, stacks) = loop {
+    let (serving, stacks, placed, misplaced) = loop {
         let mut serving = BTreeMap::new();
         let mut stacks = String::new();
+        let (mut placed, mut misplaced) = (0, Vec::new());
         for &pid in &workers {
             let report = report_json(pid);
             let text = report.to_string();
@@ -389,40 +391,69 @@ fn heat_api_under_uwsgi_shows_every_thread_serving_a_request() {
                 );
             }
             // A thread whose request waits for eventlet's hub runs the hub
-            // on its stack; the request is its suspended main greenlet.
+            // on its stack; the request is its suspended main greenlet,
+            // which must name that thread, whose running greenlet is its
+            // hub.
             let greenlets = section(&report, "Green Threads")["greenlets"].clone();
-            let in_keystonemiddleware = threads["threads"]
+            let greenlets = greenlets.as_array().cloned().unwrap_or_default();
+            let in_keystonemiddleware = |frames: &Value| {
+                frames.as_array().into_iter().flatten().any(|frame| {
+                    frame["file"]
+                        .as_str()
+                        .is_some_and(|file| file.contains("keystonemiddleware/auth_token"))
+                })
+            };
+            let held = threads["threads"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|thread| &thread["python_frames"])
-                .chain(
-                    greenlets
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|g| &g["frames"]),
-                )
-                .filter(|frames| {
-                    frames.as_array().into_iter().flatten().any(|frame| {
-                        frame["file"]
-                            .as_str()
-                            .is_some_and(|file| file.contains("keystonemiddleware/auth_token"))
-                    })
-                })
+                .chain(greenlets.iter().map(|g| &g["frames"]))
+                .filter(|frames| in_keystonemiddleware(frames))
                 .count();
-            serving.insert(pid, in_keystonemiddleware);
+            serving.insert(pid, held);
+            for request in greenlets
+                .iter()
+                .filter(|g| in_keystonemiddleware(&g["frames"]))
+            {
+                let on_thread = threads["threads"].as_array().unwrap().iter().any(|t| {
+                    t["tid"] == request["thread"] && t["python_ident"] == request["python_ident"]
+                });
+                let hub_runs_there = greenlets.iter().any(|hub| {
+                    hub["hub"] == true
+                        && hub["running"] == true
+                        && hub["python_ident"] == request["python_ident"]
+                });
+                if on_thread && hub_runs_there {
+                    placed += 1;
+                } else {
+                    misplaced.push(format!(
+                        "worker {pid}: greenlet {} (main {}) names thread {} ident {} ({}); its hub running there: {hub_runs_there}",
+                        request["address"],
+                        request["main"],
+                        request["thread"],
+                        request["python_ident"],
+                        request["note"]
+                    ));
+                }
+            }
         }
         if serving.values().sum::<usize>() == slots || started.elapsed() > Duration::from_secs(60) {
-            break (serving, stacks);
+            break (serving, stacks, placed, misplaced);
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    println!("heat-api under uWSGI: requests inside keystonemiddleware per worker: {serving:?}");
+    println!(
+        "heat-api under uWSGI: requests inside keystonemiddleware per worker: {serving:?}; {placed} held as a greenlet, each on its thread with that thread's hub running"
+    );
     assert_eq!(
         serving.values().sum::<usize>(),
         slots,
         "every held request shows in a worker thread's Python frames: {serving:?}\n{stacks}"
+    );
+    assert!(
+        misplaced.is_empty(),
+        "every request held as a greenlet names its thread, whose hub runs: {misplaced:#?}"
     );
     drop(keystone);
     master.kill().unwrap();
