@@ -20,19 +20,11 @@ use crate::model::{
 use crate::python::Interpreter;
 use crate::python::frames::PythonFrame;
 use crate::python::green::asyncio::{TaskInfo, TaskState};
-use crate::python::green::gc_walk::WalkLimits;
+use crate::python::green::gc_walk::Instances;
 use crate::python::green::greenlet::{GreenletInfo, GreenletState};
 
 /// The section's title.
 pub const TITLE: &str = "Green Threads";
-
-/// How much of the heap one report walks: a few hundred thousand objects
-/// take well under a second; the cap keeps a huge heap from holding the
-/// report (the section's own deadline is the last resort).
-pub const LIMITS: WalkLimits = WalkLimits {
-    max_objects: 4_000_000,
-    max_time: Duration::from_secs(5),
-};
 
 /// How long the section may take, walk and frame reading together.
 pub const BUDGET: Duration = Duration::from_secs(10);
@@ -63,7 +55,8 @@ pub fn generate(context: &ReportContext) -> Result<SectionData, String> {
         (Err(error), _) => return Err(error.to_string()),
     };
     let maps = context.maps.as_ref().map_err(ToString::to_string)?;
-    green_threads(interpreter, LIMITS, maps).map(SectionData::GreenThreads)
+    let instances = context.python_instances()?;
+    green_threads(interpreter, instances, maps).map(SectionData::GreenThreads)
 }
 
 /// Every goroutine of the Go process `context` describes, built by Go
@@ -116,19 +109,18 @@ fn goroutine(found: goroutines::Goroutine) -> crate::model::Goroutine {
 }
 
 /// Builds the section for the process `interpreter` runs in, whose memory
-/// map is `maps`.
+/// map is `maps`, from the report's heap walk (`instances`).
 ///
 /// # Errors
 ///
-/// When the interpreter's lists cannot be read consistently, or its
-/// greenlet package is not one this reader knows or verifies.
+/// When its greenlet package is not one this reader knows or verifies.
 pub fn green_threads(
     interpreter: &Interpreter,
-    limits: WalkLimits,
+    instances: &Instances,
     maps: &[MemoryMap],
 ) -> Result<GreenThreads, String> {
     let found = interpreter
-        .green_threads(limits, maps)
+        .green_threads(instances, maps)
         .map_err(|e| e.to_string())?;
     let walk_note = match (found.incomplete, found.restarts) {
         (Some(reason), _) => Some(reason),

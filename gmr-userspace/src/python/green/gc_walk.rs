@@ -15,8 +15,10 @@
 //! that keeps failing is an error, never a partial list passed off as
 //! whole. The walk also stops at an object cap and a time limit, and then
 //! says so. The walk itself ([`walk_heap`]) shows every object to a
-//! [`Visitor`]; [`find_green_objects`] is the one that keeps greenlets and
-//! tasks.
+//! [`Visitor`]; [`find_instances`] keeps the instances of named classes,
+//! so one walk per report serves every reader of the heap (greenlets,
+//! tasks and hubs for Green Threads, oslo.config's `ConfigOpts` for
+//! Configuration).
 
 use std::collections::{HashMap, HashSet};
 use std::thread;
@@ -26,7 +28,7 @@ use super::layout::{
     GC_COLLECTING, GC_GENERATION_SIZE, GC_GENERATIONS, GC_HEAD_SIZE, GC_PERMANENT_GENERATION,
     GC_PREV_MASK, GreenLayout,
 };
-use super::types::{Kind, TypeCache};
+use super::types::TypeCache;
 use crate::proc::memory::ReadError;
 use crate::python::Interpreter;
 
@@ -52,21 +54,42 @@ pub struct WalkLimits {
     pub max_time: Duration,
 }
 
-/// The greenlets and tasks found, and how the walk went.
+/// The instances of the classes a walk looked for, and how it went.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GcObjects {
-    /// Addresses of greenlet objects.
-    pub greenlets: Vec<u64>,
-    /// Addresses of task objects.
-    pub tasks: Vec<u64>,
-    /// Addresses of objects whose class is named like eventlet's hub's.
-    pub hub_candidates: Vec<u64>,
+pub struct Instances {
+    /// The class names looked for, and the instances of each (an object
+    /// of that class or a subclass, with the class carrying the name), in
+    /// the lists' order.
+    pub found: Vec<(&'static str, Vec<Instance>)>,
     /// Objects visited.
     pub objects: u64,
     /// Walks started again because the lists changed while being read.
     pub restarts: usize,
     /// Why the walk stopped before the end of every list, if it did.
     pub incomplete: Option<String>,
+    /// How long the walk took.
+    pub elapsed: Duration,
+}
+
+/// One instance found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instance {
+    /// The object's address.
+    pub object: u64,
+    /// The class among its type's bases (or its type) that carries the
+    /// name looked for.
+    pub class: u64,
+}
+
+impl Instances {
+    /// The instances of the class named `name` (none when it was not
+    /// looked for).
+    pub fn of(&self, name: &str) -> &[Instance] {
+        self.found
+            .iter()
+            .find(|(looked_for, _)| *looked_for == name)
+            .map_or(&[], |(_, instances)| instances)
+    }
 }
 
 /// Why the lists could not be walked at all.
@@ -160,61 +183,58 @@ pub fn walk_heap(
     Err(WalkError::Torn(last_reason))
 }
 
-/// Collects greenlets and tasks, each kept once.
-struct GreenVisitor<'a> {
-    types: &'a mut TypeCache,
-    greenlets: Vec<u64>,
-    tasks: Vec<u64>,
-    hub_candidates: Vec<u64>,
+/// Collects the instances of classes named one of `names`, each kept once.
+struct ClassVisitor<'a> {
+    types: TypeCache,
+    names: &'a [&'static str],
+    found: Vec<Vec<Instance>>,
     kept: HashSet<u64>,
 }
 
-impl Visitor for GreenVisitor<'_> {
+impl Visitor for ClassVisitor<'_> {
     fn start(&mut self) {
-        self.greenlets.clear();
-        self.tasks.clear();
-        self.hub_candidates.clear();
+        self.found.iter_mut().for_each(Vec::clear);
         self.kept.clear();
     }
 
     fn visit(&mut self, object: u64, type_object: u64) -> Result<(), ReadError> {
-        match self.types.kind(type_object)? {
-            Kind::Greenlet if self.kept.insert(object) => self.greenlets.push(object),
-            Kind::Task if self.kept.insert(object) => self.tasks.push(object),
-            Kind::HubCandidate if self.kept.insert(object) => self.hub_candidates.push(object),
-            _ => {}
+        if let Some((index, class)) = self.types.class_among(type_object, self.names)?
+            && self.kept.insert(object)
+        {
+            self.found[index].push(Instance { object, class });
         }
         Ok(())
     }
 }
 
-/// Walks the GC lists of every interpreter of `interpreter`'s process for
-/// greenlets, tasks and objects that may be eventlet hubs.
+/// Walks the GC lists of every interpreter of `interpreter`'s process, once,
+/// for the instances of the classes named `names` (`tp_name`: the bare name
+/// for a class statement's type, `module.Name` for a C type) and their
+/// subclasses, within `limits`.
 ///
 /// # Errors
 ///
 /// When the lists cannot be read, or kept changing for [`ATTEMPTS`] walks.
-pub fn find_green_objects(
+pub fn find_instances(
     interpreter: &Interpreter,
-    layout: &GreenLayout,
-    types: &mut TypeCache,
+    names: &[&'static str],
     limits: WalkLimits,
-) -> Result<GcObjects, WalkError> {
-    let mut visitor = GreenVisitor {
-        types,
-        greenlets: Vec::new(),
-        tasks: Vec::new(),
-        hub_candidates: Vec::new(),
+) -> Result<Instances, WalkError> {
+    let started = Instant::now();
+    let layout = GreenLayout::of(interpreter)?;
+    let mut visitor = ClassVisitor {
+        types: TypeCache::new(interpreter.memory),
+        names,
+        found: vec![Vec::new(); names.len()],
         kept: HashSet::new(),
     };
-    let outcome = walk_heap(interpreter, layout, limits, &mut visitor)?;
-    Ok(GcObjects {
-        greenlets: visitor.greenlets,
-        tasks: visitor.tasks,
-        hub_candidates: visitor.hub_candidates,
+    let outcome = walk_heap(interpreter, &layout, limits, &mut visitor)?;
+    Ok(Instances {
+        found: names.iter().copied().zip(visitor.found).collect(),
         objects: outcome.objects,
         restarts: outcome.restarts,
         incomplete: outcome.incomplete,
+        elapsed: started.elapsed(),
     })
 }
 
@@ -362,6 +382,8 @@ mod tests {
     const GREEN_THREAD_TYPE: usize = 1100;
     const TASK_TYPE: usize = 1200;
     const DICT_TYPE: usize = 1300;
+    /// The classes the walks look for.
+    const CLASSES: [&str; 2] = ["greenlet.greenlet", "_asyncio.Task"];
 
     /// A fake 3.11 heap: a runtime, one interpreter, four types, and
     /// `kinds.len()` objects in generation 2.
@@ -432,19 +454,12 @@ mod tests {
             }
         }
 
-        fn walk(&self, max_objects: u64) -> Result<GcObjects, WalkError> {
-            let interpreter = self.interpreter();
-            let layout = GreenLayout::of(&interpreter).unwrap();
+        fn walk(&self, max_objects: u64) -> Result<Instances, WalkError> {
             let limits = WalkLimits {
                 max_objects,
                 max_time: Duration::from_secs(10),
             };
-            find_green_objects(
-                &interpreter,
-                &layout,
-                &mut TypeCache::new(interpreter.memory),
-                limits,
-            )
+            find_instances(&self.interpreter(), &CLASSES, limits)
         }
     }
 
@@ -460,8 +475,19 @@ mod tests {
         let heap = Heap::new(&kinds);
         let found = heap.walk(1000).unwrap();
         let object = |i: usize| heap.addr(NODES + 4 * i) + GC_HEAD_SIZE;
-        assert_eq!(found.greenlets, vec![object(1), object(2)]);
-        assert_eq!(found.tasks, vec![object(4)]);
+        let objects = |name| -> Vec<(u64, u64)> {
+            found.of(name).iter().map(|i| (i.object, i.class)).collect()
+        };
+        let greenlet_type = heap.addr(GREENLET_TYPE);
+        assert_eq!(
+            objects("greenlet.greenlet"),
+            vec![(object(1), greenlet_type), (object(2), greenlet_type)]
+        );
+        assert_eq!(
+            objects("_asyncio.Task"),
+            vec![(object(4), heap.addr(TASK_TYPE))]
+        );
+        assert!(found.of("dict").is_empty(), "not looked for");
         assert_eq!(found.objects, 5);
         assert_eq!((found.restarts, found.incomplete), (0, None));
     }
@@ -497,7 +523,7 @@ mod tests {
         let heap = Heap::new(&[GREENLET_TYPE; 10]);
         let found = heap.walk(4).unwrap();
         assert_eq!(found.objects, 4);
-        assert_eq!(found.greenlets.len(), 4);
+        assert_eq!(found.of("greenlet.greenlet").len(), 4);
         let note = found.incomplete.expect("a note");
         assert!(note.contains("stopped after 4 objects"), "{note}");
     }
@@ -505,19 +531,11 @@ mod tests {
     #[test]
     fn the_time_limit_stops_the_walk_and_says_so() {
         let heap = Heap::new(&[GREENLET_TYPE; 3]);
-        let interpreter = heap.interpreter();
-        let layout = GreenLayout::of(&interpreter).unwrap();
         let limits = WalkLimits {
             max_objects: 1000,
             max_time: Duration::ZERO,
         };
-        let found = find_green_objects(
-            &interpreter,
-            &layout,
-            &mut TypeCache::new(interpreter.memory),
-            limits,
-        )
-        .unwrap();
+        let found = find_instances(&heap.interpreter(), &CLASSES, limits).unwrap();
         let note = found.incomplete.expect("a note");
         assert!(note.contains("the time limit"), "{note}");
     }

@@ -21,7 +21,7 @@
 use procfs::process::{MMapPath, MemoryMap};
 
 use super::layout::{FieldsHome, GREENLET_PIMPL, GreenletLayout, TYPE_BASIC_SIZE, ThreadLink};
-use super::types::{Kind, TypeCache};
+use super::types::{GREENLET_TYPE, TypeCache};
 use crate::proc::memory::ReadError;
 use crate::python::Interpreter;
 use crate::python::frames::{FrameReader, PythonFrame};
@@ -258,7 +258,7 @@ fn state_home(
             let parent = memory.read_u64(address + parent)?;
             let parent_is_greenlet = parent == 0 || {
                 let parent_type = memory.read_u64(parent + interpreter.layout.object_type)?;
-                types.kind(parent_type)? == Kind::Greenlet
+                types.class_named(parent_type, GREENLET_TYPE)?.is_some()
             };
             Ok(parent_is_greenlet.then_some(address))
         }

@@ -2,7 +2,8 @@
 //! (eventlet, gevent) with their suspended Python stacks, and asyncio tasks
 //! with their coroutine chains.
 //!
-//! [`gc_walk`] finds the objects in the garbage collector's lists,
+//! [`gc_walk`] finds the objects in the garbage collector's lists (one
+//! walk per report, shared with Configuration's),
 //! [`greenlet`] and [`asyncio`] read each one, [`owners`] places each
 //! greenlet on its OS thread and marks the one each thread runs, [`hubs`]
 //! marks eventlet's and gevent's hubs; every step is bounded and checked
@@ -27,13 +28,17 @@ use std::time::{Duration, Instant};
 use procfs::process::MemoryMap;
 
 use self::asyncio::{TaskInfo, read_task};
-use self::gc_walk::{WalkError, WalkLimits, find_green_objects};
+use self::gc_walk::Instances;
 use self::greenlet::{GreenletInfo, read_greenlet};
 use self::layout::{GreenLayout, GreenletLayout};
-use self::types::TypeCache;
+use self::types::{EVENTLET_HUB_TYPE, GREENLET_TYPE, TASK_TYPE, TypeCache};
 use super::Interpreter;
 use super::frames::FrameReader;
 use crate::proc::memory::ReadError;
+
+/// The classes whose instances the green-thread reader needs from the
+/// heap walk (see [`gc_walk::find_instances`]).
+pub const CLASSES: [&str; 3] = [GREENLET_TYPE, TASK_TYPE, EVENTLET_HUB_TYPE];
 
 /// Everything found.
 #[derive(Clone, Debug)]
@@ -52,7 +57,7 @@ pub struct GreenThreads {
     pub incomplete: Option<String>,
     /// Why some hubs may not be marked, if so.
     pub hub_note: Option<String>,
-    /// How long finding and reading took.
+    /// How long the heap walk and reading took.
     pub elapsed: Duration,
 }
 
@@ -62,9 +67,6 @@ pub enum GreenError {
     /// A read outside any one greenlet or task failed.
     #[error(transparent)]
     Read(#[from] ReadError),
-    /// The GC lists could not be walked.
-    #[error(transparent)]
-    Walk(#[from] WalkError),
     /// The greenlet package has a layout this reader does not know.
     #[error("{0}")]
     UnsupportedGreenlet(String),
@@ -94,17 +96,17 @@ pub enum GreenError {
 }
 
 impl Interpreter {
-    /// Every greenlet and asyncio task of the process, within `limits`;
-    /// `maps` (the process's memory map) tells which greenlet it loaded.
+    /// Every greenlet and asyncio task of the process, from the heap
+    /// walk's `instances` of [`CLASSES`]; `maps` (the process's memory map)
+    /// tells which greenlet it loaded.
     ///
     /// # Errors
     ///
-    /// When the interpreter's lists cannot be read, or the loaded greenlet's
-    /// layout is unknown or fails its check on most greenlets; one
-    /// unreadable greenlet or task only marks that one.
+    /// When the loaded greenlet's layout is unknown or fails its check on
+    /// most greenlets; one unreadable greenlet or task only marks that one.
     pub fn green_threads(
         &self,
-        limits: WalkLimits,
+        instances: &Instances,
         maps: &[MemoryMap],
     ) -> Result<GreenThreads, GreenError> {
         let started = Instant::now();
@@ -116,12 +118,14 @@ impl Interpreter {
             .transpose()
             .map_err(GreenError::UnsupportedGreenlet)?;
         let mut types = TypeCache::new(self.memory);
-        let found = find_green_objects(self, &layout, &mut types, limits)?;
+        let objects = |name| instances.of(name).iter().map(|i| i.object);
+        let found_greenlets: Vec<u64> = objects(GREENLET_TYPE).collect();
+        let hub_candidates: Vec<u64> = objects(EVENTLET_HUB_TYPE).collect();
         let mut frames = FrameReader::new(self);
-        let mut greenlets = Vec::with_capacity(found.greenlets.len());
+        let mut greenlets = Vec::with_capacity(found_greenlets.len());
         let mut hub_note = None;
         if let Some(greenlet_layout) = greenlet_layout {
-            for &address in &found.greenlets {
+            for &address in &found_greenlets {
                 // A greenlet freed since the walk fails its read: it is gone.
                 let read = read_greenlet(self, &greenlet_layout, &mut types, &mut frames, address);
                 if let Ok(Some(info)) = read {
@@ -129,8 +133,8 @@ impl Interpreter {
                 }
             }
             let (total, failed) = (
-                found.greenlets.len(),
-                found.greenlets.len() - greenlets.len(),
+                found_greenlets.len(),
+                found_greenlets.len() - greenlets.len(),
             );
             if failed * 2 > total {
                 return Err(GreenError::LayoutMismatch {
@@ -142,24 +146,22 @@ impl Interpreter {
                 });
             }
             self.place_greenlets(&greenlet_layout, &mut greenlets, maps);
-            hub_note = hubs::mark_hubs(self, &mut types, &found.hub_candidates, &mut greenlets);
-        } else if !found.greenlets.is_empty() {
-            return Err(GreenError::UnknownGreenlet(found.greenlets.len()));
+            hub_note = hubs::mark_hubs(self, &mut types, &hub_candidates, &mut greenlets);
+        } else if !found_greenlets.is_empty() {
+            return Err(GreenError::UnknownGreenlet(found_greenlets.len()));
         }
-        let tasks = found
-            .tasks
-            .iter()
-            .filter_map(|&address| read_task(self, &layout, &mut types, &mut frames, address).ok())
+        let tasks = objects(TASK_TYPE)
+            .filter_map(|address| read_task(self, &layout, &mut types, &mut frames, address).ok())
             .collect();
         Ok(GreenThreads {
             greenlet_version,
             greenlets,
             tasks,
-            objects_walked: found.objects,
-            restarts: found.restarts,
-            incomplete: found.incomplete,
+            objects_walked: instances.objects,
+            restarts: instances.restarts,
+            incomplete: instances.incomplete.clone(),
             hub_note,
-            elapsed: started.elapsed(),
+            elapsed: instances.elapsed + started.elapsed(),
         })
     }
 

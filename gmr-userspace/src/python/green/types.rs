@@ -1,5 +1,5 @@
 //! Naming the type objects met while walking the heap: `tp_name`, and
-//! whether a type is (or derives from) one the green-thread readers want.
+//! whether a type is (or derives from) a class a heap reader wants.
 //!
 //! A heap holds tens of thousands of objects but only a few hundred types,
 //! so each type is read once per report and cached.
@@ -14,34 +14,20 @@ const MAX_NAME: usize = 256;
 /// `tp_base` links followed at most; deeper hierarchies are not greenlets.
 const MAX_BASES: usize = 32;
 
-/// What an object is, as far as the green-thread readers care.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// `greenlet.greenlet` or a subclass (eventlet's `GreenThread`,
-    /// gevent's `Greenlet`).
-    Greenlet,
-    /// `_asyncio.Task` or a subclass.
-    Task,
-    /// An instance of a class named `BaseHub` or a subclass: eventlet's
-    /// hub, if the class is eventlet's (see [`super::hubs`]).
-    HubCandidate,
-    /// Anything else.
-    Other,
-}
-
 /// `tp_name` of the type every greenlet derives from.
-const GREENLET_TYPE: &str = "greenlet.greenlet";
+pub const GREENLET_TYPE: &str = "greenlet.greenlet";
 /// `tp_name` of the C task type every asyncio task derives from.
-const TASK_TYPE: &str = "_asyncio.Task";
+pub const TASK_TYPE: &str = "_asyncio.Task";
 /// `tp_name` of eventlet's hub base class (a class statement's type
-/// carries its bare name).
-const EVENTLET_HUB_TYPE: &str = "BaseHub";
+/// carries its bare name; [`super::hubs`] checks its module).
+pub const EVENTLET_HUB_TYPE: &str = "BaseHub";
 
-/// Type names and kinds read from one process, cached by type address.
+/// Type names and the classes types derive from, read from one process,
+/// cached by type address.
 pub struct TypeCache {
     memory: ProcessMemory,
     names: HashMap<u64, String>,
-    kinds: HashMap<u64, Kind>,
+    classes: HashMap<u64, Option<(usize, u64)>>,
 }
 
 impl TypeCache {
@@ -50,7 +36,7 @@ impl TypeCache {
         TypeCache {
             memory,
             names: HashMap::new(),
-            kinds: HashMap::new(),
+            classes: HashMap::new(),
         }
     }
 
@@ -69,34 +55,37 @@ impl TypeCache {
         Ok(name)
     }
 
-    /// What objects of the type at `type_object` are, following `tp_base`.
+    /// Which of `names` the type at `type_object` is or derives from (the
+    /// first met following `tp_base`), as an index into `names`, with the
+    /// class that carries the name. Answers are cached per type, so one
+    /// cache is asked with one `names`.
     ///
     /// # Errors
     ///
     /// When a type in the chain cannot be read.
-    pub fn kind(&mut self, type_object: u64) -> Result<Kind, ReadError> {
-        if let Some(&kind) = self.kinds.get(&type_object) {
-            return Ok(kind);
+    pub fn class_among(
+        &mut self,
+        type_object: u64,
+        names: &[&str],
+    ) -> Result<Option<(usize, u64)>, ReadError> {
+        if let Some(&class) = self.classes.get(&type_object) {
+            return Ok(class);
         }
-        let mut kind = Kind::Other;
+        let mut class = None;
         let mut current = type_object;
         for _ in 0..MAX_BASES {
             if current == 0 {
                 break;
             }
-            match self.name(current)?.as_str() {
-                GREENLET_TYPE => kind = Kind::Greenlet,
-                TASK_TYPE => kind = Kind::Task,
-                EVENTLET_HUB_TYPE => kind = Kind::HubCandidate,
-                _ => {
-                    current = self.memory.read_u64(current + TYPE_BASE)?;
-                    continue;
-                }
+            let name = self.name(current)?;
+            if let Some(index) = names.iter().position(|n| *n == name) {
+                class = Some((index, current));
+                break;
             }
-            break;
+            current = self.memory.read_u64(current + TYPE_BASE)?;
         }
-        self.kinds.insert(type_object, kind);
-        Ok(kind)
+        self.classes.insert(type_object, class);
+        Ok(class)
     }
 
     /// The class named `name` among the type at `type_object` and its

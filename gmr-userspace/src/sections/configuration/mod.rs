@@ -46,6 +46,10 @@ use crate::model::configuration::{
 /// The section's title in reports.
 pub const TITLE: &str = "Configuration";
 
+/// The class whose instances the live oslo.config read needs from the
+/// report's heap walk.
+pub(crate) use self::oslo::find::CLASS as OSLO_CONFIG_CLASS;
+
 /// Most configuration files read for one report; a `--config-dir` of
 /// thousands of files must not make a report of gigabytes.
 const MAX_FILES: usize = 64;

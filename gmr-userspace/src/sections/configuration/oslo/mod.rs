@@ -17,7 +17,7 @@
 //! parsed files that nothing registered are listed, and a parsed file
 //! changed after the process started is noted.
 
-mod find;
+pub(crate) mod find;
 mod substitute;
 mod values;
 
@@ -55,7 +55,11 @@ pub(super) fn live_options(
         return None;
     };
     let mut heap = Heap::new(interpreter, BUDGET)?;
-    let found = match find::config_opts(interpreter, &mut heap) {
+    let found = context
+        .python_instances()
+        .map_err(|error| format!("cannot walk the Python heap: {error}"))
+        .and_then(|instances| find::config_opts(&mut heap, instances));
+    let found = match found {
         Ok(found) => found,
         Err(error) => return Some(Err(error)),
     };
