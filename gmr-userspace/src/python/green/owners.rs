@@ -18,7 +18,11 @@
 //!
 //! A group whose addresses fall in several threads' stacks, or two groups
 //! placed on one thread (a thread that ended, its stack reused), get no
-//! thread, with a note saying why, never a guess. A thread's running
+//! thread, with a note saying why, never a guess. One window remains:
+//! greenlet before 3.4 clears an ended thread's `ThreadState` link only
+//! from a pending call the main thread runs later, and until then that
+//! thread's greenlets would be placed on a new thread that reuses its
+//! stack (glibc caches stacks) and runs no greenlet of its own. A thread's running
 //! greenlet is the one of its group whose state is running (greenlet
 //! clears a greenlet's saved top frame when it switches to it); two such
 //! (it switched while being read) mark none.
