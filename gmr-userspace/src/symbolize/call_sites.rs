@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use gimli::{AttributeValue, EndianSlice, LittleEndian, UnitOffset};
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SymbolKind};
 
+use super::cxx_names::{CxxFunctions, CxxNames, is_cxx};
 use super::names::PublicNames;
 
 /// How deep a chain of `DW_AT_specification` / `DW_AT_abstract_origin`
@@ -54,6 +55,8 @@ pub struct CallSites {
     symbols: HashMap<String, FunctionSymbol>,
     /// The public names of functions, from the same symbol tables.
     names: PublicNames,
+    /// gdb's names for the image's C++ functions, when it has some.
+    cxx_names: Option<CxxNames>,
 }
 
 impl CallSites {
@@ -82,9 +85,15 @@ impl CallSites {
             sites.add_symbols(debug);
         }
         let dwarf_file = debug.as_ref().unwrap_or(&file);
-        if let Err(e) = sites.add_dwarf(dwarf_file) {
+        let sections = gimli::DwarfSections::load(|id| {
+            Ok::<_, gimli::Error>(section_data(dwarf_file, id.name()).unwrap_or(Cow::Borrowed(&[])))
+        })
+        .map_err(|e| format!("DWARF sections unreadable: {e}"))?;
+        let mut cxx = CxxFunctions::default();
+        if let Err(e) = sites.add_dwarf(&sections, &mut cxx) {
             log::debug!("call sites stop at a DWARF error: {e}");
         }
+        sites.cxx_names = cxx.into_names(&sections);
         sites.functions.sort_unstable();
         Ok(sites)
     }
@@ -126,6 +135,12 @@ impl CallSites {
         &self.names
     }
 
+    /// gdb's names for the image's C++ functions; `None` when it has no
+    /// C++ code with debug info.
+    pub fn cxx_names(&self) -> Option<&CxxNames> {
+        self.cxx_names.as_ref()
+    }
+
     fn add_symbols(&mut self, file: &object::File<'_>) {
         self.names.add(file.symbols());
         self.names.add(file.dynamic_symbols());
@@ -148,24 +163,31 @@ impl CallSites {
         }
     }
 
-    fn add_dwarf(&mut self, file: &object::File<'_>) -> gimli::Result<()> {
-        let sections = gimli::DwarfSections::load(|id| {
-            Ok::<_, gimli::Error>(section_data(file, id.name()).unwrap_or(Cow::Borrowed(&[])))
-        })?;
+    fn add_dwarf(
+        &mut self,
+        sections: &gimli::DwarfSections<Cow<'_, [u8]>>,
+        cxx: &mut CxxFunctions,
+    ) -> gimli::Result<()> {
         let dwarf = sections.borrow(|section| EndianSlice::new(section, LittleEndian));
         let mut units = dwarf.units();
         while let Some(header) = units.next()? {
+            if let Some(start) = header.debug_info_offset() {
+                cxx.add_unit(start.0);
+            }
             let unit = dwarf.unit(header)?;
-            self.add_unit(unit.unit_ref(&dwarf))?;
+            self.add_unit(unit.unit_ref(&dwarf), cxx)?;
         }
         Ok(())
     }
 
-    /// Adds the functions and call sites of one compilation unit.
+    /// Adds the functions and call sites of one compilation unit, and its
+    /// functions to `cxx` when it is C++.
     fn add_unit(
         &mut self,
         unit: gimli::UnitRef<'_, EndianSlice<'_, LittleEndian>>,
+        cxx: &mut CxxFunctions,
     ) -> gimli::Result<()> {
+        let mut is_cxx_unit = false;
         // Concrete functions by the abstract DIE they instantiate.
         let mut concrete: HashMap<UnitOffset, u64> = HashMap::new();
         // (is tail call, enclosing function's entry, return address, origin)
@@ -179,8 +201,22 @@ impl CallSites {
                 enclosing.pop();
             }
             match entry.tag() {
+                gimli::DW_TAG_compile_unit => {
+                    is_cxx_unit = matches!(
+                        entry.attr_value(gimli::DW_AT_language),
+                        Some(AttributeValue::Language(language)) if is_cxx(language)
+                    );
+                }
                 gimli::DW_TAG_subprogram => {
+                    let known = self.functions.len();
                     let function_entry = self.add_function(unit, entry)?;
+                    if is_cxx_unit
+                        && let Some(die) = entry.offset().to_debug_info_offset(&unit.header)
+                    {
+                        for &(begin, end, _) in &self.functions[known..] {
+                            cxx.add_function(begin, end, die.0);
+                        }
+                    }
                     if let (Some(function_entry), Some(AttributeValue::UnitRef(origin))) = (
                         function_entry,
                         entry.attr_value(gimli::DW_AT_abstract_origin),
