@@ -595,7 +595,7 @@ fn parent_scope(scopes: &[Scope], offset: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
     use std::process::Command;
 
@@ -624,7 +624,7 @@ mod tests {
 
     /// tests/fixtures/cpp/scopes.cpp built by g++ with `flags`; `None`
     /// (and a SKIP line) without g++.
-    fn build(label: &str, flags: &[&str]) -> Option<Vec<u8>> {
+    pub(crate) fn build(label: &str, flags: &[&str]) -> Option<Vec<u8>> {
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/cpp/scopes.cpp");
         let binary =
             std::env::temp_dir().join(format!("gmr-scopes-{label}-{}", std::process::id()));
