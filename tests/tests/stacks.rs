@@ -1,7 +1,7 @@
 //! One-shot reports (`gmr-agent report --pid`) on the parked fixtures
 //! (C at -O2 with and without frame pointers, -O3, LTO, static glibc; C++
-//! at -O2, -O3 and LTO; Rust release): each parked thread shows its functions in order, and the
-//! stacks agree with gdb's on the same process, gdb's tail-call frames
+//! at -O2, -O3, LTO and without debug info; Rust release): each parked
+//! thread shows its functions in order, and the stacks agree with gdb's on the same process, gdb's tail-call frames
 //! included, with no tail-call frame gdb lacks. C++ names must equal gdb's
 //! verbatim (qualified inlined functions, libiberty's literals).
 
@@ -12,7 +12,7 @@ use gmr_tests::{
     agent::{in_order, report_json, section, thread, user_functions},
     build_c_fixture, build_cpp_fixture, build_rust_fixture,
     expect::{C_MAIN, C_THREADS, Expectation, RUST_MAIN, RUST_THREADS},
-    gdb_backtraces, match_ratio_by, require_root,
+    gdb_backtraces, match_ratio_by, require_root, strip_debug,
 };
 
 /// The share of gdb's named frames (its tail-call frames included) the
@@ -179,6 +179,35 @@ fn cpp_o2_o3_lto() {
                 Names::CxxExact,
             );
         }
+    }
+}
+
+/// The C++ fixture without debug info: gdb and gmr name its functions
+/// from the symbol table, demangled whole (a template's return type
+/// included, `[clone .isra.0]` kept).
+const CPP_SYMTAB_THREADS: &[Expectation] = &[
+    (
+        "waiter",
+        "waiter",
+        &["pthread_cond_wait", "wait_forever() [clone .isra.0]"],
+    ),
+    ("sleeper", "sleeper", &["nanosleep", "sleep_forever"]),
+];
+
+#[test]
+fn cpp_symbol_table_only() {
+    if require_root() {
+        let program = strip_debug(
+            &build_cpp_fixture("parked-cpp-o2", &["-O2"]),
+            "parked-cpp-o2-symtab",
+        );
+        check(
+            "C++ -O2, symbol table only",
+            &program,
+            CPP_SYMTAB_THREADS,
+            CPP_MAIN,
+            Names::CxxExact,
+        );
     }
 }
 

@@ -86,7 +86,8 @@ impl CallSites {
         }
         let dwarf_file = debug.as_ref().unwrap_or(&file);
         let sections = gimli::DwarfSections::load(|id| {
-            Ok::<_, gimli::Error>(section_data(dwarf_file, id.name()).unwrap_or(Cow::Borrowed(&[])))
+            let data = section_data(dwarf_file, id.name()).unwrap_or(Cow::Borrowed(&[]));
+            Ok::<_, gimli::Error>((id, data))
         })
         .map_err(|e| format!("DWARF sections unreadable: {e}"))?;
         let mut cxx = CxxFunctions::default();
@@ -165,10 +166,10 @@ impl CallSites {
 
     fn add_dwarf(
         &mut self,
-        sections: &gimli::DwarfSections<Cow<'_, [u8]>>,
+        sections: &gimli::DwarfSections<(gimli::SectionId, Cow<'_, [u8]>)>,
         cxx: &mut CxxFunctions,
     ) -> gimli::Result<()> {
-        let dwarf = sections.borrow(|section| EndianSlice::new(section, LittleEndian));
+        let dwarf = sections.borrow(|(_, section)| EndianSlice::new(section, LittleEndian));
         let mut across = AcrossUnits::default();
         let mut units = dwarf.units();
         while let Some(header) = units.next()? {

@@ -25,7 +25,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use gimli::{
-    AttributeValue, DebugInfoOffset, DwTag, EndianRcSlice, LittleEndian, Reader as _, UnitOffset,
+    AttributeValue, DebugInfoOffset, DwTag, EndianRcSlice, LittleEndian, Reader as _, SectionId,
+    UnitOffset,
 };
 
 use super::names::{demangled_for_gdb, gdb_frame_name};
@@ -103,15 +104,31 @@ impl CxxFunctions {
     /// when the image has no C++ function, so its sections are dropped.
     pub fn into_names(
         mut self,
-        sections: &gimli::DwarfSections<Cow<'_, [u8]>>,
+        sections: &gimli::DwarfSections<(SectionId, Cow<'_, [u8]>)>,
     ) -> Option<CxxNames> {
         if self.functions.is_empty() {
             return None;
         }
         self.unit_starts.sort_unstable();
         self.functions.sort_unstable();
-        let dwarf = sections
-            .borrow(|section| EndianRcSlice::new(Rc::<[u8]>::from(&section[..]), LittleEndian));
+        // Kept: what DIEs, their names and code ranges need; location
+        // lists, macros and lookup tables (often a third of the bytes) not.
+        let dwarf = sections.borrow(|(id, section)| {
+            let kept = matches!(
+                id,
+                SectionId::DebugAbbrev
+                    | SectionId::DebugAddr
+                    | SectionId::DebugInfo
+                    | SectionId::DebugLine
+                    | SectionId::DebugLineStr
+                    | SectionId::DebugStr
+                    | SectionId::DebugStrOffsets
+                    | SectionId::DebugRanges
+                    | SectionId::DebugRngLists
+            );
+            let bytes = if kept { &section[..] } else { &[][..] };
+            EndianRcSlice::new(Rc::<[u8]>::from(bytes), LittleEndian)
+        });
         Some(CxxNames {
             dwarf,
             unit_starts: self.unit_starts,

@@ -519,9 +519,13 @@ fn push_user_frames(
         .and_then(|(names, address)| names.frame_names(address))
         .filter(|names| names.len() == sym.inlined.len() + 1)
         .unwrap_or_default();
+    // gdb names a function only the symbol table knows by its whole
+    // demangled name, a template's return type included.
+    let symbol_table_only = sym.code_info.is_none();
     let name_of = |index: usize, blazesym: &str| -> String {
         match cxx.get(index).cloned().flatten() {
             Some(name) => name,
+            None if index == 0 && symbol_table_only => libiberty_literals(blazesym),
             None => libiberty_literals(without_return_type(blazesym)),
         }
     };
@@ -536,7 +540,7 @@ fn push_user_frames(
     }
     let public = sites
         .map(CallSites::public_names)
-        .filter(|_| sym.code_info.is_none())
+        .filter(|_| symbol_table_only)
         .and_then(|names| names.public_alias(sym.addr, &sym.name));
     out.push(UserFrame {
         function: Some(name_of(0, public.unwrap_or(&sym.name))),

@@ -1,5 +1,6 @@
 //! Function names as gdb prints them: demangled C++ names without the
-//! return type a template function's mangling carries, integer template
+//! return type a template function's mangling carries (where debug info
+//! names the function; gdb keeps it for symbol-table names), integer template
 //! arguments in libiberty's forms (`std::ratio<1l, 1l>`, where the
 //! cpp_demangle crate writes `std::ratio<(long)1, (long)1>`), the parameter
 //! list dropped where gdb's C++ name parser reads the name, and, where only
