@@ -126,7 +126,8 @@ const LITERAL_SUFFIXES: [(&str, &str); 5] = [
 
 /// Pieces of demangled names gdb's C++ name parser does not read: it then
 /// prints such a name whole, parameter list included.
-const UNPARSED_BY_GDB: [&str; 10] = [
+const UNPARSED_BY_GDB: [&str; 11] = [
+    "[abi:",
     "{lambda(",
     "<lambda(",
     "{unnamed type#",
@@ -271,6 +272,7 @@ mod tests {
             "std::__invoke_impl<void, main()::<lambda()> >",
             "std::thread::_State_impl<std::thread::_Invoker<std::tuple<main()::<lambda()> > > >::_M_run(void)",
             "f()::{lambda()#1}::operator()() const",
+            "ns::tagged[abi:cxx11](int)",
             "main",
             "operator()",
             "ns::Functor::operator()",
