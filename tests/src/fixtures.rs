@@ -85,6 +85,43 @@ pub fn build_cpp_fixture(binary_name: &str, flags: &[&str]) -> PathBuf {
     compile("g++", "cpp/parked.cpp", binary_name, flags)
 }
 
+/// A copy of the built fixture `binary` without its debug info (`strip
+/// --strip-debug`: the symbol table stays, as in a package without its
+/// `-dbgsym`), as `target/fixtures/<binary_name>`; made again when `binary`
+/// is newer.
+#[track_caller]
+pub fn strip_debug(binary: &Path, binary_name: &str) -> PathBuf {
+    let _guard = BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    let stripped = fixtures_dir().join(binary_name);
+    if is_up_to_date(&stripped, binary) {
+        return stripped;
+    }
+    let staging = fixtures_dir().join(format!("{binary_name}.tmp-{}", std::process::id()));
+    let output = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&staging)
+        .arg(binary)
+        .output()
+        .unwrap_or_else(|e| panic!("run strip (is binutils installed?): {e}"));
+    assert!(
+        output.status.success(),
+        "strip --strip-debug {} failed:\n{}",
+        binary.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::rename(&staging, &stripped).unwrap_or_else(|e| {
+        panic!(
+            "rename {} to {}: {e}",
+            staging.display(),
+            stripped.display()
+        )
+    });
+    stripped
+}
+
 /// Compiles `tests/fixtures/c/<source>.c` with `-g -pthread <flags>` into `target/fixtures/<binary_name>`, unless that is already
 /// newer than the source; built under another name and renamed, so a test
 /// never runs a half-written binary.

@@ -37,9 +37,12 @@ pub mod syscalls;
 
 pub use cgroup::{TestCgroup, cgroup2_mount};
 pub use fixtures::{
-    CVariant, build_c_fixture, build_c_program, build_cpp_fixture, build_rust_fixture,
+    CVariant, build_c_fixture, build_c_program, build_cpp_fixture, build_rust_fixture, strip_debug,
 };
-pub use gdb::{GdbThread, MatchReport, ThreadMatch, gdb_backtraces, match_ratio, normalize_name};
+pub use gdb::{
+    GdbThread, MatchReport, Names, ThreadMatch, gdb_backtraces, match_ratio, match_ratio_by,
+    normalize_name,
+};
 pub use process::{Fixture, spawn_when_not_busy};
 
 use std::path::PathBuf;

@@ -1,24 +1,25 @@
 //! One-shot reports (`gmr-agent report --pid`) on the parked fixtures
 //! (C at -O2 with and without frame pointers, -O3, LTO, static glibc; C++
-//! at -O2, -O3 and LTO; Rust release): each parked thread shows its functions in order, and the
-//! stacks agree with gdb's on the same process, gdb's tail-call frames
-//! included, with no tail-call frame gdb lacks.
+//! at -O2, -O3, LTO and without debug info; Rust release): each parked
+//! thread shows its functions in order, and the stacks agree with gdb's on the same process, gdb's tail-call frames
+//! included, with no tail-call frame gdb lacks. C++ names must equal gdb's
+//! verbatim (qualified inlined functions, libiberty's literals).
 
 use std::path::Path;
 
 use gmr_tests::{
-    CVariant, Fixture,
+    CVariant, Fixture, Names,
     agent::{in_order, report_json, section, thread, user_functions},
     build_c_fixture, build_cpp_fixture, build_rust_fixture,
     expect::{C_MAIN, C_THREADS, Expectation, RUST_MAIN, RUST_THREADS},
-    gdb_backtraces, match_ratio, require_root,
+    gdb_backtraces, match_ratio_by, require_root, strip_debug,
 };
 
 /// The share of gdb's named frames (its tail-call frames included) the
 /// report must contain, in order.
 const MIN_GDB_MATCH: f64 = 0.99;
 
-fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str]) {
+fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str], names: Names) {
     let fixture = Fixture::spawn(program, &[], None);
     let report = report_json(fixture.pid());
 
@@ -67,7 +68,7 @@ fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str]) {
     );
 
     let gdb = gdb_backtraces(fixture.pid()).expect("gdb");
-    let score = match_ratio(&gdb, &report);
+    let score = match_ratio_by(&gdb, &report, names);
     println!("{label}: frames matching gdb by name\n{score}");
     println!(
         "| {label} | gdb frames {} | gdb tail-call frames {} | matched {}/{} | {:.3} |",
@@ -98,6 +99,7 @@ fn c_without_frame_pointers() {
             &build_c_fixture(CVariant::NoFramePointer),
             C_THREADS,
             C_MAIN,
+            Names::CxxExact,
         );
     }
 }
@@ -110,6 +112,7 @@ fn c_with_frame_pointers() {
             &build_c_fixture(CVariant::FramePointer),
             C_THREADS,
             C_MAIN,
+            Names::CxxExact,
         );
     }
 }
@@ -117,7 +120,13 @@ fn c_with_frame_pointers() {
 #[test]
 fn c_o3() {
     if require_root() {
-        check("C -O3", &build_c_fixture(CVariant::O3), C_THREADS, C_MAIN);
+        check(
+            "C -O3",
+            &build_c_fixture(CVariant::O3),
+            C_THREADS,
+            C_MAIN,
+            Names::CxxExact,
+        );
     }
 }
 
@@ -129,6 +138,7 @@ fn c_lto() {
             &build_c_fixture(CVariant::Lto),
             C_THREADS,
             C_MAIN,
+            Names::CxxExact,
         );
     }
 }
@@ -141,6 +151,7 @@ fn c_static_glibc() {
             &build_c_fixture(CVariant::Static),
             C_THREADS,
             C_MAIN,
+            Names::CxxExact,
         );
     }
 }
@@ -165,8 +176,38 @@ fn cpp_o2_o3_lto() {
                 &build_cpp_fixture(name, flags),
                 CPP_THREADS,
                 CPP_MAIN,
+                Names::CxxExact,
             );
         }
+    }
+}
+
+/// The C++ fixture without debug info: gdb and gmr name its functions
+/// from the symbol table, demangled whole (a template's return type
+/// included, `[clone .isra.0]` kept).
+const CPP_SYMTAB_THREADS: &[Expectation] = &[
+    (
+        "waiter",
+        "waiter",
+        &["pthread_cond_wait", "wait_forever() [clone .isra.0]"],
+    ),
+    ("sleeper", "sleeper", &["nanosleep", "sleep_forever"]),
+];
+
+#[test]
+fn cpp_symbol_table_only() {
+    if require_root() {
+        let program = strip_debug(
+            &build_cpp_fixture("parked-cpp-o2", &["-O2"]),
+            "parked-cpp-o2-symtab",
+        );
+        check(
+            "C++ -O2, symbol table only",
+            &program,
+            CPP_SYMTAB_THREADS,
+            CPP_MAIN,
+            Names::CxxExact,
+        );
     }
 }
 
@@ -178,6 +219,7 @@ fn rust_release() {
             &build_rust_fixture(),
             RUST_THREADS,
             RUST_MAIN,
+            Names::Normalized,
         );
     }
 }

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use gimli::{AttributeValue, EndianSlice, LittleEndian, UnitOffset};
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SymbolKind};
 
+use super::cxx_names::{CxxFunctions, CxxNames, is_cxx};
 use super::names::PublicNames;
 
 /// How deep a chain of `DW_AT_specification` / `DW_AT_abstract_origin`
@@ -54,6 +55,8 @@ pub struct CallSites {
     symbols: HashMap<String, FunctionSymbol>,
     /// The public names of functions, from the same symbol tables.
     names: PublicNames,
+    /// gdb's names for the image's C++ functions, when it has some.
+    cxx_names: Option<CxxNames>,
 }
 
 impl CallSites {
@@ -82,9 +85,16 @@ impl CallSites {
             sites.add_symbols(debug);
         }
         let dwarf_file = debug.as_ref().unwrap_or(&file);
-        if let Err(e) = sites.add_dwarf(dwarf_file) {
+        let sections = gimli::DwarfSections::load(|id| {
+            let data = section_data(dwarf_file, id.name()).unwrap_or(Cow::Borrowed(&[]));
+            Ok::<_, gimli::Error>((id, data))
+        })
+        .map_err(|e| format!("DWARF sections unreadable: {e}"))?;
+        let mut cxx = CxxFunctions::default();
+        if let Err(e) = sites.add_dwarf(&sections, &mut cxx) {
             log::debug!("call sites stop at a DWARF error: {e}");
         }
+        sites.cxx_names = cxx.into_names(&sections);
         sites.functions.sort_unstable();
         Ok(sites)
     }
@@ -126,6 +136,12 @@ impl CallSites {
         &self.names
     }
 
+    /// gdb's names for the image's C++ functions; `None` when it has no
+    /// C++ code with debug info.
+    pub fn cxx_names(&self) -> Option<&CxxNames> {
+        self.cxx_names.as_ref()
+    }
+
     fn add_symbols(&mut self, file: &object::File<'_>) {
         self.names.add(file.symbols());
         self.names.add(file.dynamic_symbols());
@@ -148,24 +164,56 @@ impl CallSites {
         }
     }
 
-    fn add_dwarf(&mut self, file: &object::File<'_>) -> gimli::Result<()> {
-        let sections = gimli::DwarfSections::load(|id| {
-            Ok::<_, gimli::Error>(section_data(file, id.name()).unwrap_or(Cow::Borrowed(&[])))
-        })?;
-        let dwarf = sections.borrow(|section| EndianSlice::new(section, LittleEndian));
+    fn add_dwarf(
+        &mut self,
+        sections: &gimli::DwarfSections<(gimli::SectionId, Cow<'_, [u8]>)>,
+        cxx: &mut CxxFunctions,
+    ) -> gimli::Result<()> {
+        let dwarf = sections.borrow(|(_, section)| EndianSlice::new(section, LittleEndian));
+        let mut across = AcrossUnits::default();
         let mut units = dwarf.units();
         while let Some(header) = units.next()? {
+            if let Some(start) = header.debug_info_offset() {
+                cxx.add_unit(start.0);
+                across.unit_starts.push(start.0);
+            }
             let unit = dwarf.unit(header)?;
-            self.add_unit(unit.unit_ref(&dwarf))?;
+            self.add_unit(unit.unit_ref(&dwarf), cxx, &mut across)?;
+        }
+        let mut read = HashMap::new();
+        for (tail, caller, returns_to, origin) in std::mem::take(&mut across.pending) {
+            if let Some(callee) = across.resolve(&dwarf, &mut read, origin)? {
+                self.add_call(tail, caller, returns_to, callee);
+            }
         }
         Ok(())
     }
 
-    /// Adds the functions and call sites of one compilation unit.
+    fn add_call(
+        &mut self,
+        tail: bool,
+        caller: Option<u64>,
+        returns_to: Option<u64>,
+        callee: Callee,
+    ) {
+        match (tail, caller, returns_to) {
+            (true, Some(caller), _) => self.tail_calls.entry(caller).or_default().push(callee),
+            (false, _, Some(returns_to)) => {
+                self.by_return_address.insert(returns_to, callee);
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds the functions and call sites of one compilation unit, and its
+    /// functions to `cxx` when it is C++.
     fn add_unit(
         &mut self,
         unit: gimli::UnitRef<'_, EndianSlice<'_, LittleEndian>>,
+        cxx: &mut CxxFunctions,
+        across: &mut AcrossUnits,
     ) -> gimli::Result<()> {
+        let mut is_cxx_unit = false;
         // Concrete functions by the abstract DIE they instantiate.
         let mut concrete: HashMap<UnitOffset, u64> = HashMap::new();
         // (is tail call, enclosing function's entry, return address, origin)
@@ -179,13 +227,36 @@ impl CallSites {
                 enclosing.pop();
             }
             match entry.tag() {
+                gimli::DW_TAG_compile_unit => {
+                    is_cxx_unit = matches!(
+                        entry.attr_value(gimli::DW_AT_language),
+                        Some(AttributeValue::Language(language)) if is_cxx(language)
+                    );
+                }
                 gimli::DW_TAG_subprogram => {
+                    let known = self.functions.len();
                     let function_entry = self.add_function(unit, entry)?;
-                    if let (Some(function_entry), Some(AttributeValue::UnitRef(origin))) = (
+                    if is_cxx_unit
+                        && let Some(die) = entry.offset().to_debug_info_offset(&unit.header)
+                    {
+                        for &(begin, end, _) in &self.functions[known..] {
+                            cxx.add_function(begin, end, die.0);
+                        }
+                    }
+                    match (
                         function_entry,
                         entry.attr_value(gimli::DW_AT_abstract_origin),
                     ) {
-                        concrete.insert(origin, function_entry);
+                        (Some(function_entry), Some(AttributeValue::UnitRef(origin))) => {
+                            concrete.insert(origin, function_entry);
+                            if let Some(origin) = origin.to_debug_info_offset(&unit.header) {
+                                across.concrete.insert(origin.0, function_entry);
+                            }
+                        }
+                        (Some(function_entry), Some(AttributeValue::DebugInfoRef(origin))) => {
+                            across.concrete.insert(origin.0, function_entry);
+                        }
+                        _ => {}
                     }
                     enclosing.push((depth, function_entry));
                 }
@@ -193,8 +264,10 @@ impl CallSites {
                     let origin = entry
                         .attr_value(gimli::DW_AT_call_origin)
                         .or_else(|| entry.attr_value(gimli::DW_AT_abstract_origin));
-                    let Some(AttributeValue::UnitRef(origin)) = origin else {
-                        continue;
+                    let origin = match origin {
+                        Some(AttributeValue::UnitRef(origin)) => Ok(origin),
+                        Some(AttributeValue::DebugInfoRef(origin)) => Err(origin.0),
+                        _ => continue,
                     };
                     let tail = entry.attr(gimli::DW_AT_call_tail_call).is_some()
                         || entry.attr(gimli::DW_AT_GNU_tail_call).is_some();
@@ -206,21 +279,23 @@ impl CallSites {
                         None => None,
                     };
                     let caller = enclosing.last().and_then(|&(_, entry)| entry);
-                    pending.push((tail, caller, returns_to, origin));
+                    match origin {
+                        Ok(origin) => pending.push((tail, caller, returns_to, origin)),
+                        // Another unit's DIE (LTO): resolved once every
+                        // unit's concrete functions are known.
+                        Err(origin) => across.pending.push((tail, caller, returns_to, origin)),
+                    }
                 }
                 _ => {}
             }
         }
         for (tail, caller, returns_to, origin) in pending {
-            let Some(callee) = resolve(unit, &concrete, origin)? else {
-                continue;
-            };
-            match (tail, caller, returns_to) {
-                (true, Some(caller), _) => self.tail_calls.entry(caller).or_default().push(callee),
-                (false, _, Some(returns_to)) => {
-                    self.by_return_address.insert(returns_to, callee);
+            match resolve(unit, &concrete, origin)? {
+                Resolved::Callee(callee) => self.add_call(tail, caller, returns_to, callee),
+                Resolved::Elsewhere(origin) => {
+                    across.pending.push((tail, caller, returns_to, origin));
                 }
-                _ => {}
+                Resolved::Unknown => {}
             }
         }
         Ok(())
@@ -259,41 +334,133 @@ impl CallSites {
     }
 }
 
+/// Call sites whose callee is another unit's DIE (`DW_FORM_ref_addr`, as
+/// LTO writes them), and what resolving them needs from every unit.
+#[derive(Default)]
+struct AcrossUnits {
+    /// Start of each unit in `.debug_info`, in order.
+    unit_starts: Vec<usize>,
+    /// Concrete functions' entries by the `.debug_info` offset of the
+    /// abstract DIE they instantiate.
+    concrete: HashMap<usize, u64>,
+    /// (is tail call, enclosing function's entry, return address, callee DIE)
+    pending: Vec<(bool, Option<u64>, Option<u64>, usize)>,
+}
+
+type SliceUnit<'data> = gimli::Unit<EndianSlice<'data, LittleEndian>>;
+
+impl AcrossUnits {
+    /// What the DIE at `.debug_info` offset `origin` names, as
+    /// [`resolve`] says, following references into any unit; `read` keeps
+    /// the units read for it.
+    fn resolve<'data>(
+        &self,
+        dwarf: &gimli::Dwarf<EndianSlice<'data, LittleEndian>>,
+        read: &mut HashMap<usize, SliceUnit<'data>>,
+        origin: usize,
+    ) -> gimli::Result<Option<Callee>> {
+        let mut offset = origin;
+        for _ in 0..ORIGIN_DEPTH {
+            if let Some(&entry) = self.concrete.get(&offset) {
+                return Ok(Some(Callee::Address(entry)));
+            }
+            let index = self.unit_starts.partition_point(|&start| start <= offset);
+            let Some(&start) = index.checked_sub(1).and_then(|i| self.unit_starts.get(i)) else {
+                return Ok(None);
+            };
+            let unit = match read.entry(start) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let header = dwarf
+                        .debug_info
+                        .header_from_offset(gimli::DebugInfoOffset(start))?;
+                    slot.insert(dwarf.unit(header)?)
+                }
+            };
+            let unit = unit.unit_ref(dwarf);
+            let Some(local) = gimli::DebugInfoOffset(offset).to_unit_offset(&unit.header) else {
+                return Ok(None);
+            };
+            let die = unit.entry(local)?;
+            if let Some(callee) = named_callee(unit, &die)? {
+                return Ok(Some(callee));
+            }
+            offset = match die
+                .attr_value(gimli::DW_AT_specification)
+                .or_else(|| die.attr_value(gimli::DW_AT_abstract_origin))
+            {
+                Some(AttributeValue::UnitRef(next)) => {
+                    match next.to_debug_info_offset(&unit.header) {
+                        Some(next) => next.0,
+                        None => return Ok(None),
+                    }
+                }
+                Some(AttributeValue::DebugInfoRef(next)) => next.0,
+                _ => return Ok(None),
+            };
+        }
+        Ok(None)
+    }
+}
+
+/// The callee `die` names by itself: its code's address, else its
+/// linkage name or name.
+fn named_callee<'data>(
+    unit: gimli::UnitRef<'_, EndianSlice<'data, LittleEndian>>,
+    die: &gimli::DebuggingInformationEntry<EndianSlice<'data, LittleEndian>>,
+) -> gimli::Result<Option<Callee>> {
+    if let Some(value) = die.attr_value(gimli::DW_AT_low_pc)
+        && let Some(address) = unit.attr_address(value)?
+    {
+        return Ok(Some(Callee::Address(address)));
+    }
+    let name = die
+        .attr_value(gimli::DW_AT_linkage_name)
+        .or_else(|| die.attr_value(gimli::DW_AT_MIPS_linkage_name))
+        .or_else(|| die.attr_value(gimli::DW_AT_name));
+    match name {
+        Some(name) => {
+            let name = unit.attr_string(name)?;
+            Ok(Some(Callee::Symbol(name.to_string_lossy().into_owned())))
+        }
+        None => Ok(None),
+    }
+}
+
+/// What a call site's callee DIE leads to within its unit.
+enum Resolved {
+    Callee(Callee),
+    /// A DIE of another unit (its `.debug_info` offset) says more.
+    Elsewhere(usize),
+    Unknown,
+}
+
 /// What the DIE at `origin` (a call site's callee) names: a function of
-/// this unit with code, or a symbol name.
+/// this unit with code, or a symbol name, or a DIE of another unit to ask.
 fn resolve(
     unit: gimli::UnitRef<'_, EndianSlice<'_, LittleEndian>>,
     concrete: &HashMap<UnitOffset, u64>,
     origin: UnitOffset,
-) -> gimli::Result<Option<Callee>> {
+) -> gimli::Result<Resolved> {
     let mut offset = origin;
     for _ in 0..ORIGIN_DEPTH {
         if let Some(&entry) = concrete.get(&offset) {
-            return Ok(Some(Callee::Address(entry)));
+            return Ok(Resolved::Callee(Callee::Address(entry)));
         }
         let die = unit.entry(offset)?;
-        if let Some(value) = die.attr_value(gimli::DW_AT_low_pc)
-            && let Some(address) = unit.attr_address(value)?
-        {
-            return Ok(Some(Callee::Address(address)));
-        }
-        let name = die
-            .attr_value(gimli::DW_AT_linkage_name)
-            .or_else(|| die.attr_value(gimli::DW_AT_MIPS_linkage_name))
-            .or_else(|| die.attr_value(gimli::DW_AT_name));
-        if let Some(name) = name {
-            let name = unit.attr_string(name)?;
-            return Ok(Some(Callee::Symbol(name.to_string_lossy().into_owned())));
+        if let Some(callee) = named_callee(unit, &die)? {
+            return Ok(Resolved::Callee(callee));
         }
         match die
             .attr_value(gimli::DW_AT_specification)
             .or_else(|| die.attr_value(gimli::DW_AT_abstract_origin))
         {
             Some(AttributeValue::UnitRef(next)) => offset = next,
-            _ => return Ok(None),
+            Some(AttributeValue::DebugInfoRef(next)) => return Ok(Resolved::Elsewhere(next.0)),
+            _ => return Ok(Resolved::Unknown),
         }
     }
-    Ok(None)
+    Ok(Resolved::Unknown)
 }
 
 /// A section's bytes, decompressed when the ELF section is compressed
@@ -355,6 +522,33 @@ mod tests {
         assert_eq!(sites.function_entry(0x305), Some(0x200));
         assert_eq!(sites.function_entry(0x180), None);
         assert_eq!(sites.function_entry(0x50), None);
+    }
+
+    #[test]
+    fn call_sites_naming_another_units_die_are_resolved() {
+        // With one LTO partition per function, a call site names a stub
+        // DIE whose DW_AT_abstract_origin is the callee's early-debug DIE
+        // in another unit (DW_FORM_ref_addr); the callee's code is a third
+        // unit's DIE with the same origin.
+        let flags = ["-O2", "-flto", "-flto-partition=max"];
+        let Some(bytes) = crate::symbolize::cxx_names::tests::build("lto-calls", &flags) else {
+            return;
+        };
+        let sites = CallSites::read(&bytes, "/").expect("an ELF image");
+        let hidden = sites
+            .symbols
+            .iter()
+            .find(|(name, _)| name.starts_with("_ZN12_GLOBAL__N_16hiddenEi"))
+            .map(|(_, symbol)| symbol.address)
+            .expect("hidden's symbol");
+        assert!(
+            sites
+                .by_return_address
+                .values()
+                .any(|callee| *callee == Callee::Address(hidden)),
+            "no call site resolved to hidden() at {hidden:#x}: {:?}",
+            sites.by_return_address
+        );
     }
 
     #[test]

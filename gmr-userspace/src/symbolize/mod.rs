@@ -16,6 +16,7 @@
 //! fails as a whole: an address nothing resolves stays an address.
 
 pub mod call_sites;
+pub mod cxx_names;
 pub mod jit;
 pub mod names;
 pub mod tail_calls;
@@ -35,7 +36,7 @@ use procfs::process::{MMPermissions, MMapPath};
 
 use self::call_sites::CallSites;
 use self::jit::{PerfMap, map_version, perf_map_path};
-use self::names::{PublicNames, without_return_type};
+use self::names::{libiberty_literals, without_return_type};
 use self::tail_calls::TailCalls;
 use crate::kernel::kallsyms::{KernelSymbols, Loading};
 use crate::model::{FrameKind, KernelFrame, UserFrame};
@@ -250,8 +251,7 @@ impl Symbolizer {
                     .module_at(frame.address)
                     .filter(|_| resolve)
                     .and_then(|module| self.call_sites(pid, module));
-                let names = sites.as_deref().map(CallSites::public_names);
-                push_user_frames(&mut out, frame, sym.as_ref(), modules, names);
+                push_user_frames(&mut out, frame, sym.as_ref(), modules, sites.as_deref());
                 out
             })
             .collect::<Vec<_>>();
@@ -463,14 +463,15 @@ impl<T: Copy + Eq + Hash> Distinct<T> {
 }
 
 /// Appends the frames for `frame`: its inlined functions innermost first,
-/// then the function the code belongs to. A function only the symbol
-/// table names takes its public alias from `names`, as gdb shows it.
+/// then the function the code belongs to. Functions of C++ code take
+/// gdb's names from the image's DWARF (`sites`); a function only the
+/// symbol table names takes its public alias, as gdb shows it.
 fn push_user_frames(
     out: &mut Vec<UserFrame>,
     frame: &Frame,
     sym: Option<&Sym<'_>>,
     modules: &ProcessModules,
-    names: Option<&PublicNames>,
+    sites: Option<&CallSites>,
 ) {
     let module = modules.module_at(frame.address);
     let module_path = module.map(|m| m.path.clone()).or_else(|| {
@@ -510,20 +511,39 @@ fn push_user_frames(
         });
         return;
     };
+    // gdb's names for the function and its inlined ones, outermost first,
+    // where the DWARF has them for every one blazesym lists.
+    let cxx = sites
+        .and_then(CallSites::cxx_names)
+        .zip(module.and_then(|m| m.stated_address(frame.lookup_address())))
+        .and_then(|(names, address)| names.frame_names(address))
+        .filter(|names| names.len() == sym.inlined.len() + 1)
+        .unwrap_or_default();
+    // gdb names a function only the symbol table knows by its whole
+    // demangled name, a template's return type included.
+    let symbol_table_only = sym.code_info.is_none();
+    let name_of = |index: usize, blazesym: &str| -> String {
+        match cxx.get(index).cloned().flatten() {
+            Some(name) => name,
+            None if index == 0 && symbol_table_only => libiberty_literals(blazesym),
+            None => libiberty_literals(without_return_type(blazesym)),
+        }
+    };
     // blazesym lists inlined calls outermost first, each with the location
     // inside it; the symbol's own location is where it calls the first one.
-    for inlined in sym.inlined.iter().rev() {
+    for (index, inlined) in sym.inlined.iter().enumerate().rev() {
         out.push(UserFrame {
-            function: Some(without_return_type(&inlined.name).to_owned()),
+            function: Some(name_of(index + 1, &inlined.name)),
             inlined: true,
             ..located(&base, inlined.code_info.as_ref())
         });
     }
-    let public = names
-        .filter(|_| sym.code_info.is_none())
+    let public = sites
+        .map(CallSites::public_names)
+        .filter(|_| symbol_table_only)
         .and_then(|names| names.public_alias(sym.addr, &sym.name));
     out.push(UserFrame {
-        function: Some(without_return_type(public.unwrap_or(&sym.name)).to_owned()),
+        function: Some(name_of(0, public.unwrap_or(&sym.name))),
         ..located(&base, sym.code_info.as_deref())
     });
 }

@@ -114,15 +114,45 @@ impl fmt::Display for MatchReport {
     }
 }
 
+/// How a gdb frame's name and a report frame's name must agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Names {
+    /// Equal once [`normalize_name`] reduced both (Rust, whose paths gdb
+    /// and demanglers spell differently).
+    Normalized,
+    /// C++ names (gdb's name has a `::`) equal verbatim: qualified scopes,
+    /// template arguments with libiberty's literals (`std::ratio<1l, 1l>`)
+    /// and the parameter lists gdb keeps; other names (C, Go, Python's
+    /// interpreter) equal in [`normalize_name`] form.
+    CxxExact,
+}
+
+impl Names {
+    /// The form of `name` this rule compares.
+    fn form(self, name: &str) -> String {
+        match self {
+            Names::CxxExact if name.contains("::") => name.to_owned(),
+            _ => normalize_name(name),
+        }
+    }
+}
+
+/// Scores the agent's JSON report `ours` against gdb's backtraces,
+/// comparing names in [`normalize_name`] form. See [`match_ratio_by`].
+#[track_caller]
+pub fn match_ratio(gdb: &[GdbThread], ours: &Value) -> MatchReport {
+    match_ratio_by(gdb, ours, Names::Normalized)
+}
+
 /// Scores the agent's JSON report `ours` against gdb's backtraces.
 ///
 /// For each gdb thread, the report's thread with the same tid is looked up
 /// in the `Threads` section (`sections[].data.threads[]`); the gdb frames
 /// that occur in its `user_stack[].function` names as an in-order
-/// subsequence (longest common subsequence of [`normalize_name`] forms)
+/// subsequence (longest common subsequence of the forms `names` compares)
 /// count as matched. Panics if the report has no usable `Threads` section.
 #[track_caller]
-pub fn match_ratio(gdb: &[GdbThread], ours: &Value) -> MatchReport {
+pub fn match_ratio_by(gdb: &[GdbThread], ours: &Value, names: Names) -> MatchReport {
     let report_threads = threads_section(ours);
     let threads = gdb
         .iter()
@@ -130,7 +160,7 @@ pub fn match_ratio(gdb: &[GdbThread], ours: &Value) -> MatchReport {
             let ours = report_threads
                 .iter()
                 .find(|t| t.get("tid").and_then(Value::as_u64) == Some(u64::from(thread.tid)));
-            match_thread(thread, ours.map(stack_names))
+            match_thread(thread, ours.map(stack_names), names)
         })
         .collect();
     MatchReport { threads }
@@ -154,8 +184,6 @@ fn threads_section(report: &Value) -> &[Value] {
 
 /// A named frame of a report's user stack.
 struct OurFrame {
-    /// As [`normalize_name`] reduces it.
-    name: String,
     /// As the report shows it.
     raw: String,
     /// Marked `tail_call` by the report.
@@ -172,7 +200,6 @@ fn stack_names(thread: &Value) -> Vec<OurFrame> {
         .filter_map(|frame| {
             let raw = frame["function"].as_str()?;
             Some(OurFrame {
-                name: normalize_name(raw),
                 raw: raw.to_owned(),
                 tail_call: frame["tail_call"] == true,
             })
@@ -180,18 +207,20 @@ fn stack_names(thread: &Value) -> Vec<OurFrame> {
         .collect()
 }
 
-fn match_thread(thread: &GdbThread, ours: Option<Vec<OurFrame>>) -> ThreadMatch {
+fn match_thread(thread: &GdbThread, ours: Option<Vec<OurFrame>>, rule: Names) -> ThreadMatch {
     let counted: Vec<(&String, String)> = thread
         .frames
         .iter()
-        .map(|raw| (raw, normalize_name(raw)))
-        .filter(|(_, name)| name != "??")
+        .filter(|raw| normalize_name(raw) != "??")
+        .map(|raw| (raw, rule.form(raw)))
         .collect();
     let names: Vec<&str> = counted.iter().map(|(_, name)| name.as_str()).collect();
+    // A report name is compared verbatim where gdb's would be: both sides
+    // of a C++ pair carry `::`, so `rule.form` agrees on them.
     let our_names: Vec<String> = ours
         .iter()
         .flatten()
-        .map(|frame| frame.name.clone())
+        .map(|frame| rule.form(&frame.raw))
         .collect();
     let (hits, our_hits) = if ours.is_some() {
         common_subsequence(&names, &our_names)
@@ -377,6 +406,32 @@ mod tests {
         assert_eq!((result.matched(), result.total()), (3, 3));
         assert_eq!(result.tail_calls(), 1);
         assert_eq!(result.invented_tail_calls(), ["made_up"]);
+    }
+
+    #[test]
+    fn cxx_names_must_equal_gdb_verbatim() {
+        let gdb = [gdb_thread(
+            5,
+            &[
+                "__GI___clock_nanosleep",
+                "std::this_thread::sleep_for<long, std::ratio<1l, 1l> >",
+                "std::__invoke_impl<void, main()::<lambda()> >",
+                "main",
+            ],
+        )];
+        let ours = report(json!([{"tid": 5, "user_stack": stack(&[
+            Some("clock_nanosleep"),
+            Some("std::this_thread::sleep_for<long, std::ratio<(long)1, (long)1> >(std::chrono::duration<long, std::ratio<(long)1, (long)1> > const&)"),
+            Some("__invoke_impl<void, main()::<lambda()> >"),
+            Some("main"),
+        ])}]));
+        assert_eq!(match_ratio(&gdb, &ours).matched(), 4);
+        let exact = match_ratio_by(&gdb, &ours, Names::CxxExact);
+        assert_eq!((exact.matched(), exact.total()), (2, 4));
+        assert_eq!(
+            exact.threads[0].first_mismatch.as_deref(),
+            Some("std::this_thread::sleep_for<long, std::ratio<1l, 1l> >")
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ mod matching;
 mod normalize;
 mod parse;
 
-pub use matching::{MatchReport, ThreadMatch, match_ratio};
+pub use matching::{MatchReport, Names, ThreadMatch, match_ratio, match_ratio_by};
 pub use normalize::normalize_name;
 
 use std::process::Command;

@@ -11,9 +11,9 @@ use serde_json::Value;
 use super::run::{Corpus, Reports, Running, trigger};
 use super::secrets::{Secret, SecretCheck, check_secret, found_in, secret_failures};
 use crate::{
-    MatchReport,
+    MatchReport, Names,
     agent::{RunningAgent, user_functions},
-    gdb_backtraces, match_ratio, normalize_name,
+    gdb_backtraces, match_ratio_by, normalize_name,
     process::is_alive,
 };
 
@@ -213,7 +213,7 @@ fn check_process(
         .count();
     let (gdb, missing_threads) = match (&json, gdb_backtraces(pid)) {
         (Some(json), Ok(gdb)) => {
-            let scored = match_ratio(&gdb, json);
+            let scored = match_ratio_by(&gdb, json, Names::CxxExact);
             let missing = scored.threads.iter().filter(|t| !t.in_report).count();
             let present = MatchReport {
                 threads: scored.threads.into_iter().filter(|t| t.in_report).collect(),
