@@ -270,6 +270,15 @@ fn goroutines_match_the_runtimes_own_dump_on_every_go_version() {
                 continue;
             };
             assert_eq!(data["runtime"], "go", "{label}");
+            // Unstripped builds are read with the layout from their own
+            // DWARF, stripped ones with the release's table.
+            let layout = data["layout"].as_str().unwrap_or_default();
+            let expected = if build.stripped {
+                "layout: table for go1."
+            } else {
+                "layout: DWARF of "
+            };
+            assert!(layout.starts_with(expected), "{label}: {layout:?}");
             let ours = from_report(data);
             check_threads(&label, fixture.pid(), data);
             let dump = parse_dump(&runtime_dump(fixture.pid(), &dump_path));
@@ -277,7 +286,7 @@ fn goroutines_match_the_runtimes_own_dump_on_every_go_version() {
             let matched = compare(&dump, &ours);
             let elapsed = data["elapsed_us"].as_u64().unwrap_or(u64::MAX);
             println!(
-                "{label} ({}): goroutines {}/{}, frames {}/{}, {} goroutines read in {:.1} ms",
+                "{label} ({}, {layout}): goroutines {}/{}, frames {}/{}, {} goroutines read in {:.1} ms",
                 data["go_version"],
                 matched.goroutines.0,
                 matched.goroutines.1,
