@@ -57,6 +57,7 @@ pub fn measure(agent: &Path, reps: usize, scratch: &Path) -> Result<GoStall> {
         GoBuild {
             stripped: false,
             cgo: false,
+            pie: false,
         },
     );
     let dump = std::env::temp_dir().join(format!("gmr-bench-go-{}", std::process::id()));

@@ -218,6 +218,7 @@ mod tests {
                 GoBuild {
                     stripped: false,
                     cgo: false,
+                    pie: false,
                 },
             );
             let bytes = std::fs::read(&binary).expect("read the fixture");

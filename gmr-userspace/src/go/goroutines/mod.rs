@@ -176,14 +176,14 @@ impl GoProcess {
                 .find(|s| s.name_bytes().ok() == Some(name.as_bytes()))
                 .map(|s| (s.address(), s.size() / 16))
         };
+        let bias = load_bias(&elf, pid, maps);
+        let memory = ProcessMemory::new(pid);
         let arrays = symbol("runtime.gStatusStrings").zip(symbol("runtime.waitReasonStrings"));
         let ((statuses, statuses_len), (reasons, reasons_len)) = arrays
-            .or_else(|| unsymbolled::string_arrays(&elf))
+            .or_else(|| unsymbolled::string_arrays(&elf, &memory, bias))
             .ok_or(GoroutineError::NotFound(
                 "runtime.gStatusStrings and runtime.waitReasonStrings",
             ))?;
-        let bias = load_bias(&elf, pid, maps);
-        let memory = ProcessMemory::new(pid);
         let allgs = match symbol("runtime.allgs") {
             Some((address, _)) => address + bias,
             None => unsymbolled::allgs(&elf, &binary, &layout, &memory, bias)

@@ -219,6 +219,7 @@ created by main.main in goroutine 1
         let data = &json["sections"][0]["data"];
         assert_eq!(data["runtime"], "go");
         assert_eq!(data["go_version"], "go1.22.10");
+        assert_eq!(data["layout"], "layout: DWARF of /usr/bin/x");
         assert_eq!(data["goroutines"][0]["thread"], 4242);
         assert_eq!(
             data["goroutines"][0]["wait_minutes"],
