@@ -87,6 +87,9 @@ pub struct GoBuild {
     pub stripped: bool,
     /// The fixture that calls C (built with `CGO_ENABLED=1`).
     pub cgo: bool,
+    /// `-buildmode=pie`: position-independent, loaded at a random address
+    /// with its pointers relocated at load.
+    pub pie: bool,
 }
 
 /// Builds the Go fixture for `build` with `toolchain` (unless the binary is
@@ -114,7 +117,8 @@ pub fn build_go_program(toolchain: &GoToolchain, name: &str, build: GoBuild) -> 
     } else {
         ""
     };
-    let binary = dir.join(format!("{name}-{}{strip}{cgo}", toolchain.label));
+    let pie = if build.pie { "-pie" } else { "" };
+    let binary = dir.join(format!("{name}-{}{strip}{cgo}{pie}", toolchain.label));
     let main = source.join("main.go");
     if is_newer(&binary, &main) {
         return binary;
@@ -132,6 +136,9 @@ pub fn build_go_program(toolchain: &GoToolchain, name: &str, build: GoBuild) -> 
         .env("CGO_ENABLED", if build.cgo { "1" } else { "0" });
     if build.stripped {
         command.arg("-ldflags=-s -w");
+    }
+    if build.pie {
+        command.arg("-buildmode=pie");
     }
     let output = command
         .output()

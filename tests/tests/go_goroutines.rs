@@ -228,27 +228,39 @@ fn goroutines_match_the_runtimes_own_dump_on_every_go_version() {
     let mut failures = Vec::new();
     let mut read_times = Vec::new();
     let newest = toolchains.last().expect("a toolchain").label.clone();
+    let oldest = toolchains[0].label.clone();
     for toolchain in &toolchains {
         // One cgo build (dynamically linked, libc's resolver) with the
         // newest toolchain: reading goroutines does not depend on cgo.
         let cgo = (toolchain.label == newest).then_some(GoBuild {
             stripped: false,
             cgo: true,
+            pie: false,
+        });
+        // A stripped position-independent build with the oldest and the
+        // newest toolchain: found by content in a process whose pointers
+        // were relocated at load.
+        let pie = (toolchain.label == newest || toolchain.label == oldest).then_some(GoBuild {
+            stripped: true,
+            cgo: false,
+            pie: true,
         });
         let plain = [false, true].map(|stripped| GoBuild {
             stripped,
             cgo: false,
+            pie: false,
         });
-        for build in plain.into_iter().chain(cgo) {
+        for build in plain.into_iter().chain(cgo).chain(pie) {
             let label = format!(
-                "{} {}{}",
+                "{} {}{}{}",
                 toolchain.label,
                 if build.stripped {
                     "stripped"
                 } else {
                     "unstripped"
                 },
-                if build.cgo { " cgo" } else { "" }
+                if build.cgo { " cgo" } else { "" },
+                if build.pie { " pie" } else { "" }
             );
             let program = build_go_program(toolchain, "goroutines", build);
             let dump_path = std::env::temp_dir().join(format!(
@@ -270,6 +282,15 @@ fn goroutines_match_the_runtimes_own_dump_on_every_go_version() {
                 continue;
             };
             assert_eq!(data["runtime"], "go", "{label}");
+            // Unstripped builds are read with the layout from their own
+            // DWARF, stripped ones with the release's table.
+            let layout = data["layout"].as_str().unwrap_or_default();
+            let expected = if build.stripped {
+                "layout: table for go1."
+            } else {
+                "layout: DWARF of "
+            };
+            assert!(layout.starts_with(expected), "{label}: {layout:?}");
             let ours = from_report(data);
             check_threads(&label, fixture.pid(), data);
             let dump = parse_dump(&runtime_dump(fixture.pid(), &dump_path));
@@ -277,7 +298,7 @@ fn goroutines_match_the_runtimes_own_dump_on_every_go_version() {
             let matched = compare(&dump, &ours);
             let elapsed = data["elapsed_us"].as_u64().unwrap_or(u64::MAX);
             println!(
-                "{label} ({}): goroutines {}/{}, frames {}/{}, {} goroutines read in {:.1} ms",
+                "{label} ({}, {layout}): goroutines {}/{}, frames {}/{}, {} goroutines read in {:.1} ms",
                 data["go_version"],
                 matched.goroutines.0,
                 matched.goroutines.1,

@@ -87,6 +87,7 @@ fn check(toolchain: &GoToolchain, cgo: bool) {
         GoBuild {
             stripped: false,
             cgo,
+            pie: false,
         },
     );
     let stripped = build_go_fixture(
@@ -94,6 +95,7 @@ fn check(toolchain: &GoToolchain, cgo: bool) {
         GoBuild {
             stripped: true,
             cgo,
+            pie: false,
         },
     );
 

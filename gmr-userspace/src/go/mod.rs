@@ -65,7 +65,8 @@ pub struct GoBinary {
 
 impl GoBinary {
     /// Reads the Go tables of the ELF file `data`; `Ok(None)` when it is
-    /// not a Go binary (no `.gopclntab`).
+    /// not a Go binary (no `.gopclntab`, `.data.rel.ro.gopclntab` in a
+    /// position-independent build).
     pub fn read<'data, R: ReadRef<'data>>(data: R) -> Result<Option<Self>, GoError> {
         let header =
             FileHeader64::<Endianness>::parse(data).map_err(|e| GoError::Elf(e.to_string()))?;
@@ -80,7 +81,9 @@ impl GoBinary {
             }
             Some((section.sh_addr(endian), section.data(endian, data).ok()?))
         };
-        let Some((pclntab_address, pclntab)) = bytes(b".gopclntab") else {
+        // A position-independent build keeps it in `.data.rel.ro`.
+        let pclntab = bytes(b".gopclntab").or_else(|| bytes(b".data.rel.ro.gopclntab"));
+        let Some((pclntab_address, pclntab)) = pclntab else {
             return Ok(None);
         };
         let module_data = ModuleData::find(&sections, endian, data, pclntab_address, pclntab);

@@ -99,6 +99,10 @@ pub struct Goroutines {
     pub runtime: &'static str,
     /// The Go release that built the binary, e.g. `go1.22.10`.
     pub go_version: String,
+    /// Where the reader took the runtime's field offsets from: `layout:
+    /// DWARF of /usr/bin/x` or `layout: table for go1.22` (and why the
+    /// DWARF was not used when it is there).
+    pub layout: String,
     /// The goroutines `runtime.Stack` would list, in the runtime's order.
     pub goroutines: Vec<Goroutine>,
     /// The runtime's own goroutines, left out as `runtime.Stack` does.

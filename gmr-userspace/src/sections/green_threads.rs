@@ -69,6 +69,7 @@ fn go_goroutines(context: &ReportContext, version: &str) -> Result<SectionData, 
     Ok(SectionData::Goroutines(Goroutines {
         runtime: "go",
         go_version: found.version,
+        layout: found.layout,
         goroutines: found.goroutines.into_iter().map(goroutine).collect(),
         system_goroutines: found.system,
         elapsed_us: u64::try_from(found.elapsed.as_micros()).unwrap_or(u64::MAX),

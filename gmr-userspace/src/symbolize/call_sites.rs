@@ -464,8 +464,12 @@ fn resolve(
 }
 
 /// A section's bytes, decompressed when the ELF section is compressed
-/// (zlib; Debian's debug files use it).
-fn section_data<'data>(file: &object::File<'data>, name: &str) -> Option<Cow<'data, [u8]>> {
+/// (zlib: Debian's debug files and Go's linker use it, as `SHF_COMPRESSED`
+/// or as old `.zdebug_` sections).
+pub(crate) fn section_data<'data, R: object::ReadRef<'data>>(
+    file: &object::File<'data, R>,
+    name: &str,
+) -> Option<Cow<'data, [u8]>> {
     let section = file.section_by_name(name)?;
     let compressed = section.compressed_data().ok()?;
     match compressed.format {

@@ -2,10 +2,13 @@
 //! in the same run: report time (cold and warm), how long the target is
 //! stalled, what the agent's hooks cost other processes, the agent's idle
 //! CPU and memory, where a report's time goes, and an agent at the scale
-//! of a real host (50 services of 20 processes). Prints Markdown tables.
+//! of a real host (50 services of 20 processes), and how long a Go
+//! process is stalled while gmr reads its goroutines. Prints Markdown
+//! tables.
 
 mod floor;
 mod gmr;
+mod go;
 mod hooks;
 mod peers;
 mod probe;
@@ -66,6 +69,9 @@ pub struct Args {
     /// Measure only the agent at scale (50 services of 20 processes).
     #[arg(long)]
     scale_only: bool,
+    /// Measure only a Go process' stall while gmr reads its goroutines.
+    #[arg(long)]
+    go_only: bool,
 }
 
 /// Everything measured on one fixture.
@@ -136,6 +142,14 @@ pub fn run(args: &Args) -> Result<()> {
         let _ = std::fs::remove_dir_all(scratch_dir());
         return Ok(());
     }
+    if args.go_only {
+        let load_before = load_average();
+        let go = go::measure(&agent, args.reps, &scratch_dir())?;
+        print_machine(&load_before);
+        table::print_go(&go);
+        let _ = std::fs::remove_dir_all(scratch_dir());
+        return Ok(());
+    }
     packages::install_missing(&BENCH_PACKAGES)?;
     let fixture = build_c_fixture(CVariant::NoFramePointer);
     let scratch = scratch_dir();
@@ -155,9 +169,11 @@ pub fn run(args: &Args) -> Result<()> {
         hooks::idle(daemon.pid(), IDLE_WINDOW)?
     };
     let scale = scale::measure(&scratch)?;
+    let go = go::measure(&agent, args.reps, &scratch)?;
     print_machine(&load_before);
     table::print(&rows, &hooks, &idle);
     table::print_scale(&scale);
+    table::print_go(&go);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }

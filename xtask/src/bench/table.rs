@@ -3,6 +3,7 @@
 use super::{
     Row,
     gmr::{AgentTimes, CACHE_IDLE_SECONDS, STAGES},
+    go::GoStall,
     hooks::{HookCost, Idle},
     peers::Peer,
     scale::{PROCESSES, SERVICES, Scale},
@@ -312,6 +313,33 @@ fn markdown(headers: &[&str], rows: &[Vec<String>]) {
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+/// The Go process' stall while gmr read its goroutines.
+pub fn print_go(go: &GoStall) {
+    println!(
+        "\n### Go target stall while gmr reads its goroutines (10,000+ goroutines, \
+         largest gap between 1 ms probe ticks, {})\n",
+        go.toolchain
+    );
+    markdown(
+        &[
+            "gmr cold (median)",
+            "gmr warm (median)",
+            "idle (noise)",
+            "gmr cold",
+            "gmr warm",
+            "CPU hog as long as warm",
+        ],
+        &[vec![
+            go.cold.cell(),
+            go.warm.cell(),
+            format_duration(go.idle),
+            format_duration(go.cold_stall),
+            format_duration(go.warm_stall),
+            format_duration(go.hog),
+        ]],
+    );
 }
 
 #[cfg(test)]

@@ -1,12 +1,29 @@
 //! Where the Go runtime keeps a goroutine's fields (`runtime.g`) and a
-//! thread's id (`runtime.m`), and the function id of its wrappers, per Go
-//! release, for amd64.
+//! thread's id (`runtime.m`), and the function id of its wrappers, for
+//! amd64: read from the executable's own DWARF when it has it
+//! ([`super::dwarf_layout`]), otherwise from the table of its Go release
+//! here ([`GLayout::choose`] picks and says which).
 //!
-//! Every offset below was read from the DWARF of a binary built by that
-//! release (`readelf --debug-dump=info`, the members of `runtime.g`,
-//! `runtime.gobuf` and `runtime.m`), and is checked at read time against
+//! Every offset in the tables was read from the DWARF of a binary built by
+//! that release (`readelf --debug-dump=info`, the members of `runtime.g`,
+//! `runtime.gobuf` and `runtime.m`; the tests compare each table with the
+//! DWARF of every installed release), and is checked at read time against
 //! every goroutine (a status outside the runtime's list, or an id of 0 on a
 //! live goroutine, marks the read unreliable).
+
+use super::dwarf_layout;
+
+/// Why no layout could be found for an executable.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no goroutine layout for {version}: {dwarf}, and no table for that release (tables: Go 1.19 and 1.21 to 1.27 on amd64)"
+)]
+pub struct NoLayout {
+    /// The Go release (`go1.20.14`).
+    pub version: String,
+    /// Why the executable's DWARF gave none.
+    pub dwarf: String,
+}
 
 /// Byte offsets of the fields read, for one Go release range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +70,39 @@ impl GLayout {
     /// Bytes of `runtime.g` read per goroutine: up to its last field read.
     pub fn g_size(&self) -> usize {
         (self.startpc + 8) as usize
+    }
+
+    /// The layout of executable `elf` (named `exe`, built by Go
+    /// `version`, 1.`minor`): from its DWARF when it has one, else from
+    /// the table of its release; with a note saying which (`layout: DWARF
+    /// of /usr/bin/x`, `layout: table for go1.22`, and why the DWARF was
+    /// not used when it is there but unusable).
+    ///
+    /// # Errors
+    ///
+    /// When neither the DWARF nor a table gives one.
+    pub fn choose<'data, R: object::ReadRef<'data>>(
+        elf: &object::File<'data, R>,
+        exe: &str,
+        version: &str,
+        minor: u32,
+    ) -> Result<(GLayout, String), NoLayout> {
+        let table = GLayout::of(minor);
+        let from_table = |why: Option<String>| {
+            let note = match &why {
+                None => format!("layout: table for go1.{minor}"),
+                Some(why) => format!("layout: table for go1.{minor} ({why})"),
+            };
+            table.map(|layout| (layout, note)).ok_or_else(|| NoLayout {
+                version: version.to_owned(),
+                dwarf: why.unwrap_or_else(|| format!("{exe} has no DWARF")),
+            })
+        };
+        match dwarf_layout::read(elf, table.map(|layout| layout.wrapper_func_id)) {
+            Ok(Some(layout)) => Ok((layout, format!("layout: DWARF of {exe}"))),
+            Ok(None) => from_table(None),
+            Err(reason) => from_table(Some(format!("the DWARF of {exe} is unusable: {reason}"))),
+        }
     }
 
     /// The layout of Go 1.`minor` on amd64; `None` for a release this

@@ -9,10 +9,12 @@
 //! marked unreliable with the reason. States are printed with the
 //! runtime's own words: its `gStatusStrings` and `waitReasonStrings`,
 //! read from the process, so each Go release names its states itself.
-//! Field offsets come from [`layout`], per Go release; the runtime's
+//! Field offsets come from the executable's DWARF when it has it, else
+//! per Go release ([`layout`]); the runtime's
 //! variables from the symbol table, or by content when it was stripped
 //! ([`unsymbolled`]).
 
+pub mod dwarf_layout;
 pub mod layout;
 pub mod stack;
 pub mod unsymbolled;
@@ -66,9 +68,9 @@ pub enum GoroutineError {
     /// symbol nor, in a stripped binary, by its contents.
     #[error("{0} not found: no symbol, and no candidate passed the check by content")]
     NotFound(&'static str),
-    /// No offset table for this Go release.
-    #[error("no goroutine layout for {0} (known: Go 1.19 and 1.21 to 1.27 on amd64)")]
-    UnknownRelease(String),
+    /// No usable DWARF and no offset table for this Go release.
+    #[error(transparent)]
+    NoLayout(#[from] layout::NoLayout),
     /// The version string could not be parsed.
     #[error("unrecognised Go version {0:?}")]
     BadVersion(String),
@@ -121,6 +123,8 @@ pub struct CreatedBy {
 pub struct Goroutines {
     /// The Go release that built the binary (`go1.22.10`).
     pub version: String,
+    /// Where the field offsets came from (`layout: DWARF of /usr/bin/x`).
+    pub layout: String,
     /// User goroutines in `allgs` order (the ones `runtime.Stack` lists).
     pub goroutines: Vec<Goroutine>,
     /// The runtime's own goroutines (garbage collector, scavenger…), left
@@ -138,6 +142,8 @@ pub struct GoProcess {
     binary: GoBinary,
     version: String,
     layout: GLayout,
+    /// Where `layout` came from, for the section's note.
+    layout_source: String,
     /// Run-time address minus stated address.
     bias: u64,
     allgs: u64,
@@ -154,13 +160,14 @@ impl GoProcess {
     /// When the executable cannot be read, lacks the runtime's symbols,
     /// or was built by a release without a layout here.
     pub fn open(pid: u32, version: &str, maps: &[MemoryMap]) -> Result<Self, GoroutineError> {
-        let layout = GLayout::of(minor_version(version)?)
-            .ok_or_else(|| GoroutineError::UnknownRelease(version.to_owned()))?;
+        let minor = minor_version(version)?;
         let exe = format!("/proc/{pid}/exe");
         let failed = |reason: String| GoroutineError::Executable { pid, reason };
         let file = File::open(&exe).map_err(|e| failed(e.to_string()))?;
         let cache = ReadCache::new(file);
         let elf = object::File::parse(&cache).map_err(|e| failed(e.to_string()))?;
+        let name = std::fs::read_link(&exe).map_or(exe, |path| path.display().to_string());
+        let (layout, layout_source) = GLayout::choose(&elf, &name, version, minor)?;
         let binary = GoBinary::read(&cache)
             .map_err(|e| failed(e.to_string()))?
             .ok_or_else(|| failed("no .gopclntab".to_owned()))?;
@@ -169,14 +176,14 @@ impl GoProcess {
                 .find(|s| s.name_bytes().ok() == Some(name.as_bytes()))
                 .map(|s| (s.address(), s.size() / 16))
         };
+        let bias = load_bias(&elf, pid, maps);
+        let memory = ProcessMemory::new(pid);
         let arrays = symbol("runtime.gStatusStrings").zip(symbol("runtime.waitReasonStrings"));
         let ((statuses, statuses_len), (reasons, reasons_len)) = arrays
-            .or_else(|| unsymbolled::string_arrays(&elf))
+            .or_else(|| unsymbolled::string_arrays(&elf, &memory, bias))
             .ok_or(GoroutineError::NotFound(
                 "runtime.gStatusStrings and runtime.waitReasonStrings",
             ))?;
-        let bias = load_bias(&elf, pid, maps);
-        let memory = ProcessMemory::new(pid);
         let allgs = match symbol("runtime.allgs") {
             Some((address, _)) => address + bias,
             None => unsymbolled::allgs(&elf, &binary, &layout, &memory, bias)
@@ -189,6 +196,7 @@ impl GoProcess {
             binary,
             version: version.to_owned(),
             layout,
+            layout_source,
             bias,
             allgs,
         })
@@ -244,6 +252,7 @@ impl GoProcess {
         }
         Ok(Goroutines {
             version: self.version.clone(),
+            layout: self.layout_source.clone(),
             goroutines,
             system,
             incomplete,

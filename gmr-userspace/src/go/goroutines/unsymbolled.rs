@@ -3,7 +3,7 @@
 //! wrong one is refused rather than read:
 //!
 //! - `runtime.gStatusStrings` and `runtime.waitReasonStrings`, arrays of
-//!   string headers in the file's `.data`: the first starts with `idle`,
+//!   string headers in the process's `.data`: the first starts with `idle`,
 //!   `runnable`, `running`; the second with the empty string, then
 //!   `GC assist marking` (both orders are the runtime's since Go 1.11).
 //! - `runtime.allgs`, a slice header in the process's `.bss` or
@@ -34,16 +34,24 @@ const MAX_STATUS: u32 = 11;
 const CHUNK: usize = 1 << 20;
 
 /// The stated addresses and lengths of the status and wait-reason arrays
-/// found in `elf`'s `.data`.
+/// found in `elf`'s `.data`, read from the process `memory` (loaded
+/// `bias` bytes above its stated addresses): a position-independent
+/// executable's file holds its pointers unrelocated (the dynamic
+/// relocations fill them at load), the process holds them as used.
 pub fn string_arrays<'data, R: object::ReadRef<'data>>(
     elf: &object::File<'data, R>,
+    memory: &ProcessMemory,
+    bias: u64,
 ) -> Option<((u64, u64), (u64, u64))> {
     let data = elf.section_by_name(".data")?;
-    let bytes = data.data().ok()?;
+    let bytes = memory
+        .read_bytes(data.address() + bias, usize::try_from(data.size()).ok()?)
+        .ok()?;
     let string_at = |address: u64, len: u64| -> Option<&'data [u8]> {
         if len == 0 {
             return Some(b"");
         }
+        let address = address.wrapping_sub(bias);
         let len = usize::try_from(len).ok().filter(|&l| l <= MAX_STATE)?;
         let section = elf
             .sections()

@@ -23,6 +23,7 @@ pub(super) fn write(f: &mut Formatter<'_>, go: &Goroutines) -> fmt::Result {
         go.system_goroutines,
         go.elapsed_us as f64 / 1000.0
     )?;
+    writeln!(f, "{}", clean(&go.layout))?;
     if let Some(note) = &go.note {
         writeln!(f, "note: {}", clean(note))?;
     }
@@ -170,6 +171,7 @@ mod tests {
             body: Ok(SectionData::Goroutines(Goroutines {
                 runtime: "go",
                 go_version: "go1.22.10".to_owned(),
+                layout: "layout: DWARF of /usr/bin/x".to_owned(),
                 goroutines: vec![running, idle(7), idle(8)],
                 system_goroutines: 4,
                 elapsed_us: 1500,
@@ -185,6 +187,7 @@ mod tests {
         let section = &text[text.find("go = ").expect("section body")..];
         let expected =
             "go = go1.22.10, 3 goroutines (and 4 of the runtime's own, not listed), read in 1.5 ms
+layout: DWARF of /usr/bin/x
 
 Summary: 2 distinct states and stacks
       2 × [chan receive] goroutines 7, 8
@@ -216,6 +219,7 @@ created by main.main in goroutine 1
         let data = &json["sections"][0]["data"];
         assert_eq!(data["runtime"], "go");
         assert_eq!(data["go_version"], "go1.22.10");
+        assert_eq!(data["layout"], "layout: DWARF of /usr/bin/x");
         assert_eq!(data["goroutines"][0]["thread"], 4242);
         assert_eq!(
             data["goroutines"][0]["wait_minutes"],
