@@ -50,7 +50,9 @@ use gmr_common::{
 
 use crate::program::{
     kernel::{read, task_comm, task_tgid},
-    maps::{CAPTURE_TGID, PENDING_STACK, RECORD_SCRATCH, STACK_PAGES, max_stack_pages, offsets},
+    maps::{
+        CAPTURE_TGID, PENDING_STACK, RECORD_SCRATCH, STACK_PAGES, max_stack_pages, offset, offsets,
+    },
 };
 
 /// Iterator program result: the thread was recorded.
@@ -105,7 +107,7 @@ pub extern "C" fn capture_threads(ctx: *mut IterTaskContext) -> i32 {
     let (record, pending) = unsafe { (&mut *record, &mut *pending) };
     // SAFETY: meta is valid for the iterator's lifetime.
     let session = unsafe { (*meta).session_id };
-    let tid: u32 = read(task_bytes, offsets().task_pid).unwrap_or(0);
+    let tid: u32 = read(task_bytes, offset(|o| &o.task_pid)).unwrap_or(0);
     if !(pending.session == session && pending.tid == tid) {
         fill_record(record, task);
         pending.session = session;
@@ -236,7 +238,7 @@ fn ring_room_pages() -> u32 {
 /// `bpf_find_vma` callback: stores the end of the mapping found.
 #[inline(never)]
 extern "C" fn note_vma_end(_task: *mut task_struct, vma: *mut c_void, end: *mut c_void) -> i64 {
-    let vm_end: u64 = read(vma as *const u8, offsets().vma_end).unwrap_or(0);
+    let vm_end: u64 = read(vma as *const u8, offset(|o| &o.vma_end)).unwrap_or(0);
     // SAFETY: `end` is the caller's `u64` (the helper passes it through).
     unsafe { *(end as *mut u64) = vm_end };
     0

@@ -30,7 +30,7 @@ use gmr_common::{
 
 use crate::program::{
     kernel::read,
-    maps::{TRIGGER_FILES, TRIGGER_INO_FILTER, TRIGGERS, offsets},
+    maps::{TRIGGER_FILES, TRIGGERS, offset, trigger_ino_filter},
 };
 
 /// `timestamp:ctime_ns_xchg`, `TP_PROTO(struct inode *inode, u32 old,
@@ -60,19 +60,19 @@ pub fn file_inode_set_ctime_to_ts(ctx: BtfTracePointContext) -> i32 {
 /// last event is old enough; inode numbers not in the filter end first.
 #[inline(always)]
 fn ctime_changed(inode: *const u8) -> i32 {
-    let off = offsets();
     // SAFETY: a tp_btf argument. The offset is a constant to the verifier
     // (a frozen read-only global), which checks it against `struct inode`
     // and makes the load one that cannot fault.
-    let ino = unsafe { core::ptr::read_volatile(inode.add(off.inode_ino as usize) as *const u64) };
-    match TRIGGER_INO_FILTER.get(0) {
-        Some(filter) if filter & trigger_ino_bit(ino) != 0 => {}
-        _ => return 0,
+    let ino = unsafe {
+        core::ptr::read_volatile(inode.add(offset(|o| &o.inode_ino) as usize) as *const u64)
+    };
+    if trigger_ino_filter() & trigger_ino_bit(ino) == 0 {
+        return 0;
     }
-    let Some(sb) = read::<*const u8>(inode, off.inode_sb) else {
+    let Some(sb) = read::<*const u8>(inode, offset(|o| &o.inode_sb)) else {
         return 0;
     };
-    let Some(dev) = read::<u32>(sb, off.super_block_dev) else {
+    let Some(dev) = read::<u32>(sb, offset(|o| &o.super_block_dev)) else {
         return 0;
     };
     let key = TriggerFileKey {

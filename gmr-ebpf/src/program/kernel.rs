@@ -3,7 +3,7 @@
 use aya_ebpf::helpers::bpf_probe_read_kernel;
 use gmr_common::{COMM_LEN, MAX_CGROUP_LEVEL};
 
-use crate::program::maps::{TAGGED_CGROUPS, offsets};
+use crate::program::maps::{TAGGED_CGROUPS, offset, offsets};
 
 /// Reads a `T` at `base + offset` in kernel memory.
 #[inline(always)]
@@ -15,13 +15,13 @@ pub fn read<T>(base: *const u8, offset: u32) -> Option<T> {
 /// The task's thread name.
 #[inline(always)]
 pub fn task_comm(task: *const u8) -> [u8; COMM_LEN] {
-    read(task, offsets().task_comm).unwrap_or([0; COMM_LEN])
+    read(task, offset(|o| &o.task_comm)).unwrap_or([0; COMM_LEN])
 }
 
 /// The task's process id.
 #[inline(always)]
 pub fn task_tgid(task: *const u8) -> u32 {
-    read(task, offsets().task_tgid).unwrap_or(0)
+    read(task, offset(|o| &o.task_tgid)).unwrap_or(0)
 }
 
 /// The id of the first tagged cgroup among the task's cgroup v2 and its

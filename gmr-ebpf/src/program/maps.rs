@@ -1,7 +1,8 @@
 //! Maps and read-only globals shared by the programs.
 //!
 //! Globals are set by the loader before load (`EbpfLoader::override_global`)
-//! and read with `read_volatile` so the compiler cannot fold their defaults.
+//! and read with `read_volatile` so the compiler cannot fold their defaults;
+//! the one in `.bss` is also written by the agent while programs run.
 
 use aya_ebpf::{
     macros::map,
@@ -58,11 +59,20 @@ pub static TAGGED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(4096, 0
 pub static TRIGGER_FILES: HashMap<TriggerFileKey, TriggerFileState> =
     HashMap::with_max_entries(1024, 0);
 
-/// Slot 0: [`gmr_common::trigger_ino_bit`] of every inode in
-/// `TRIGGER_FILES` (and maybe a few stale ones), so most ctime changes end
-/// after one read and one bit test.
-#[map]
-pub static TRIGGER_INO_FILTER: Array<u64> = Array::with_max_entries(1, 0);
+/// [`gmr_common::trigger_ino_bit`] of every inode in `TRIGGER_FILES` (and
+/// maybe a few stale ones), so most ctime changes end after one read and
+/// one bit test. The object's only `.bss` variable: the agent writes it
+/// through aya's `.bss` map (one slot, 8 bytes), and programs read it with
+/// a direct load where an array map costs an inlined lookup.
+#[unsafe(no_mangle)]
+static mut TRIGGER_INO_FILTER: u64 = 0;
+
+/// The inode filter's current word (see [`TRIGGER_INO_FILTER`]).
+#[inline(always)]
+pub fn trigger_ino_filter() -> u64 {
+    // SAFETY: a plain read of a global only the agent writes, as one word.
+    unsafe { core::ptr::read_volatile(&raw const TRIGGER_INO_FILTER) }
+}
 
 /// Trigger events (signal and file) for userspace.
 #[map]
@@ -117,10 +127,19 @@ pub fn max_stack_pages() -> u32 {
     unsafe { core::ptr::read_volatile(&MAX_STACK_PAGES) }
 }
 
-/// The kernel struct offsets.
+/// The kernel struct offsets, every one of them: a load per field, so
+/// hot paths that need one or two read them with [`offset`].
 pub fn offsets() -> KernelOffsets {
     // SAFETY: a plain read of an immutable global.
     unsafe { core::ptr::read_volatile(&KERNEL_OFFSETS) }
+}
+
+/// One kernel struct offset, `field` of [`KernelOffsets`], read alone (one
+/// load, a constant to the verifier like the whole struct).
+#[inline(always)]
+pub fn offset(field: impl FnOnce(&KernelOffsets) -> &u32) -> u32 {
+    // SAFETY: a plain read of a field of an immutable global.
+    unsafe { core::ptr::read_volatile(field(&KERNEL_OFFSETS)) }
 }
 
 /// Where the guard reads a task's signal disposition.

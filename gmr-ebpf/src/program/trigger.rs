@@ -12,7 +12,7 @@ use gmr_common::{COMM_LEN, TRIGGER_KIND_SIGNAL, TriggerEvent};
 
 use crate::program::{
     kernel::{read, tagged_cgroup_of, task_comm, task_tgid},
-    maps::{TRIGGERS, offsets, trigger_signal},
+    maps::{TRIGGERS, offset, trigger_signal},
 };
 
 /// `TP_PROTO(int sig, struct kernel_siginfo *info, struct task_struct *task,
@@ -46,7 +46,7 @@ pub fn emit_signal_event(task: *const u8, tagged_cgroup_id: u64, signal: u32, re
         tagged_cgroup_id,
         file_ino: 0,
         target_tgid: task_tgid(task),
-        target_tid: read(task, offsets().task_pid).unwrap_or(0),
+        target_tid: read(task, offset(|o| &o.task_pid)).unwrap_or(0),
         sender_tgid: (pid_tgid >> 32) as u32,
         sender_tid: pid_tgid as u32,
         sender_uid: bpf_get_current_uid_gid() as u32,

@@ -31,7 +31,9 @@ pub const CTIME_TRACEPOINTS: [(&str, &str); 3] = [
 pub struct CtimeMaps {
     /// `TRIGGER_FILES`: armed files → tag and rate-limit state.
     pub files: HashMap<MapData, TriggerFileKey, TriggerFileState>,
-    /// `TRIGGER_INO_FILTER`: the bits of the armed inode numbers.
+    /// `TRIGGER_INO_FILTER`, the eBPF object's only `.bss` variable (so
+    /// aya's `.bss` map, one 8-byte slot): the bits of the armed inode
+    /// numbers.
     ino_filter: Array<MapData, u64>,
 }
 
@@ -74,8 +76,8 @@ pub fn load_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
         .take_map("TRIGGER_FILES")
         .context("TRIGGER_FILES map missing from the eBPF object")?;
     let ino_filter = ebpf
-        .take_map("TRIGGER_INO_FILTER")
-        .context("TRIGGER_INO_FILTER map missing from the eBPF object")?;
+        .take_map(".bss")
+        .context("the .bss map (TRIGGER_INO_FILTER) missing from the eBPF object")?;
     let kernel_btf = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
     let mut loaded = Vec::new();
     let result = CTIME_TRACEPOINTS.iter().try_for_each(|(tracepoint, program)| {
@@ -97,7 +99,8 @@ pub fn load_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
     }
     Ok(CtimeMaps {
         files: HashMap::try_from(files)?,
-        ino_filter: Array::try_from(ino_filter)?,
+        ino_filter: Array::try_from(ino_filter)
+            .context("the .bss map holds more than TRIGGER_INO_FILTER")?,
     })
 }
 

@@ -1,8 +1,9 @@
 //! What a loaded agent costs everyone else: the hot paths its hooks sit on
 //! (signal generation, inode ctime updates) timed without any hook, with
 //! an empty eBPF program on the same tracepoints (the floor any eBPF tool
-//! pays there, see [`super::floor`]) and with the agent, and its own CPU
-//! and memory while idle.
+//! pays there, see [`super::floor`]) and with the agent, each program's
+//! own time per run as the kernel counts it (the empty one's and gmr's),
+//! and the agent's own CPU and memory while idle.
 
 use std::{
     ffi::CString,
@@ -13,7 +14,10 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{floor::FloorPrograms, timing::median};
+use super::{
+    floor::{FloorPrograms, ProgramRuns, RunTimeStats, runs_of_programs},
+    timing::median,
+};
 
 /// Calls per timing.
 const ITERATIONS: u32 = 100_000;
@@ -47,6 +51,18 @@ impl HotPath {
         }
     }
 
+    /// gmr's programs on those tracepoints (`gmr-ebpf/src/program/`).
+    pub fn programs(self) -> &'static [&'static str] {
+        match self {
+            HotPath::Signal => &["signal_generate"],
+            HotPath::Ctime => &[
+                "file_ctime_ns_xchg",
+                "file_ctime_xchg_skip",
+                "file_inode_set_ctime_to_ts",
+            ],
+        }
+    }
+
     /// The row label.
     pub fn label(self) -> &'static str {
         match self {
@@ -73,6 +89,10 @@ pub struct HookCost {
     /// Median of the rounds' own added time per call, in ns: the empty
     /// program's and the agent's.
     pub added_ns: (f64, f64),
+    /// The programs' own runs during the timings over all rounds, as the
+    /// kernel counts them: the empty program's and gmr's on this path
+    /// (every event on the host while the loop ran, the loop's included).
+    pub program_runs: (ProgramRuns, ProgramRuns),
 }
 
 impl HookCost {
@@ -84,6 +104,12 @@ impl HookCost {
     /// The agent's added time per call over the empty program's.
     pub fn floor_ratio(&self) -> f64 {
         self.added_ns.1 / self.added_ns.0
+    }
+
+    /// gmr's programs' own time per run over the empty program's, if both
+    /// ran.
+    pub fn program_ratio(&self) -> Option<f64> {
+        Some(self.program_runs.1.ns_per_run()? / self.program_runs.0.ns_per_run()?)
     }
 }
 
@@ -101,6 +127,8 @@ struct Round {
     without: Vec<Duration>,
     floor: Vec<Duration>,
     with: Vec<Duration>,
+    floor_runs: ProgramRuns,
+    agent_runs: ProgramRuns,
 }
 
 impl Round {
@@ -121,11 +149,13 @@ impl Round {
 
 /// Times each hot path without any hook, with the empty program on its
 /// tracepoints and with the agent, alternating over [`ROUNDS`];
-/// `start_agent` starts it, and the guard it returns stops it when dropped.
+/// `start_agent` starts it and returns a guard that stops it when dropped
+/// and its pid. The kernel's run-time statistics are on meanwhile.
 pub fn hook_costs<G>(
     scratch: &Path,
-    mut start_agent: impl FnMut() -> Result<G>,
+    mut start_agent: impl FnMut() -> Result<(G, u32)>,
 ) -> Result<Vec<HookCost>> {
+    let _stats = RunTimeStats::enable()?;
     let file = scratch.join("utime-target");
     std::fs::write(&file, b"gmr bench\n").with_context(|| format!("create {}", file.display()))?;
     let file = CString::new(file.as_os_str().as_bytes())?;
@@ -139,12 +169,16 @@ pub fn hook_costs<G>(
             timed.without = timings(path, &file)?;
         }
         for (path, timed) in HotPath::ALL.into_iter().zip(&mut round) {
-            let _floor = FloorPrograms::attach(path.tracepoints())?;
+            let floor = FloorPrograms::attach(path.tracepoints())?;
+            let before = floor.runs()?;
             timed.floor = timings(path, &file)?;
+            timed.floor_runs = floor.runs()? - before;
         }
-        let _agent = start_agent()?;
+        let (_agent, agent) = start_agent()?;
         for (path, timed) in HotPath::ALL.into_iter().zip(&mut round) {
+            let before = runs_of_programs(agent, path.programs())?;
             timed.with = timings(path, &file)?;
+            timed.agent_runs = runs_of_programs(agent, path.programs())? - before;
         }
         rounds.push(round);
     }
@@ -164,6 +198,9 @@ pub fn hook_costs<G>(
                 of_path().filter_map(Round::added_ns).unzip();
             floor_added.sort_by(f64::total_cmp);
             agent_added.sort_by(f64::total_cmp);
+            let program_runs = of_path().fold(Default::default(), |(floor, agent), round| {
+                (floor + round.floor_runs, agent + round.agent_runs)
+            });
             Ok(HookCost {
                 path,
                 without: median(&all(|r| &r.without)).context("no timings")?,
@@ -171,6 +208,7 @@ pub fn hook_costs<G>(
                 with: median(&all(|r| &r.with)).context("no timings")?,
                 round_overheads,
                 added_ns: (middle(&floor_added), middle(&agent_added)),
+                program_runs,
             })
         })
         .collect()
@@ -277,6 +315,7 @@ mod tests {
             without: vec![ns(without), ns(without + 500), ns(without - 1)],
             floor: vec![ns(without + 5), ns(without + 505), ns(without + 4)],
             with: vec![ns(with), ns(with + 500), ns(with - 1)],
+            ..Round::default()
         };
         // The machine slows down between rounds; each round's agent costs
         // 1 %, 2 % and 10 % of that round's own time.
@@ -307,9 +346,20 @@ mod tests {
             with: ns(1100),
             round_overheads: overheads,
             added_ns: (5.0, 40.0),
+            program_runs: (
+                ProgramRuns {
+                    run_time_ns: 2_000,
+                    runs: 200,
+                },
+                ProgramRuns {
+                    run_time_ns: 3_000,
+                    runs: 200,
+                },
+            ),
         };
         assert!((cost.overhead_percent() - 2.0).abs() < 1e-9);
         assert!((cost.floor_ratio() - 8.0).abs() < 1e-9);
+        assert_eq!(cost.program_ratio(), Some(1.5));
         assert_eq!(Round::default().overhead_percent(), None);
         assert_eq!(Round::default().added_ns(), None);
     }

@@ -186,7 +186,9 @@ fn hook_costs() -> Result<Vec<hooks::HookCost>> {
     std::fs::create_dir_all(&scratch)?;
     let hook_group = TestCgroup::create();
     hooks::hook_costs(&scratch, || {
-        Daemon::start(hook_group.path(), &scratch.join("reports-hooks"))
+        let daemon = Daemon::start(hook_group.path(), &scratch.join("reports-hooks"))?;
+        let pid = daemon.pid();
+        Ok((daemon, pid))
     })
 }
 

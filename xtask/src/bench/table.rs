@@ -24,7 +24,8 @@ pub fn print(rows: &[Row], hooks: &[HookCost], idle: &Idle) {
 pub fn print_hooks(hooks: &[HookCost]) {
     println!(
         "\n### Hook overhead (per call; overhead = median of the rounds' own; \
-         floor = an empty eBPF program on the same tracepoints)\n"
+         floor = an empty eBPF program on the same tracepoints; own run = \
+         the programs' run_time_ns / run_cnt as the kernel counts them)\n"
     );
     let lines: Vec<Vec<String>> = hooks
         .iter()
@@ -34,6 +35,10 @@ pub fn print_hooks(hooks: &[HookCost]) {
                 _ => "-".to_owned(),
             };
             let (floor_added, agent_added) = cost.added_ns;
+            let per_run = |runs: super::floor::ProgramRuns| match runs.ns_per_run() {
+                Some(ns) => format!("{ns:.1} ns ({} runs)", runs.runs),
+                None => "no run".to_owned(),
+            };
             vec![
                 cost.path.label().to_owned(),
                 format!("{} ns", cost.without.as_nanos()),
@@ -44,6 +49,10 @@ pub fn print_hooks(hooks: &[HookCost]) {
                 format!("{floor_added:+.1} ns"),
                 format!("{agent_added:+.1} ns"),
                 format!("{:.2}x", cost.floor_ratio()),
+                per_run(cost.program_runs.0),
+                per_run(cost.program_runs.1),
+                cost.program_ratio()
+                    .map_or("-".to_owned(), |ratio| format!("{ratio:.2}x")),
             ]
         })
         .collect();
@@ -58,6 +67,9 @@ pub fn print_hooks(hooks: &[HookCost]) {
             "floor adds",
             "agent adds",
             "agent / floor",
+            "empty program's own run",
+            "gmr's programs' own run",
+            "own run: gmr / empty",
         ],
         &lines,
     );
