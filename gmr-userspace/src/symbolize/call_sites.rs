@@ -111,15 +111,7 @@ impl CallSites {
 
     /// The entry of the function whose code holds `address`.
     pub fn function_entry(&self, address: u64) -> Option<u64> {
-        let after = self
-            .functions
-            .partition_point(|&(start, _, _)| start <= address);
-        self.functions[..after]
-            .iter()
-            .rev()
-            .take(64)
-            .find(|&&(start, end, _)| (start..end).contains(&address))
-            .map(|&(_, _, entry)| entry)
+        function_holding(&self.functions, address)
     }
 
     /// The address of the function symbol `name`; `exported_only` keeps
@@ -506,6 +498,20 @@ fn separate_debug_file(file: &object::File<'_>, root: &str) -> Option<Vec<u8>> {
     ]
     .iter()
     .find_map(|path| std::fs::read(path).ok())
+}
+
+/// What `functions` (`(start, end, what)` code ranges, sorted by start)
+/// holds for the range that contains `address`; nested or overlapping
+/// ranges (a few dozen at most) are searched back from the last start at
+/// or below it.
+pub(crate) fn function_holding<T: Copy>(functions: &[(u64, u64, T)], address: u64) -> Option<T> {
+    let after = functions.partition_point(|&(start, _, _)| start <= address);
+    functions[..after]
+        .iter()
+        .rev()
+        .take(64)
+        .find(|&&(start, end, _)| (start..end).contains(&address))
+        .map(|&(_, _, what)| what)
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ use gimli::{
     UnitOffset,
 };
 
+use super::call_sites;
 use super::names::{demangled_for_gdb, gdb_frame_name};
 
 type Reader = EndianRcSlice<LittleEndian>;
@@ -196,15 +197,7 @@ impl CxxNames {
 
     /// The DIE offset of the function whose code holds `address`.
     fn function_at(&self, address: u64) -> Option<usize> {
-        let after = self
-            .functions
-            .partition_point(|&(start, _, _)| start <= address);
-        self.functions[..after]
-            .iter()
-            .rev()
-            .take(64)
-            .find(|&&(start, end, _)| (start..end).contains(&address))
-            .map(|&(_, _, die)| die)
+        call_sites::function_holding(&self.functions, address)
     }
 
     /// The DIE at `offset` in `.debug_info`, its unit read if needed.

@@ -69,10 +69,7 @@ pub fn measure(agent: &Path, reps: usize, scratch: &Path) -> Result<GoStall> {
     );
     let pid = fixture.pid();
     let mut probe = Probe::new(&fixture);
-    let ((), idle) = probe.during(|| {
-        std::thread::sleep(NOISE_WINDOW);
-        Ok(())
-    })?;
+    let idle = probe.noise(NOISE_WINDOW)?;
     let (cold, cold_stall) = probe.during(|| {
         series(reps, SERIES_BUDGET, GMR_TIMEOUT, || {
             gmr::cold(agent, pid, GMR_TIMEOUT)

@@ -205,10 +205,7 @@ fn measure(
     let fixture = Fixture::spawn(binary, &["--probe", "--threads", &extra], Some(&cgroup));
     let pid = fixture.pid();
     let mut probe = Probe::new(&fixture);
-    let ((), idle) = probe.during(|| {
-        std::thread::sleep(NOISE_WINDOW);
-        Ok(())
-    })?;
+    let idle = probe.noise(NOISE_WINDOW)?;
     let (cold, cold_stall) = probe.during(|| {
         series(args.reps, SERIES_BUDGET, GMR_TIMEOUT, || {
             gmr::cold(agent, pid, GMR_TIMEOUT)

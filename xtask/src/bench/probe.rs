@@ -38,6 +38,16 @@ impl<'a> Probe<'a> {
         Ok((out, self.max_gap()?))
     }
 
+    /// The largest stall of the target while nothing is asked of it for
+    /// `window`: the machine's noise, to read the other stalls against.
+    pub fn noise(&mut self, window: Duration) -> Result<Duration> {
+        let ((), gap) = self.during(|| {
+            std::thread::sleep(window);
+            Ok(())
+        })?;
+        Ok(gap)
+    }
+
     /// The largest gap since the previous call (or the probe's start).
     fn max_gap(&mut self) -> Result<Duration> {
         self.fixture.signal(libc::SIGUSR1);
