@@ -86,7 +86,10 @@ impl CallSites {
         }
         let dwarf_file = debug.as_ref().unwrap_or(&file);
         let sections = gimli::DwarfSections::load(|id| {
-            let data = section_data(dwarf_file, id.name()).unwrap_or(Cow::Borrowed(&[]));
+            let data = read_section(id)
+                .then(|| section_data(dwarf_file, id.name()))
+                .flatten()
+                .unwrap_or(Cow::Borrowed(&[]));
             Ok::<_, gimli::Error>((id, data))
         })
         .map_err(|e| format!("DWARF sections unreadable: {e}"))?;
@@ -453,6 +456,27 @@ fn resolve(
         }
     }
     Ok(Resolved::Unknown)
+}
+
+/// Whether the DWARF section `id` is loaded (and inflated) for the
+/// call-site walk and the C++ name index: what DIEs, their names and code
+/// ranges need (`.debug_line` too: gimli reads each unit's line program
+/// header); location lists, macros and lookup tables (about a sixth of
+/// libc's compressed debug bytes) are never read, so not inflated.
+pub(crate) fn read_section(id: gimli::SectionId) -> bool {
+    use gimli::SectionId;
+    matches!(
+        id,
+        SectionId::DebugAbbrev
+            | SectionId::DebugAddr
+            | SectionId::DebugInfo
+            | SectionId::DebugLine
+            | SectionId::DebugLineStr
+            | SectionId::DebugStr
+            | SectionId::DebugStrOffsets
+            | SectionId::DebugRanges
+            | SectionId::DebugRngLists
+    )
 }
 
 /// A section's bytes, decompressed when the ELF section is compressed
