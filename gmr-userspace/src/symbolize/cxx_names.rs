@@ -668,7 +668,7 @@ pub(crate) mod tests {
         let Some(bytes) = build(label, flags) else {
             return;
         };
-        let sites = CallSites::read(&bytes, "/").expect("an ELF image");
+        let sites = CallSites::read(&bytes, "/", None).expect("an ELF image");
         let names = sites.cxx_names().expect("C++ functions indexed");
         let file = object::File::parse(&bytes[..]).expect("an ELF image");
         for &(symbol, gdb, scoped) in expected {
@@ -734,7 +734,7 @@ pub(crate) mod tests {
         let Some(bytes) = build("lto-forms", &["-O2", "-flto"]) else {
             return;
         };
-        let sites = CallSites::read(&bytes, "/").expect("an ELF image");
+        let sites = CallSites::read(&bytes, "/", None).expect("an ELF image");
         let names = sites.cxx_names().expect("C++ functions indexed");
         let crossing = names
             .functions
