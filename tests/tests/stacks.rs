@@ -3,7 +3,9 @@
 //! at -O2, -O3, LTO and without debug info; Rust release): each parked
 //! thread shows its functions in order, and the stacks agree with gdb's on the same process, gdb's tail-call frames
 //! included, with no tail-call frame gdb lacks. C++ names must equal gdb's
-//! verbatim (qualified inlined functions, libiberty's literals).
+//! verbatim (qualified inlined functions, libiberty's literals). A second
+//! one-shot (call sites from the per-boot cache) shows the same tail-call
+//! frames.
 
 use std::path::Path;
 
@@ -18,6 +20,18 @@ use gmr_tests::{
 /// The share of gdb's named frames (its tail-call frames included) the
 /// report must contain, in order.
 const MIN_GDB_MATCH: f64 = 0.99;
+
+/// The functions of a thread's tail-call frames, innermost first.
+fn tail_call_frames(thread: &serde_json::Value) -> Vec<String> {
+    thread["user_stack"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|frame| frame["tail_call"] == true)
+        .map(|frame| frame["function"].to_string())
+        .collect()
+}
 
 fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str], names: Names) {
     let fixture = Fixture::spawn(program, &[], None);
@@ -83,6 +97,17 @@ fn check(label: &str, program: &Path, threads: &[Expectation], main: &[&str], na
         invented.is_empty(),
         "{label}: tail-call frames gdb does not show: {invented:?}\n{score}"
     );
+    // The second one-shot takes the call sites from the per-boot cache.
+    let again = report_json(fixture.pid());
+    // The spinner runs on, so its stack may differ.
+    for &(role, _, _) in threads.iter().filter(|&&(role, _, _)| role != "spinner") {
+        let tid = fixture.tid(role);
+        assert_eq!(
+            tail_call_frames(thread(&again, tid)),
+            tail_call_frames(thread(&report, tid)),
+            "{label}: {role}'s tail-call frames in a second one-shot"
+        );
+    }
     assert!(
         score.ratio() >= MIN_GDB_MATCH,
         "{label}: only {}/{} of gdb's frames found\n{score}",

@@ -142,6 +142,11 @@ impl<'a> Fields<'a> {
             .map_err(|e| CacheError::Malformed(format!("{what} is not UTF-8: {e}")))
     }
 
+    /// How many bytes are left to read.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
     /// An error unless every byte was read.
     pub fn finish(&self, what: &str) -> Result<(), CacheError> {
         if self.at == self.bytes.len() {
@@ -268,6 +273,32 @@ impl BootCache {
     pub fn store(&self, name: &str, payload: &[u8]) {
         if let Err(e) = self.write(name, payload) {
             log::warn!("boot cache {name} not written: {e}");
+        }
+    }
+
+    /// Removes the oldest files (by modification time) whose names start
+    /// with `prefix` until at most `keep` are left, so that caches kept
+    /// per file (one per image) stay bounded; failures are logged.
+    pub fn evict(&self, prefix: &str, keep: usize) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(prefix))
+            .map(|entry| {
+                let modified = entry.metadata().and_then(|m| m.modified()).ok();
+                (modified, entry.path())
+            })
+            .collect();
+        if files.len() <= keep {
+            return;
+        }
+        files.sort_unstable();
+        for (_, path) in &files[..files.len() - keep] {
+            if let Err(e) = fs::remove_file(path) {
+                log::warn!("boot cache {} not removed: {e}", path.display());
+            }
         }
     }
 

@@ -17,8 +17,10 @@ use std::path::PathBuf;
 use gimli::{AttributeValue, EndianSlice, LittleEndian, UnitOffset};
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SymbolKind};
 
+use super::call_site_cache::{self, DwarfCalls, FileStamp, Sources};
 use super::cxx_names::{CxxFunctions, CxxNames, is_cxx};
 use super::names::PublicNames;
+use crate::kernel::boot_cache::BootCache;
 
 /// How deep a chain of `DW_AT_specification` / `DW_AT_abstract_origin`
 /// references is followed to find a callee's name.
@@ -63,38 +65,74 @@ impl CallSites {
     /// Reads the call sites of the ELF image `image`, with debug info from
     /// the image or its separate debug file (looked up under `root`, then
     /// the host's `/`). An image without call-site information gives an
-    /// empty table, not an error.
+    /// empty table, not an error. With `disk` (the per-boot cache and the
+    /// image's stamp), the DWARF walk's results are taken from the cache
+    /// when it has them for the same files, and stored after a walk.
     ///
     /// # Errors
     ///
     /// When `image` is not an ELF file object can parse.
-    pub fn read(image: &[u8], root: &str) -> Result<Self, String> {
+    pub fn read(
+        image: &[u8],
+        root: &str,
+        disk: Option<(&BootCache, FileStamp)>,
+    ) -> Result<Self, String> {
         let file = object::File::parse(image).map_err(|e| format!("not an ELF image: {e}"))?;
         let mut sites = CallSites::default();
         sites.add_symbols(&file);
-        let debug_bytes = if file.section_by_name(".debug_info").is_some() {
+        let debug_file = if file.section_by_name(".debug_info").is_some() {
             None
         } else {
             separate_debug_file(&file, root)
         };
-        let debug = match &debug_bytes {
-            Some(bytes) => object::File::parse(&bytes[..]).ok(),
+        let debug = match &debug_file {
+            Some(found) => object::File::parse(&found.bytes[..]).ok(),
             None => None,
         };
         if let Some(debug) = &debug {
             sites.add_symbols(debug);
         }
         let dwarf_file = debug.as_ref().unwrap_or(&file);
+        let disk = disk.map(|(cache, image)| {
+            let debug = debug_file
+                .as_ref()
+                .map(|found| (found.path.display().to_string(), found.stamp));
+            (cache, Sources { image, debug })
+        });
+        if let Some((cache, sources)) = &disk
+            && let Some(calls) = call_site_cache::load(cache, sources)
+        {
+            sites.by_return_address = calls.by_return_address;
+            sites.tail_calls = calls.tail_calls;
+            sites.functions.extend(calls.functions);
+            sites.functions.sort_unstable();
+            return Ok(sites);
+        }
         let sections = gimli::DwarfSections::load(|id| {
-            let data = section_data(dwarf_file, id.name()).unwrap_or(Cow::Borrowed(&[]));
+            let data = read_section(id)
+                .then(|| section_data(dwarf_file, id.name()))
+                .flatten()
+                .unwrap_or(Cow::Borrowed(&[]));
             Ok::<_, gimli::Error>((id, data))
         })
         .map_err(|e| format!("DWARF sections unreadable: {e}"))?;
+        let symbol_ranges = sites.functions.len();
         let mut cxx = CxxFunctions::default();
         if let Err(e) = sites.add_dwarf(&sections, &mut cxx) {
             log::debug!("call sites stop at a DWARF error: {e}");
         }
         sites.cxx_names = cxx.into_names(&sections);
+        if let Some((cache, sources)) = &disk
+            && sites.cxx_names.is_none()
+            && dwarf_file.section_by_name(".debug_info").is_some()
+        {
+            let calls = DwarfCalls {
+                by_return_address: sites.by_return_address.clone(),
+                tail_calls: sites.tail_calls.clone(),
+                functions: sites.functions[symbol_ranges..].to_vec(),
+            };
+            call_site_cache::store(cache, sources, &calls);
+        }
         sites.functions.sort_unstable();
         Ok(sites)
     }
@@ -455,6 +493,27 @@ fn resolve(
     Ok(Resolved::Unknown)
 }
 
+/// Whether the DWARF section `id` is loaded (and inflated) for the
+/// call-site walk and the C++ name index: what DIEs, their names and code
+/// ranges need (`.debug_line` too: gimli reads each unit's line program
+/// header); location lists, macros and lookup tables (about a sixth of
+/// libc's compressed debug bytes) are never read, so not inflated.
+pub(crate) fn read_section(id: gimli::SectionId) -> bool {
+    use gimli::SectionId;
+    matches!(
+        id,
+        SectionId::DebugAbbrev
+            | SectionId::DebugAddr
+            | SectionId::DebugInfo
+            | SectionId::DebugLine
+            | SectionId::DebugLineStr
+            | SectionId::DebugStr
+            | SectionId::DebugStrOffsets
+            | SectionId::DebugRanges
+            | SectionId::DebugRngLists
+    )
+}
+
 /// A section's bytes, decompressed when the ELF section is compressed
 /// (zlib: Debian's debug files and Go's linker use it, as `SHF_COMPRESSED`
 /// or as old `.zdebug_` sections).
@@ -481,8 +540,15 @@ pub(crate) fn section_data<'data, R: object::ReadRef<'data>>(
     }
 }
 
-/// The bytes of `file`'s separate debug file, found by its build-id.
-fn separate_debug_file(file: &object::File<'_>, root: &str) -> Option<Vec<u8>> {
+/// A separate debug file that was read.
+struct DebugFile {
+    path: PathBuf,
+    stamp: FileStamp,
+    bytes: Vec<u8>,
+}
+
+/// `file`'s separate debug file, found by its build-id.
+fn separate_debug_file(file: &object::File<'_>, root: &str) -> Option<DebugFile> {
     let build_id = file.build_id().ok()??;
     if build_id.len() < 2 {
         return None;
@@ -496,8 +562,17 @@ fn separate_debug_file(file: &object::File<'_>, root: &str) -> Option<Vec<u8>> {
         PathBuf::from(root).join(&relative),
         PathBuf::from("/").join(&relative),
     ]
-    .iter()
-    .find_map(|path| std::fs::read(path).ok())
+    .into_iter()
+    .find_map(|path| {
+        let mut opened = std::fs::File::open(&path).ok()?;
+        let stamp = FileStamp::of(&opened.metadata().ok()?);
+        let mut bytes = Vec::new();
+        opened
+            .read_to_end(&mut bytes)
+            .inspect_err(|e| log::debug!("cannot read {}: {e}", path.display()))
+            .ok()?;
+        Some(DebugFile { path, stamp, bytes })
+    })
 }
 
 /// What `functions` (`(start, end, what)` code ranges, sorted by start)
@@ -544,7 +619,7 @@ mod tests {
         let Some(bytes) = crate::symbolize::cxx_names::tests::build("lto-calls", &flags) else {
             return;
         };
-        let sites = CallSites::read(&bytes, "/").expect("an ELF image");
+        let sites = CallSites::read(&bytes, "/", None).expect("an ELF image");
         let hidden = sites
             .symbols
             .iter()
@@ -563,6 +638,6 @@ mod tests {
 
     #[test]
     fn not_elf_is_an_error() {
-        assert!(CallSites::read(b"not an elf", "/").is_err());
+        assert!(CallSites::read(b"not an elf", "/", None).is_err());
     }
 }

@@ -14,8 +14,9 @@
 //! frame, the parameter list is dropped from names its C++ parser reads
 //! ([`super::names::gdb_frame_name`]).
 //!
-//! Cost: the image's debug sections that naming reads (not its location
-//! lists, macros or lookup tables) are kept, decompressed, only when it has
+//! Cost: the image's debug sections that naming reads (the ones
+//! [`call_sites::read_section`] loads: not its location lists, macros or
+//! lookup tables) are kept, decompressed, only when it has
 //! C++ code, and only up to [`MAX_KEPT_BYTES`] (a bigger image keeps
 //! blazesym's names); a unit's DIEs are read, and its scopes indexed, only
 //! when a frame shown needs them. References across units
@@ -46,22 +47,6 @@ const SCOPE_DEPTH: usize = 64;
 /// Most debug-section bytes one image's index keeps in memory (a copy of
 /// what blazesym holds too; the image's call sites cache keeps it).
 const MAX_KEPT_BYTES: usize = 128 << 20;
-
-/// The sections naming reads.
-fn kept(id: SectionId) -> bool {
-    matches!(
-        id,
-        SectionId::DebugAbbrev
-            | SectionId::DebugAddr
-            | SectionId::DebugInfo
-            | SectionId::DebugLine
-            | SectionId::DebugLineStr
-            | SectionId::DebugStr
-            | SectionId::DebugStrOffsets
-            | SectionId::DebugRanges
-            | SectionId::DebugRngLists
-    )
-}
 
 /// The C++ functions of one image, with what it takes to name them.
 pub struct CxxNames {
@@ -132,22 +117,15 @@ impl CxxFunctions {
             return None;
         }
         let mut size = 0;
-        sections.borrow(|(id, section)| {
-            if kept(*id) {
-                size += section.len();
-            }
-        });
+        sections.borrow(|(_, section)| size += section.len());
         if size > MAX_KEPT_BYTES {
             log::debug!("C++ names left to blazesym: {size} bytes of debug sections to keep");
             return None;
         }
         self.unit_starts.sort_unstable();
         self.functions.sort_unstable();
-        // Kept: what DIEs, their names and code ranges need; location
-        // lists, macros and lookup tables (often a third of the bytes) not.
-        let dwarf = sections.borrow(|(id, section)| {
-            let bytes = if kept(*id) { &section[..] } else { &[][..] };
-            EndianRcSlice::new(Rc::<[u8]>::from(bytes), LittleEndian)
+        let dwarf = sections.borrow(|(_, section)| {
+            EndianRcSlice::new(Rc::<[u8]>::from(&section[..]), LittleEndian)
         });
         Some(CxxNames {
             dwarf,
@@ -690,7 +668,7 @@ pub(crate) mod tests {
         let Some(bytes) = build(label, flags) else {
             return;
         };
-        let sites = CallSites::read(&bytes, "/").expect("an ELF image");
+        let sites = CallSites::read(&bytes, "/", None).expect("an ELF image");
         let names = sites.cxx_names().expect("C++ functions indexed");
         let file = object::File::parse(&bytes[..]).expect("an ELF image");
         for &(symbol, gdb, scoped) in expected {
@@ -756,7 +734,7 @@ pub(crate) mod tests {
         let Some(bytes) = build("lto-forms", &["-O2", "-flto"]) else {
             return;
         };
-        let sites = CallSites::read(&bytes, "/").expect("an ELF image");
+        let sites = CallSites::read(&bytes, "/", None).expect("an ELF image");
         let names = sites.cxx_names().expect("C++ functions indexed");
         let crossing = names
             .functions

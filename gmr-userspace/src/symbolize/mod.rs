@@ -15,13 +15,14 @@
 //! removed are rebuilt from DWARF call sites ([`tail_calls`]). Nothing here
 //! fails as a whole: an address nothing resolves stays an address.
 
+pub mod call_site_cache;
 pub mod call_sites;
 pub mod cxx_names;
 pub mod jit;
 pub mod names;
 pub mod tail_calls;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -34,10 +35,12 @@ use blazesym::symbolize::source::{Process, Source};
 use blazesym::symbolize::{CodeInfo, Input, Sym, Symbolized, evict};
 use procfs::process::{MMPermissions, MMapPath};
 
+use self::call_site_cache::FileStamp;
 use self::call_sites::CallSites;
 use self::jit::{PerfMap, map_version, perf_map_path};
 use self::names::{libiberty_literals, without_return_type};
 use self::tail_calls::TailCalls;
+use crate::kernel::boot_cache::{BOOT_ID, BootCache, BootKey};
 use crate::kernel::kallsyms::{KernelSymbols, Loading};
 use crate::model::{FrameKind, KernelFrame, UserFrame};
 use crate::unwind::{Frame, ModuleInfo, ProcessModules};
@@ -73,6 +76,9 @@ pub struct Symbolizer {
     perf_maps: RefCell<HashMap<u32, PerfMapRead>>,
     /// Call sites of images, by the file's device and inode.
     call_sites: RefCell<HashMap<FileId, Option<Rc<CallSites>>>>,
+    /// The per-boot cache of call sites on disk (for one-shot reports and
+    /// restarts), opened when first needed; `None` without a boot key.
+    call_sites_disk: OnceCell<Option<BootCache>>,
 }
 
 /// One process's perf map as last read.
@@ -117,6 +123,7 @@ impl Symbolizer {
             kernel: RefCell::new(kernel),
             perf_maps: RefCell::new(HashMap::new()),
             call_sites: RefCell::new(HashMap::new()),
+            call_sites_disk: OnceCell::new(),
         }
     }
 
@@ -288,9 +295,19 @@ impl Symbolizer {
         if let Some(known) = self.call_sites.borrow().get(&key) {
             return known.clone();
         }
+        let disk = self
+            .call_sites_disk
+            .get_or_init(|| {
+                BootKey::running_now()
+                    .inspect_err(|e| log::debug!("no call-site cache: {BOOT_ID}: {e}"))
+                    .ok()
+                    .map(BootCache::running)
+            })
+            .as_ref()
+            .map(|cache| (cache, FileStamp::of(&meta)));
         let sites = std::fs::read(&path)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| CallSites::read(&bytes, &format!("/proc/{pid}/root")))
+            .and_then(|bytes| CallSites::read(&bytes, &format!("/proc/{pid}/root"), disk))
             .inspect_err(|e| log::debug!("no tail-call frames in {}: {e}", module.path))
             .ok()
             .map(Rc::new);
