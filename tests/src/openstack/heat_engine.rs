@@ -5,6 +5,7 @@
 //! db_sync`, logging to a file in its scratch directory (oslo's report
 //! still goes to stderr: no `[oslo_reports] log_dir`).
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::TestCgroup;
@@ -52,7 +53,7 @@ fn start(ctx: &Start) -> Result<Started, String> {
         "heat-engine.conf",
     );
     let environment = ctx.environment_secret("heat-engine");
-    let (broker, broker_child, rabbit_port) = start_rabbitmq(ctx, &rabbit.value)?;
+    let (broker, mut broker_child, rabbit_port) = start_rabbitmq(ctx, &rabbit.value)?;
     let dir = ctx.dir.to_str().ok_or("non-UTF-8 scratch path")?;
     let conf = launch::write(
         ctx.dir,
@@ -90,14 +91,24 @@ fn start(ctx: &Start) -> Result<Started, String> {
         &["/usr/bin/heat-engine", "--config-file", conf_arg],
     )?;
     let log = ctx.dir.join("heat-engine.log");
-    launch::wait_until("both heat-engine workers serve RPC", ctx.dir, || {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.matches(WORKER_READY).count() >= 2)
-    })
-    .map_err(|e| {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        format!("{e}\nthe end of {}:\n{}", log.display(), tail.join("\n"))
-    })?;
+    let mut broker_exit = None;
+    let ready = launch::wait_until("both heat-engine workers serve RPC", ctx.dir, || {
+        broker_exit = broker_child.try_wait().ok().flatten();
+        broker_exit.is_some()
+            || std::fs::read_to_string(&log).is_ok_and(|l| l.matches(WORKER_READY).count() >= 2)
+    });
+    let failure = match (ready, broker_exit) {
+        (Ok(()), None) => None,
+        (Ok(()), Some(status)) => Some(format!("rabbitmq-server exited ({status})")),
+        (Err(e), _) => Some(e),
+    };
+    if let Some(failure) = failure {
+        return Err(format!(
+            "{failure}\n{}\n{}",
+            tail(&log),
+            tail(&rabbitmq_log(ctx.dir, rabbit_port)),
+        ));
+    }
     launch::wait_for_processes(ctx.cgroup, ctx.dir, PROCESSES)?;
     Ok(Started {
         children: vec![child, broker_child],
@@ -125,7 +136,7 @@ fn start_rabbitmq(ctx: &Start, password: &str) -> Result<(TestCgroup, Child, u16
     let dir = ctx.dir.join("rabbitmq");
     std::fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    let port = launch::free_port()?;
+    let [port, dist_port, epmd_port] = launch::free_ports()?;
     let conf = launch::write(
         &dir,
         "rabbitmq.conf",
@@ -139,16 +150,16 @@ fn start_rabbitmq(ctx: &Start, password: &str) -> Result<(TestCgroup, Child, u16
         ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin".to_owned()),
         ("LANG", "C.UTF-8".to_owned()),
         ("HOME", path("")),
-        ("RABBITMQ_NODENAME", format!("gmr{port}@localhost")),
+        ("RABBITMQ_NODENAME", node_name(port)),
         ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".to_owned()),
         ("RABBITMQ_NODE_PORT", port.to_string()),
-        ("RABBITMQ_DIST_PORT", launch::free_port()?.to_string()),
+        ("RABBITMQ_DIST_PORT", dist_port.to_string()),
         (
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
             "-kernel inet_dist_use_interface {127,0,0,1}".to_owned(),
         ),
         ("ERL_EPMD_ADDRESS", "127.0.0.1".to_owned()),
-        ("ERL_EPMD_PORT", launch::free_port()?.to_string()),
+        ("ERL_EPMD_PORT", epmd_port.to_string()),
         ("RABBITMQ_CONFIG_FILE", conf.to_string_lossy().into_owned()),
         ("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins")),
         ("RABBITMQ_MNESIA_BASE", path("mnesia")),
@@ -165,8 +176,42 @@ fn start_rabbitmq(ctx: &Start, password: &str) -> Result<(TestCgroup, Child, u16
         &env,
         &["/usr/lib/rabbitmq/bin/rabbitmq-server"],
     )?;
-    launch::wait_until("rabbitmq-server accepts AMQP", &dir, || {
-        launch::accepts(port)
-    })?;
+    launch::wait_until("rabbitmq-server speaks AMQP", &dir, || speaks_amqp(port))
+        .map_err(|e| format!("{e}\n{}", tail(&rabbitmq_log(ctx.dir, port))))?;
     Ok((cgroup, child, port))
+}
+
+/// Whether an AMQP 0-9-1 broker answers on 127.0.0.1:`port`: its reply to
+/// the protocol header is a method frame (type 1, `Connection.Start`), so
+/// that neither epmd nor a half-started node passes for the broker.
+fn speaks_amqp(port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut frame_type = [0u8; 1];
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .is_ok()
+        && stream.write_all(b"AMQP\0\0\x09\x01").is_ok()
+        && stream.read_exact(&mut frame_type).is_ok()
+        && frame_type == [1]
+}
+
+/// The log of the broker on AMQP `port`, in `scratch/rabbitmq/log`.
+fn rabbitmq_log(scratch: &Path, port: u16) -> PathBuf {
+    scratch.join(format!("rabbitmq/log/{}.log", node_name(port)))
+}
+
+/// The broker's Erlang node name, which also names its log.
+fn node_name(port: u16) -> String {
+    format!("gmr{port}@localhost")
+}
+
+/// The last lines of `path`, headed by its name, for a failure message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| format!("(unreadable: {e})"));
+    let lines: Vec<&str> = text.lines().collect();
+    let last = &lines[lines.len().saturating_sub(15)..];
+    format!("the end of {}:\n{}", path.display(), last.join("\n"))
 }

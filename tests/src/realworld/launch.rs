@@ -17,12 +17,25 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> Result<u16, String> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("local address: {e}"))
+    Ok(free_ports::<1>()?[0])
+}
+
+/// `N` distinct ports on 127.0.0.1 that were free a moment ago: all are
+/// held until the last is chosen, since a port let go may be handed out
+/// again at once (a daemon given the same port twice fails to listen on
+/// the second, while the first one answers for it).
+pub fn free_ports<const N: usize>() -> Result<[u16; N], String> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener
+            .local_addr()
+            .map_err(|e| format!("local address: {e}"))?
+            .port();
+    }
+    Ok(ports)
 }
 
 /// Writes `text` to `dir/name`, readable by the unprivileged users the
@@ -98,8 +111,12 @@ pub fn wait_until(what: &str, dir: &Path, mut ready: impl FnMut() -> bool) -> Re
 }
 
 /// Whether something accepts connections on 127.0.0.1:`port`.
+/// A connection whose own address is its peer's does not count: with
+/// nothing listening on a port of the ephemeral range, the kernel may pick
+/// that very port as the source and connect the socket to itself.
 pub fn accepts(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_ok()
+    TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
 }
 
 /// An HTTP/1.0 `GET path` on 127.0.0.1:`port`: the whole response.
