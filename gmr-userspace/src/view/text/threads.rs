@@ -4,8 +4,9 @@
 //! point back to it. (The JSON and YAML views keep every thread whole.)
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, hash_map::Entry},
     fmt::{self, Formatter, Write as _},
+    hash::{Hash, Hasher},
 };
 
 use super::{WIDTH, center, clean};
@@ -33,21 +34,14 @@ pub(super) fn write(f: &mut Formatter<'_>, threads: &Threads) -> fmt::Result {
     if threads.threads.is_empty() {
         return writeln!(f, "(no threads)");
     }
-    let stacks = threads
-        .threads
-        .iter()
-        .map(stacks_text)
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut sharing: HashMap<&str, Vec<u32>> = HashMap::new();
-    for (thread, text) in threads.threads.iter().zip(&stacks) {
-        sharing.entry(text).or_default().push(thread.tid);
-    }
-    for (index, (thread, text)) in threads.threads.iter().zip(&stacks).enumerate() {
+    let blocks = StackBlocks::of(&threads.threads)?;
+    for (index, thread) in threads.threads.iter().enumerate() {
         if index > 0 {
             writeln!(f)?;
         }
         write_header(f, thread)?;
-        match sharing[text.as_str()].as_slice() {
+        let (text, sharing) = blocks.of_thread(index);
+        match sharing {
             [first, ..] if *first != thread.tid => {
                 writeln!(f, "Stacks: same as thread #{first}")?;
             }
@@ -64,10 +58,111 @@ pub(super) fn write(f: &mut Formatter<'_>, threads: &Threads) -> fmt::Result {
                     )?;
                 }
             }
-            [] => unreachable!("every thread's stacks are in the map"),
+            [] => unreachable!("every thread is in its block's list"),
         }
     }
     Ok(())
+}
+
+/// Each distinct stacks text of a section once, and which threads show it.
+///
+/// Threads of a service mostly wait in the same few places: a thread whose
+/// stacks equal an earlier thread's (compared as data, [`StacksKey`]) takes
+/// that text without rendering it; texts that come out the same from
+/// different data (Python frames at other addresses, say) are then merged,
+/// so the grouping is by what the reader sees.
+struct StackBlocks {
+    /// Each distinct text.
+    texts: Vec<String>,
+    /// The tids showing each text, in thread order.
+    sharing: Vec<Vec<u32>>,
+    /// Per thread, the index of its text.
+    text_of: Vec<usize>,
+}
+
+impl StackBlocks {
+    /// Renders the stacks of `threads`, each distinct one once.
+    fn of(threads: &[Thread]) -> Result<Self, fmt::Error> {
+        let mut by_data: HashMap<StacksKey<'_>, usize> = HashMap::new();
+        let mut by_text: HashMap<String, usize> = HashMap::new();
+        let mut blocks = Self {
+            texts: Vec::new(),
+            sharing: Vec::new(),
+            text_of: Vec::with_capacity(threads.len()),
+        };
+        for thread in threads {
+            let index = match by_data.entry(StacksKey::of(thread)) {
+                Entry::Occupied(known) => *known.get(),
+                Entry::Vacant(new) => {
+                    let text = stacks_text(thread)?;
+                    let next = blocks.texts.len();
+                    let index = *by_text.entry(text.clone()).or_insert(next);
+                    if index == next {
+                        blocks.texts.push(text);
+                        blocks.sharing.push(Vec::new());
+                    }
+                    *new.insert(index)
+                }
+            };
+            blocks.sharing[index].push(thread.tid);
+            blocks.text_of.push(index);
+        }
+        Ok(blocks)
+    }
+
+    /// The text thread `index` shows, and every tid that shows it.
+    fn of_thread(&self, index: usize) -> (&str, &[u32]) {
+        let text = self.text_of[index];
+        (&self.texts[text], &self.sharing[text])
+    }
+}
+
+/// What a thread's stacks text is made from, borrowed: equal keys render
+/// the same text.
+#[derive(PartialEq, Eq)]
+struct StacksKey<'a> {
+    kernel_stack: &'a [KernelFrame],
+    kernel_stack_note: Option<&'a str>,
+    user_stack: &'a [UserFrame],
+    user_stack_note: Option<&'a str>,
+    python_frames: Option<&'a [UserFrame]>,
+    python_note: Option<&'a str>,
+    holds_gil: Option<bool>,
+}
+
+impl<'a> StacksKey<'a> {
+    /// The key of `thread`'s stacks.
+    fn of(thread: &'a Thread) -> Self {
+        Self {
+            kernel_stack: &thread.kernel_stack,
+            kernel_stack_note: thread.kernel_stack_note.as_deref(),
+            user_stack: &thread.user_stack,
+            user_stack_note: thread.user_stack_note.as_deref(),
+            python_frames: thread.python_frames.as_deref(),
+            python_note: thread.python_note.as_deref(),
+            holds_gil: thread.holds_gil,
+        }
+    }
+}
+
+/// Hashes the frames' addresses only: cheap next to their strings, and
+/// equal keys have equal addresses, so equal hashes.
+impl Hash for StacksKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let python = self.python_frames.unwrap_or_default();
+        for length in [self.kernel_stack.len(), self.user_stack.len(), python.len()] {
+            state.write_usize(length);
+        }
+        let kernel = self.kernel_stack.iter().map(|frame| frame.address);
+        let user = self
+            .user_stack
+            .iter()
+            .chain(python)
+            .map(|frame| frame.address);
+        for address in kernel.chain(user) {
+            state.write_u64(address);
+        }
+    }
 }
 
 /// Writes one thread's sub-banner and state.
@@ -380,5 +475,38 @@ Stacks: same as thread #10
             banner(13)
         );
         assert_eq!(Text(&threads).to_string(), expected);
+    }
+
+    #[test]
+    fn python_frames_at_other_addresses_that_read_the_same_are_shown_once() {
+        let thread = |tid, address| {
+            let mut frame = python_frame("wait", 12, None);
+            frame.address = address;
+            Thread {
+                python_frames: Some(vec![frame]),
+                ..Thread::new(tid, "worker", "S (sleeping)")
+            }
+        };
+        let threads = Threads {
+            threads: vec![
+                thread(20, 0x7f00_0000_1000),
+                thread(21, 0x7f00_0000_2000),
+                thread(22, 0x7f00_0000_1000),
+            ],
+            python: None,
+            python_note: None,
+            note: None,
+        };
+        let text = Text(&threads).to_string();
+        assert_eq!(text.matches("in wait").count(), 1, "{text}");
+        assert!(
+            text.contains("Same stacks in 2 more threads: #21, #22"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("Stacks: same as thread #20").count(),
+            2,
+            "{text}"
+        );
     }
 }
