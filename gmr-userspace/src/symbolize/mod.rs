@@ -196,9 +196,21 @@ impl Symbolizer {
         modules: &ProcessModules,
     ) -> Vec<Vec<UserFrame>> {
         // Most threads of a service wait in the same few places: each
-        // distinct frame is looked up and built once, then copied.
+        // distinct stack is expanded once, each distinct frame looked up
+        // and built once, then copied.
+        let mut unique: HashMap<&[Frame], usize> = HashMap::new();
+        let mut distinct_stacks: Vec<&[Frame]> = Vec::new();
+        let stack_of: Vec<usize> = stacks
+            .iter()
+            .map(|&stack| {
+                *unique.entry(stack).or_insert_with(|| {
+                    distinct_stacks.push(stack);
+                    distinct_stacks.len() - 1
+                })
+            })
+            .collect();
         let tail_calls = TailCalls::new(modules, |module| self.call_sites(pid, module));
-        let stacks = stacks
+        let stacks = distinct_stacks
             .iter()
             .map(|stack| {
                 if pid == 0 {
@@ -262,7 +274,7 @@ impl Symbolizer {
                 out
             })
             .collect::<Vec<_>>();
-        stacks
+        let frames_of_stacks: Vec<Vec<UserFrame>> = stacks
             .iter()
             .map(|stack| {
                 stack
@@ -278,6 +290,10 @@ impl Symbolizer {
                     })
                     .collect()
             })
+            .collect();
+        stack_of
+            .into_iter()
+            .map(|stack| frames_of_stacks[stack].clone())
             .collect()
     }
 
