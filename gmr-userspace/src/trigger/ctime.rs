@@ -100,7 +100,7 @@ pub fn load_ctime_programs(ebpf: &mut Ebpf) -> Result<CtimeMaps> {
     Ok(CtimeMaps {
         files: HashMap::try_from(files)?,
         ino_filter: Array::try_from(ino_filter)
-            .context("the .bss map holds more than TRIGGER_INO_FILTER")?,
+            .context("the .bss map (TRIGGER_INO_FILTER) is not an array of 8-byte values")?,
     })
 }
 
