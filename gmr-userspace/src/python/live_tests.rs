@@ -242,7 +242,20 @@ fn threads_in_a_pid_namespace_get_the_agents_ids() {
                 .iter()
                 .find(|t| function_names(t) == want)
                 .unwrap_or_else(|| panic!("{}: no thread with {want:?}", python.display()));
-            let tid = thread.native_tid.expect("a native tid");
+            let tid = thread.native_tid.unwrap_or_else(|| {
+                let every: Vec<_> = threads
+                    .iter()
+                    .map(|t| (t.native_tid, t.pthread_id, function_names(t)))
+                    .collect();
+                panic!(
+                    "{}: no native tid for the thread in {want:?} (pthread_t {:#x}, \
+                     unreliable: {:?}); the process's tids {tasks:?}; every thread \
+                     (tid, pthread_t, functions): {every:?}",
+                    python.display(),
+                    thread.pthread_id,
+                    thread.unreliable
+                )
+            });
             assert!(
                 tasks.contains(&tid),
                 "{}: {tid} is not in {tasks:?}",
