@@ -145,7 +145,17 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
             let churn = threads
                 .iter()
                 .find(|t| t.native_tid == Some(churn_tid))
-                .expect("the churn thread");
+                .unwrap_or_else(|| {
+                    let every: Vec<_> = threads
+                        .iter()
+                        .map(|t| (t.native_tid, t.pthread_id, function_names(t)))
+                        .collect();
+                    panic!(
+                        "{}: no thread has the churn thread's tid {churn_tid}; every thread \
+                         (tid, pthread_t, functions): {every:?}",
+                        python.display()
+                    )
+                });
             if let Some(reason) = &churn.unreliable {
                 assert!(churn.frames.is_empty(), "{reason}: {churn:#?}");
                 unreliable += 1;
