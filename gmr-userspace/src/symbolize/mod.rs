@@ -198,19 +198,13 @@ impl Symbolizer {
         // Most threads of a service wait in the same few places: each
         // distinct stack is expanded once, each distinct frame looked up
         // and built once, then copied.
-        let mut unique: HashMap<&[Frame], usize> = HashMap::new();
-        let mut distinct_stacks: Vec<&[Frame]> = Vec::new();
-        let stack_of: Vec<usize> = stacks
-            .iter()
-            .map(|&stack| {
-                *unique.entry(stack).or_insert_with(|| {
-                    distinct_stacks.push(stack);
-                    distinct_stacks.len() - 1
-                })
-            })
-            .collect();
+        let mut distinct_stacks = Distinct::default();
+        for &stack in stacks {
+            distinct_stacks.add(stack);
+        }
         let tail_calls = TailCalls::new(modules, |module| self.call_sites(pid, module));
-        let stacks = distinct_stacks
+        let expanded = distinct_stacks
+            .items
             .iter()
             .map(|stack| {
                 if pid == 0 {
@@ -221,7 +215,7 @@ impl Symbolizer {
             })
             .collect::<Vec<_>>();
         let mut distinct = Distinct::default();
-        for (frame, _) in stacks.iter().flat_map(|stack| stack.iter()) {
+        for (frame, _) in expanded.iter().flat_map(|stack| stack.iter()) {
             distinct.add(*frame);
         }
         let lookups = distinct
@@ -274,7 +268,7 @@ impl Symbolizer {
                 out
             })
             .collect::<Vec<_>>();
-        let frames_of_stacks: Vec<Vec<UserFrame>> = stacks
+        let frames_of_stacks: Vec<Vec<UserFrame>> = expanded
             .iter()
             .map(|stack| {
                 stack
@@ -291,9 +285,9 @@ impl Symbolizer {
                     .collect()
             })
             .collect();
-        stack_of
-            .into_iter()
-            .map(|stack| frames_of_stacks[stack].clone())
+        stacks
+            .iter()
+            .map(|stack| frames_of_stacks[distinct_stacks.index[stack]].clone())
             .collect()
     }
 
