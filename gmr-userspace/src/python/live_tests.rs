@@ -146,14 +146,11 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
                 .iter()
                 .find(|t| t.native_tid == Some(churn_tid))
                 .unwrap_or_else(|| {
-                    let every: Vec<_> = threads
-                        .iter()
-                        .map(|t| (t.native_tid, t.pthread_id, function_names(t)))
-                        .collect();
                     panic!(
                         "{}: no thread has the churn thread's tid {churn_tid}; every thread \
-                         (tid, pthread_t, functions): {every:?}",
-                        python.display()
+                         (tid, pthread_t, functions): {:?}",
+                        python.display(),
+                        thread_ids(&threads)
                     )
                 });
             if let Some(reason) = &churn.unreliable {
@@ -253,17 +250,14 @@ fn threads_in_a_pid_namespace_get_the_agents_ids() {
                 .find(|t| function_names(t) == want)
                 .unwrap_or_else(|| panic!("{}: no thread with {want:?}", python.display()));
             let tid = thread.native_tid.unwrap_or_else(|| {
-                let every: Vec<_> = threads
-                    .iter()
-                    .map(|t| (t.native_tid, t.pthread_id, function_names(t)))
-                    .collect();
                 panic!(
                     "{}: no native tid for the thread in {want:?} (pthread_t {:#x}, \
                      unreliable: {:?}); the process's tids {tasks:?}; every thread \
-                     (tid, pthread_t, functions): {every:?}",
+                     (tid, pthread_t, functions): {:?}",
                     python.display(),
                     thread.pthread_id,
-                    thread.unreliable
+                    thread.unreliable,
+                    thread_ids(&threads)
                 )
             });
             assert!(
@@ -283,6 +277,15 @@ const CHURN_READS: usize = 100;
 
 fn function_names(thread: &PythonThread) -> Vec<String> {
     thread.frames.iter().map(|f| f.function.clone()).collect()
+}
+
+/// Each thread's OS tid, `pthread_t` and function names: what a failure
+/// shows when a thread's tid was not found.
+fn thread_ids(threads: &[PythonThread]) -> Vec<(Option<u32>, u64, Vec<String>)> {
+    threads
+        .iter()
+        .map(|t| (t.native_tid, t.pthread_id, function_names(t)))
+        .collect()
 }
 
 fn nix_is_root() -> bool {
