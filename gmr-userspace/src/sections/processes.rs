@@ -78,13 +78,13 @@ fn walk(
 type Scan = (HashMap<i32, Stat>, HashMap<i32, Vec<i32>>);
 
 /// Reads `stat` of every process once. Processes that vanish meanwhile are
-/// skipped; each `Process` is dropped at once, since it holds a descriptor.
+/// skipped.
 fn scan() -> Result<Scan, String> {
-    let all =
-        procfs::process::all_processes().map_err(|error| format!("cannot list /proc: {error}"))?;
+    let all = std::fs::read_dir("/proc").map_err(|error| format!("cannot list /proc: {error}"))?;
+    let pids = all.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok());
     let mut stats = HashMap::new();
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    for stat in all.filter_map(|process| process.ok()?.stat().ok()) {
+    for stat in pids.filter_map(crate::proc::files::stat) {
         children.entry(stat.ppid).or_default().push(stat.pid);
         stats.insert(stat.pid, stat);
     }
@@ -103,12 +103,11 @@ fn entry(
     clock: &Clock,
     users: &mut UserNames,
 ) -> Option<ProcessEntry> {
-    let process = Process::new(pid).ok()?;
-    let stat = process.stat().ok()?;
+    let stat = crate::proc::files::stat(pid.cast_unsigned())?;
     if stat.starttime != scanned.starttime {
         return None;
     }
-    let status = process.status().ok()?;
+    let status = Process::new(pid).ok()?.status().ok()?;
     let command_line = read_command_line(pid.cast_unsigned()).ok()?;
     let command_line_rewritten = command_line.rewritten;
     let command_line = if command_line.args.is_empty() {

@@ -337,8 +337,7 @@ fn own_mount_namespace(pid: u32) -> bool {
 
 /// The parent of process `pid`, from `/proc/PID/stat`.
 fn parent_pid(pid: u32) -> Option<u32> {
-    let process = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?;
-    u32::try_from(process.stat().ok()?.ppid).ok()
+    u32::try_from(crate::proc::files::stat(pid)?.ppid).ok()
 }
 
 /// Splits the kernel's ` (deleted)` marker off an exe link target.
