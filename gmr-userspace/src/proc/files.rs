@@ -61,11 +61,7 @@ pub fn is_between_images(pid: u32) -> bool {
 /// that can be read. Not from `/proc/PID/stat`, whose CPU times make the
 /// kernel visit every thread (1.1 ms against 0.02 ms at 10,000 threads).
 pub fn thread_count(pid: u32) -> Option<u32> {
-    procfs::process::Process::new(i32::try_from(pid).ok()?)
-        .ok()?
-        .status()
-        .ok()
-        .and_then(|status| u32::try_from(status.threads).ok())
+    u32::try_from(status(pid)?.threads).ok()
 }
 
 /// When `pid` started, in clock ticks since boot (`starttime` in
@@ -86,6 +82,13 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 /// Processes section's scan of every process.
 pub fn stat(pid: u32) -> Option<procfs::process::Stat> {
     let file = std::fs::File::open(format!("/proc/{pid}/task/{pid}/stat")).ok()?;
+    procfs::FromRead::from_read(file).ok()
+}
+
+/// `/proc/PID/status`, parsed by procfs, if it can be read; opened by path
+/// as [`stat`] is.
+pub fn status(pid: u32) -> Option<procfs::process::Status> {
+    let file = std::fs::File::open(format!("/proc/{pid}/status")).ok()?;
     procfs::FromRead::from_read(file).ok()
 }
 

@@ -85,11 +85,9 @@ impl NamespaceTids {
     /// for the 2,005 threads of a parked fixture), too much to spend on
     /// learning nothing.
     pub fn read_if_nested(pid: u32) -> Option<Self> {
-        let status = i32::try_from(pid)
-            .ok()
-            .and_then(|p| Process::new(p).ok())
-            .and_then(|process| process.status().ok());
-        let levels = status.and_then(|status| status.nspid).map(|ids| ids.len());
+        let levels = crate::proc::files::status(pid)
+            .and_then(|status| status.nspid)
+            .map(|ids| ids.len());
         (levels != Some(1)).then(|| Self::read(pid))
     }
 

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use procfs::process::{Process, Stat};
+use procfs::process::Stat;
 
 use crate::mask::mask_command_line;
 use crate::model::time::UtcTime;
@@ -107,7 +107,7 @@ fn entry(
     if stat.starttime != scanned.starttime {
         return None;
     }
-    let status = Process::new(pid).ok()?.status().ok()?;
+    let status = crate::proc::files::status(pid.cast_unsigned())?;
     let command_line = read_command_line(pid.cast_unsigned()).ok()?;
     let command_line_rewritten = command_line.rewritten;
     let command_line = if command_line.args.is_empty() {
