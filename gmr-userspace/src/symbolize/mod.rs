@@ -133,12 +133,12 @@ impl Symbolizer {
     /// its eBPF programs load on another thread, so the parsing (for libc,
     /// decompressing tens of MB of DWARF) is not on the report's path.
     pub fn prepare(&self, pid: u32) {
-        let Ok(maps) = crate::proc::maps::read(pid) else {
-            return;
-        };
         if pid == 0 {
             return;
         }
+        let Ok(maps) = crate::proc::maps::read(pid) else {
+            return;
+        };
         let inner = self.inner.borrow();
         for map in maps.iter().filter(|map| {
             map.perms.contains(MMPermissions::EXECUTE) && matches!(map.pathname, MMapPath::Path(_))
