@@ -198,7 +198,7 @@ fn threads_in_a_pid_namespace_get_the_agents_ids() {
     }
     for python in interpreters() {
         let mut child = Command::new(unshare)
-            .args(["--pid", "--fork", "--mount-proc"])
+            .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
             .arg(&python)
             .arg(fixture())
             .args(["--lifetime", "60"])
