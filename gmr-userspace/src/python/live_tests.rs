@@ -34,10 +34,11 @@ fn interpreters() -> Vec<PathBuf> {
 
 /// Runs the fixture and returns it with what it printed about itself and
 /// the tid of its churning thread.
-fn start(python: &Path) -> (Reaped, Value, u32) {
+fn start(python: &Path, options: &[&str]) -> (Reaped, Value, u32) {
     let mut child = Command::new(python)
         .arg(fixture())
         .args(["--lifetime", "60"])
+        .args(options)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the fixture");
@@ -65,7 +66,7 @@ fn python_stacks_match_what_each_interpreter_prints() {
         return;
     }
     for python in interpreters() {
-        let (child, printed, _) = start(&python);
+        let (child, printed, _) = start(&python, &[]);
         let pid = child.0.id();
         let started = Instant::now();
         let interpreter = Interpreter::detect(pid, &maps::read(pid).expect("maps"))
@@ -129,7 +130,7 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
         return;
     }
     for python in interpreters() {
-        let (child, _, churn_tid) = start(&python);
+        let (child, _, churn_tid) = start(&python, &[]);
         let pid = child.0.id();
         let interpreter = Interpreter::detect(pid, &maps::read(pid).expect("maps"))
             .expect("detect")
@@ -179,6 +180,70 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
             gil_seen > 0,
             "{}: the GIL never seen held",
             python.display()
+        );
+    }
+}
+
+/// Reads every thread [`SPAWN_READS`] times while another thread starts
+/// and joins short-lived threads, as a thread pool does: each thread state
+/// that comes and goes is freed beside the list being read, and no read
+/// may lose a parked thread, its tid or its stack.
+#[test]
+fn threads_coming_and_going_hide_no_other() {
+    if !nix_is_root() {
+        eprintln!("skipping: reading another process's memory needs root");
+        return;
+    }
+    for python in interpreters() {
+        let (child, printed, churn_tid) = start(&python, &["--spawn"]);
+        let pid = child.0.id();
+        let interpreter = Interpreter::detect(pid, &maps::read(pid).expect("maps"))
+            .expect("detect")
+            .expect("an interpreter");
+        let started = Instant::now();
+        let mut most = 0;
+        for read in 0..SPAWN_READS {
+            let threads = interpreter
+                .threads()
+                .unwrap_or_else(|e| panic!("{}: read {read}: {e}", python.display()));
+            most = most.max(threads.len());
+            let mut wanted = vec![churn_tid];
+            for expected in printed["threads"].as_array().expect("threads") {
+                let Some(tid) = expected["native_id"].as_u64() else {
+                    continue;
+                };
+                wanted.push(tid as u32);
+                let found = threads.iter().find(|t| t.native_tid == Some(tid as u32));
+                if let Some(thread) = found.filter(|t| t.unreliable.is_none()) {
+                    let names = function_names(thread);
+                    assert!(
+                        expected["functions"].as_array().expect("functions")[..2]
+                            .iter()
+                            .all(|f| names.iter().any(|n| f == n.as_str())),
+                        "{}: read {read}: thread {} in {names:?}, printed {}",
+                        python.display(),
+                        expected["name"],
+                        expected["functions"]
+                    );
+                }
+            }
+            let missing: Vec<u32> = wanted
+                .iter()
+                .copied()
+                .filter(|&tid| !threads.iter().any(|t| t.native_tid == Some(tid)))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{}: read {read}: no thread has tid {missing:?}; every thread (tid, pthread_t, \
+                 functions): {:?}",
+                python.display(),
+                thread_ids(&threads)
+            );
+        }
+        eprintln!(
+            "{}: {SPAWN_READS} reads beside short-lived threads in {:?}, at most {most} threads",
+            python.display(),
+            started.elapsed()
         );
     }
 }
@@ -271,6 +336,9 @@ fn threads_in_a_pid_namespace_get_the_agents_ids() {
         }
     }
 }
+
+/// Reads of every thread per interpreter beside short-lived threads.
+const SPAWN_READS: usize = 500;
 
 /// Reads of the churning thread per interpreter.
 const CHURN_READS: usize = 100;

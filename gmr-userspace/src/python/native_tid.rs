@@ -9,9 +9,11 @@
 //! differs between glibc builds (and which `fork()` updates in the child).
 //! The offset is found from the process itself: where thread states with a
 //! valid `native_thread_id` exist, the one where each `struct pthread`
-//! holds that id; otherwise the one where every thread state's `struct
-//! pthread` holds an id of one of the process's threads (in its own pid
-//! namespace), all different.
+//! holds that id; otherwise the one where the most thread states' `struct
+//! pthread`s hold ids of the process's threads (in its own pid namespace),
+//! all different: a thread pool's threads come and go while the list is
+//! read, and a state whose thread has just exited, or whose thread has not
+//! yet started, must not cost every other thread its id.
 
 use std::collections::HashSet;
 
@@ -29,29 +31,27 @@ pub struct PthreadTids {
 
 impl PthreadTids {
     /// Finds the offset from the thread states' `pthread_ids`; none is
-    /// found when the process's memory cannot be read or no offset fits
-    /// every thread of `tasks`.
+    /// found when no offset holds an id of one of `tasks`.
     pub fn calibrate(memory: &ProcessMemory, pthread_ids: &[u64], tasks: &NamespaceTids) -> Self {
-        let blocks = pthread_ids
-            .iter()
-            .map(|&id| memory.read_bytes(id, SEARCH).ok())
-            .collect::<Option<Vec<_>>>();
-        let offset = blocks.and_then(|blocks| fitting_offset(&blocks, |tid| tasks.contains(tid)));
+        let mut distinct = pthread_ids.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let blocks = readable_blocks(memory, &distinct);
         PthreadTids {
-            offset: offset.map(|o| o as u64),
+            offset: best_offset(&blocks, |tid| tasks.contains(tid)).map(|o| o as u64),
         }
     }
 
     /// Finds the offset from threads whose id is already known, as
-    /// `(pthread_t, tid)` pairs; none is found when their memory cannot be
-    /// read or no offset holds every known id.
+    /// `(pthread_t, tid)` pairs; none is found when no offset holds every
+    /// known id whose `struct pthread` can be read.
     pub fn calibrate_known(memory: &ProcessMemory, known: &[(u64, u32)]) -> Self {
-        let blocks = known
+        let readable: Vec<(Vec<u8>, u32)> = known
             .iter()
-            .map(|&(id, _)| memory.read_bytes(id, SEARCH).ok())
-            .collect::<Option<Vec<_>>>();
-        let tids: Vec<u32> = known.iter().map(|&(_, tid)| tid).collect();
-        let offset = blocks.and_then(|blocks| offset_holding(&blocks, &tids));
+            .filter_map(|&(id, tid)| Some((memory.read_bytes(id, SEARCH).ok()?, tid)))
+            .collect();
+        let (blocks, tids): (Vec<_>, Vec<_>) = readable.into_iter().unzip();
+        let offset = offset_holding(&blocks, &tids);
         PthreadTids {
             offset: offset.map(|o| o as u64),
         }
@@ -64,19 +64,39 @@ impl PthreadTids {
     }
 }
 
-/// The first 4-byte aligned offset where every block holds a different
-/// thread id, one `is_task` accepts.
-fn fitting_offset(blocks: &[Vec<u8>], is_task: impl Fn(u32) -> bool) -> Option<usize> {
-    if blocks.is_empty() {
-        return None;
-    }
-    (0..SEARCH).step_by(4).find(|&offset| {
+/// The `struct pthread` of each of `pthread_ids` that can be read (a
+/// thread that just exited may have taken its stack, and the struct with
+/// it, away).
+fn readable_blocks(memory: &ProcessMemory, pthread_ids: &[u64]) -> Vec<Vec<u8>> {
+    pthread_ids
+        .iter()
+        .filter_map(|&id| memory.read_bytes(id, SEARCH).ok())
+        .collect()
+}
+
+/// The 4-byte aligned offset where the most blocks hold different thread
+/// ids that `is_task` accepts (the first such offset on a tie); none when
+/// no block holds one anywhere.
+///
+/// Not every block need agree: a thread state can outlive its thread (the
+/// thread exited while the list was read) or precede it (CPython creates
+/// a new thread's state in the thread that starts it, with the starter's
+/// `pthread_t` until the new thread runs), and such a block holds no id of
+/// its own.
+fn best_offset(blocks: &[Vec<u8>], is_task: impl Fn(u32) -> bool) -> Option<usize> {
+    let holding = |offset: usize| {
         let mut seen = HashSet::new();
-        blocks.iter().all(|block| {
-            let id = u32::from_le_bytes(block[offset..offset + 4].try_into().expect("4 bytes"));
-            is_task(id) && seen.insert(id)
-        })
-    })
+        blocks
+            .iter()
+            .map(|block| u32::from_le_bytes(block[offset..offset + 4].try_into().expect("4 bytes")))
+            .filter(|&id| is_task(id) && seen.insert(id))
+            .count()
+    };
+    let (count, offset) = (0..SEARCH)
+        .step_by(4)
+        .map(|offset| (holding(offset), offset))
+        .max_by_key(|&(count, offset)| (count, std::cmp::Reverse(offset)))?;
+    (count > 0).then_some(offset)
 }
 
 /// The first 4-byte aligned offset where each block holds its own id of
@@ -97,10 +117,10 @@ fn offset_holding(blocks: &[Vec<u8>], tids: &[u32]) -> Option<usize> {
 mod tests {
     use std::collections::HashSet;
 
-    use super::{SEARCH, fitting_offset, offset_holding};
+    use super::{SEARCH, best_offset, offset_holding};
 
     #[test]
-    fn finds_the_offset_every_thread_agrees_on() {
+    fn finds_the_offset_most_threads_agree_on() {
         let block = |tid: u32, decoy: u32| {
             let mut block = vec![0; SEARCH];
             // The main thread's pid appears early in every block, as a decoy.
@@ -111,9 +131,21 @@ mod tests {
         let tasks = HashSet::from([100, 101, 102]);
         let blocks = [block(100, 100), block(101, 100), block(102, 100)];
         let is_task = |tid| tasks.contains(&tid);
-        assert_eq!(fitting_offset(&blocks, is_task), Some(0x2d0));
-        assert_eq!(fitting_offset(&blocks[..1], is_task), Some(16));
-        assert_eq!(fitting_offset(&[], is_task), None);
+        assert_eq!(best_offset(&blocks, is_task), Some(0x2d0));
+        assert_eq!(best_offset(&blocks[..1], is_task), Some(16));
+        assert_eq!(best_offset(&[], is_task), None);
+        // A state whose thread has exited, and one not yet taken by its
+        // thread (holding its starter's id), leave the others their ids.
+        let stale = [
+            block(100, 100),
+            block(101, 100),
+            block(102, 100),
+            block(999, 100),
+            block(101, 100),
+        ];
+        assert_eq!(best_offset(&stale, is_task), Some(0x2d0));
+        let strangers = [block(998, 997), block(999, 997)];
+        assert_eq!(best_offset(&strangers, is_task), None);
     }
 
     #[test]

@@ -153,6 +153,16 @@ impl Interpreter {
                 if tstate == 0 || !seen.insert(tstate) {
                     break;
                 }
+                let owner = memory.read_u64(tstate + layout.tstate_interp)?;
+                if owner != interp {
+                    return Err(ReadError::Invalid {
+                        address: tstate,
+                        what: format!(
+                            "a thread state of interpreter {owner:#x} in the list of {interp:#x} \
+                             (a thread exited while the list was read)"
+                        ),
+                    });
+                }
                 states.push((interp, tstate));
                 tstate = memory.read_u64(tstate + layout.tstate_next)?;
             }

@@ -27,6 +27,9 @@ pub struct Layout {
     pub interp_threads_head: u64,
     /// `PyThreadState.next`.
     pub tstate_next: u64,
+    /// `PyThreadState.interp`: checked against the interpreter whose list
+    /// is walked, to tell a state freed mid-walk from a live one.
+    pub tstate_interp: u64,
     /// `PyThreadState.thread_id` (the `pthread_t`).
     pub tstate_thread_id: u64,
     /// `PyThreadState.native_thread_id` (3.11+; the kernel's tid).

@@ -10,6 +10,7 @@ pub(super) fn layout() -> Layout {
         interp_next: 0,
         interp_threads_head: 16,
         tstate_next: 8,
+        tstate_interp: 16,
         tstate_thread_id: 152,
         tstate_native_thread_id: Some(160),
         tstate_frame: CurrentFrame::ViaCFrame {

@@ -27,6 +27,7 @@ mod index {
     pub const GIL_LOCKED: usize = 16;
     pub const GIL_HOLDER: usize = 17;
     pub const TSTATE_NEXT: usize = 20;
+    pub const TSTATE_INTERP: usize = 21;
     pub const TSTATE_CURRENT_FRAME: usize = 22;
     pub const TSTATE_THREAD_ID: usize = 23;
     pub const TSTATE_NATIVE_THREAD_ID: usize = 24;
@@ -111,6 +112,7 @@ fn parse(fields: &[u64], version: PythonVersion) -> Result<Layout, LayoutError> 
         interp_next: f(index::INTERP_NEXT),
         interp_threads_head: f(index::INTERP_THREADS_HEAD),
         tstate_next: f(index::TSTATE_NEXT),
+        tstate_interp: f(index::TSTATE_INTERP),
         tstate_thread_id: f(index::TSTATE_THREAD_ID),
         tstate_native_thread_id: Some(f(index::TSTATE_NATIVE_THREAD_ID)),
         tstate_frame: CurrentFrame::Direct(f(index::TSTATE_CURRENT_FRAME)),

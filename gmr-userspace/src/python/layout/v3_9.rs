@@ -10,6 +10,7 @@ pub(super) fn layout() -> Layout {
         interp_next: 0,
         interp_threads_head: 8,
         tstate_next: 8,
+        tstate_interp: 16,
         tstate_thread_id: 176,
         tstate_native_thread_id: None,
         tstate_frame: CurrentFrame::Direct(24),
