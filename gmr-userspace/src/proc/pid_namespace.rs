@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 
-use procfs::process::{Process, Status};
+use procfs::process::{Process, Status, Task};
 
 /// Where process `pid` sits in its own pid namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,27 +56,11 @@ pub struct NamespaceTids {
 }
 
 impl NamespaceTids {
-    /// Reads the mapping of process `pid`'s threads; a thread whose status
-    /// cannot be read (it just exited) is left out.
+    /// Reads the mapping of process `pid`'s threads: listing its tasks is
+    /// enough when it shares the agent's pid namespace, each thread's
+    /// status is read only below it.
     pub fn read(pid: u32) -> Self {
-        let tasks = i32::try_from(pid)
-            .ok()
-            .and_then(|p| Process::new(p).ok())
-            .and_then(|process| process.tasks().ok());
-        let pairs: Vec<(u32, u32)> = tasks
-            .into_iter()
-            .flatten()
-            .filter_map(|task| {
-                let task = task.ok()?;
-                let tid = u32::try_from(task.tid).ok()?;
-                let own = own_id(&task.status().ok()?).unwrap_or(tid);
-                Some((own, tid))
-            })
-            .collect();
-        NamespaceTids {
-            to_agent: pairs.iter().copied().collect(),
-            to_namespace: pairs.iter().map(|&(own, tid)| (tid, own)).collect(),
-        }
+        Self::read_if_nested(pid).unwrap_or_else(|| Self::shared(pid))
     }
 
     /// Reads the mapping only for a process in a pid namespace below the
@@ -88,7 +72,35 @@ impl NamespaceTids {
         let levels = crate::proc::files::status(pid)
             .and_then(|status| status.nspid)
             .map(|ids| ids.len());
-        (levels != Some(1)).then(|| Self::read(pid))
+        (levels != Some(1)).then(|| Self::nested(pid))
+    }
+
+    /// The threads of a process in the agent's pid namespace, each its
+    /// own id, from the listing of its tasks alone.
+    fn shared(pid: u32) -> Self {
+        Self::from_pairs(tasks(pid).map(|(tid, _)| (tid, tid)).collect())
+    }
+
+    /// The threads of a process in a nested pid namespace, from each
+    /// thread's `NSpid`; a thread whose status cannot be read (it just
+    /// exited) is left out.
+    fn nested(pid: u32) -> Self {
+        Self::from_pairs(
+            tasks(pid)
+                .filter_map(|(tid, task)| {
+                    let own = own_id(&task.status().ok()?).unwrap_or(tid);
+                    Some((own, tid))
+                })
+                .collect(),
+        )
+    }
+
+    /// The mapping from `(own id, agent's id)` pairs.
+    fn from_pairs(pairs: Vec<(u32, u32)>) -> Self {
+        NamespaceTids {
+            to_agent: pairs.iter().copied().collect(),
+            to_namespace: pairs.iter().map(|&(own, tid)| (tid, own)).collect(),
+        }
     }
 
     /// The agent's id of the thread the target calls `tid`.
@@ -105,6 +117,21 @@ impl NamespaceTids {
     pub fn contains(&self, tid: u32) -> bool {
         self.to_agent.contains_key(&tid)
     }
+}
+
+/// The tasks of process `pid`, each with its id in the agent's namespace
+/// (none when they cannot be listed).
+fn tasks(pid: u32) -> impl Iterator<Item = (u32, Task)> {
+    i32::try_from(pid)
+        .ok()
+        .and_then(|p| Process::new(p).ok())
+        .and_then(|process| process.tasks().ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|task| {
+            let task = task.ok()?;
+            Some((u32::try_from(task.tid).ok()?, task))
+        })
 }
 
 /// The innermost id of a status file's `NSpid:` line.
