@@ -36,7 +36,10 @@ impl PthreadTids {
         let mut distinct = pthread_ids.to_vec();
         distinct.sort_unstable();
         distinct.dedup();
-        let blocks = readable_blocks(memory, &distinct);
+        let blocks: Vec<Vec<u8>> = distinct
+            .iter()
+            .filter_map(|&id| pthread_block(memory, id))
+            .collect();
         PthreadTids {
             offset: best_offset(&blocks, |tid| tasks.contains(tid)).map(|o| o as u64),
         }
@@ -48,7 +51,7 @@ impl PthreadTids {
     pub fn calibrate_known(memory: &ProcessMemory, known: &[(u64, u32)]) -> Self {
         let readable: Vec<(Vec<u8>, u32)> = known
             .iter()
-            .filter_map(|&(id, tid)| Some((memory.read_bytes(id, SEARCH).ok()?, tid)))
+            .filter_map(|&(id, tid)| Some((pthread_block(memory, id)?, tid)))
             .collect();
         let (blocks, tids): (Vec<_>, Vec<_>) = readable.into_iter().unzip();
         let offset = offset_holding(&blocks, &tids);
@@ -64,14 +67,11 @@ impl PthreadTids {
     }
 }
 
-/// The `struct pthread` of each of `pthread_ids` that can be read (a
-/// thread that just exited may have taken its stack, and the struct with
-/// it, away).
-fn readable_blocks(memory: &ProcessMemory, pthread_ids: &[u64]) -> Vec<Vec<u8>> {
-    pthread_ids
-        .iter()
-        .filter_map(|&id| memory.read_bytes(id, SEARCH).ok())
-        .collect()
+/// The searched bytes of the `struct pthread` at `pthread_id`; none when
+/// they cannot be read (a thread that just exited may have taken its
+/// stack, and the struct with it, away).
+fn pthread_block(memory: &ProcessMemory, pthread_id: u64) -> Option<Vec<u8>> {
+    memory.read_bytes(pthread_id, SEARCH).ok()
 }
 
 /// The 4-byte aligned offset where the most blocks hold different thread
