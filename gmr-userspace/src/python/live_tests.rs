@@ -59,6 +59,13 @@ fn start(python: &Path, options: &[&str]) -> (Reaped, Value, u32) {
     )
 }
 
+/// The interpreter of the fixture `python` runs as `pid`.
+fn interpreter_of(python: &Path, pid: u32) -> Interpreter {
+    Interpreter::detect(pid, &maps::read(pid).expect("maps"))
+        .unwrap_or_else(|e| panic!("{}: {e}", python.display()))
+        .unwrap_or_else(|| panic!("{}: no interpreter found", python.display()))
+}
+
 #[test]
 fn python_stacks_match_what_each_interpreter_prints() {
     if !nix_is_root() {
@@ -69,9 +76,7 @@ fn python_stacks_match_what_each_interpreter_prints() {
         let (child, printed, _) = start(&python, &[]);
         let pid = child.0.id();
         let started = Instant::now();
-        let interpreter = Interpreter::detect(pid, &maps::read(pid).expect("maps"))
-            .unwrap_or_else(|e| panic!("{}: {e}", python.display()))
-            .unwrap_or_else(|| panic!("{}: no interpreter found", python.display()));
+        let interpreter = interpreter_of(&python, pid);
         let threads = interpreter
             .threads()
             .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
@@ -132,9 +137,7 @@ fn a_changing_stack_is_real_or_marked_unreliable() {
     for python in interpreters() {
         let (child, _, churn_tid) = start(&python, &[]);
         let pid = child.0.id();
-        let interpreter = Interpreter::detect(pid, &maps::read(pid).expect("maps"))
-            .expect("detect")
-            .expect("an interpreter");
+        let interpreter = interpreter_of(&python, pid);
         let mut unreliable = 0;
         let mut gil_seen = 0;
         let started = Instant::now();
@@ -197,9 +200,7 @@ fn threads_coming_and_going_hide_no_other() {
     for python in interpreters() {
         let (child, printed, churn_tid) = start(&python, &["--spawn"]);
         let pid = child.0.id();
-        let interpreter = Interpreter::detect(pid, &maps::read(pid).expect("maps"))
-            .expect("detect")
-            .expect("an interpreter");
+        let interpreter = interpreter_of(&python, pid);
         let started = Instant::now();
         let mut most = 0;
         for read in 0..SPAWN_READS {
@@ -299,9 +300,7 @@ fn threads_in_a_pid_namespace_get_the_agents_ids() {
                     .expect("tid")
             })
             .collect::<Vec<u32>>();
-        let interpreter = Interpreter::detect(host_pid, &maps::read(host_pid).expect("maps"))
-            .expect("detect")
-            .expect("an interpreter");
+        let interpreter = interpreter_of(&python, host_pid);
         let threads = interpreter.threads().expect("threads");
         for expected in printed["threads"].as_array().expect("threads") {
             let want = expected["functions"]
